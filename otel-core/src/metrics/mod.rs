@@ -1,0 +1,1 @@
+//! Exemplar-tagged metrics. (being written)

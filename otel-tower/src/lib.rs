@@ -1,0 +1,1 @@
+//! Not yet implemented: this crate is filled by its own issue. It exports nothing.
