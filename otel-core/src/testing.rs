@@ -297,6 +297,8 @@ pub fn require_server(name: &str, addr: &str) {
     );
 }
 
+type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// A minimal OTLP/HTTP receiver on loopback for tests: it accepts `POST /v1/traces`,
 /// `/v1/metrics` and `/v1/logs` with protobuf bodies, answers `200 OK`, and keeps every request.
 ///
@@ -304,7 +306,7 @@ pub fn require_server(name: &str, addr: &str) {
 #[derive(Debug, Clone)]
 pub struct OtlpHttpReceiver {
     addr: std::net::SocketAddr,
-    received: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    received: Received,
 }
 
 impl OtlpHttpReceiver {
@@ -312,7 +314,7 @@ impl OtlpHttpReceiver {
     pub fn start() -> io::Result<Self> {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
-        let received: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+        let received: Received = Arc::default();
         let sink = received.clone();
         std::thread::Builder::new()
             .name("otlp-test-receiver".into())
@@ -403,10 +405,10 @@ fn serve(mut stream: std::net::TcpStream, sink: &Mutex<Vec<(String, Vec<u8>)>>) 
             if line.is_empty() {
                 break;
             }
-            if let Some((k, v)) = line.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    length = v.trim().parse().unwrap_or(0).min(64 << 20);
-                }
+            if let Some((k, v)) = line.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                length = v.trim().parse().unwrap_or(0).min(64 << 20);
             }
         }
         let mut body = vec![0; length];

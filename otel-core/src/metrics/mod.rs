@@ -4,7 +4,9 @@ use opentelemetry::{Context, KeyValue};
 #[derive(Debug, Clone, Default)]
 pub struct Metrics;
 #[derive(Debug, Clone, Default)]
-pub struct MetricsConfig;
+pub struct MetricsConfig {
+    _p: (),
+}
 #[derive(Debug, Clone)]
 pub struct Histogram;
 pub struct HistogramBuilder;
