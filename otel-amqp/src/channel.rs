@@ -17,7 +17,7 @@ use crate::carrier::{extract_context, inject_context};
 use crate::consumer::{InstrumentedConsumer, QueueNames};
 use crate::delivery::{InstrumentedDelivery, ReceiveKind};
 use crate::publish::{InstrumentedPublisherConfirm, PendingPublish};
-use crate::record::{Instrumentation, InstrumentationBuilder, Metrics};
+use crate::record::{self, InstrumentationBuilder, Metrics};
 use crate::shared::{ConsumerParent, Shared, push_message_attributes, push_routing_key};
 
 /// A [`lapin::Channel`] whose publishing and consuming are traced and measured.
@@ -62,6 +62,7 @@ pub struct InstrumentedChannel {
 pub struct InstrumentedChannelBuilder {
     channel: Channel,
     instrumentation: InstrumentationBuilder,
+    metrics: Option<Metrics>,
     server: Option<(String, u16)>,
     consumer_parent: ConsumerParent,
 }
@@ -92,7 +93,7 @@ impl InstrumentedChannelBuilder {
     /// Records metrics through `metrics` instead of the global meter provider.
     #[must_use]
     pub fn with_metrics(mut self, metrics: Metrics) -> Self {
-        self.instrumentation = self.instrumentation.with_metrics(metrics);
+        self.metrics = Some(metrics);
         self
     }
 
@@ -121,6 +122,7 @@ impl InstrumentedChannelBuilder {
             channel: self.channel,
             shared: Arc::new(Shared::new(
                 self.instrumentation.build(),
+                self.metrics.unwrap_or_else(Metrics::global),
                 self.server,
                 self.consumer_parent,
             )),
@@ -146,7 +148,8 @@ impl InstrumentedChannel {
     pub fn builder(channel: Channel) -> InstrumentedChannelBuilder {
         InstrumentedChannelBuilder {
             channel,
-            instrumentation: Instrumentation::builder(),
+            instrumentation: record::instrumentation_builder(),
+            metrics: None,
             server: None,
             consumer_parent: ConsumerParent::default(),
         }
@@ -221,7 +224,8 @@ impl InstrumentedChannel {
             "publish",
             publish_span_destination(exchange.as_str(), routing_key.as_str()),
         );
-        let mut operation = shared.instrumentation.start(
+        let mut operation = record::start(
+            &shared.instrumentation,
             &Context::current(),
             name,
             SpanKind::Producer,
@@ -309,7 +313,8 @@ impl InstrumentedChannel {
             0,
         );
         let ambient = Context::current();
-        let mut receive = shared.instrumentation.start(
+        let mut receive = record::start(
+            &shared.instrumentation,
             &ambient,
             names.receive.clone(),
             SpanKind::Client,
@@ -322,11 +327,11 @@ impl InstrumentedChannel {
                 receive.record_error(error_type, error.to_string());
                 let attributes =
                     crate::shared::with_error_type(&metric_attributes, Some(error_type.into()));
-                receive.end_with_duration(&shared.operation_duration, &attributes);
+                record::end_with_duration(receive, &shared.operation_duration, &attributes);
                 Err(error)
             }
             Ok(None) => {
-                receive.end_with_duration(&shared.operation_duration, &metric_attributes);
+                record::end_with_duration(receive, &shared.operation_duration, &metric_attributes);
                 Ok(None)
             }
             Ok(Some(message)) => {
@@ -367,7 +372,7 @@ impl InstrumentedChannel {
                 }
                 shared.consumed_messages.add(1, &metric_attributes);
                 let receive_context = receive.context().clone();
-                receive.end_with_duration(&shared.operation_duration, &metric_attributes);
+                record::end_with_duration(receive, &shared.operation_duration, &metric_attributes);
                 Ok(Some(InstrumentedDelivery::start(
                     delivery,
                     creation,

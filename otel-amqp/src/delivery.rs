@@ -17,7 +17,7 @@ use crate::attributes::{
     AMQP_MULTIPLE, AMQP_REDELIVERED, AMQP_REQUEUE, consumer_destination_name, error_type,
 };
 use crate::consumer::QueueNames;
-use crate::record::Operation;
+use crate::record::{self, Operation};
 use crate::shared::{
     ConsumerParent, Shared, push_message_attributes, push_routing_key, with_error_type,
 };
@@ -115,7 +115,8 @@ impl InstrumentedDelivery {
                 let mut attributes = Vec::with_capacity(receive_metrics.len() + 6);
                 attributes.extend_from_slice(&receive_metrics);
                 message_attributes(&mut attributes);
-                let receive = shared.instrumentation.start(
+                let receive = record::start(
+                    &shared.instrumentation,
                     parent,
                     names.receive.clone(),
                     SpanKind::Consumer,
@@ -145,7 +146,8 @@ impl InstrumentedDelivery {
         let mut attributes = Vec::with_capacity(metric_attributes.len() + 6);
         attributes.extend_from_slice(&metric_attributes);
         message_attributes(&mut attributes);
-        let operation = shared.instrumentation.start(
+        let operation = record::start(
+            &shared.instrumentation,
             &process_parent,
             names.process.clone(),
             SpanKind::Consumer,
@@ -329,7 +331,8 @@ impl ProcessSpan {
         let mut attributes = Vec::with_capacity(metric_attributes.len() + extra_attributes.len());
         attributes.extend_from_slice(&metric_attributes);
         attributes.extend(extra_attributes);
-        let mut operation = self.shared.instrumentation.start(
+        let mut operation = record::start(
+            &self.shared.instrumentation,
             &self.context,
             name,
             SpanKind::Client,
@@ -351,7 +354,7 @@ impl ProcessSpan {
             error_type
         });
         let attributes = with_error_type(&metric_attributes, error_type);
-        operation.end_with_duration(&self.shared.operation_duration, &attributes);
+        record::end_with_duration(operation, &self.shared.operation_duration, &attributes);
         self.finish();
         result
     }
@@ -359,7 +362,7 @@ impl ProcessSpan {
     fn finish(&mut self) {
         if let Some(operation) = self.operation.take() {
             let attributes = with_error_type(&self.metric_attributes, self.error_type.take());
-            operation.end_with_duration(&self.shared.process_duration, &attributes);
+            record::end_with_duration(operation, &self.shared.process_duration, &attributes);
         }
     }
 }

@@ -11,7 +11,7 @@ use lapin::{Confirmation, PublisherConfirm};
 use opentelemetry::KeyValue;
 
 use crate::attributes::{amqp_error_type, error_type};
-use crate::record::Operation;
+use crate::record::{self, Operation};
 use crate::shared::{Shared, with_error_type};
 
 /// The broker's confirmation of a message published with
@@ -125,7 +125,7 @@ impl PendingPublish {
         if let Some(operation) = self.operation.take() {
             let attributes = with_error_type(&self.metric_attributes, error_type);
             self.shared.sent_messages.add(1, &attributes);
-            operation.end_with_duration(&self.shared.operation_duration, &attributes);
+            record::end_with_duration(operation, &self.shared.operation_duration, &attributes);
         }
     }
 }

@@ -1,24 +1,19 @@
-//! Interim recording layer.
+//! The one place this crate records through.
 //!
-//! This module mirrors the small part of `otel_core::instrument` and `otel_core::metrics` that
-//! this crate uses (see `CORE_API.md`): an [`Instrumentation`] that starts spans as
-//! [`Operation`]s, and a [`Metrics`] handle that builds histograms and counters. Everything else
-//! in the crate records only through these types, so moving to the shared `otel-core`
-//! implementation is a matter of replacing this module by re-exports.
-//!
-//! Until then, histograms are recorded through the OpenTelemetry metrics API, which does not
-//! attach exemplars.
+//! Spans go through `otel_core::instrument` ([`Instrumentation`], [`Operation`]). Metrics go,
+//! for now, through a stand-in for `otel_core::metrics` (a [`Metrics`] handle over an
+//! OpenTelemetry meter, which attaches no exemplars), because the exemplar histograms and
+//! counters of `otel-core` have not landed yet. Switching is local to this module: re-export
+//! `otel_core::metrics::{Metrics, Histogram, Counter}` and let [`end_with_duration`] call
+//! `Operation::end_with_duration`.
 
 use std::borrow::Cow;
-use std::time::{Duration, Instant};
 
-use opentelemetry::global::BoxedTracer;
 use opentelemetry::metrics::Meter;
-use opentelemetry::trace::{
-    Link, SpanBuilder, SpanKind, Status, TraceContextExt, Tracer, TracerProvider,
-};
-use opentelemetry::{Context, InstrumentationScope, KeyValue, Value};
+use opentelemetry::trace::{Link, SpanKind, TraceContextExt};
+use opentelemetry::{Context, InstrumentationScope, KeyValue};
 use opentelemetry_semantic_conventions as semconv;
+pub(crate) use otel_core::instrument::{Instrumentation, InstrumentationBuilder, Operation};
 
 /// Handle to the meter that this crate's instruments are created from.
 ///
@@ -161,166 +156,44 @@ fn scope() -> InstrumentationScope {
         .build()
 }
 
-/// Tracer and metrics that the adapter records through.
-#[derive(Clone)]
-pub(crate) struct Instrumentation {
-    tracer: std::sync::Arc<BoxedTracer>,
-    metrics: Metrics,
+/// A builder of this crate's [`Instrumentation`] (scope name and version of this crate).
+pub(crate) fn instrumentation_builder() -> InstrumentationBuilder {
+    Instrumentation::builder(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
 }
 
-impl std::fmt::Debug for Instrumentation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Instrumentation").finish_non_exhaustive()
-    }
-}
-
-/// Builder of [`Instrumentation`]; defaults are the global tracer and meter providers.
-#[derive(Default)]
-pub(crate) struct InstrumentationBuilder {
-    tracer: Option<BoxedTracer>,
-    metrics: Option<Metrics>,
-}
-
-impl InstrumentationBuilder {
-    pub(crate) fn with_tracer_provider<P>(mut self, provider: P) -> Self
-    where
-        P: TracerProvider + Send + Sync + 'static,
-        P::Tracer: Send + Sync + 'static,
-        <P::Tracer as Tracer>::Span: Send + Sync + 'static,
-    {
-        self.tracer = Some(BoxedTracer::new(Box::new(
-            provider.tracer_with_scope(scope()),
-        )));
-        self
-    }
-
-    pub(crate) fn with_metrics(mut self, metrics: Metrics) -> Self {
-        self.metrics = Some(metrics);
-        self
-    }
-
-    pub(crate) fn build(self) -> Instrumentation {
-        Instrumentation {
-            tracer: std::sync::Arc::new(
-                self.tracer
-                    .unwrap_or_else(|| opentelemetry::global::tracer_with_scope(scope())),
-            ),
-            metrics: self.metrics.unwrap_or_else(Metrics::global),
-        }
-    }
-}
-
-impl Instrumentation {
-    pub(crate) fn builder() -> InstrumentationBuilder {
-        InstrumentationBuilder::default()
-    }
-
-    pub(crate) fn metrics(&self) -> &Metrics {
-        &self.metrics
-    }
-
-    /// Starts a span, child of `parent`, with `links`.
-    pub(crate) fn start(
-        &self,
-        parent: &Context,
-        name: impl Into<Cow<'static, str>>,
-        kind: SpanKind,
-        attributes: Vec<KeyValue>,
-        links: Vec<Link>,
-    ) -> Operation {
-        let mut builder = SpanBuilder::from_name(name)
-            .with_kind(kind)
-            .with_attributes(attributes);
-        if !links.is_empty() {
-            builder = builder.with_links(links);
-        }
-        let span = self.tracer.build_with_context(builder, parent);
-        Operation {
-            cx: parent.with_span(span),
-            start: Instant::now(),
-            ended: false,
-        }
-    }
-}
-
-/// One in-flight operation: its span (in a [`Context`]) and its start time.
+/// Starts an operation, child of `parent`, linked to `links`.
 ///
-/// Dropped without [`end`](Self::end) or [`end_with_duration`](Self::end_with_duration), the
-/// span ends with status Error and `error.type` "cancelled".
-pub(crate) struct Operation {
-    cx: Context,
-    start: Instant,
-    ended: bool,
-}
-
-impl Operation {
-    /// The context holding this operation's span: the parent for inner work.
-    pub(crate) fn context(&self) -> &Context {
-        &self.cx
-    }
-
-    pub(crate) fn is_recording(&self) -> bool {
-        self.cx.span().is_recording()
-    }
-
-    pub(crate) fn set_attribute(&mut self, kv: KeyValue) {
-        self.cx.span().set_attribute(kv);
-    }
-
-    /// Sets `error.type`, span status Error with `message`, and adds an "exception" event.
-    pub(crate) fn record_error(
-        &mut self,
-        error_type: impl Into<Value>,
-        message: impl Into<Cow<'static, str>>,
-    ) {
-        let span = self.cx.span();
-        if !span.is_recording() {
-            return;
-        }
-        let error_type = error_type.into();
-        let message = message.into();
-        span.set_attribute(KeyValue::new(
-            semconv::attribute::ERROR_TYPE,
-            error_type.clone(),
-        ));
-        span.add_event(
-            "exception",
-            vec![
-                KeyValue::new(semconv::trace::EXCEPTION_TYPE, error_type),
-                KeyValue::new(semconv::trace::EXCEPTION_MESSAGE, message.clone()),
-            ],
-        );
-        span.set_status(Status::error(message));
-    }
-
-    pub(crate) fn elapsed(&self) -> Duration {
-        self.start.elapsed()
-    }
-
-    /// Ends the span and records the elapsed seconds into `histogram`.
-    pub(crate) fn end_with_duration(
-        mut self,
-        histogram: &Histogram,
-        metric_attributes: &[KeyValue],
-    ) {
-        let elapsed = self.elapsed().as_secs_f64();
-        histogram.record_with_context(elapsed, metric_attributes, &self.cx);
-        self.ended = true;
-        self.cx.span().end();
-    }
-
-    /// Ends the span only.
-    pub(crate) fn end(mut self) {
-        self.ended = true;
-        self.cx.span().end();
-    }
-}
-
-impl Drop for Operation {
-    fn drop(&mut self) {
-        if !self.ended {
-            self.record_error("cancelled", "operation dropped before completion");
-            self.cx.span().end();
+/// `otel_core`'s `Instrumentation::start` takes no links; they are added right after the span
+/// starts (samplers do not see them).
+pub(crate) fn start(
+    instrumentation: &Instrumentation,
+    parent: &Context,
+    name: impl Into<Cow<'static, str>>,
+    kind: SpanKind,
+    attributes: Vec<KeyValue>,
+    links: Vec<Link>,
+) -> Operation {
+    let operation = instrumentation.start(parent, name, kind, attributes);
+    if !links.is_empty() && operation.is_recording() {
+        let span = operation.context().span();
+        for link in links {
+            span.add_link(link.span_context, link.attributes);
         }
     }
+    operation
+}
+
+/// Ends `operation` and records its duration into `histogram` (with the operation's context,
+/// for the exemplar).
+pub(crate) fn end_with_duration(
+    operation: Operation,
+    histogram: &Histogram,
+    metric_attributes: &[KeyValue],
+) {
+    histogram.record_with_context(
+        operation.elapsed().as_secs_f64(),
+        metric_attributes,
+        operation.context(),
+    );
+    operation.end();
 }

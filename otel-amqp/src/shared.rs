@@ -7,7 +7,7 @@ use lapin::BasicProperties;
 use opentelemetry::KeyValue;
 use opentelemetry_semantic_conventions::{attribute as attr, metric};
 
-use crate::record::{Counter, Histogram, Instrumentation};
+use crate::record::{Counter, Histogram, Instrumentation, Metrics};
 
 /// `messaging.system` value.
 pub(crate) const SYSTEM: &str = "rabbitmq";
@@ -59,10 +59,10 @@ impl std::fmt::Debug for Shared {
 impl Shared {
     pub(crate) fn new(
         instrumentation: Instrumentation,
+        metrics: Metrics,
         server: Option<(String, u16)>,
         consumer_parent: ConsumerParent,
     ) -> Self {
-        let metrics = instrumentation.metrics();
         let operation_duration = metrics
             .f64_histogram(metric::MESSAGING_CLIENT_OPERATION_DURATION)
             .with_unit("s")

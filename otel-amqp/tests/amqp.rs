@@ -24,7 +24,7 @@ use otel_amqp::{ConsumerParent, InstrumentedChannel, InstrumentedConsumer};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn instrumented(channel: Channel, telemetry: &TestTelemetry) -> InstrumentedChannel {
+fn instrumented(channel: Channel, telemetry: &TestPipeline) -> InstrumentedChannel {
     InstrumentedChannel::builder(channel)
         .with_tracer_provider(telemetry.tracer_provider().clone())
         .with_metrics(telemetry.metrics())
@@ -34,13 +34,13 @@ fn instrumented(channel: Channel, telemetry: &TestTelemetry) -> InstrumentedChan
 
 /// A consumer on its own connection, with its own telemetry, on a fresh auto-delete queue.
 struct Worker {
-    telemetry: TestTelemetry,
+    telemetry: TestPipeline,
     consumer: InstrumentedConsumer,
     _connection: lapin::Connection,
 }
 
 async fn worker(queue: &str, parent: ConsumerParent) -> Worker {
-    let telemetry = TestTelemetry::new();
+    let telemetry = TestPipeline::new();
     let connection = connect().await;
     let channel = InstrumentedChannel::builder(connection.create_channel().await.unwrap())
         .with_tracer_provider(telemetry.tracer_provider().clone())
@@ -120,7 +120,7 @@ async fn consumer_spans_join_the_publishers_trace() {
         (headers, handled)
     });
 
-    let producer_telemetry = TestTelemetry::new();
+    let producer_telemetry = TestPipeline::new();
     let producer_connection = connect().await;
     let producer = instrumented(
         producer_connection.create_channel().await.unwrap(),
@@ -233,7 +233,7 @@ async fn consumer_spans_join_the_publishers_trace() {
         assert_attr(span, semattr::MESSAGING_MESSAGE_BODY_SIZE, 18_i64);
         assert_attr(span, otel_amqp::AMQP_REDELIVERED, false);
         assert_attr(span, semattr::SERVER_PORT, 5672_i64);
-        assert!(common::attr(span, semattr::MESSAGING_RABBITMQ_MESSAGE_DELIVERY_TAG).is_some());
+        assert!(attr(span, semattr::MESSAGING_RABBITMQ_MESSAGE_DELIVERY_TAG).is_some());
     }
     assert_attr(&receive, semattr::MESSAGING_OPERATION_TYPE, "receive");
     assert_attr(&process, semattr::MESSAGING_OPERATION_TYPE, "process");
@@ -287,7 +287,7 @@ async fn nack_with_requeue_and_the_redelivery_are_visible() {
         ..
     } = worker(&queue, ConsumerParent::CreationContext).await;
 
-    let producer_telemetry = TestTelemetry::new();
+    let producer_telemetry = TestPipeline::new();
     let producer_connection = connect().await;
     let producer = instrumented(
         producer_connection.create_channel().await.unwrap(),
@@ -484,12 +484,12 @@ async fn garbage_in_traceparent_does_not_break_consumption() {
 #[tokio::test]
 async fn basic_get_receives_inside_the_callers_span() {
     let queue = unique_name("pull");
-    let telemetry = TestTelemetry::new();
+    let telemetry = TestPipeline::new();
     let connection = connect().await;
     let channel = instrumented(connection.create_channel().await.unwrap(), &telemetry);
     declare(channel.get_ref(), &queue).await;
 
-    let producer_telemetry = TestTelemetry::new();
+    let producer_telemetry = TestPipeline::new();
     let producer_connection = connect().await;
     let producer = instrumented(
         producer_connection.create_channel().await.unwrap(),
@@ -594,7 +594,7 @@ async fn ambient_parent_links_the_producer() {
         _connection,
         ..
     } = worker(&queue, ConsumerParent::Ambient).await;
-    let producer_telemetry = TestTelemetry::new();
+    let producer_telemetry = TestPipeline::new();
     let producer_connection = connect().await;
     let producer = instrumented(
         producer_connection.create_channel().await.unwrap(),
@@ -635,7 +635,7 @@ async fn a_consumer_inside_a_span_links_it_when_joining_the_producer() {
         _connection,
         ..
     } = worker(&queue, ConsumerParent::CreationContext).await;
-    let producer_telemetry = TestTelemetry::new();
+    let producer_telemetry = TestPipeline::new();
     let producer_connection = connect().await;
     let producer = instrumented(
         producer_connection.create_channel().await.unwrap(),
@@ -675,7 +675,7 @@ async fn a_context_already_in_the_headers_is_kept_and_linked() {
         _connection,
         ..
     } = worker(&queue, ConsumerParent::CreationContext).await;
-    let producer_telemetry = TestTelemetry::new();
+    let producer_telemetry = TestPipeline::new();
     let producer_connection = connect().await;
     let producer = instrumented(
         producer_connection.create_channel().await.unwrap(),
@@ -714,7 +714,7 @@ async fn a_context_already_in_the_headers_is_kept_and_linked() {
 
 #[tokio::test]
 async fn publish_failures_are_recorded() {
-    let telemetry = TestTelemetry::new();
+    let telemetry = TestPipeline::new();
     let connection = connect().await;
     let channel = instrumented(connection.create_channel().await.unwrap(), &telemetry);
     channel

@@ -1,7 +1,4 @@
-//! Test harness for the integration tests.
-//!
-//! Interim stand-in for `otel_core::testing` (`TestTelemetry`, `require_server`, the assertion
-//! helpers): an in-memory span and metric pipeline per test, touching no global provider.
+//! Test harness for the integration tests: `otel_core::testing` plus what it does not have yet.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,20 +6,24 @@ use std::time::Duration;
 
 use lapin::{Connection, ConnectionProperties};
 use opentelemetry::metrics::MeterProvider;
-use opentelemetry::trace::{SpanId, TracerProvider};
+use opentelemetry::trace::SpanId;
 use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::metrics::data::{
     AggregatedMetrics, HistogramDataPoint, MetricData, ResourceMetrics, SumDataPoint,
 };
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, SdkMeterProvider};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracer, SdkTracerProvider, SpanData};
+use opentelemetry_sdk::trace::SpanData;
 use otel_amqp::Metrics;
+pub(crate) use otel_core::testing::{
+    TestTelemetry, assert_attr, assert_child_of, assert_no_attr, attr, require_server,
+};
 
 pub(crate) const AMQP_ADDR: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 /// Connects to the RabbitMQ on loopback, failing the test (not skipping it) when it cannot.
 pub(crate) async fn connect() -> Connection {
+    require_server("RabbitMQ", "127.0.0.1:5672");
     let attempt = tokio::time::timeout(
         Duration::from_secs(10),
         Connection::connect(AMQP_ADDR, ConnectionProperties::default()),
@@ -53,69 +54,41 @@ pub(crate) fn unique_name(prefix: &str) -> String {
     )
 }
 
-/// One isolated pipeline: spans to memory, metrics to memory.
-pub(crate) struct TestTelemetry {
-    spans: InMemorySpanExporter,
-    tracer_provider: SdkTracerProvider,
+/// `otel_core::testing::TestTelemetry` (spans, assertions) plus an in-memory metrics pipeline.
+///
+/// The metrics half is interim, until `otel-core`'s exemplar histograms land and
+/// `TestTelemetry::metrics` snapshots what this crate records.
+pub(crate) struct TestPipeline {
+    telemetry: TestTelemetry,
     metric_exporter: InMemoryMetricExporter,
     meter_provider: SdkMeterProvider,
 }
 
-impl TestTelemetry {
+impl std::ops::Deref for TestPipeline {
+    type Target = TestTelemetry;
+    fn deref(&self) -> &TestTelemetry {
+        &self.telemetry
+    }
+}
+
+impl TestPipeline {
     pub(crate) fn new() -> Self {
-        // The global propagator is the one the adapter uses to write and read headers; every
-        // test installs the same W3C one.
+        // The adapter writes and reads headers with the global propagator (the pipeline of
+        // `otel-core` installs it in an application); every test installs the same W3C one.
         opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-        let spans = InMemorySpanExporter::default();
-        let tracer_provider = SdkTracerProvider::builder()
-            .with_simple_exporter(spans.clone())
-            .build();
         let metric_exporter = InMemoryMetricExporter::default();
         let meter_provider = SdkMeterProvider::builder()
             .with_periodic_exporter(metric_exporter.clone())
             .build();
         Self {
-            spans,
-            tracer_provider,
+            telemetry: TestTelemetry::new(),
             metric_exporter,
             meter_provider,
         }
     }
 
-    pub(crate) fn tracer_provider(&self) -> &SdkTracerProvider {
-        &self.tracer_provider
-    }
-
     pub(crate) fn metrics(&self) -> Metrics {
         Metrics::from_meter(self.meter_provider.meter("otel-amqp-tests"))
-    }
-
-    pub(crate) fn tracer(&self) -> SdkTracer {
-        self.tracer_provider.tracer("test")
-    }
-
-    pub(crate) fn spans(&self) -> Vec<SpanData> {
-        self.tracer_provider.force_flush().unwrap();
-        self.spans.get_finished_spans().unwrap()
-    }
-
-    pub(crate) fn span(&self, name: &str) -> SpanData {
-        let spans = self.spans();
-        let names: Vec<_> = spans.iter().map(|s| s.name.to_string()).collect();
-        let mut matching: Vec<_> = spans.into_iter().filter(|s| s.name == name).collect();
-        assert_eq!(
-            matching.len(),
-            1,
-            "expected one span {name:?}, have {names:?}"
-        );
-        matching.remove(0)
-    }
-
-    pub(crate) fn spans_named(&self, name: &str) -> Vec<SpanData> {
-        self.spans()
-            .into_iter()
-            .filter(|s| s.name == name)
-            .collect()
     }
 
     fn collect(&self) -> ResourceMetrics {
@@ -159,45 +132,6 @@ impl TestTelemetry {
         }
         panic!("no metric {name}");
     }
-}
-
-pub(crate) fn attr<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
-    span.attributes
-        .iter()
-        .find(|kv| kv.key.as_str() == key)
-        .map(|kv| &kv.value)
-}
-
-pub(crate) fn assert_attr(span: &SpanData, key: &str, expected: impl Into<Value>) {
-    let expected = expected.into();
-    assert_eq!(
-        attr(span, key),
-        Some(&expected),
-        "attribute {key} of span {:?}: {:?}",
-        span.name,
-        span.attributes
-    );
-}
-
-pub(crate) fn assert_no_attr(span: &SpanData, key: &str) {
-    assert_eq!(attr(span, key), None, "span {:?} has {key}", span.name);
-}
-
-pub(crate) fn assert_child_of(child: &SpanData, parent: &SpanData) {
-    assert_eq!(
-        child.span_context.trace_id(),
-        parent.span_context.trace_id(),
-        "{:?} not in the trace of {:?}",
-        child.name,
-        parent.name
-    );
-    assert_eq!(
-        child.parent_span_id,
-        parent.span_context.span_id(),
-        "{:?} is not a child of {:?}",
-        child.name,
-        parent.name
-    );
 }
 
 pub(crate) fn assert_root(span: &SpanData) {
