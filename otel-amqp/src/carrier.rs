@@ -8,7 +8,9 @@ use opentelemetry::propagation::{Extractor, Injector};
 /// AMQP header table, as long strings.
 ///
 /// Keys already in the table are kept; a key the propagator writes replaces an entry of the same
-/// name. Keys longer than an AMQP short string (255 bytes) cannot be represented and are skipped.
+/// name. Empty values are not written (an empty `tracestate` is the same as none), except over
+/// an existing entry. Keys longer than an AMQP short string (255 bytes) cannot be represented
+/// and are skipped.
 ///
 /// ```
 /// use lapin::types::FieldTable;
@@ -24,6 +26,11 @@ pub struct AmqpHeaderInjector<'a>(pub &'a mut FieldTable);
 
 impl Injector for AmqpHeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
+        // An empty field (the W3C propagator always writes `tracestate`, mostly empty) means the
+        // same as an absent one: leave it out, unless it would leave a stale value in place.
+        if value.is_empty() && !self.0.contains_key(key) {
+            return;
+        }
         if let Ok(key) = ShortString::try_new(key) {
             self.0
                 .insert(key, AMQPValue::LongString(LongString::from(value)));
@@ -138,6 +145,10 @@ mod tests {
         assert_eq!(headers.inner().get("x-user"), Some(&long("kept")));
         assert_eq!(headers.inner().get("x-count"), Some(&AMQPValue::LongInt(7)));
         assert_eq!(headers.inner().get("traceparent"), Some(&long(TRACEPARENT)));
+        assert!(
+            !headers.contains_key("tracestate"),
+            "empty tracestate left out"
+        );
 
         let extracted = extract(&headers);
         let extracted = extracted.span().span_context().clone();
@@ -246,6 +257,16 @@ mod tests {
         let _guard = Context::new().with_remote_span_context(ambient).attach();
         let cx = extract_context(&table("traceparent", long("garbage")));
         assert!(!cx.span().span_context().is_valid());
+    }
+
+    #[test]
+    fn empty_values_overwrite_but_are_not_added() {
+        let mut headers = table("tracestate", long("stale=1"));
+        let mut injector = AmqpHeaderInjector(&mut headers);
+        injector.set("tracestate", String::new());
+        injector.set("baggage", String::new());
+        assert_eq!(headers.inner().get("tracestate"), Some(&long("")));
+        assert!(!headers.contains_key("baggage"));
     }
 
     #[test]

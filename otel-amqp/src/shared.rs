@@ -2,9 +2,10 @@
 //! instruments, and the attributes every span and metric point carries.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use lapin::BasicProperties;
-use opentelemetry::KeyValue;
+use opentelemetry::{KeyValue, Value};
 use opentelemetry_semantic_conventions::{attribute as attr, metric};
 
 use crate::record::{Counter, Histogram, Instrumentation, Metrics};
@@ -90,7 +91,7 @@ impl Shared {
         let server = server
             .map(|(address, port)| {
                 vec![
-                    KeyValue::new(attr::SERVER_ADDRESS, address),
+                    KeyValue::new(attr::SERVER_ADDRESS, Arc::<str>::from(address)),
                     KeyValue::new(attr::SERVER_PORT, i64::from(port)),
                 ]
             })
@@ -126,6 +127,11 @@ impl Shared {
             attr::MESSAGING_OPERATION_TYPE,
             operation_type,
         ));
+        // Shared rather than copied: these attributes are cloned into spans and metric points.
+        let destination = match destination {
+            Cow::Borrowed(name) => Value::from(name),
+            Cow::Owned(name) => Value::from(Arc::<str>::from(name)),
+        };
         attributes.push(KeyValue::new(attr::MESSAGING_DESTINATION_NAME, destination));
         attributes.extend(self.server.iter().cloned());
         attributes
