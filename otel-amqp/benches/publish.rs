@@ -1,11 +1,17 @@
 //! `cargo bench -p otel-amqp --bench publish`
 //!
 //! Publishing one message and waiting for its publisher confirm, to the RabbitMQ on loopback
-//! (`scripts/services.sh` starts it): `publish/bare` is lapin's channel, `publish/otel_amqp` the
-//! instrumented channel recording a sampled span (inside a request span, exported through the
-//! batch processor to an exporter that drops it), injecting its context and recording its
-//! metrics. Both publish to the same bounded queue over the same connection, interleaved (see
-//! `paired`), so the two medians of one run compare directly.
+//! (`scripts/services.sh` starts it):
+//!
+//! - `publish/bare`: lapin's channel;
+//! - `publish/bare_traceparent`: lapin's channel, the message carrying a `traceparent` header
+//!   (the cost of propagation itself, paid by any instrumentation);
+//! - `publish/otel_amqp`: the instrumented channel, recording a sampled span (inside a request
+//!   span, exported through the batch processor to an exporter that drops it), injecting its
+//!   context and recording its metrics.
+//!
+//! All publish to the same bounded queue over the same connection, interleaved (see `paired`),
+//! so the medians of one run compare directly.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::cell::RefCell;
@@ -13,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use opentelemetry::Context;
 use opentelemetry::metrics::MeterProvider;
@@ -26,6 +32,25 @@ use otel_amqp::{InstrumentedChannel, Metrics};
 
 const AMQP_ADDR: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 const PAYLOAD: &[u8] = b"{\"job\":\"analyse\",\"account\":42}";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Bare = 0,
+    BareTraceparent = 1,
+    OtelAmqp = 2,
+}
+
+const KINDS: [Kind; 3] = [Kind::Bare, Kind::BareTraceparent, Kind::OtelAmqp];
+
+impl Kind {
+    fn id(self) -> &'static str {
+        match self {
+            Kind::Bare => "bare",
+            Kind::BareTraceparent => "bare_traceparent",
+            Kind::OtelAmqp => "otel_amqp",
+        }
+    }
+}
 
 /// Accepts spans and drops them: the cost measured is the instrumentation's, not an exporter's.
 #[derive(Debug)]
@@ -91,60 +116,86 @@ fn bench_publish(c: &mut Criterion) {
         .build();
     let request_tracer = tracer_provider.tracer("bench");
 
-    let publish_bare = || async {
-        let confirmation = bare
-            .basic_publish(
-                "".into(),
-                queue.as_str().into(),
-                BasicPublishOptions::default(),
-                PAYLOAD,
-                BasicProperties::default(),
-            )
-            .await
-            .expect("publish")
-            .await
-            .expect("confirm");
-        assert!(confirmation.is_ack());
-    };
-    let publish_instrumented = || async {
-        let confirmation = instrumented
-            .basic_publish(
-                "".into(),
-                queue.as_str().into(),
-                BasicPublishOptions::default(),
-                PAYLOAD,
-                BasicProperties::default(),
-            )
-            .await
-            .expect("publish")
-            .await
-            .expect("confirm");
-        assert!(confirmation.is_ack());
+    // What the propagation itself costs: a bare publish carrying a traceparent header as large
+    // as the one the instrumentation injects.
+    let mut traceparent = FieldTable::default();
+    traceparent.insert(
+        "traceparent".into(),
+        AMQPValue::LongString(LongString::from(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )),
+    );
+
+    // One publish of `kind`, awaiting its confirm.
+    let publish = |kind: Kind| {
+        let traceparent = traceparent.clone();
+        let bare = &bare;
+        let instrumented = &instrumented;
+        let queue = queue.as_str();
+        async move {
+            let confirmation = match kind {
+                Kind::Bare => {
+                    bare.basic_publish(
+                        "".into(),
+                        queue.into(),
+                        BasicPublishOptions::default(),
+                        PAYLOAD,
+                        BasicProperties::default(),
+                    )
+                    .await
+                    .expect("publish")
+                    .await
+                }
+                Kind::BareTraceparent => {
+                    bare.basic_publish(
+                        "".into(),
+                        queue.into(),
+                        BasicPublishOptions::default(),
+                        PAYLOAD,
+                        BasicProperties::default().with_headers(traceparent),
+                    )
+                    .await
+                    .expect("publish")
+                    .await
+                }
+                Kind::OtelAmqp => {
+                    instrumented
+                        .basic_publish(
+                            "".into(),
+                            queue.into(),
+                            BasicPublishOptions::default(),
+                            PAYLOAD,
+                            BasicProperties::default(),
+                        )
+                        .await
+                        .expect("publish")
+                        .await
+                }
+            };
+            assert!(confirmation.expect("confirm").is_ack());
+        }
     };
 
-    // Paired measurement: every iteration publishes once bare and once instrumented, in
-    // alternating order, and each benchmark times only its own kind. Both medians are taken
-    // under the same conditions, so load from other processes on the machine (which comes and
-    // goes over seconds) cancels out of their ratio instead of landing on one side of it.
-    // Every single publish of the run, by kind, for the paired summary printed at the end.
-    let all_latencies: RefCell<[Vec<Duration>; 2]> = RefCell::new([Vec::new(), Vec::new()]);
-    let paired = |iterations: u64, measure_instrumented: bool| -> Duration {
+    // Paired measurement: every iteration publishes once of each kind, in rotating order, and
+    // each benchmark times only its own kind. All medians are taken under the same conditions,
+    // so load from other processes on the machine (which comes and goes over seconds) cancels
+    // out of their ratios instead of landing on one side of them. Every single publish is also
+    // kept, by kind, for the per-publish summary printed at the end.
+    let all_latencies: RefCell<[Vec<Duration>; 3]> = RefCell::default();
+    let paired = |iterations: u64, measured_kind: Kind| -> Duration {
         let request = Context::current_with_span(request_tracer.start("request"));
         let _attached = request.clone().attach();
         let (elapsed, latencies) = runtime.block_on(async {
             let mut measured = Duration::ZERO;
-            let mut latencies: [Vec<Duration>; 2] = Default::default();
+            let mut latencies: [Vec<Duration>; 3] = Default::default();
             for i in 0..iterations {
-                for instrumented_turn in [i % 2 == 0, i % 2 == 1] {
+                for turn in 0..KINDS.len() {
+                    let kind = KINDS[(turn + i as usize) % KINDS.len()];
                     let start = Instant::now();
-                    if instrumented_turn {
-                        publish_instrumented().await;
-                    } else {
-                        publish_bare().await;
-                    }
+                    publish(kind).await;
                     let latency = start.elapsed();
-                    latencies[usize::from(instrumented_turn)].push(latency);
-                    if instrumented_turn == measure_instrumented {
+                    latencies[kind as usize].push(latency);
+                    if kind == measured_kind {
                         measured += latency;
                     }
                 }
@@ -164,24 +215,35 @@ fn bench_publish(c: &mut Criterion) {
         .sample_size(60)
         .measurement_time(Duration::from_secs(20))
         .warm_up_time(Duration::from_secs(3));
-    group.bench_function("bare", |b| b.iter_custom(|n| paired(n, false)));
-    group.bench_function("otel_amqp", |b| b.iter_custom(|n| paired(n, true)));
+    for kind in KINDS {
+        group.bench_function(kind.id(), |b| b.iter_custom(|n| paired(n, kind)));
+    }
     group.finish();
 
-    // The same comparison over every publish of the run, each bare publish next to an
-    // instrumented one: the least window-dependent view of the overhead.
+    // The per-publish medians over the whole run (criterion's figures are per sample of many
+    // publishes, so a few stalls of the machine weigh on them).
     let mut latencies = all_latencies.into_inner();
-    let [bare_median, otel_median] = latencies.each_mut().map(|all| {
+    let medians = latencies.each_mut().map(|all| {
         all.sort_unstable();
-        all[all.len() / 2]
+        all.get(all.len() / 2)
+            .copied()
+            .unwrap_or_default()
+            .as_secs_f64()
+            * 1e6
     });
+    let bare = medians[Kind::Bare as usize];
     eprintln!(
-        "publish paired medians over {} publishes each: bare {:.1} µs, otel_amqp {:.1} µs, ratio {:.3}",
-        latencies[0].len(),
-        bare_median.as_secs_f64() * 1e6,
-        otel_median.as_secs_f64() * 1e6,
-        otel_median.as_secs_f64() / bare_median.as_secs_f64()
+        "per-publish medians over {} publishes of each kind:",
+        latencies[0].len()
     );
+    for kind in KINDS {
+        let median = medians[kind as usize];
+        eprintln!(
+            "  publish/{:<16} {median:7.1} µs  ratio to bare {:.3}",
+            kind.id(),
+            median / bare
+        );
+    }
 
     tracer_provider.shutdown().ok();
     meter_provider.shutdown().ok();

@@ -197,11 +197,6 @@ impl InstrumentedChannel {
             producer_destination_name(exchange.as_str(), routing_key.as_str()),
             0,
         );
-        let mut attributes = Vec::with_capacity(metric_attributes.len() + 4);
-        attributes.extend_from_slice(&metric_attributes);
-        push_routing_key(&mut attributes, routing_key.as_str());
-        push_message_attributes(&mut attributes, &properties, payload.len());
-
         // A context the user already put in the headers is their creation context: keep it,
         // link to it.
         let (mut headers, had_headers) = match properties.headers() {
@@ -224,14 +219,22 @@ impl InstrumentedChannel {
             "publish",
             publish_span_destination(exchange.as_str(), routing_key.as_str()),
         );
+        // Started with the attributes samplers may look at; those about the message are set once
+        // the message is on its way, while the broker works on it.
         let mut operation = record::start(
             &shared.instrumentation,
             &Context::current(),
             name,
             SpanKind::Producer,
-            attributes,
+            metric_attributes.clone(),
             links,
         );
+        let message_attributes = operation.is_recording().then(|| {
+            let mut attributes = Vec::with_capacity(5);
+            push_routing_key(&mut attributes, routing_key.as_str());
+            push_message_attributes(&mut attributes, &properties, payload.len());
+            attributes
+        });
 
         let properties = if user_context.is_none() {
             inject_context(operation.context(), &mut headers);
@@ -244,11 +247,14 @@ impl InstrumentedChannel {
             properties
         };
 
-        match self
+        let sent = self
             .channel
             .basic_publish(exchange, routing_key, options, payload, properties)
-            .await
-        {
+            .await;
+        if let Some(attributes) = message_attributes {
+            operation.context().span().set_attributes(attributes);
+        }
+        match sent {
             Err(error) => {
                 let error_type = error_type(&error);
                 operation.record_error(error_type, error.to_string());
