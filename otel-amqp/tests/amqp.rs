@@ -796,3 +796,118 @@ async fn publish_failures_are_recorded() {
         ["invalid-channel-state", "no-route", "not-found"]
     );
 }
+
+#[tracing::instrument(skip(body))]
+fn score_job(body: &[u8]) -> usize {
+    tracing::info!(len = body.len(), "scoring");
+    body.len()
+}
+
+#[tokio::test]
+async fn tracing_spans_interoperate() {
+    use tracing::Instrument as _;
+
+    let queue = unique_name("tracing");
+    let telemetry = TestPipeline::new();
+    let _guard = telemetry.set_tracing_default();
+    let connection = connect().await;
+    let channel = instrumented(connection.create_channel().await.unwrap(), &telemetry);
+    declare(channel.get_ref(), &queue).await;
+    let mut consumer = channel
+        .basic_consume(
+            queue.as_str().into(),
+            "worker".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+
+    // The publish span is a child of the user's `tracing` span.
+    channel
+        .basic_publish(
+            "".into(),
+            queue.as_str().into(),
+            BasicPublishOptions::default(),
+            b"job",
+            BasicProperties::default(),
+        )
+        .instrument(tracing::info_span!("handle_request"))
+        .await
+        .unwrap();
+
+    // A `#[tracing::instrument]` function run by the handler is a child of the process span,
+    // and its log line carries the process span's trace.
+    let mut delivery = next(&mut consumer).await;
+    let scored = delivery
+        .process(|message| async move { Ok::<_, std::io::Error>(score_job(&message.data)) })
+        .await
+        .unwrap();
+    assert_eq!(scored, 3);
+    let process_trace = delivery.context().span().span_context().trace_id();
+    delivery.ack(BasicAckOptions::default()).await.unwrap();
+
+    let request = telemetry.span("handle_request");
+    let publish = telemetry.span(&format!("publish {queue}"));
+    assert_child_of(&publish, &request);
+    let process = telemetry.span(&format!("process {queue}"));
+    assert_eq!(
+        process.span_context.trace_id(),
+        request.span_context.trace_id()
+    );
+    let score = telemetry.span("score_job");
+    assert_child_of(&score, &process);
+    let logs = telemetry.log_output();
+    assert!(
+        logs.lines()
+            .any(|line| line.contains("scoring") && line.contains(&process_trace.to_string())),
+        "{logs}"
+    );
+}
+
+#[tokio::test]
+async fn an_unsampled_publish_records_nothing_but_still_propagates() {
+    let queue = unique_name("unsampled");
+    let Worker {
+        telemetry: consumer_telemetry,
+        mut consumer,
+        _connection,
+        ..
+    } = worker(&queue, ConsumerParent::CreationContext).await;
+    let producer_telemetry =
+        TestPipeline::with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOff);
+    let producer_connection = connect().await;
+    let producer = instrumented(
+        producer_connection.create_channel().await.unwrap(),
+        &producer_telemetry,
+    );
+    producer
+        .basic_publish(
+            "".into(),
+            queue.as_str().into(),
+            BasicPublishOptions::default(),
+            b"x",
+            BasicProperties::default(),
+        )
+        .await
+        .unwrap();
+    let delivery = next(&mut consumer).await;
+    let headers = delivery.delivery().properties.headers().clone().unwrap();
+    let creation = delivery.creation_context().span().span_context().clone();
+    delivery.ack(BasicAckOptions::default()).await.unwrap();
+
+    assert!(producer_telemetry.spans().is_empty());
+    let Some(AMQPValue::LongString(traceparent)) = headers.inner().get("traceparent") else {
+        panic!("no traceparent in {headers:?}");
+    };
+    assert!(
+        traceparent.to_string().ends_with("-00"),
+        "not sampled: {traceparent}"
+    );
+    assert!(creation.is_valid() && !creation.is_sampled());
+    let receive = consumer_telemetry.span(&format!("receive {queue}"));
+    assert_eq!(receive.span_context.trace_id(), creation.trace_id());
+    // Metrics are recorded whether or not the span is sampled.
+    let sent = producer_telemetry.counter(semmetric::MESSAGING_CLIENT_SENT_MESSAGES);
+    assert_eq!(sent.iter().map(|p| p.value()).sum::<u64>(), 1);
+}

@@ -73,6 +73,15 @@ impl std::ops::Deref for TestPipeline {
 
 impl TestPipeline {
     pub(crate) fn new() -> Self {
+        Self::with_telemetry(TestTelemetry::new())
+    }
+
+    /// With a given head sampler for the spans.
+    pub(crate) fn with_sampler(sampler: opentelemetry_sdk::trace::Sampler) -> Self {
+        Self::with_telemetry(TestTelemetry::with_sampler(sampler))
+    }
+
+    fn with_telemetry(telemetry: TestTelemetry) -> Self {
         // The adapter writes and reads headers with the global propagator (the pipeline of
         // `otel-core` installs it in an application); every test installs the same W3C one.
         opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
@@ -81,7 +90,7 @@ impl TestPipeline {
             .with_periodic_exporter(metric_exporter.clone())
             .build();
         Self {
-            telemetry: TestTelemetry::new(),
+            telemetry,
             metric_exporter,
             meter_provider,
         }
