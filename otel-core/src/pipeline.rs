@@ -28,8 +28,8 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter,
-    SpanProcessor,
+    BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, ShouldSample, SpanData,
+    SpanExporter, SpanProcessor,
 };
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt;
@@ -94,7 +94,7 @@ pub struct TelemetryBuilder {
     resource: ResourceConfig,
     traces_exporters: Option<Vec<TracesExporter>>,
     otlp: OtlpOverrides,
-    sampler: Option<Sampler>,
+    sampler: Option<Box<dyn ShouldSample>>,
     propagator: Option<Box<dyn TextMapPropagator + Send + Sync>>,
     disabled: Option<bool>,
     log_format: Option<LogFormat>,
@@ -178,9 +178,11 @@ impl TelemetryBuilder {
         self.otlp.timeout = Some(timeout);
         self
     }
-    /// Head sampler (overrides `OTEL_TRACES_SAMPLER`/`_ARG`).
-    pub fn with_sampler(mut self, sampler: Sampler) -> Self {
-        self.sampler = Some(sampler);
+    /// Head sampler (overrides `OTEL_TRACES_SAMPLER`/`_ARG`): an SDK [`Sampler`](opentelemetry_sdk::trace::Sampler), or one of
+    /// [`crate::sampling`] ([`RateLimitingSampler`](crate::sampling::RateLimitingSampler),
+    /// [`RuleSampler`](crate::sampling::RuleSampler)).
+    pub fn with_sampler(mut self, sampler: impl ShouldSample + 'static) -> Self {
+        self.sampler = Some(Box::new(sampler));
         self
     }
     /// Propagator (overrides `OTEL_PROPAGATORS`).
