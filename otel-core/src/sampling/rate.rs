@@ -52,9 +52,7 @@ impl RateLimitingSampler {
     /// At most `traces_per_second` new traces per second (fractions allowed, e.g. `0.5` for one
     /// every two seconds). Zero, negative or NaN samples no new trace.
     pub fn new(traces_per_second: f64) -> Self {
-        let closed = traces_per_second.is_nan()
-            || traces_per_second <= 0.0
-            || traces_per_second.is_infinite();
+        let closed = traces_per_second.is_nan() || traces_per_second <= 0.0;
         let rate = if closed { 1.0 } else { traces_per_second };
         let interval = (1e9 / rate).clamp(1.0, u64::MAX as f64 / 4.0) as u64;
         let burst = rate.max(1.0).floor() as u64;
