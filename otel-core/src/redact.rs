@@ -371,6 +371,13 @@ impl Redactor {
             return Cow::Borrowed(text);
         }
         let b = text.as_bytes();
+        // Every numeric pattern has at least 7 digits, and an e-mail address an `@`: most lines
+        // have neither and leave here after one pass over their bytes.
+        let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
+        if digits < 7 && !(i.email && b.contains(&b'@')) {
+            return Cow::Borrowed(text);
+        }
+        let numeric = digits >= 7;
         let mut out: Option<String> = None;
         let mut last = 0; // bytes before `last` are already copied (or masked)
         let mut pos = 0;
@@ -385,7 +392,8 @@ impl Redactor {
                     pos = end;
                     continue;
                 }
-            } else if (c.is_ascii_digit() || ((c == b'+' || c == b'(') && next_is_digit(b, pos)))
+            } else if numeric
+                && (c.is_ascii_digit() || ((c == b'+' || c == b'(') && next_is_digit(b, pos)))
                 && (pos == 0 || !is_word(b[pos - 1]))
             {
                 let tok = numeric_token(b, pos);
