@@ -1,5 +1,7 @@
 //! Carriers for `http::HeaderMap` and the extract / inject helpers every adapter uses.
 
+use std::fmt;
+
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
@@ -16,7 +18,7 @@ const NOT_TEXT: &str = "\u{FFFD}";
 /// header, [`get_all`](Extractor::get_all) every value in order — which W3C trace context
 /// needs to see a repeated `traceparent` and to join several `tracestate` fields. A value that
 /// is not visible ASCII is unreadable: `get` returns `None` for it, `get_all` a U+FFFD
-/// placeholder that no propagator accepts.
+/// placeholder that no propagator accepts. `Debug` shows header names only, never values.
 ///
 /// ```
 /// use http::HeaderMap;
@@ -31,8 +33,27 @@ const NOT_TEXT: &str = "\u{FFFD}";
 /// assert_eq!(extractor.get_all("tracestate"), Some(vec!["a=1", "b=2"]));
 /// # Ok::<(), http::header::InvalidHeaderValue>(())
 /// ```
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct HeaderExtractor<'a>(pub &'a HeaderMap);
+
+/// Lists header names only: values may be credentials (`Authorization`, `Cookie`).
+fn debug_names(name: &str, headers: &HeaderMap, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    f.debug_tuple(name).field(&DebugNames(headers)).finish()
+}
+
+struct DebugNames<'a>(&'a HeaderMap);
+
+impl fmt::Debug for DebugNames<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
+}
+
+impl fmt::Debug for HeaderExtractor<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_names("HeaderExtractor", self.0, f)
+    }
+}
 
 impl Extractor for HeaderExtractor<'_> {
     fn get(&self, key: &str) -> Option<&str> {
@@ -58,7 +79,8 @@ impl Extractor for HeaderExtractor<'_> {
 /// borrowed map.
 ///
 /// Each call replaces all values of its header. A name or value that is not valid in HTTP is
-/// skipped, as is a header the map has no room for; this never panics.
+/// skipped, as is a header the map has no room for; this never panics. `Debug` shows header
+/// names only, never values.
 ///
 /// ```
 /// use http::HeaderMap;
@@ -72,8 +94,13 @@ impl Extractor for HeaderExtractor<'_> {
 /// injector.set("baggage", "bad\nvalue".into());
 /// assert_eq!(headers.len(), 1);
 /// ```
-#[derive(Debug)]
 pub struct HeaderInjector<'a>(pub &'a mut HeaderMap);
+
+impl fmt::Debug for HeaderInjector<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_names("HeaderInjector", self.0, f)
+    }
+}
 
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
@@ -208,6 +235,20 @@ mod tests {
         headers.append("x", HeaderValue::from_bytes(b"\xff").unwrap());
         assert_eq!(HeaderExtractor(&headers).get("x"), None);
         assert_eq!(HeaderExtractor(&headers).keys(), ["x"]);
+    }
+
+    #[test]
+    fn debug_shows_names_not_values() {
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", HeaderValue::from_static("Bearer secret"));
+        assert_eq!(
+            format!("{:?}", HeaderExtractor(&headers)),
+            r#"HeaderExtractor(["authorization"])"#
+        );
+        assert_eq!(
+            format!("{:?}", HeaderInjector(&mut headers)),
+            r#"HeaderInjector(["authorization"])"#
+        );
     }
 
     #[test]
