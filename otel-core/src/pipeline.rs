@@ -41,6 +41,10 @@ use crate::config::{
 };
 use crate::console::ConsoleExporter;
 use crate::logs::{LogFormat, fmt_layer_with_redaction};
+use crate::metrics::otlp::{
+    OtlpMetricsConfig, OtlpMetricsExporter, PeriodicConfig, PeriodicMetricsExporter,
+};
+use crate::metrics::{ExemplarFilter, Metrics, MetricsConfig, MetricsError};
 use crate::redact::{RedactingSpanProcessor, Redactor};
 use crate::resource::ResourceConfig;
 use crate::sampling::tail::{FanOut, TailConfig, TailSampler, TailSpanProcessor, TailStats};
@@ -101,6 +105,7 @@ pub struct TelemetryBuilder {
     disabled: Option<bool>,
     log_format: Option<LogFormat>,
     logs_export: Option<bool>,
+    metrics_export: Option<bool>,
     install_subscriber: Option<bool>,
     shutdown_timeout: Option<Duration>,
     extra_exporter: Option<ProcessorFactory>,
@@ -215,6 +220,13 @@ impl TelemetryBuilder {
         self.logs_export = Some(enabled);
         self
     }
+    /// Pushes metrics to the OTLP collector every `OTEL_METRIC_EXPORT_INTERVAL` (overrides
+    /// `OTEL_METRICS_EXPORTER=otlp|prometheus|none`; default: on when the traces go to OTLP).
+    /// The OpenMetrics `/metrics` handler works either way.
+    pub fn with_metrics_export(mut self, enabled: bool) -> Self {
+        self.metrics_export = Some(enabled);
+        self
+    }
     /// Whether `install` sets the global `tracing` subscriber (default yes). Turn it off when the
     /// application builds its own subscriber with [`TelemetryGuard::tracing_layer`].
     pub fn with_tracing_subscriber(mut self, install: bool) -> Self {
@@ -292,6 +304,8 @@ impl TelemetryBuilder {
             }),
             tracer_provider: None,
             logger_provider: None,
+            metrics: Metrics::noop(),
+            metrics_exporter: None,
             resource: resource.clone(),
             propagator: Some(propagator),
             log_format,
@@ -325,6 +339,51 @@ impl TelemetryBuilder {
             },
         };
         let batch = BatchSettings::from_env(&env)?;
+        let metrics_export = match self.metrics_export {
+            Some(b) => b,
+            None => match env.get("OTEL_METRICS_EXPORTER") {
+                None => exporters.contains(&TracesExporter::Otlp),
+                Some(v) => match v.to_ascii_lowercase().as_str() {
+                    "otlp" => true,
+                    "none" | "prometheus" => false,
+                    _ => {
+                        return Err(ConfigError::invalid(
+                            "OTEL_METRICS_EXPORTER",
+                            v,
+                            "expected otlp, prometheus or none",
+                        ));
+                    }
+                },
+            },
+        };
+        let lookup = |name: &str| env.get(name);
+        let filter = ExemplarFilter::from_lookup(lookup).map_err(metrics_error)?;
+        guard.metrics = Metrics::new(
+            MetricsConfig::default()
+                .with_resource(resource.clone())
+                .with_exemplar_filter(filter),
+        );
+        if metrics_export {
+            let settings = OtlpSettings::resolve(&env, Signal::Metrics, &self.otlp)?;
+            let exporter = OtlpMetricsExporter::new(OtlpMetricsConfig {
+                endpoint: None,
+                metrics_endpoint: Some(settings.endpoint.clone()),
+                protocol: match settings.protocol {
+                    OtlpProtocol::Grpc => crate::metrics::otlp::OtlpProtocol::Grpc,
+                    OtlpProtocol::HttpProtobuf => crate::metrics::otlp::OtlpProtocol::HttpProtobuf,
+                },
+                headers: settings.headers.clone(),
+                timeout: settings.timeout,
+            })
+            .map_err(metrics_error)?;
+            let periodic = PeriodicConfig::from_lookup(lookup)
+                .map_err(metrics_error)?
+                .with_timeout(settings.timeout);
+            guard.metrics_exporter = Some(
+                PeriodicMetricsExporter::start(guard.metrics.clone(), exporter, periodic)
+                    .map_err(metrics_error)?,
+            );
+        }
         let mut endpoint = None;
         let stats = Arc::new(ExportStats::default());
         let mut builder = SdkTracerProvider::builder()
@@ -428,6 +487,7 @@ impl TelemetryBuilder {
         if let Some(provider) = &guard.tracer_provider {
             opentelemetry::global::set_tracer_provider(provider.clone());
         }
+        Metrics::set_global(guard.metrics.clone());
         if let Some(p) = guard.propagator.take() {
             opentelemetry::global::set_text_map_propagator(BoxedPropagator(p));
         }
@@ -495,6 +555,16 @@ fn propagator_from_env(
     crate::propagation::Propagators::from_names(&value)
         .map(|p| Box::new(p) as Box<dyn TextMapPropagator + Send + Sync>)
         .map_err(|e| ConfigError::invalid("OTEL_PROPAGATORS", value, e.to_string()))
+}
+
+fn metrics_error(e: MetricsError) -> ConfigError {
+    match e {
+        MetricsError::InvalidEnv { var, value, reason } => ConfigError::invalid(var, value, reason),
+        other => ConfigError::Build {
+            component: "OTLP metrics exporter",
+            reason: other.to_string(),
+        },
+    }
 }
 
 fn headers_map(settings: &OtlpSettings) -> std::collections::HashMap<String, String> {
@@ -717,6 +787,8 @@ pub struct TelemetryGuard {
     inner: Arc<GuardInner>,
     tracer_provider: Option<SdkTracerProvider>,
     logger_provider: Option<SdkLoggerProvider>,
+    metrics: Metrics,
+    metrics_exporter: Option<PeriodicMetricsExporter>,
     resource: Resource,
     propagator: Option<Box<dyn TextMapPropagator + Send + Sync>>,
     log_format: LogFormat,
@@ -744,6 +816,8 @@ pub struct ShutdownReport {
     pub spans_exported: u64,
     /// Spans lost (export errors, full queue, or not flushed before the deadline).
     pub spans_dropped: u64,
+    /// Metric exports that failed over the pipeline's life (the final one included).
+    pub metric_exports_failed: u64,
     /// Whether everything shut down before the deadline.
     pub completed_in_time: bool,
 }
@@ -752,6 +826,11 @@ impl TelemetryGuard {
     /// The tracer provider, when the SDK is enabled.
     pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
         self.tracer_provider.as_ref()
+    }
+    /// The metrics registry of the pipeline (installed as [`Metrics::global`] by `install`);
+    /// mount [`crate::metrics::openmetrics`]'s service over it for a `/metrics` endpoint.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
     /// The resource every signal carries.
     pub fn resource(&self) -> &Resource {
@@ -805,8 +884,13 @@ impl TelemetryGuard {
     pub fn shutdown(&mut self, timeout: Duration) -> ShutdownReport {
         let tracer = self.tracer_provider.take();
         let logger = self.logger_provider.take();
+        let metrics = self.metrics_exporter.take();
         let mut completed = true;
-        if tracer.is_some() || logger.is_some() {
+        let mut metric_exports_failed = 0;
+        if let Some(m) = &metrics {
+            metric_exports_failed = m.stats().failed;
+        }
+        if tracer.is_some() || logger.is_some() || metrics.is_some() {
             let (tx, rx) = std::sync::mpsc::channel();
             let spawned = std::thread::Builder::new()
                 .name("otel-core-shutdown".into())
@@ -817,15 +901,25 @@ impl TelemetryGuard {
                     if let Some(l) = logger {
                         let _ = l.shutdown_with_timeout(timeout);
                     }
-                    let _ = tx.send(());
+                    let failed = metrics.map(|m| {
+                        let _ = m.shutdown(timeout);
+                        m.stats().failed
+                    });
+                    let _ = tx.send(failed);
                 });
-            completed = spawned.is_ok() && rx.recv_timeout(timeout).is_ok();
+            match rx.recv_timeout(timeout) {
+                Ok(failed) if spawned.is_ok() => {
+                    metric_exports_failed = failed.unwrap_or(metric_exports_failed);
+                }
+                _ => completed = false,
+            }
         }
         let s = &self.inner.stats;
         ShutdownReport {
             spans_ended: s.spans_ended(),
             spans_exported: s.spans_exported(),
             spans_dropped: s.spans_dropped(),
+            metric_exports_failed,
             completed_in_time: completed,
         }
     }
@@ -841,10 +935,19 @@ fn is_exporter_internal(target: &str) -> bool {
 
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
-        if self.tracer_provider.is_none() && self.logger_provider.is_none() {
+        if self.tracer_provider.is_none()
+            && self.logger_provider.is_none()
+            && self.metrics_exporter.is_none()
+        {
             return;
         }
         let report = self.shutdown(self.shutdown_timeout);
+        if report.metric_exports_failed > 0 {
+            eprintln!(
+                "otel-core: {} metric exports failed",
+                report.metric_exports_failed
+            );
+        }
         if report.spans_dropped > 0 || !report.completed_in_time {
             eprintln!(
                 "otel-core: {} of {} spans could not be exported to {}{}",
