@@ -147,13 +147,27 @@ fn buffer_is_capped_and_old_open_traces_are_evicted() {
     let tracer = provider.tracer("svc");
     // 50 open traces (roots never end) with 4 children each: 200 spans, cap 100.
     let mut roots = Vec::new();
-    for _ in 0..50 {
-        let cx = opentelemetry::Context::current_with_span(tracer.start("open"));
-        for _ in 0..4 {
-            tracer.start_with_context("child", &cx).end();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let writer = {
+        let log = log.clone();
+        move || LogWriter(log.clone())
+    };
+    let sub = tracing_subscriber::fmt().with_writer(writer).finish();
+    tracing::subscriber::with_default(sub, || {
+        for _ in 0..50 {
+            let cx = opentelemetry::Context::current_with_span(tracer.start("open"));
+            for _ in 0..4 {
+                tracer.start_with_context("child", &cx).end();
+            }
+            roots.push(cx);
         }
-        roots.push(cx);
-    }
+    });
+    let log = String::from_utf8(log.lock().unwrap().clone()).unwrap();
+    assert_eq!(
+        log.matches("tail sampling dropped spans").count(),
+        1,
+        "one rate-limited warning: {log}"
+    );
     assert!(stats.spans_buffered() <= 100);
     assert_eq!(
         stats.spans_evicted() + stats.spans_buffered() as u64,
@@ -214,4 +228,46 @@ fn pipeline_turns_tail_mode_and_redaction_on_from_env() {
     let stats = guard.tail_stats().unwrap().clone();
     assert_eq!((stats.traces_kept(), stats.traces_discarded()), (1, 1));
     let _ = guard.shutdown(Duration::from_secs(1));
+}
+
+#[test]
+fn p99_from_the_exemplar_histogram_marks_slow_calls() {
+    use opentelemetry::KeyValue;
+    use otel_core::metrics::{Metrics, MetricsConfig};
+    use otel_core::sampling::tail::HistogramP99;
+    use otel_core::semconv::attribute::DB_OPERATION_NAME;
+
+    let metrics = Metrics::new(MetricsConfig::default());
+    let hist = metrics
+        .f64_histogram("db.client.operation.duration")
+        .with_unit("s")
+        .build();
+    let series = |name: &str| vec![KeyValue::new(DB_OPERATION_NAME, name.to_owned())];
+    // 1 000 earlier calls of 5–15 ms: p99 ≈ 15 ms.
+    for i in 0..1000 {
+        hist.record(
+            0.005 + f64::from(i % 100) * 0.0001,
+            &series("SELECT orders"),
+        );
+    }
+    let p99 = HistogramP99::new(hist, move |s: &SpanData| Some(series(&s.name)));
+    let (provider, exporter, _) = pipeline_with_ratio(TailConfig::new().with_p99(p99), 0.0);
+    let slow = request(&provider, Kind::Slow); // db took 800 ms
+    let plain = request(&provider, Kind::Plain); // db took ~0 ms
+    let spans = exporter.get_finished_spans().unwrap();
+    let traces = by_trace(&spans);
+    assert_eq!(traces[&slow].len(), 3);
+    assert!(!traces.contains_key(&plain));
+}
+
+struct LogWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

@@ -21,7 +21,8 @@
 //! are dropped, counted in [`TailStats::spans_evicted`], though an error or slow call among
 //! them still marks its trace for export), and a local trace open longer than
 //! [`TailConfig::with_max_age`] is evicted (exported if already marked, otherwise dropped and
-//! counted). Spans that end after their local root are treated as a new local trace.
+//! counted). Spans that end after their local root are treated as a new local trace. Evictions
+//! also print a warning (target `otel_core::sampling::tail`) at most once every 10 seconds.
 //!
 //! Every exporting processor must be inside the [`TailSpanProcessor`]: the SDK's batch
 //! processor exports whatever it is given, recorded-only spans included.
@@ -76,6 +77,75 @@ where
 {
     fn p99(&self, span: &SpanData) -> Option<Duration> {
         self(span)
+    }
+}
+
+/// A [`P99Source`] reading the p99 of an exemplar histogram of durations in seconds
+/// ([`crate::metrics::Histogram::percentiles`]).
+///
+/// `series` maps a span to the attributes of its histogram series (for example the span name
+/// as the operation, plus the route); `None` means the span has no series and no p99. A p99 is
+/// used only once the series holds at least `min_count` values (default 100), so that the
+/// first calls of an operation are not all "slower than p99".
+///
+/// ```
+/// use opentelemetry::KeyValue;
+/// use otel_core::metrics::{Metrics, MetricsConfig};
+/// use otel_core::sampling::tail::{HistogramP99, TailConfig};
+/// use otel_core::semconv::attribute::DB_OPERATION_NAME;
+///
+/// let metrics = Metrics::new(MetricsConfig::default());
+/// let duration = metrics.f64_histogram("db.client.operation.duration").with_unit("s").build();
+/// let p99 = HistogramP99::new(duration, |span: &opentelemetry_sdk::trace::SpanData| {
+///     Some(vec![KeyValue::new(DB_OPERATION_NAME, span.name.to_string())])
+/// });
+/// let config = TailConfig::new().with_p99(p99);
+/// # drop(config);
+/// ```
+pub struct HistogramP99<F> {
+    histogram: crate::metrics::Histogram,
+    series: F,
+    min_count: u64,
+}
+
+impl<F> fmt::Debug for HistogramP99<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HistogramP99")
+            .field("histogram", &self.histogram)
+            .field("min_count", &self.min_count)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F> HistogramP99<F>
+where
+    F: Fn(&SpanData) -> Option<Vec<KeyValue>> + Send + Sync + 'static,
+{
+    /// Reads `histogram` (seconds) at the series `series(span)`.
+    pub fn new(histogram: crate::metrics::Histogram, series: F) -> Self {
+        Self {
+            histogram,
+            series,
+            min_count: 100,
+        }
+    }
+    /// The fewest values a series needs before its p99 is trusted (default 100).
+    #[must_use]
+    pub fn with_min_count(mut self, min_count: u64) -> Self {
+        self.min_count = min_count;
+        self
+    }
+}
+
+impl<F> P99Source for HistogramP99<F>
+where
+    F: Fn(&SpanData) -> Option<Vec<KeyValue>> + Send + Sync + 'static,
+{
+    fn p99(&self, span: &SpanData) -> Option<Duration> {
+        let attributes = (self.series)(span)?;
+        let p = self.histogram.percentiles(&attributes)?;
+        (p.count >= self.min_count && p.p99.is_finite() && p.p99 >= 0.0)
+            .then(|| Duration::from_secs_f64(p.p99))
     }
 }
 
@@ -223,6 +293,34 @@ struct Shared {
     spans_kept: AtomicU64,
     spans_discarded: AtomicU64,
     spans_evicted: AtomicU64,
+    /// When the last eviction warning was printed (ms since `epoch`, 0 = never).
+    last_warning: AtomicU64,
+    epoch: Instant,
+}
+
+/// At most one eviction warning per this interval.
+const WARNING_INTERVAL: Duration = Duration::from_secs(10);
+
+impl Shared {
+    fn evicted(&self, n: u64) {
+        let total = self.spans_evicted.fetch_add(n, Ordering::Relaxed) + n;
+        let now = self.epoch.elapsed().as_millis() as u64 + 1;
+        let last = self.last_warning.load(Ordering::Relaxed);
+        if (last == 0 || now.saturating_sub(last) >= WARNING_INTERVAL.as_millis() as u64)
+            && self
+                .last_warning
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                target: "otel_core::sampling::tail",
+                spans_evicted_total = total,
+                max_spans = self.config.max_spans,
+                max_age_ms = self.config.max_age.as_millis() as u64,
+                "tail sampling dropped spans without a decision (buffer full or local trace too old)"
+            );
+        }
+    }
 }
 
 /// Counters of a [`TailSpanProcessor`] (a shared handle; clone freely).
@@ -308,6 +406,8 @@ impl<P: SpanProcessor> TailSpanProcessor<P> {
                 spans_kept: AtomicU64::new(0),
                 spans_discarded: AtomicU64::new(0),
                 spans_evicted: AtomicU64::new(0),
+                last_warning: AtomicU64::new(0),
+                epoch: now,
             }),
         }
     }
@@ -370,8 +470,7 @@ impl<P: SpanProcessor> TailSpanProcessor<P> {
             if t.keep {
                 out.push(std::mem::take(&mut t.spans));
             } else {
-                s.spans_evicted
-                    .fetch_add(t.spans.len() as u64, Ordering::Relaxed);
+                s.evicted(t.spans.len() as u64);
             }
             false
         });
@@ -447,7 +546,7 @@ impl<P: SpanProcessor> SpanProcessor for TailSpanProcessor<P> {
                 });
                 t.keep |= notable;
                 if s.buffered.load(Ordering::Relaxed) >= s.config.max_spans {
-                    s.spans_evicted.fetch_add(1, Ordering::Relaxed);
+                    s.evicted(1);
                 } else {
                     s.buffered.fetch_add(1, Ordering::Relaxed);
                     t.spans.push(span);
