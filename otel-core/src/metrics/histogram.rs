@@ -139,7 +139,7 @@ impl HdrScale {
         (value * self.factor).round() as u64
     }
 
-    fn from_hdr(self, value: u64) -> f64 {
+    fn to_unit(self, value: u64) -> f64 {
         value as f64 / self.factor
     }
 }
@@ -262,7 +262,7 @@ impl HistogramInstrument {
                 attributes: series.attributes.to_vec(),
                 start_time: series.start_time,
                 time: now,
-                data: SeriesData::Histogram(HistogramData {
+                data: SeriesData::Histogram(Box::new(HistogramData {
                     count: merged.count,
                     sum: merged.sum,
                     min: (merged.count > 0).then_some(merged.min),
@@ -271,7 +271,7 @@ impl HistogramInstrument {
                     bucket_counts: merged.buckets,
                     exemplars: merged.exemplars,
                     percentiles,
-                }),
+                })),
             });
         });
         out
@@ -303,7 +303,7 @@ impl HistogramInstrument {
             .zip(hdr.value_at_quantiles([0.5, 0.9, 0.99, 0.999]))
         {
             // HDR reports the top of the value's equivalence range; the exact extremes bound it.
-            *slot = self.scale.from_hdr(v).clamp(merged.min, merged.max);
+            *slot = self.scale.to_unit(v).clamp(merged.min, merged.max);
         }
         Some(Percentiles {
             count: merged.count,
@@ -598,10 +598,10 @@ impl HistogramCells {
                 *total += c;
             }
             for (bucket, (best, slot)) in latest.iter_mut().zip(s.exemplars.iter()).enumerate() {
-                if let Some(slot) = slot {
-                    if best.as_ref().is_none_or(|e| slot.time > e.time) {
-                        *best = Some(slot.to_exemplar(bucket));
-                    }
+                if let Some(slot) = slot
+                    && best.as_ref().is_none_or(|e| slot.time > e.time)
+                {
+                    *best = Some(slot.to_exemplar(bucket));
                 }
             }
             if let Some(candidate) = &s.slowest {

@@ -79,8 +79,8 @@ pub struct SeriesSnapshot {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum SeriesData {
-    /// A histogram series.
-    Histogram(HistogramData),
+    /// A histogram series (boxed: it is much larger than the other variants).
+    Histogram(Box<HistogramData>),
     /// A counter's cumulative sum.
     Counter(u64),
     /// An up-down counter's current value.
