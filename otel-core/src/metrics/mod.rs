@@ -109,11 +109,11 @@
 //!
 //! - [`otlp`]: [`to_otlp_request`](otlp::to_otlp_request) builds the
 //!   `ExportMetricsServiceRequest` (types from `opentelemetry-proto`) with cumulative
-//!   temporality and the registry's resource; [`OtlpMetricsExporter`](otlp::OtlpMetricsExporter)
-//!   sends it over gRPC or HTTP/protobuf; [`PeriodicMetricsExporter`](otlp::PeriodicMetricsExporter)
+//!   temporality and the registry's resource; [`OtlpMetricsExporter`]
+//!   sends it over gRPC or HTTP/protobuf; [`PeriodicMetricsExporter`]
 //!   does so every `OTEL_METRIC_EXPORT_INTERVAL` on its own thread.
 //! - [`openmetrics`]: [`render`](openmetrics::render) writes OpenMetrics 1.0 text (or the
-//!   classic Prometheus format), [`MetricsService`](openmetrics::MetricsService) serves it as a
+//!   classic Prometheus format), [`MetricsService`] serves it as a
 //!   tower service choosing the format by `Accept`.
 //!
 //! # Names and units
