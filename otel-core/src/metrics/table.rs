@@ -43,7 +43,6 @@ pub(crate) struct Series<D> {
 type Chunk<D> = Box<[OnceLock<Arc<Series<D>>>]>;
 
 /// Fixed-capacity table of series with a cardinality limit.
-#[derive(Debug)]
 pub(crate) struct SeriesTable<D> {
     chunks: Box<[OnceLock<Chunk<D>>]>,
     mask: usize,
@@ -185,6 +184,17 @@ impl<D> SeriesTable<D> {
     /// The overflow series, if it exists.
     pub(crate) fn overflow(&self) -> Option<&Series<D>> {
         self.overflow.get().map(|series| &**series)
+    }
+}
+
+impl<D> std::fmt::Debug for SeriesTable<D> {
+    /// Sizes only: the series themselves are read through snapshots.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeriesTable")
+            .field("series", &self.len.load(Ordering::Relaxed))
+            .field("overflow", &self.overflow.get().is_some())
+            .field("capacity", &(self.mask + 1))
+            .finish()
     }
 }
 
