@@ -438,6 +438,10 @@ pub struct OtlpMetricsExporter {
     transport: Option<Transport>,
 }
 
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one value per exporter, never moved"
+)]
 enum Transport {
     Http(reqwest::blocking::Client),
     Grpc {
@@ -458,10 +462,10 @@ impl std::fmt::Debug for Transport {
 impl Drop for Transport {
     fn drop(&mut self) {
         // Dropping a runtime where blocking is not allowed would panic; this never blocks.
-        if let Self::Grpc { runtime, .. } = self {
-            if let Some(runtime) = runtime.take() {
-                runtime.shutdown_background();
-            }
+        if let Self::Grpc { runtime, .. } = self
+            && let Some(runtime) = runtime.take()
+        {
+            runtime.shutdown_background();
         }
     }
 }
@@ -630,15 +634,15 @@ impl OtlpMetricsExporter {
 }
 
 fn warn_partial(response: &ExportMetricsServiceResponse, url: &str) {
-    if let Some(partial) = &response.partial_success {
-        if partial.rejected_data_points > 0 || !partial.error_message.is_empty() {
-            tracing::warn!(
+    if let Some(partial) = &response.partial_success
+        && (partial.rejected_data_points > 0 || !partial.error_message.is_empty())
+    {
+        tracing::warn!(
                 endpoint = url,
                 rejected_data_points = partial.rejected_data_points,
                 message = %partial.error_message,
-                "OTLP collector rejected part of a metrics export"
-            );
-        }
+            "OTLP collector rejected part of a metrics export"
+        );
     }
 }
 
