@@ -47,25 +47,8 @@ use super::snapshot::{Exemplar, HistogramData, MetricSnapshot, SeriesData, Serie
 /// Name of the instrumentation scope of every exported metric.
 pub const SCOPE_NAME: &str = "otel-core";
 
-/// OTLP transport protocol.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum OtlpProtocol {
-    /// OTLP/gRPC (default port 4317).
-    Grpc,
-    /// OTLP/HTTP with a binary protobuf body (default port 4318); the specification default.
-    #[default]
-    HttpProtobuf,
-}
-
-impl OtlpProtocol {
-    fn default_endpoint(self) -> &'static str {
-        match self {
-            Self::Grpc => "http://localhost:4317",
-            Self::HttpProtobuf => "http://localhost:4318",
-        }
-    }
-}
+/// OTLP transport protocol: the same type the trace pipeline uses.
+pub use crate::config::OtlpProtocol;
 
 /// Where and how an [`OtlpMetricsExporter`] sends.
 ///
@@ -137,18 +120,12 @@ impl OtlpMetricsConfig {
         .into_iter()
         .find_map(|var| get(var).map(|v| (var, v)));
         if let Some((var, value)) = protocol_var {
-            config.protocol = match value.trim() {
-                "grpc" => OtlpProtocol::Grpc,
-                "http/protobuf" => OtlpProtocol::HttpProtobuf,
-                _ => {
-                    return Err(MetricsError::InvalidEnv {
-                        var: static_var(var),
-                        value,
-                        reason: "expected grpc or http/protobuf (http/json is not supported)"
-                            .to_owned(),
-                    });
-                }
-            };
+            config.protocol =
+                OtlpProtocol::parse(var, value.trim()).map_err(|e| MetricsError::InvalidEnv {
+                    var: static_var(var),
+                    value: value.clone(),
+                    reason: e.to_string(),
+                })?;
         }
         for (var, field) in [
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &mut config.endpoint),
