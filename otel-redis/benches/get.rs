@@ -4,8 +4,8 @@
 //! One `GET` on a multiplexed connection, side by side in the same run:
 //! - `get/bare`: redis-rs alone;
 //! - `get/otel_redis`: through `InstrumentedConnection`, every span sampled and handed to a
-//!   batch span processor (with an exporter that discards), the duration recorded into an SDK
-//!   histogram;
+//!   batch span processor (with an exporter that discards), the duration recorded in an
+//!   `otel_core::metrics` histogram with its exemplar;
 //! - `get/otel_redis_unsampled`: the same with a sampler that records nothing (the duration is
 //!   still measured).
 //!
@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanData, SpanExporter};
+use otel_core::metrics::Metrics;
 use otel_redis::Builder;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
@@ -53,19 +53,11 @@ fn require_redis() {
     }
 }
 
-fn providers(sampler: Sampler) -> (SdkTracerProvider, SdkMeterProvider) {
-    let tracer_provider = SdkTracerProvider::builder()
+fn tracer_provider(sampler: Sampler) -> SdkTracerProvider {
+    SdkTracerProvider::builder()
         .with_sampler(sampler)
         .with_batch_exporter(DiscardSpans)
-        .build();
-    let meter_provider = SdkMeterProvider::builder()
-        .with_reader(
-            PeriodicReader::builder(InMemoryMetricExporter::default())
-                .with_interval(Duration::from_secs(3600))
-                .build(),
-        )
-        .build();
-    (tracer_provider, meter_provider)
+        .build()
 }
 
 /// Times `iters` GETs one by one and returns their median times `iters`.
@@ -104,16 +96,16 @@ fn get(c: &mut Criterion) {
         .expect("SET");
 
     let mut bare = connect();
-    let (tracer_provider, meter_provider) = providers(Sampler::AlwaysOn);
+    let tracer_provider = tracer_provider(Sampler::AlwaysOn);
     let mut instrumented = Builder::from(connect())
         .with_tracer_provider(tracer_provider.clone())
-        .with_meter_provider(&meter_provider)
+        .with_metrics(Metrics::default())
         .with_client(&client)
         .build();
-    let (off_tracer_provider, off_meter_provider) = providers(Sampler::AlwaysOff);
+    let off_tracer_provider = self::tracer_provider(Sampler::AlwaysOff);
     let mut unsampled = Builder::from(connect())
         .with_tracer_provider(off_tracer_provider.clone())
-        .with_meter_provider(&off_meter_provider)
+        .with_metrics(Metrics::default())
         .with_client(&client)
         .build();
 
@@ -153,8 +145,6 @@ fn get(c: &mut Criterion) {
     runtime.block_on(setup.del::<_, ()>(&key)).expect("DEL");
     let _ = tracer_provider.shutdown();
     let _ = off_tracer_provider.shutdown();
-    let _ = meter_provider.shutdown();
-    let _ = off_meter_provider.shutdown();
 }
 
 criterion_group!(benches, get);

@@ -6,13 +6,13 @@ use std::fmt;
 use std::sync::Arc;
 
 use opentelemetry::StringValue;
-use opentelemetry::global::BoxedTracer;
-use opentelemetry::metrics::{Meter, MeterProvider};
 use opentelemetry::trace::{Tracer, TracerProvider};
+use otel_core::instrument::{Instrumentation, InstrumentationBuilder};
+use otel_core::metrics::Metrics;
 use redis::{Client, ConnectionAddr, ConnectionInfo};
 
 use crate::connection::InstrumentedConnection;
-use crate::record::{self, Recorder};
+use crate::record::Recorder;
 
 /// Whether `db.query.text` is recorded, and how.
 ///
@@ -61,9 +61,9 @@ pub struct RedisInstrumentation {
 }
 
 impl RedisInstrumentation {
-    /// Starts a configuration with the defaults: the global tracer and meter providers (read
-    /// when [`RedisInstrumentationBuilder::build`] runs), no `db.query.text`, no
-    /// `server.address`.
+    /// Starts a configuration with the defaults: the global tracer provider and
+    /// [`Metrics::global`] (read when [`RedisInstrumentationBuilder::build`] runs), no
+    /// `db.query.text`, no `server.address`.
     pub fn builder() -> RedisInstrumentationBuilder {
         RedisInstrumentationBuilder::default()
     }
@@ -88,20 +88,31 @@ impl fmt::Debug for RedisInstrumentation {
 }
 
 /// Builds a [`RedisInstrumentation`]; see [`RedisInstrumentation::builder`].
-#[derive(Default)]
 pub struct RedisInstrumentationBuilder {
-    tracer: Option<BoxedTracer>,
-    meter: Option<Meter>,
+    instrumentation: InstrumentationBuilder,
     query_text: QueryTextMode,
     server_address: Option<StringValue>,
     server_port: Option<i64>,
 }
 
+impl Default for RedisInstrumentationBuilder {
+    fn default() -> Self {
+        Self {
+            instrumentation: Instrumentation::builder(
+                env!("CARGO_PKG_NAME"),
+                env!("CARGO_PKG_VERSION"),
+            ),
+            query_text: QueryTextMode::default(),
+            server_address: None,
+            server_port: None,
+        }
+    }
+}
+
 impl fmt::Debug for RedisInstrumentationBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisInstrumentationBuilder")
-            .field("tracer_provider_set", &self.tracer.is_some())
-            .field("metrics_set", &self.meter.is_some())
+            .field("instrumentation", &self.instrumentation)
             .field("query_text", &self.query_text)
             .field(
                 "server_address",
@@ -117,19 +128,18 @@ impl RedisInstrumentationBuilder {
     #[must_use]
     pub fn with_tracer_provider<P>(mut self, provider: P) -> Self
     where
-        P: TracerProvider + Send + Sync + 'static,
+        P: TracerProvider,
         P::Tracer: Send + Sync + 'static,
         <P::Tracer as Tracer>::Span: Send + Sync + 'static,
     {
-        self.tracer = Some(record::tracer_from_provider(&provider));
+        self.instrumentation = self.instrumentation.with_tracer_provider(provider);
         self
     }
 
-    /// Records `db.client.operation.duration` through `provider` instead of the global meter
-    /// provider.
+    /// Records `db.client.operation.duration` in `metrics` instead of [`Metrics::global`].
     #[must_use]
-    pub fn with_meter_provider<M: MeterProvider>(mut self, provider: &M) -> Self {
-        self.meter = Some(record::meter_from_provider(provider));
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.instrumentation = self.instrumentation.with_metrics(metrics);
         self
     }
 
@@ -164,12 +174,12 @@ impl RedisInstrumentationBuilder {
         self.with_connection_info(client.get_connection_info())
     }
 
-    /// Finishes the configuration. Without an injected provider, takes the global tracer and
-    /// meter providers as they are now: install the pipeline first.
+    /// Finishes the configuration. Without an injected provider or registry, takes the global
+    /// ones as they are now: install the pipeline first.
     pub fn build(self) -> RedisInstrumentation {
         RedisInstrumentation {
             shared: Arc::new(Shared {
-                recorder: Recorder::new(self.tracer, self.meter),
+                recorder: Recorder::new(self.instrumentation.build()),
                 query_text: self.query_text,
                 server_address: self.server_address,
                 server_port: self.server_port,
@@ -222,7 +232,7 @@ impl<C> Builder<C> {
     #[must_use]
     pub fn with_tracer_provider<P>(mut self, provider: P) -> Self
     where
-        P: TracerProvider + Send + Sync + 'static,
+        P: TracerProvider,
         P::Tracer: Send + Sync + 'static,
         <P::Tracer as Tracer>::Span: Send + Sync + 'static,
     {
@@ -230,11 +240,10 @@ impl<C> Builder<C> {
         self
     }
 
-    /// Records `db.client.operation.duration` through `provider` instead of the global meter
-    /// provider.
+    /// Records `db.client.operation.duration` in `metrics` instead of [`Metrics::global`].
     #[must_use]
-    pub fn with_meter_provider<M: MeterProvider>(mut self, provider: &M) -> Self {
-        self.config = self.config.with_meter_provider(provider);
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.config = self.config.with_metrics(metrics);
         self
     }
 

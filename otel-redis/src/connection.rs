@@ -14,7 +14,8 @@ use smallvec::SmallVec;
 use crate::builder::{Builder, QueryTextMode, Shared};
 use crate::command::{self, CommandName, MULTI, PIPELINE, PackedCommands};
 use crate::outcome::{self, Failure};
-use crate::record::Operation;
+use crate::record::Recorder;
+use otel_core::instrument::Operation;
 
 /// `db.system.name` of every span and measurement.
 const REDIS: &str = "redis";
@@ -184,9 +185,9 @@ impl Shared {
                     OtelValue::String(code.clone()),
                 ));
             }
-            operation.record_error(failure.error_type, failure.status_code, failure.message);
+            Recorder::fail(&mut operation, failure);
         }
-        operation.end_with_duration(self.recorder.duration(), &attributes);
+        self.recorder.end(operation, &attributes);
     }
 }
 

@@ -8,10 +8,7 @@ mod common;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use common::{
-    REDIS_URL, TestTelemetry, assert_attr, assert_child_of, assert_no_attr, attr, point_with,
-    require_redis, unique_prefix,
-};
+use common::{REDIS_URL, duration_metric, require_redis, series_with, unique_prefix};
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _};
 use opentelemetry::{Context, KeyValue, Value};
@@ -21,6 +18,10 @@ use opentelemetry_semantic_conventions::attribute::{
     DB_RESPONSE_STATUS_CODE, DB_SYSTEM_NAME, ERROR_TYPE, SERVER_ADDRESS, SERVER_PORT,
 };
 use opentelemetry_semantic_conventions::metric::DB_CLIENT_OPERATION_DURATION;
+use otel_core::testing::{
+    TestTelemetry, assert_attr, assert_child_of, assert_exemplars_point_at_exported,
+    assert_no_attr, attr,
+};
 use otel_redis::{Builder, InstrumentedConnection, QueryTextMode, RedisInstrumentation};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{AsyncCommands, Commands};
@@ -38,7 +39,7 @@ async fn multiplexed(
     let connection = client.get_multiplexed_async_connection().await.unwrap();
     Builder::from(connection)
         .with_tracer_provider(telemetry.tracer_provider().clone())
-        .with_meter_provider(telemetry.meter_provider())
+        .with_metrics(telemetry.metrics().clone())
         .with_client(client)
         .with_query_text(mode)
         .build()
@@ -91,21 +92,35 @@ async fn typed_helpers_make_one_span_and_measurement_per_command() {
     }
     assert_eq!(telemetry.spans().len(), 7);
 
-    let points = telemetry.histogram_points(DB_CLIENT_OPERATION_DURATION);
-    let get = point_with(
-        &points,
-        &[
-            KeyValue::new(DB_OPERATION_NAME, "GET"),
-            KeyValue::new(DB_SYSTEM_NAME, "redis"),
-            KeyValue::new(DB_NAMESPACE, "0"),
-            KeyValue::new(SERVER_ADDRESS, "127.0.0.1"),
-            KeyValue::new(SERVER_PORT, 6379_i64),
-        ],
+    let metric = duration_metric(&telemetry);
+    assert_eq!(metric.unit, "s");
+    let get_attributes = [
+        KeyValue::new(DB_SYSTEM_NAME, "redis"),
+        KeyValue::new(DB_OPERATION_NAME, "GET"),
+        KeyValue::new(DB_NAMESPACE, "0"),
+        KeyValue::new(SERVER_ADDRESS, "127.0.0.1"),
+        KeyValue::new(SERVER_PORT, 6379_i64),
+    ];
+    // Exactly these attributes: no error.type on success.
+    let get = metric.find_series(&get_attributes).expect("a GET series");
+    let get = get.histogram().expect("histogram");
+    assert_eq!(get.count, 1);
+    assert!(get.sum > 0.0 && get.sum < 5.0, "seconds: {}", get.sum);
+    assert_eq!(get.boundaries[0], 0.001, "the database bucket advice");
+    assert_eq!(metric.total_count(), 7);
+
+    // Every exemplar points at an exported span; the GET one at the GET span.
+    let spans = telemetry.spans();
+    assert_exemplars_point_at_exported(telemetry.metrics(), DB_CLIENT_OPERATION_DURATION, &spans);
+    let get_span = telemetry.span("GET");
+    assert!(
+        get.exemplars
+            .iter()
+            .any(|e| e.span_id == get_span.span_context.span_id()
+                && e.trace_id == get_span.span_context.trace_id()),
+        "{:?}",
+        get.exemplars
     );
-    assert_eq!(get.count(), 1);
-    assert!(get.sum() > 0.0 && get.sum() < 5.0, "seconds: {}", get.sum());
-    assert!(common::point_attr(get, ERROR_TYPE).is_none());
-    assert_eq!(points.iter().map(|p| p.count()).sum::<u64>(), 7);
 }
 
 #[tokio::test]
@@ -136,9 +151,12 @@ async fn pipeline_is_one_span_with_batch_size() {
     assert_attr(span, DB_QUERY_TEXT, "SET ? ?; INCRBY ? ?; GET ?; DEL ? ?");
     assert_eq!(span.status, Status::Unset);
 
-    let points = telemetry.histogram_points(DB_CLIENT_OPERATION_DURATION);
-    let point = point_with(&points, &[KeyValue::new(DB_OPERATION_NAME, "PIPELINE")]);
-    assert_eq!(point.count(), 1);
+    let series = series_with(
+        &duration_metric(&telemetry),
+        &[KeyValue::new(DB_OPERATION_NAME, "PIPELINE")],
+    );
+    assert_eq!(series.count, 1);
+    assert_exemplars_point_at_exported(telemetry.metrics(), DB_CLIENT_OPERATION_DURATION, &spans);
 }
 
 #[tokio::test]
@@ -202,16 +220,23 @@ async fn error_replies_mark_span_and_metric() {
     assert_eq!(event.name, "exception");
     assert_eq!(telemetry.span("SET").status, Status::Unset);
 
-    let points = telemetry.histogram_points(DB_CLIENT_OPERATION_DURATION);
-    let point = point_with(
-        &points,
+    let series = series_with(
+        &duration_metric(&telemetry),
         &[
             KeyValue::new(DB_OPERATION_NAME, "LPUSH"),
             KeyValue::new(ERROR_TYPE, "WRONGTYPE"),
             KeyValue::new(DB_RESPONSE_STATUS_CODE, "WRONGTYPE"),
         ],
     );
-    assert_eq!(point.count(), 1);
+    assert_eq!(series.count, 1);
+    let spans = telemetry.spans();
+    assert_exemplars_point_at_exported(telemetry.metrics(), DB_CLIENT_OPERATION_DURATION, &spans);
+    assert!(
+        series
+            .exemplars
+            .iter()
+            .any(|e| e.span_id == lpush.span_context.span_id())
+    );
 }
 
 #[tokio::test]
@@ -272,7 +297,7 @@ async fn unreachable_server_is_a_failed_span() {
     let manager = ConnectionManager::new_lazy_with_config(client.clone(), config).unwrap();
     let mut con = Builder::from(manager)
         .with_tracer_provider(telemetry.tracer_provider().clone())
-        .with_meter_provider(telemetry.meter_provider())
+        .with_metrics(telemetry.metrics().clone())
         .with_client(&client)
         .build();
 
@@ -292,9 +317,11 @@ async fn unreachable_server_is_a_failed_span() {
     assert_no_attr(&span, DB_RESPONSE_STATUS_CODE);
     assert_attr(&span, SERVER_PORT, i64::from(port));
 
-    let points = telemetry.histogram_points(DB_CLIENT_OPERATION_DURATION);
-    let point = point_with(&points, &[KeyValue::new(ERROR_TYPE, "connection_refused")]);
-    assert_eq!(point.count(), 1);
+    let series = series_with(
+        &duration_metric(&telemetry),
+        &[KeyValue::new(ERROR_TYPE, "connection_refused")],
+    );
+    assert_eq!(series.count, 1);
 }
 
 #[test]
@@ -305,7 +332,7 @@ fn unreachable_server_sync() {
     // A `Client` is itself a sync `ConnectionLike` that connects per call.
     let mut con = Builder::from(client.clone())
         .with_tracer_provider(telemetry.tracer_provider().clone())
-        .with_meter_provider(telemetry.meter_provider())
+        .with_metrics(telemetry.metrics().clone())
         .with_client(&client)
         .build();
     let error = con.get::<_, Option<String>>("any").unwrap_err();
@@ -349,6 +376,25 @@ async fn spans_are_children_of_the_request_span() {
         root.span_context.trace_id(),
         request.span_context.trace_id()
     );
+}
+
+#[tokio::test]
+async fn spans_are_children_of_a_user_tracing_span() {
+    use tracing::Instrument as _;
+
+    let telemetry = TestTelemetry::new();
+    let _guard = telemetry.set_tracing_default();
+    let client = client();
+    let mut con = multiplexed(&telemetry, &client, QueryTextMode::Off).await;
+    let key = format!("{}k", unique_prefix("tracing"));
+
+    async {
+        let _: Option<String> = con.get(&key).await.unwrap();
+    }
+    .instrument(tracing::info_span!("load_account"))
+    .await;
+
+    assert_child_of(&telemetry.span("GET"), &telemetry.span("load_account"));
 }
 
 #[tokio::test]
@@ -402,7 +448,15 @@ async fn no_argument_value_is_ever_exported() {
     assert_eq!(unknown.len(), 2);
     assert_attr(&telemetry.span("HSET"), DB_QUERY_TEXT, "HSET ? ? ?");
     assert_attr(&telemetry.span("CLIENT"), DB_QUERY_TEXT, "CLIENT ?");
-    let exported = telemetry.everything_exported();
+    let exported = format!(
+        "{:#?}\n{:#?}\n{}",
+        telemetry.spans(),
+        telemetry.metrics().snapshot(),
+        otel_core::metrics::openmetrics::render(
+            telemetry.metrics(),
+            otel_core::metrics::Format::OpenMetrics
+        )
+    );
     assert!(
         exported.contains("HSET"),
         "sanity: the dump holds the spans"
@@ -449,7 +503,7 @@ async fn connection_manager_clones_record_alike() {
     let manager = ConnectionManager::new(client.clone()).await.unwrap();
     let instrumentation = RedisInstrumentation::builder()
         .with_tracer_provider(telemetry.tracer_provider().clone())
-        .with_meter_provider(telemetry.meter_provider())
+        .with_metrics(telemetry.metrics().clone())
         .with_client(&client)
         .build();
     let mut con = instrumentation.wrap(manager);
@@ -500,10 +554,16 @@ async fn unsampled_calls_still_measure_duration() {
     let _: Option<String> = con.get(&key).await.unwrap();
 
     assert!(telemetry.spans().is_empty());
-    let points = telemetry.histogram_points(DB_CLIENT_OPERATION_DURATION);
-    assert_eq!(
-        point_with(&points, &[KeyValue::new(DB_OPERATION_NAME, "GET")]).count(),
-        1
+    let series = series_with(
+        &duration_metric(&telemetry),
+        &[KeyValue::new(DB_OPERATION_NAME, "GET")],
+    );
+    assert_eq!(series.count, 1);
+    // Unsampled calls leave no exemplar pointing at a span nobody exported.
+    assert!(
+        series.exemplars.iter().all(|e| !e.has_span()),
+        "{:?}",
+        series.exemplars
     );
 }
 
@@ -513,7 +573,7 @@ fn sync_connection_commands_pipeline_and_transaction() {
     let client = client();
     let instrumentation = RedisInstrumentation::builder()
         .with_tracer_provider(telemetry.tracer_provider().clone())
-        .with_meter_provider(telemetry.meter_provider())
+        .with_metrics(telemetry.metrics().clone())
         .with_client(&client)
         .with_query_text(QueryTextMode::Obfuscated)
         .build();
@@ -567,8 +627,7 @@ fn sync_connection_commands_pipeline_and_transaction() {
     let lpush = telemetry.span("LPUSH");
     assert_attr(&lpush, ERROR_TYPE, "WRONGTYPE");
     assert_redis_client_span(&telemetry.span("SET"), "SET");
-    assert_eq!(
-        attr(&telemetry.span("GET"), DB_QUERY_TEXT),
-        Some(&Value::from("GET ?"))
-    );
+    let gets = telemetry.spans_named("GET");
+    assert_eq!(gets.len(), 2);
+    assert_eq!(attr(&gets[0], DB_QUERY_TEXT), Some(&Value::from("GET ?")));
 }
