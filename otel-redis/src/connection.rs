@@ -8,6 +8,7 @@ use opentelemetry_semantic_conventions::attribute::{
     DB_NAMESPACE, DB_OPERATION_BATCH_SIZE, DB_OPERATION_NAME, DB_QUERY_TEXT,
     DB_RESPONSE_STATUS_CODE, DB_SYSTEM_NAME, ERROR_TYPE, SERVER_ADDRESS, SERVER_PORT,
 };
+use otel_core::instrument::Operation;
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 use smallvec::SmallVec;
 
@@ -15,7 +16,6 @@ use crate::builder::{Builder, QueryTextMode, Shared};
 use crate::command::{self, CommandName, MULTI, PIPELINE, PackedCommands};
 use crate::outcome::{self, Failure};
 use crate::record::Recorder;
-use otel_core::instrument::Operation;
 
 /// `db.system.name` of every span and measurement.
 const REDIS: &str = "redis";
