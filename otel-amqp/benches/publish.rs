@@ -22,13 +22,12 @@ use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOpti
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use opentelemetry::Context;
-use opentelemetry::metrics::MeterProvider;
 use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider};
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::metrics::{InMemoryMetricExporter, SdkMeterProvider};
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
-use otel_amqp::{InstrumentedChannel, Metrics};
+use otel_amqp::InstrumentedChannel;
+use otel_core::metrics::{Metrics, MetricsConfig};
+use otel_core::propagation::Propagators;
 
 const AMQP_ADDR: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 const PAYLOAD: &[u8] = b"{\"job\":\"analyse\",\"account\":42}";
@@ -91,7 +90,7 @@ fn bench_publish(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("runtime");
-    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    opentelemetry::global::set_text_map_propagator(Propagators::default());
     let queue = format!("otel-amqp-bench-{}", std::process::id());
 
     let connection = runtime
@@ -106,12 +105,9 @@ fn bench_publish(c: &mut Criterion) {
     let tracer_provider = SdkTracerProvider::builder()
         .with_batch_exporter(DroppingExporter)
         .build();
-    let meter_provider = SdkMeterProvider::builder()
-        .with_periodic_exporter(InMemoryMetricExporter::default())
-        .build();
     let instrumented = InstrumentedChannel::builder(instrumented_inner)
         .with_tracer_provider(tracer_provider.clone())
-        .with_metrics(Metrics::from_meter(meter_provider.meter("bench")))
+        .with_metrics(Metrics::new(MetricsConfig::default()))
         .with_server("127.0.0.1", 5672)
         .build();
     let request_tracer = tracer_provider.tracer("bench");
@@ -246,7 +242,6 @@ fn bench_publish(c: &mut Criterion) {
     }
 
     tracer_provider.shutdown().ok();
-    meter_provider.shutdown().ok();
 }
 
 criterion_group!(benches, bench_publish);

@@ -87,19 +87,20 @@ impl Extractor for AmqpHeaderExtractor<'_> {
     }
 }
 
-/// Injects `cx` into `headers` with the globally installed text-map propagator.
+/// Injects `cx` into `headers` with the globally installed text-map propagator
+/// (`otel_core::propagation::inject_context`).
 ///
 /// Entries already in `headers` other than the propagator's fields are kept.
 pub fn inject_context(cx: &Context, headers: &mut FieldTable) {
-    opentelemetry::global::get_text_map_propagator(|propagator| {
-        propagator.inject_context(cx, &mut AmqpHeaderInjector(headers));
-    });
+    otel_core::propagation::inject_context(cx, &mut AmqpHeaderInjector(headers));
 }
 
 /// Extracts the context carried in `headers` with the globally installed text-map propagator.
 ///
-/// The result holds only what the headers carry: it is not derived from the current context,
-/// so it holds no valid span when the headers carry no context or a malformed one.
+/// The result holds only what the headers carry: unlike
+/// `otel_core::propagation::extract_context`, it is not layered on the current context, so it
+/// holds no valid span when the headers carry no context or a malformed one (a consumer must
+/// not mistake its own current span for the producer's).
 pub fn extract_context(headers: &FieldTable) -> Context {
     opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.extract_with_context(&Context::new(), &AmqpHeaderExtractor(headers))

@@ -8,6 +8,7 @@ use lapin::{BasicProperties, Channel, Consumer};
 use opentelemetry::trace::{Link, SpanKind, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_semantic_conventions::attribute as attr;
+use otel_core::metrics::Metrics;
 
 use crate::attributes::{
     consumer_destination_name, error_type, producer_destination_name, publish_span_destination,
@@ -17,7 +18,7 @@ use crate::carrier::{extract_context, inject_context};
 use crate::consumer::{InstrumentedConsumer, QueueNames};
 use crate::delivery::{InstrumentedDelivery, ReceiveKind};
 use crate::publish::{InstrumentedPublisherConfirm, PendingPublish};
-use crate::record::{self, InstrumentationBuilder, Metrics};
+use crate::record::{self, InstrumentationBuilder};
 use crate::shared::{ConsumerParent, Shared, push_message_attributes, push_routing_key};
 
 /// A [`lapin::Channel`] whose publishing and consuming are traced and measured.
@@ -62,7 +63,6 @@ pub struct InstrumentedChannel {
 pub struct InstrumentedChannelBuilder {
     channel: Channel,
     instrumentation: InstrumentationBuilder,
-    metrics: Option<Metrics>,
     server: Option<(String, u16)>,
     consumer_parent: ConsumerParent,
 }
@@ -90,10 +90,10 @@ impl InstrumentedChannelBuilder {
         self
     }
 
-    /// Records metrics through `metrics` instead of the global meter provider.
+    /// Records the metrics in `metrics` instead of [`Metrics::global`].
     #[must_use]
     pub fn with_metrics(mut self, metrics: Metrics) -> Self {
-        self.metrics = Some(metrics);
+        self.instrumentation = self.instrumentation.with_metrics(metrics);
         self
     }
 
@@ -122,7 +122,6 @@ impl InstrumentedChannelBuilder {
             channel: self.channel,
             shared: Arc::new(Shared::new(
                 self.instrumentation.build(),
-                self.metrics.unwrap_or_else(Metrics::global),
                 self.server,
                 self.consumer_parent,
             )),
@@ -149,7 +148,6 @@ impl InstrumentedChannel {
         InstrumentedChannelBuilder {
             channel,
             instrumentation: record::instrumentation_builder(),
-            metrics: None,
             server: None,
             consumer_parent: ConsumerParent::default(),
         }

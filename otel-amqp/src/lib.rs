@@ -124,8 +124,9 @@
 //! | `messaging.client.sent.messages` | counter | each publish | system, operation name and type, destination, server, `error.type` |
 //! | `messaging.client.consumed.messages` | counter | each delivered or fetched message | system, operation name and type, destination, server |
 //!
-//! Durations are recorded with the span's context, so that histogram exemplars point at the span
-//! that was measured once the `otel-core` exemplar histograms back them.
+//! The histograms are `otel-core`'s exemplar histograms (bucket boundaries: the semantic
+//! conventions' duration buckets): each duration is recorded with the context of the span it
+//! measures, so a bucket's exemplar opens the very publish, receive, process or settle span.
 //!
 //! # Propagation
 //!
@@ -149,5 +150,4 @@ pub use channel::{InstrumentedChannel, InstrumentedChannelBuilder};
 pub use consumer::InstrumentedConsumer;
 pub use delivery::InstrumentedDelivery;
 pub use publish::InstrumentedPublisherConfirm;
-pub use record::Metrics;
 pub use shared::ConsumerParent;

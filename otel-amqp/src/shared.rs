@@ -8,15 +8,10 @@ use lapin::BasicProperties;
 use opentelemetry::{KeyValue, Value};
 use opentelemetry_semantic_conventions::{attribute as attr, metric};
 
-use crate::record::{Counter, Histogram, Instrumentation, Metrics};
+use crate::record::{Counter, Histogram, Instrumentation};
 
 /// `messaging.system` value.
 pub(crate) const SYSTEM: &str = "rabbitmq";
-
-/// Bucket boundaries (seconds) the messaging metric conventions recommend for durations.
-const DURATION_BUCKETS: &[f64] = &[
-    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-];
 
 /// How the spans of a received message relate to the context the producer put in it.
 ///
@@ -60,23 +55,21 @@ impl std::fmt::Debug for Shared {
 impl Shared {
     pub(crate) fn new(
         instrumentation: Instrumentation,
-        metrics: Metrics,
         server: Option<(String, u16)>,
         consumer_parent: ConsumerParent,
     ) -> Self {
+        let metrics = instrumentation.metrics();
         let operation_duration = metrics
             .f64_histogram(metric::MESSAGING_CLIENT_OPERATION_DURATION)
             .with_unit("s")
             .with_description(
                 "Duration of messaging operations initiated by a producer or consumer client.",
             )
-            .with_boundaries(DURATION_BUCKETS)
             .build();
         let process_duration = metrics
             .f64_histogram(metric::MESSAGING_PROCESS_DURATION)
             .with_unit("s")
             .with_description("Duration of processing a received message.")
-            .with_boundaries(DURATION_BUCKETS)
             .build();
         let sent_messages = metrics
             .u64_counter(metric::MESSAGING_CLIENT_SENT_MESSAGES)

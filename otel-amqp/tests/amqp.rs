@@ -24,27 +24,27 @@ use otel_amqp::{ConsumerParent, InstrumentedChannel, InstrumentedConsumer};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn instrumented(channel: Channel, telemetry: &TestPipeline) -> InstrumentedChannel {
+fn instrumented(channel: Channel, telemetry: &TestTelemetry) -> InstrumentedChannel {
     InstrumentedChannel::builder(channel)
         .with_tracer_provider(telemetry.tracer_provider().clone())
-        .with_metrics(telemetry.metrics())
+        .with_metrics(telemetry.metrics().clone())
         .with_server("127.0.0.1", 5672)
         .build()
 }
 
 /// A consumer on its own connection, with its own telemetry, on a fresh auto-delete queue.
 struct Worker {
-    telemetry: TestPipeline,
+    telemetry: TestTelemetry,
     consumer: InstrumentedConsumer,
     _connection: lapin::Connection,
 }
 
 async fn worker(queue: &str, parent: ConsumerParent) -> Worker {
-    let telemetry = TestPipeline::new();
+    let telemetry = test_telemetry();
     let connection = connect().await;
     let channel = InstrumentedChannel::builder(connection.create_channel().await.unwrap())
         .with_tracer_provider(telemetry.tracer_provider().clone())
-        .with_metrics(telemetry.metrics())
+        .with_metrics(telemetry.metrics().clone())
         .with_server("127.0.0.1", 5672)
         .with_consumer_parent(parent)
         .build();
@@ -120,7 +120,7 @@ async fn consumer_spans_join_the_publishers_trace() {
         (headers, handled)
     });
 
-    let producer_telemetry = TestPipeline::new();
+    let producer_telemetry = test_telemetry();
     let producer_connection = connect().await;
     let producer = instrumented(
         producer_connection.create_channel().await.unwrap(),
@@ -241,39 +241,74 @@ async fn consumer_spans_join_the_publishers_trace() {
     assert_attr(&ack, semattr::MESSAGING_OPERATION_NAME, "ack");
 
     // Metrics on both sides.
-    let sent = producer_telemetry.counter(semmetric::MESSAGING_CLIENT_SENT_MESSAGES);
+    let sent = series(
+        &producer_telemetry,
+        semmetric::MESSAGING_CLIENT_SENT_MESSAGES,
+    );
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].value(), 1);
     assert_eq!(
-        point_attr(sent[0].attributes(), semattr::MESSAGING_DESTINATION_NAME),
+        point_attr(&sent[0], semattr::MESSAGING_DESTINATION_NAME),
         Some(Value::from(queue.clone()))
     );
-    let publish_duration =
-        producer_telemetry.histogram(semmetric::MESSAGING_CLIENT_OPERATION_DURATION);
+    let publish_duration = series(
+        &producer_telemetry,
+        semmetric::MESSAGING_CLIENT_OPERATION_DURATION,
+    );
     assert_eq!(publish_duration.len(), 1);
     assert_eq!(publish_duration[0].count(), 1);
     assert_eq!(
-        point_attr(
-            publish_duration[0].attributes(),
-            semattr::MESSAGING_OPERATION_NAME
-        ),
+        point_attr(&publish_duration[0], semattr::MESSAGING_OPERATION_NAME),
         Some(Value::from("publish"))
     );
-    assert_eq!(
-        point_attr(publish_duration[0].attributes(), semattr::ERROR_TYPE),
-        None
-    );
+    assert_eq!(point_attr(&publish_duration[0], semattr::ERROR_TYPE), None);
 
-    let consumed = consumer_telemetry.counter(semmetric::MESSAGING_CLIENT_CONSUMED_MESSAGES);
+    let consumed = series(
+        &consumer_telemetry,
+        semmetric::MESSAGING_CLIENT_CONSUMED_MESSAGES,
+    );
     assert_eq!(consumed.iter().map(|p| p.value()).sum::<u64>(), 1);
-    let processed = consumer_telemetry.histogram(semmetric::MESSAGING_PROCESS_DURATION);
+    let processed = series(&consumer_telemetry, semmetric::MESSAGING_PROCESS_DURATION);
     assert_eq!(processed.len(), 1);
     assert_eq!(processed[0].count(), 1);
-    let settled = consumer_telemetry.histogram(semmetric::MESSAGING_CLIENT_OPERATION_DURATION);
+    let settled = series(
+        &consumer_telemetry,
+        semmetric::MESSAGING_CLIENT_OPERATION_DURATION,
+    );
     assert_eq!(settled.len(), 1);
     assert_eq!(
-        point_attr(settled[0].attributes(), semattr::MESSAGING_OPERATION_NAME),
+        point_attr(&settled[0], semattr::MESSAGING_OPERATION_NAME),
         Some(Value::from("ack"))
+    );
+
+    // Exemplars: each duration histogram points at the very span it measured.
+    let exemplar_span = |telemetry: &TestTelemetry, histogram: &str| {
+        assert_exemplars_point_at_exported(telemetry.metrics(), histogram, &telemetry.spans());
+        let exemplars = series(telemetry, histogram)[0]
+            .histogram()
+            .unwrap()
+            .exemplars
+            .clone();
+        assert_eq!(exemplars.len(), 1);
+        exemplars[0].span_id
+    };
+    assert_eq!(
+        exemplar_span(
+            &producer_telemetry,
+            semmetric::MESSAGING_CLIENT_OPERATION_DURATION
+        ),
+        publish.span_context.span_id()
+    );
+    assert_eq!(
+        exemplar_span(&consumer_telemetry, semmetric::MESSAGING_PROCESS_DURATION),
+        process.span_context.span_id()
+    );
+    assert_eq!(
+        exemplar_span(
+            &consumer_telemetry,
+            semmetric::MESSAGING_CLIENT_OPERATION_DURATION
+        ),
+        ack.span_context.span_id()
     );
 }
 
@@ -287,7 +322,7 @@ async fn nack_with_requeue_and_the_redelivery_are_visible() {
         ..
     } = worker(&queue, ConsumerParent::CreationContext).await;
 
-    let producer_telemetry = TestPipeline::new();
+    let producer_telemetry = test_telemetry();
     let producer_connection = connect().await;
     let producer = instrumented(
         producer_connection.create_channel().await.unwrap(),
@@ -358,19 +393,22 @@ async fn nack_with_requeue_and_the_redelivery_are_visible() {
     let ack = consumer_telemetry.span(&format!("ack {queue}"));
     assert_child_of(&ack, &processes[1]);
 
-    let durations = consumer_telemetry.histogram(semmetric::MESSAGING_PROCESS_DURATION);
+    let durations = series(&consumer_telemetry, semmetric::MESSAGING_PROCESS_DURATION);
     let failed_points: u64 = durations
         .iter()
-        .filter(|p| point_attr(p.attributes(), semattr::ERROR_TYPE).is_some())
+        .filter(|p| point_attr(p, semattr::ERROR_TYPE).is_some())
         .map(|p| p.count())
         .sum();
     let ok_points: u64 = durations
         .iter()
-        .filter(|p| point_attr(p.attributes(), semattr::ERROR_TYPE).is_none())
+        .filter(|p| point_attr(p, semattr::ERROR_TYPE).is_none())
         .map(|p| p.count())
         .sum();
     assert_eq!((failed_points, ok_points), (1, 1));
-    let consumed = consumer_telemetry.counter(semmetric::MESSAGING_CLIENT_CONSUMED_MESSAGES);
+    let consumed = series(
+        &consumer_telemetry,
+        semmetric::MESSAGING_CLIENT_CONSUMED_MESSAGES,
+    );
     assert_eq!(consumed.iter().map(|p| p.value()).sum::<u64>(), 2);
 }
 
@@ -484,12 +522,12 @@ async fn garbage_in_traceparent_does_not_break_consumption() {
 #[tokio::test]
 async fn basic_get_receives_inside_the_callers_span() {
     let queue = unique_name("pull");
-    let telemetry = TestPipeline::new();
+    let telemetry = test_telemetry();
     let connection = connect().await;
     let channel = instrumented(connection.create_channel().await.unwrap(), &telemetry);
     declare(channel.get_ref(), &queue).await;
 
-    let producer_telemetry = TestPipeline::new();
+    let producer_telemetry = test_telemetry();
     let producer_connection = connect().await;
     let producer = instrumented(
         producer_connection.create_channel().await.unwrap(),
@@ -571,17 +609,16 @@ async fn basic_get_receives_inside_the_callers_span() {
     assert_child_of(&receives[2], &job);
     assert!(receives[2].links.is_empty());
 
-    let durations = telemetry.histogram(semmetric::MESSAGING_CLIENT_OPERATION_DURATION);
+    let durations = series(&telemetry, semmetric::MESSAGING_CLIENT_OPERATION_DURATION);
     let receive_count: u64 = durations
         .iter()
         .filter(|p| {
-            point_attr(p.attributes(), semattr::MESSAGING_OPERATION_NAME)
-                == Some(Value::from("receive"))
+            point_attr(p, semattr::MESSAGING_OPERATION_NAME) == Some(Value::from("receive"))
         })
         .map(|p| p.count())
         .sum();
     assert_eq!(receive_count, 3);
-    let consumed = telemetry.counter(semmetric::MESSAGING_CLIENT_CONSUMED_MESSAGES);
+    let consumed = series(&telemetry, semmetric::MESSAGING_CLIENT_CONSUMED_MESSAGES);
     assert_eq!(consumed.iter().map(|p| p.value()).sum::<u64>(), 2);
 }
 
@@ -594,7 +631,7 @@ async fn ambient_parent_links_the_producer() {
         _connection,
         ..
     } = worker(&queue, ConsumerParent::Ambient).await;
-    let producer_telemetry = TestPipeline::new();
+    let producer_telemetry = test_telemetry();
     let producer_connection = connect().await;
     let producer = instrumented(
         producer_connection.create_channel().await.unwrap(),
@@ -635,7 +672,7 @@ async fn a_consumer_inside_a_span_links_it_when_joining_the_producer() {
         _connection,
         ..
     } = worker(&queue, ConsumerParent::CreationContext).await;
-    let producer_telemetry = TestPipeline::new();
+    let producer_telemetry = test_telemetry();
     let producer_connection = connect().await;
     let producer = instrumented(
         producer_connection.create_channel().await.unwrap(),
@@ -675,7 +712,7 @@ async fn a_context_already_in_the_headers_is_kept_and_linked() {
         _connection,
         ..
     } = worker(&queue, ConsumerParent::CreationContext).await;
-    let producer_telemetry = TestPipeline::new();
+    let producer_telemetry = test_telemetry();
     let producer_connection = connect().await;
     let producer = instrumented(
         producer_connection.create_channel().await.unwrap(),
@@ -714,7 +751,7 @@ async fn a_context_already_in_the_headers_is_kept_and_linked() {
 
 #[tokio::test]
 async fn publish_failures_are_recorded() {
-    let telemetry = TestPipeline::new();
+    let telemetry = test_telemetry();
     let connection = connect().await;
     let channel = instrumented(connection.create_channel().await.unwrap(), &telemetry);
     channel
@@ -784,10 +821,10 @@ async fn publish_failures_are_recorded() {
     let closed = telemetry.span("publish rk");
     assert_attr(&closed, semattr::ERROR_TYPE, "invalid-channel-state");
 
-    let sent = telemetry.counter(semmetric::MESSAGING_CLIENT_SENT_MESSAGES);
+    let sent = series(&telemetry, semmetric::MESSAGING_CLIENT_SENT_MESSAGES);
     let mut error_types: Vec<String> = sent
         .iter()
-        .filter_map(|p| point_attr(p.attributes(), semattr::ERROR_TYPE))
+        .filter_map(|p| point_attr(p, semattr::ERROR_TYPE))
         .map(|v| v.as_str().into_owned())
         .collect();
     error_types.sort();
@@ -808,7 +845,7 @@ async fn tracing_spans_interoperate() {
     use tracing::Instrument as _;
 
     let queue = unique_name("tracing");
-    let telemetry = TestPipeline::new();
+    let telemetry = test_telemetry();
     let _guard = telemetry.set_tracing_default();
     let connection = connect().await;
     let channel = instrumented(connection.create_channel().await.unwrap(), &telemetry);
@@ -874,8 +911,7 @@ async fn an_unsampled_publish_records_nothing_but_still_propagates() {
         _connection,
         ..
     } = worker(&queue, ConsumerParent::CreationContext).await;
-    let producer_telemetry =
-        TestPipeline::with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOff);
+    let producer_telemetry = telemetry_with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOff);
     let producer_connection = connect().await;
     let producer = instrumented(
         producer_connection.create_channel().await.unwrap(),
@@ -908,6 +944,9 @@ async fn an_unsampled_publish_records_nothing_but_still_propagates() {
     let receive = consumer_telemetry.span(&format!("receive {queue}"));
     assert_eq!(receive.span_context.trace_id(), creation.trace_id());
     // Metrics are recorded whether or not the span is sampled.
-    let sent = producer_telemetry.counter(semmetric::MESSAGING_CLIENT_SENT_MESSAGES);
+    let sent = series(
+        &producer_telemetry,
+        semmetric::MESSAGING_CLIENT_SENT_MESSAGES,
+    );
     assert_eq!(sent.iter().map(|p| p.value()).sum::<u64>(), 1);
 }

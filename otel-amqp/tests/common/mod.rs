@@ -5,18 +5,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use lapin::{Connection, ConnectionProperties};
-use opentelemetry::metrics::MeterProvider;
+use opentelemetry::Value;
 use opentelemetry::trace::SpanId;
-use opentelemetry::{KeyValue, Value};
-use opentelemetry_sdk::metrics::data::{
-    AggregatedMetrics, HistogramDataPoint, MetricData, ResourceMetrics, SumDataPoint,
-};
-use opentelemetry_sdk::metrics::{InMemoryMetricExporter, SdkMeterProvider};
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SpanData;
-use otel_amqp::Metrics;
+use otel_core::metrics::{SeriesSnapshot, SnapshotExt};
+use otel_core::propagation::Propagators;
 pub(crate) use otel_core::testing::{
-    TestTelemetry, assert_attr, assert_child_of, assert_no_attr, attr, require_server,
+    TestTelemetry, assert_attr, assert_child_of, assert_exemplars_point_at_exported,
+    assert_no_attr, attr, require_server,
 };
 
 pub(crate) const AMQP_ADDR: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -54,93 +50,54 @@ pub(crate) fn unique_name(prefix: &str) -> String {
     )
 }
 
-/// `otel_core::testing::TestTelemetry` (spans, assertions) plus an in-memory metrics pipeline.
-///
-/// The metrics half is interim, until `otel-core`'s exemplar histograms land and
-/// `TestTelemetry::metrics` snapshots what this crate records.
-pub(crate) struct TestPipeline {
-    telemetry: TestTelemetry,
-    metric_exporter: InMemoryMetricExporter,
-    meter_provider: SdkMeterProvider,
+/// A test pipeline (`otel_core::testing`), with the default propagators (W3C trace context and
+/// baggage) installed globally: the adapter writes and reads headers with the global
+/// propagator, which an application's `otel-core` pipeline installs; every test installs the
+/// same one.
+pub(crate) fn test_telemetry() -> TestTelemetry {
+    opentelemetry::global::set_text_map_propagator(Propagators::default());
+    TestTelemetry::new()
 }
 
-impl std::ops::Deref for TestPipeline {
-    type Target = TestTelemetry;
-    fn deref(&self) -> &TestTelemetry {
-        &self.telemetry
+/// [`test_telemetry`] with a given head sampler.
+pub(crate) fn telemetry_with_sampler(sampler: opentelemetry_sdk::trace::Sampler) -> TestTelemetry {
+    opentelemetry::global::set_text_map_propagator(Propagators::default());
+    TestTelemetry::with_sampler(sampler)
+}
+
+/// The series of instrument `name`; panics naming the instruments present when it is absent.
+pub(crate) fn series(telemetry: &TestTelemetry, name: &str) -> Vec<SeriesSnapshot> {
+    let snapshot = telemetry.metrics().snapshot();
+    match snapshot.find(name) {
+        Some(metric) => metric.series.clone(),
+        None => panic!(
+            "no instrument {name}; have {:?}",
+            snapshot.iter().map(|m| m.name.as_str()).collect::<Vec<_>>()
+        ),
     }
 }
 
-impl TestPipeline {
-    pub(crate) fn new() -> Self {
-        Self::with_telemetry(TestTelemetry::new())
+/// Values of a series, for counters and histograms alike.
+pub(crate) trait SeriesExt {
+    /// A counter series' value.
+    fn value(&self) -> u64;
+    /// A histogram series' count.
+    fn count(&self) -> u64;
+}
+
+impl SeriesExt for SeriesSnapshot {
+    fn value(&self) -> u64 {
+        self.counter().expect("a counter series")
     }
 
-    /// With a given head sampler for the spans.
-    pub(crate) fn with_sampler(sampler: opentelemetry_sdk::trace::Sampler) -> Self {
-        Self::with_telemetry(TestTelemetry::with_sampler(sampler))
+    fn count(&self) -> u64 {
+        self.histogram().expect("a histogram series").count
     }
+}
 
-    fn with_telemetry(telemetry: TestTelemetry) -> Self {
-        // The adapter writes and reads headers with the global propagator (the pipeline of
-        // `otel-core` installs it in an application); every test installs the same W3C one.
-        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-        let metric_exporter = InMemoryMetricExporter::default();
-        let meter_provider = SdkMeterProvider::builder()
-            .with_periodic_exporter(metric_exporter.clone())
-            .build();
-        Self {
-            telemetry,
-            metric_exporter,
-            meter_provider,
-        }
-    }
-
-    pub(crate) fn metrics(&self) -> Metrics {
-        Metrics::from_meter(self.meter_provider.meter("otel-amqp-tests"))
-    }
-
-    fn collect(&self) -> ResourceMetrics {
-        self.meter_provider.force_flush().unwrap();
-        self.metric_exporter
-            .get_finished_metrics()
-            .unwrap()
-            .pop()
-            .expect("no metrics exported")
-    }
-
-    /// The data points of histogram `name`.
-    pub(crate) fn histogram(&self, name: &str) -> Vec<HistogramDataPoint<f64>> {
-        let metrics = self.collect();
-        for scope in metrics.scope_metrics() {
-            for metric in scope.metrics() {
-                if metric.name() == name {
-                    if let AggregatedMetrics::F64(MetricData::Histogram(histogram)) = metric.data()
-                    {
-                        return histogram.data_points().cloned().collect();
-                    }
-                    panic!("{name} is not an f64 histogram");
-                }
-            }
-        }
-        panic!("no metric {name}");
-    }
-
-    /// The data points of counter `name`.
-    pub(crate) fn counter(&self, name: &str) -> Vec<SumDataPoint<u64>> {
-        let metrics = self.collect();
-        for scope in metrics.scope_metrics() {
-            for metric in scope.metrics() {
-                if metric.name() == name {
-                    if let AggregatedMetrics::U64(MetricData::Sum(sum)) = metric.data() {
-                        return sum.data_points().cloned().collect();
-                    }
-                    panic!("{name} is not a u64 counter");
-                }
-            }
-        }
-        panic!("no metric {name}");
-    }
+/// The value of attribute `key` of a series.
+pub(crate) fn point_attr(series: &SeriesSnapshot, key: &str) -> Option<Value> {
+    series.attribute(key).cloned()
 }
 
 pub(crate) fn assert_root(span: &SpanData) {
@@ -158,14 +115,4 @@ pub(crate) fn links_to(span: &SpanData, target: &SpanData) -> bool {
         link.span_context.span_id() == target.span_context.span_id()
             && link.span_context.trace_id() == target.span_context.trace_id()
     })
-}
-
-pub(crate) fn point_attr<'a>(
-    attributes: impl Iterator<Item = &'a KeyValue>,
-    key: &str,
-) -> Option<Value> {
-    attributes
-        .into_iter()
-        .find(|kv| kv.key.as_str() == key)
-        .map(|kv| kv.value.clone())
 }
