@@ -78,7 +78,8 @@ impl std::fmt::Debug for InstrumentedChannelBuilder {
 }
 
 impl InstrumentedChannelBuilder {
-    /// Records spans through `provider` instead of the globally installed tracer provider.
+    /// Records spans through `provider` instead of the tracer provider installed globally when
+    /// [`build`](Self::build) runs.
     #[must_use]
     pub fn with_tracer_provider<P>(mut self, provider: P) -> Self
     where
@@ -137,8 +138,10 @@ impl From<Channel> for InstrumentedChannel {
 }
 
 impl InstrumentedChannel {
-    /// Wraps `channel`, recording through the global tracer and meter providers, without
-    /// `server.*` attributes. Use [`builder`](Self::builder) to configure.
+    /// Wraps `channel`, recording spans through the global tracer provider and metrics in
+    /// [`Metrics::global`], without `server.*` attributes. The global tracer provider is read
+    /// now: wrap channels after installing the pipeline. Use [`builder`](Self::builder) to
+    /// configure.
     pub fn new(channel: Channel) -> Self {
         Self::builder(channel).build()
     }

@@ -129,16 +129,9 @@ impl InstrumentedDelivery {
                 // The process span is the receive span's child; it carries the same links.
                 (receive_context, None)
             }
-            ReceiveKind::Pulled {
-                receive,
-                message_count,
-            } => {
-                if !use_creation {
-                    // Child of the receive span: the link to it would say nothing more.
-                    links.retain(|link| link.span_context != *receive.span().span_context());
-                }
-                (parent.clone(), Some(message_count))
-            }
+            // The ambient context is the receive span: the process span is its child, or (with
+            // the producer as parent) links to it.
+            ReceiveKind::Pulled { message_count, .. } => (parent.clone(), Some(message_count)),
         };
 
         let metric_attributes =
