@@ -1,1 +1,2 @@
-//! Not yet implemented: this crate is filled by its own issue. It exports nothing.
+//! OpenTelemetry instrumentation for sqlx.
+pub mod sql;
