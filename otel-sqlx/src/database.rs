@@ -46,6 +46,7 @@ pub trait SupportedDatabase: sqlx::Database + sealed::Sealed {
     fn rows_affected(result: &Self::QueryResult) -> u64;
 }
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 fn tcp_host(host: &str) -> Option<String> {
     // A host starting with `/` is a Unix-socket directory, not a network address.
     (!host.is_empty() && !host.starts_with('/')).then(|| host.to_owned())

@@ -330,7 +330,11 @@ impl<'a> Lexer<'a> {
                 }
                 Tok::Param
             }
-            b'$' | b':' | b'@' if self.peek(1).is_some_and(is_ident_start) => {
+            b'$' | b':' | b'@'
+                if self.peek(1).is_some_and(|n| {
+                    is_ident_start(n) || (b == b'$' && dialect == Dialect::Sqlite && n.is_ascii_digit())
+                }) =>
+            {
                 // `:name` / `@name` / SQLite `$name` parameters, MySQL `@var` user variables.
                 // `::` (PostgreSQL cast) never reaches here: the next byte is not a letter.
                 self.pos += 1;
@@ -700,8 +704,8 @@ mod tests {
             "SELECT t1.c2 FROM t1 WHERE id = $1 AND x = $2::int"
         );
         assert_eq!(
-            lite("SELECT * FROM t WHERE a = ?1 AND b = :b AND c = @c AND d = $d AND e = ?"),
-            "SELECT * FROM t WHERE a = ?1 AND b = :b AND c = @c AND d = $d AND e = ?"
+            lite("SELECT * FROM t WHERE a = ?1 AND b = :b AND c = @c AND d = $d AND e = ? AND f = $1"),
+            "SELECT * FROM t WHERE a = ?1 AND b = :b AND c = @c AND d = $d AND e = ? AND f = $1"
         );
         assert_eq!(my("SELECT 1abc FROM t"), "SELECT 1abc FROM t");
     }
