@@ -1,1 +1,79 @@
-fn main(){}
+//! `cargo bench -p otel-sqlx --features sqlite --bench sqlite`
+//!
+//! `SELECT 1` on an in-memory SQLite pool, bare and through the wrapper, in the same run:
+//! - `query/bare`: plain sqlx on `&SqlitePool`;
+//! - `query/otel_sqlx`: the same call on `&InstrumentedPool` with an SDK tracer provider
+//!   (always-on sampler, batch processor to a discarding exporter) and an SDK meter provider;
+//! - `query/otel_sqlx_off`: the wrapper with no provider installed (the global no-op ones).
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use opentelemetry::metrics::MeterProvider as _;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
+use otel_sqlx::PoolBuilder;
+use sqlx::sqlite::SqlitePoolOptions;
+
+/// Drops every batch: measures recording, not export.
+#[derive(Debug)]
+struct Discard;
+
+impl SpanExporter for Discard {
+    async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
+        Ok(())
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let pool = rt.block_on(async {
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap()
+    });
+    let tracer_provider = SdkTracerProvider::builder()
+        .with_batch_exporter(Discard)
+        .build();
+    let meter_provider = SdkMeterProvider::builder()
+        .with_reader(PeriodicReader::builder(InMemoryMetricExporter::default()).build())
+        .build();
+    let instrumented = PoolBuilder::from(pool.clone())
+        .with_tracer_provider(tracer_provider.clone())
+        .with_metrics(meter_provider.meter("otel-sqlx"))
+        .build();
+    let off = PoolBuilder::from(pool.clone()).build();
+
+    let mut group = c.benchmark_group("query");
+    group.bench_function("bare", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                sqlx::query("SELECT 1").fetch_one(&pool).await.unwrap();
+            });
+        });
+    });
+    group.bench_function("otel_sqlx", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                sqlx::query("SELECT 1").fetch_one(&instrumented).await.unwrap();
+            });
+        });
+    });
+    group.bench_function("otel_sqlx_off", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                sqlx::query("SELECT 1").fetch_one(&off).await.unwrap();
+            });
+        });
+    });
+    group.finish();
+    tracer_provider.shutdown().unwrap();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
