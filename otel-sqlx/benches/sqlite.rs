@@ -60,7 +60,10 @@ fn bench(c: &mut Criterion) {
     group.bench_function("otel_sqlx", |b| {
         b.iter(|| {
             rt.block_on(async {
-                sqlx::query("SELECT 1").fetch_one(&instrumented).await.unwrap();
+                sqlx::query("SELECT 1")
+                    .fetch_one(&instrumented)
+                    .await
+                    .unwrap();
             });
         });
     });

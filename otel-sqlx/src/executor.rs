@@ -176,7 +176,12 @@ where
     let captured = Captured::new(query);
     let (op, meta) = telemetry.start_query(&parent_context(), captured.sql_text());
     let inner = conn.fetch_many(captured);
-    Box::pin(InstrumentedStream::new(inner, op, meta, Arc::clone(telemetry)))
+    Box::pin(InstrumentedStream::new(
+        inner,
+        op,
+        meta,
+        Arc::clone(telemetry),
+    ))
 }
 
 /// `fetch_optional` on a connection the caller holds.

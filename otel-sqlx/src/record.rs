@@ -10,9 +10,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use opentelemetry::global::{BoxedTracer, ObjectSafeTracerProvider};
-use opentelemetry::trace::{SpanBuilder, SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::trace::{
+    SpanBuilder, SpanKind, Status, TraceContextExt, Tracer, TracerProvider,
+};
 use opentelemetry::{Context, InstrumentationScope, KeyValue, Value};
-use opentelemetry_semantic_conventions::attribute::{ERROR_TYPE, EXCEPTION_MESSAGE, EXCEPTION_TYPE};
+use opentelemetry_semantic_conventions::attribute::{
+    ERROR_TYPE, EXCEPTION_MESSAGE, EXCEPTION_TYPE,
+};
 
 /// The meter handle the adapter records its metrics through.
 ///
@@ -142,7 +146,11 @@ impl Operation {
     }
 
     /// Ends the span and records the elapsed seconds into `histogram`.
-    pub(crate) fn end_with_duration(mut self, histogram: &Histogram, metric_attributes: &[KeyValue]) {
+    pub(crate) fn end_with_duration(
+        mut self,
+        histogram: &Histogram,
+        metric_attributes: &[KeyValue],
+    ) {
         histogram.record_with_context(self.elapsed().as_secs_f64(), metric_attributes, &self.cx);
         self.finish();
     }
@@ -177,9 +185,7 @@ impl Histogram {
                 .f64_histogram(name)
                 .with_unit("s")
                 .with_description(description)
-                .with_boundaries(vec![
-                    0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0,
-                ])
+                .with_boundaries(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0])
                 .build(),
         )
     }

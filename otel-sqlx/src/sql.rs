@@ -234,7 +234,10 @@ impl<'a> Lexer<'a> {
             }
         }
         let dialect = self.dialect;
-        if self.peek(0).is_some_and(|b| is_ident_char(b, dialect) && b != b'$') {
+        if self
+            .peek(0)
+            .is_some_and(|b| is_ident_char(b, dialect) && b != b'$')
+        {
             self.skip_while(|b| is_ident_char(b, dialect));
             return Tok::Word;
         }
@@ -293,8 +296,8 @@ impl<'a> Lexer<'a> {
                 if self.peek(1) == Some(b'\'') =>
             {
                 self.pos += 1;
-                let backslash =
-                    dialect == Dialect::MySql || (dialect == Dialect::Postgres && (b | 0x20) == b'e');
+                let backslash = dialect == Dialect::MySql
+                    || (dialect == Dialect::Postgres && (b | 0x20) == b'e');
                 self.skip_quoted(b'\'', backslash);
                 Tok::Literal
             }
@@ -332,7 +335,8 @@ impl<'a> Lexer<'a> {
             }
             b'$' | b':' | b'@'
                 if self.peek(1).is_some_and(|n| {
-                    is_ident_start(n) || (b == b'$' && dialect == Dialect::Sqlite && n.is_ascii_digit())
+                    is_ident_start(n)
+                        || (b == b'$' && dialect == Dialect::Sqlite && n.is_ascii_digit())
                 }) =>
             {
                 // `:name` / `@name` / SQLite `$name` parameters, MySQL `@var` user variables.
@@ -704,7 +708,9 @@ mod tests {
             "SELECT t1.c2 FROM t1 WHERE id = $1 AND x = $2::int"
         );
         assert_eq!(
-            lite("SELECT * FROM t WHERE a = ?1 AND b = :b AND c = @c AND d = $d AND e = ? AND f = $1"),
+            lite(
+                "SELECT * FROM t WHERE a = ?1 AND b = :b AND c = @c AND d = $d AND e = ? AND f = $1"
+            ),
             "SELECT * FROM t WHERE a = ?1 AND b = :b AND c = @c AND d = $d AND e = ? AND f = $1"
         );
         assert_eq!(my("SELECT 1abc FROM t"), "SELECT 1abc FROM t");
@@ -716,11 +722,20 @@ mod tests {
         assert_eq!(pg(r"SELECT 'a\', 'b'"), "SELECT ?, ?");
         assert_eq!(pg(r"SELECT E'a\'b', 1"), "SELECT ?, ?");
         // MySQL: backslash escapes and double-quoted strings.
-        assert_eq!(my(r#"SELECT 'a\'b', "c\"d", `col` FROM t"#), "SELECT ?, ?, `col` FROM t");
+        assert_eq!(
+            my(r#"SELECT 'a\'b', "c\"d", `col` FROM t"#),
+            "SELECT ?, ?, `col` FROM t"
+        );
         // Double quotes are identifiers in PostgreSQL and SQLite.
-        assert_eq!(pg(r#"SELECT "Name" FROM "T""x""#), r#"SELECT "Name" FROM "T""x""#);
+        assert_eq!(
+            pg(r#"SELECT "Name" FROM "T""x""#),
+            r#"SELECT "Name" FROM "T""x""#
+        );
         assert_eq!(lite("SELECT [my col] FROM [t]"), "SELECT [my col] FROM [t]");
-        assert_eq!(pg("SELECT X'1F', B'101', N'x', U&'d\\0061t'"), "SELECT ?, ?, ?, ?");
+        assert_eq!(
+            pg("SELECT X'1F', B'101', N'x', U&'d\\0061t'"),
+            "SELECT ?, ?, ?, ?"
+        );
     }
 
     #[test]
@@ -744,13 +759,19 @@ mod tests {
             pg("SELECT * FROM t WHERE id IN (1, 2, 3) AND n in ('a','b')"),
             "SELECT * FROM t WHERE id IN (?) AND n in (?)"
         );
-        assert_eq!(my("SELECT * FROM t WHERE id IN (?, ?, ?)"), "SELECT * FROM t WHERE id IN (?)");
+        assert_eq!(
+            my("SELECT * FROM t WHERE id IN (?, ?, ?)"),
+            "SELECT * FROM t WHERE id IN (?)"
+        );
         // Not a pure literal list: kept.
         assert_eq!(
             pg("SELECT * FROM t WHERE id IN (SELECT id FROM u WHERE v = 1)"),
             "SELECT * FROM t WHERE id IN (SELECT id FROM u WHERE v = ?)"
         );
-        assert_eq!(pg("SELECT * FROM t WHERE id IN ($1, $2)"), "SELECT * FROM t WHERE id IN ($1, $2)");
+        assert_eq!(
+            pg("SELECT * FROM t WHERE id IN ($1, $2)"),
+            "SELECT * FROM t WHERE id IN ($1, $2)"
+        );
     }
 
     #[test]
@@ -779,20 +800,38 @@ mod tests {
     fn summaries() {
         let pgs = |s| summary(s, Dialect::Postgres);
         assert_eq!(pgs("SELECT 1"), (Some("SELECT"), None));
-        assert_eq!(pgs("select * from users where id = $1"), (Some("SELECT"), Some("users".into())));
+        assert_eq!(
+            pgs("select * from users where id = $1"),
+            (Some("SELECT"), Some("users".into()))
+        );
         assert_eq!(
             pgs("SELECT a.x FROM public.accounts a JOIN tx t ON t.a = a.id"),
             (Some("SELECT"), Some("public.accounts".into()))
         );
-        assert_eq!(pgs("INSERT INTO orders (a, b) VALUES ($1, $2)"), (Some("INSERT"), Some("orders".into())));
-        assert_eq!(pgs("UPDATE ONLY items SET a = 1"), (Some("UPDATE"), Some("items".into())));
-        assert_eq!(pgs("DELETE FROM \"Odd\"\"Name\" WHERE x"), (Some("DELETE"), Some("Odd\"Name".into())));
+        assert_eq!(
+            pgs("INSERT INTO orders (a, b) VALUES ($1, $2)"),
+            (Some("INSERT"), Some("orders".into()))
+        );
+        assert_eq!(
+            pgs("UPDATE ONLY items SET a = 1"),
+            (Some("UPDATE"), Some("items".into()))
+        );
+        assert_eq!(
+            pgs("DELETE FROM \"Odd\"\"Name\" WHERE x"),
+            (Some("DELETE"), Some("Odd\"Name".into()))
+        );
         assert_eq!(
             pgs("CREATE TABLE IF NOT EXISTS t_1 (id int)"),
             (Some("CREATE"), Some("t_1".into()))
         );
-        assert_eq!(pgs("DROP TABLE IF EXISTS t_2"), (Some("DROP"), Some("t_2".into())));
-        assert_eq!(pgs("CREATE INDEX i ON t3 (a)"), (Some("CREATE"), Some("t3".into())));
+        assert_eq!(
+            pgs("DROP TABLE IF EXISTS t_2"),
+            (Some("DROP"), Some("t_2".into()))
+        );
+        assert_eq!(
+            pgs("CREATE INDEX i ON t3 (a)"),
+            (Some("CREATE"), Some("t3".into()))
+        );
         assert_eq!(pgs("TRUNCATE t4"), (Some("TRUNCATE"), Some("t4".into())));
         assert_eq!(
             pgs("WITH x AS (SELECT * FROM a) SELECT * FROM x"),
@@ -808,8 +847,14 @@ mod tests {
         assert_eq!(pgs("SELECT 1; SELECT 2"), (None, None));
         assert_eq!(pgs("FROBNICATE t"), (None, None));
         assert_eq!(pgs(""), (None, None));
-        assert_eq!(summary("INSERT OR REPLACE INTO [k v] VALUES (1)", Dialect::Sqlite), (Some("INSERT"), Some("k v".into())));
-        assert_eq!(summary("INSERT IGNORE INTO `db`.`t` VALUES (1)", Dialect::MySql), (Some("INSERT"), Some("db.t".into())));
+        assert_eq!(
+            summary("INSERT OR REPLACE INTO [k v] VALUES (1)", Dialect::Sqlite),
+            (Some("INSERT"), Some("k v".into()))
+        );
+        assert_eq!(
+            summary("INSERT IGNORE INTO `db`.`t` VALUES (1)", Dialect::MySql),
+            (Some("INSERT"), Some("db.t".into()))
+        );
     }
 
     /// Renders `content` as a string literal of `dialect`, escaped as that server would need.
@@ -831,7 +876,11 @@ mod tests {
     }
 
     fn dialect() -> impl Strategy<Value = Dialect> {
-        prop_oneof![Just(Dialect::Postgres), Just(Dialect::MySql), Just(Dialect::Sqlite)]
+        prop_oneof![
+            Just(Dialect::Postgres),
+            Just(Dialect::MySql),
+            Just(Dialect::Sqlite)
+        ]
     }
 
     proptest! {

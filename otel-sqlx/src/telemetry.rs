@@ -20,11 +20,11 @@ use opentelemetry_semantic_conventions::metric::{
 use sqlx::Pool;
 use sqlx::pool::PoolConnection;
 
+use crate::DB_RESPONSE_AFFECTED_ROWS;
 use crate::builder::QueryTextMode;
 use crate::database::SupportedDatabase;
 use crate::record::{Counter, Histogram, Instrumentation, Operation, UpDownCounter};
 use crate::sql;
-use crate::DB_RESPONSE_AFFECTED_ROWS;
 
 /// `db.client.connection.state` values.
 const STATE_IDLE: &str = "idle";
@@ -164,7 +164,10 @@ impl<DB: SupportedDatabase> Telemetry<DB> {
         attributes.extend_from_slice(&self.base);
         if let Some(op) = summary.operation {
             attributes.push(KeyValue::new(DB_OPERATION_NAME, op));
-            attributes.push(KeyValue::new(DB_QUERY_SUMMARY, Value::String(name.clone().into())));
+            attributes.push(KeyValue::new(
+                DB_QUERY_SUMMARY,
+                Value::String(name.clone().into()),
+            ));
         }
         if let Some(coll) = &collection {
             attributes.push(KeyValue::new(DB_COLLECTION_NAME, coll.clone()));
@@ -193,11 +196,17 @@ impl<DB: SupportedDatabase> Telemetry<DB> {
     }
 
     /// Starts the CLIENT span of a statement sqlx issues itself (`BEGIN`, `COMMIT`, `ROLLBACK`).
-    pub(crate) fn start_named(&self, parent: &Context, operation: &'static str) -> (Operation, OpMeta) {
+    pub(crate) fn start_named(
+        &self,
+        parent: &Context,
+        operation: &'static str,
+    ) -> (Operation, OpMeta) {
         let mut attributes = Vec::with_capacity(self.base.len() + 1);
         attributes.extend_from_slice(&self.base);
         attributes.push(KeyValue::new(DB_OPERATION_NAME, operation));
-        let op = self.inst.start(parent, operation, SpanKind::Client, attributes);
+        let op = self
+            .inst
+            .start(parent, operation, SpanKind::Client, attributes);
         (
             op,
             OpMeta {
@@ -239,10 +248,16 @@ impl<DB: SupportedDatabase> Telemetry<DB> {
         }
         if op.is_recording() {
             if let Some(rows) = outcome.returned_rows {
-                op.set_attribute(KeyValue::new(DB_RESPONSE_RETURNED_ROWS, saturating_i64(rows)));
+                op.set_attribute(KeyValue::new(
+                    DB_RESPONSE_RETURNED_ROWS,
+                    saturating_i64(rows),
+                ));
             }
             if let Some(rows) = outcome.affected_rows {
-                op.set_attribute(KeyValue::new(DB_RESPONSE_AFFECTED_ROWS, saturating_i64(rows)));
+                op.set_attribute(KeyValue::new(
+                    DB_RESPONSE_AFFECTED_ROWS,
+                    saturating_i64(rows),
+                ));
             }
         }
         op.end_with_duration(&self.operation_duration, &attributes);
@@ -279,7 +294,8 @@ impl<DB: SupportedDatabase> Telemetry<DB> {
         let mut attributes = Vec::with_capacity(self.base.len() + 1);
         attributes.extend_from_slice(&self.base);
         attributes.push(self.pool_attr[0].clone());
-        self.inst.start(parent, ACQUIRE_SPAN_NAME, SpanKind::Client, attributes)
+        self.inst
+            .start(parent, ACQUIRE_SPAN_NAME, SpanKind::Client, attributes)
     }
 
     /// Ends the span of an explicit connection acquisition.
@@ -297,7 +313,9 @@ impl<DB: SupportedDatabase> Telemetry<DB> {
     /// always the most recent observation, whatever the interleaving.
     pub(crate) fn sample_pool(&self) {
         let size = i64::from(self.pool.size());
-        let idle = i64::try_from(self.pool.num_idle()).unwrap_or(i64::MAX).min(size);
+        let idle = i64::try_from(self.pool.num_idle())
+            .unwrap_or(i64::MAX)
+            .min(size);
         let used = size - idle;
         let old_idle = self.last_idle.swap(idle, Ordering::AcqRel);
         if old_idle != idle {

@@ -75,7 +75,10 @@ impl Harness {
     }
 
     pub fn spans_named(&self, name: &str) -> Vec<SpanData> {
-        self.spans().into_iter().filter(|s| s.name == name).collect()
+        self.spans()
+            .into_iter()
+            .filter(|s| s.name == name)
+            .collect()
     }
 
     fn collect(&self) -> Vec<ResourceMetrics> {
@@ -213,7 +216,8 @@ pub fn assert_error(span: &SpanData, code: &str) {
 /// True when `kvs` holds `key` = `value`.
 pub fn has(kvs: &[KeyValue], key: &str, value: impl Into<Value>) -> bool {
     let value = value.into();
-    kvs.iter().any(|kv| kv.key.as_str() == key && kv.value == value)
+    kvs.iter()
+        .any(|kv| kv.key.as_str() == key && kv.value == value)
 }
 
 /// Fails (never skips) when the server at `addr` cannot be reached.
@@ -234,7 +238,11 @@ pub fn unique_table(prefix: &str) -> String {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    format!("{prefix}_{}_{}", std::process::id(), nanos % 1_000_000_000_000)
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        nanos % 1_000_000_000_000
+    )
 }
 
 /// Ends the request span held in `cx`.
