@@ -266,11 +266,11 @@ impl<DB: SupportedDatabase> Telemetry<DB> {
 
     /// `(db.response.status_code, error.type)` of an error.
     fn classify(&self, error: &sqlx::Error) -> (Option<StringValue>, StringValue) {
-        if let sqlx::Error::Database(db) = error {
-            if let Some(code) = DB::status_code(db.as_ref()) {
-                let code = StringValue::from(code.into_owned());
-                return (Some(code.clone()), code);
-            }
+        if let sqlx::Error::Database(db) = error
+            && let Some(code) = DB::status_code(db.as_ref())
+        {
+            let code = StringValue::from(code.into_owned());
+            return (Some(code.clone()), code);
         }
         (None, StringValue::from(error_type_name(error)))
     }
