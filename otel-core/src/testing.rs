@@ -425,3 +425,31 @@ fn serve(mut stream: std::net::TcpStream, sink: &Mutex<Vec<(String, Vec<u8>)>>) 
         }
     }
 }
+
+/// Asserts that histogram `name` in `metrics` has at least one exemplar and that every
+/// exemplar points at a span in `spans` (same trace id and span id); returns how many there are.
+#[track_caller]
+pub fn assert_exemplars_point_at_exported(
+    metrics: &Metrics,
+    name: &str,
+    spans: &[SpanData],
+) -> usize {
+    use crate::metrics::SnapshotExt as _;
+    let snapshot = metrics.snapshot();
+    let Some(metric) = snapshot.find(name) else {
+        panic!(
+            "no instrument named {name}; instruments: {:?}",
+            snapshot.iter().map(|m| m.name.as_str()).collect::<Vec<_>>()
+        );
+    };
+    let exemplars: Vec<_> = metric.exemplars().collect();
+    assert!(!exemplars.is_empty(), "histogram {name} has no exemplar");
+    for e in &exemplars {
+        assert!(
+            spans.iter().any(|s| s.span_context.trace_id() == e.trace_id
+                && s.span_context.span_id() == e.span_id),
+            "exemplar {e:?} of {name} points at no exported span"
+        );
+    }
+    exemplars.len()
+}
