@@ -3,15 +3,16 @@
 //! `SELECT 1` on an in-memory SQLite pool, bare and through the wrapper, in the same run:
 //! - `query/bare`: plain sqlx on `&SqlitePool`;
 //! - `query/otel_sqlx`: the same call on `&InstrumentedPool` with an SDK tracer provider
-//!   (always-on sampler, batch processor to a discarding exporter) and an SDK meter provider;
-//! - `query/otel_sqlx_off`: the wrapper with no provider installed (the global no-op ones).
+//!   (always-on sampler, batch processor to a discarding exporter) and an otel-core metrics
+//!   registry (exemplar-tagged histograms);
+//! - `query/otel_sqlx_off`: the wrapper with nothing installed (global no-op tracer, no-op
+//!   metrics).
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
+use otel_core::metrics::{Metrics, MetricsConfig};
 use otel_sqlx::PoolBuilder;
 use sqlx::sqlite::SqlitePoolOptions;
 
@@ -40,14 +41,14 @@ fn bench(c: &mut Criterion) {
     let tracer_provider = SdkTracerProvider::builder()
         .with_batch_exporter(Discard)
         .build();
-    let meter_provider = SdkMeterProvider::builder()
-        .with_reader(PeriodicReader::builder(InMemoryMetricExporter::default()).build())
-        .build();
+    let metrics = Metrics::new(MetricsConfig::default());
     let instrumented = PoolBuilder::from(pool.clone())
         .with_tracer_provider(tracer_provider.clone())
-        .with_metrics(meter_provider.meter("otel-sqlx"))
+        .with_metrics(metrics.clone())
         .build();
-    let off = PoolBuilder::from(pool.clone()).build();
+    let off = PoolBuilder::from(pool.clone())
+        .with_metrics(Metrics::noop())
+        .build();
 
     let mut group = c.benchmark_group("query");
     group.bench_function("bare", |b| {

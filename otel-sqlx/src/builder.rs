@@ -7,7 +7,7 @@ use sqlx::Pool;
 
 use crate::database::SupportedDatabase;
 use crate::pool::InstrumentedPool;
-use crate::record::{Instrumentation, InstrumentationBuilder, Metrics};
+use crate::record::{InstrumentationBuilder, Metrics, instrumentation};
 use crate::telemetry::{Telemetry, TelemetryConfig};
 
 /// What is recorded in `db.query.text`.
@@ -53,7 +53,7 @@ impl<DB: SupportedDatabase> From<Pool<DB>> for PoolBuilder<DB> {
     fn from(pool: Pool<DB>) -> Self {
         Self {
             pool,
-            instrumentation: Instrumentation::builder(),
+            instrumentation: instrumentation(),
             query_text: QueryTextMode::default(),
             system_name: DB::SYSTEM_NAME,
             pool_name: None,
@@ -76,7 +76,7 @@ impl<DB: SupportedDatabase> PoolBuilder<DB> {
     /// Records spans through `provider` instead of the global tracer provider.
     pub fn with_tracer_provider<P>(mut self, provider: P) -> Self
     where
-        P: TracerProvider + Send + Sync + 'static,
+        P: TracerProvider,
         P::Tracer: Send + Sync + 'static,
         <P::Tracer as Tracer>::Span: Send + Sync + 'static,
     {
@@ -84,7 +84,7 @@ impl<DB: SupportedDatabase> PoolBuilder<DB> {
         self
     }
 
-    /// Records metrics through `metrics` instead of the global meter provider.
+    /// Records metrics in `metrics` instead of [`Metrics::global`].
     pub fn with_metrics(mut self, metrics: Metrics) -> Self {
         self.instrumentation = self.instrumentation.with_metrics(metrics);
         self

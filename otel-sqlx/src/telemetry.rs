@@ -23,7 +23,10 @@ use sqlx::pool::PoolConnection;
 use crate::DB_RESPONSE_AFFECTED_ROWS;
 use crate::builder::QueryTextMode;
 use crate::database::SupportedDatabase;
-use crate::record::{Counter, Histogram, Instrumentation, Operation, UpDownCounter};
+use crate::record::{
+    Counter, Histogram, Instrumentation, Operation, UpDownCounter, counter, duration_histogram,
+    up_down_counter,
+};
 use crate::sql;
 
 /// `db.client.connection.state` values.
@@ -106,23 +109,23 @@ impl<DB: SupportedDatabase> Telemetry<DB> {
         let pool_kv = KeyValue::new(DB_CLIENT_CONNECTION_POOL_NAME, pool_name);
         let metrics = config.inst.metrics();
         Self {
-            operation_duration: Histogram::new(
+            operation_duration: duration_histogram(
                 metrics,
                 DB_CLIENT_OPERATION_DURATION,
                 "Duration of database client operations.",
             ),
-            wait_time: Histogram::new(
+            wait_time: duration_histogram(
                 metrics,
                 DB_CLIENT_CONNECTION_WAIT_TIME,
                 "The time it took to obtain an open connection from the pool.",
             ),
-            connection_count: UpDownCounter::new(
+            connection_count: up_down_counter(
                 metrics,
                 DB_CLIENT_CONNECTION_COUNT,
                 "{connection}",
                 "The number of connections that are currently in the state described by the state attribute.",
             ),
-            timeouts: Counter::new(
+            timeouts: counter(
                 metrics,
                 DB_CLIENT_CONNECTION_TIMEOUTS,
                 "{timeout}",

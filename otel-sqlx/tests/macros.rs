@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{Harness, assert_attr, assert_child_of, end_request};
+use common::{Harness, HarnessExt as _, assert_attr, assert_child_of, end_request};
 use opentelemetry::context::FutureExt as _;
 use otel_sqlx::PoolBuilder;
 use sqlx::sqlite::SqlitePoolOptions;
@@ -23,7 +23,7 @@ async fn query_macros_are_recorded() {
         .unwrap();
     let pool = PoolBuilder::from(pool)
         .with_tracer_provider(h.tracer_provider().clone())
-        .with_metrics(h.metrics())
+        .with_metrics(h.metrics().clone())
         .build();
     let cx = h.request();
     async {

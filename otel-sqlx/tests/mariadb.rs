@@ -19,7 +19,7 @@ async fn pool(h: &Harness, mode: QueryTextMode) -> InstrumentedPool<Db> {
         .unwrap();
     PoolBuilder::from(pool)
         .with_tracer_provider(h.tracer_provider().clone())
-        .with_metrics(h.metrics())
+        .with_metrics(h.metrics().clone())
         .with_query_text(mode)
         .detect_mariadb()
         .await

@@ -1,58 +1,32 @@
-//! Test harness shared by the integration tests.
-//!
-//! `Harness` is a stand-in for `otel_core::testing::TestTelemetry` until it lands: an
-//! in-memory trace and metric pipeline owned by one test (no globals).
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+//! Test helpers shared by the integration tests, on top of `otel_core::testing`.
+#![allow(dead_code, unused_imports, unreachable_pub, clippy::unwrap_used)]
 
 pub mod scenarios;
 
-use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use opentelemetry::metrics::MeterProvider;
-use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
-use opentelemetry::{Context, InstrumentationScope, KeyValue, Value};
-use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
-use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::{Context, KeyValue, Value};
+use opentelemetry_sdk::trace::SpanData;
+use otel_core::metrics::{SeriesData, SnapshotExt as _};
+pub use otel_core::testing::{
+    TestTelemetry as Harness, assert_attr, assert_child_of, assert_exemplars_point_at_exported,
+    assert_no_attr, attr, require_server,
+};
 
-pub struct Harness {
-    tracer_provider: SdkTracerProvider,
-    span_exporter: InMemorySpanExporter,
-    meter_provider: SdkMeterProvider,
-    metric_exporter: InMemoryMetricExporter,
+/// What the tests need from the harness beyond `TestTelemetry` itself.
+pub trait HarnessExt {
+    /// A started SERVER span named "request" and the context holding it.
+    fn request(&self) -> Context;
+    /// Series of histogram `name`: (attributes, count).
+    fn histogram(&self, name: &str) -> Vec<(Vec<KeyValue>, u64)>;
+    /// Series of counter or up-down counter `name`: (attributes, value).
+    fn sum(&self, name: &str) -> Vec<(Vec<KeyValue>, i64)>;
 }
 
-impl Harness {
-    pub fn new() -> Self {
-        let span_exporter = InMemorySpanExporter::default();
-        let tracer_provider = SdkTracerProvider::builder()
-            .with_simple_exporter(span_exporter.clone())
-            .build();
-        let metric_exporter = InMemoryMetricExporter::default();
-        let meter_provider = SdkMeterProvider::builder()
-            .with_reader(PeriodicReader::builder(metric_exporter.clone()).build())
-            .build();
-        Self {
-            tracer_provider,
-            span_exporter,
-            meter_provider,
-            metric_exporter,
-        }
-    }
-
-    pub fn tracer_provider(&self) -> &SdkTracerProvider {
-        &self.tracer_provider
-    }
-
-    pub fn metrics(&self) -> otel_sqlx::Metrics {
-        self.meter_provider
-            .meter_with_scope(InstrumentationScope::builder("otel-sqlx").build())
-    }
-
-    /// A started "request" span and the context holding it.
-    pub fn request(&self) -> Context {
-        let tracer = self.tracer_provider.tracer("test");
+impl HarnessExt for Harness {
+    fn request(&self) -> Context {
+        let tracer = self.tracer();
         let span = tracer
             .span_builder("request")
             .with_kind(SpanKind::Server)
@@ -60,134 +34,36 @@ impl Harness {
         Context::current_with_span(span)
     }
 
-    pub fn spans(&self) -> Vec<SpanData> {
-        self.tracer_provider.force_flush().unwrap();
-        self.span_exporter.get_finished_spans().unwrap()
-    }
-
-    pub fn span(&self, name: &str) -> SpanData {
-        let spans = self.spans();
-        let names: Vec<String> = spans.iter().map(|s| s.name.to_string()).collect();
-        spans
-            .into_iter()
-            .find(|s| s.name == name)
-            .unwrap_or_else(|| panic!("no span named {name:?}; exported: {names:?}"))
-    }
-
-    pub fn spans_named(&self, name: &str) -> Vec<SpanData> {
-        self.spans()
-            .into_iter()
-            .filter(|s| s.name == name)
+    fn histogram(&self, name: &str) -> Vec<(Vec<KeyValue>, u64)> {
+        let snapshot = self.metrics().snapshot();
+        let Some(metric) = snapshot.find(name) else {
+            return Vec::new();
+        };
+        metric
+            .series
+            .iter()
+            .filter_map(|s| match &s.data {
+                SeriesData::Histogram(h) => Some((s.attributes.clone(), h.count)),
+                _ => None,
+            })
             .collect()
     }
 
-    fn collect(&self) -> Vec<ResourceMetrics> {
-        self.meter_provider.force_flush().unwrap();
-        self.metric_exporter.get_finished_metrics().unwrap()
-    }
-
-    /// Points of an f64 histogram in the latest export: (attributes, count).
-    pub fn histogram(&self, name: &str) -> Vec<(Vec<KeyValue>, u64)> {
-        let exports = self.collect();
-        let Some(last) = exports.last() else {
+    fn sum(&self, name: &str) -> Vec<(Vec<KeyValue>, i64)> {
+        let snapshot = self.metrics().snapshot();
+        let Some(metric) = snapshot.find(name) else {
             return Vec::new();
         };
-        let mut out = Vec::new();
-        for scope in last.scope_metrics() {
-            for metric in scope.metrics() {
-                if metric.name() != name {
-                    continue;
-                }
-                if let AggregatedMetrics::F64(MetricData::Histogram(h)) = metric.data() {
-                    for p in h.data_points() {
-                        out.push((p.attributes().cloned().collect(), p.count()));
-                    }
-                }
-            }
-        }
-        out
+        metric
+            .series
+            .iter()
+            .filter_map(|s| match &s.data {
+                SeriesData::Counter(v) => Some((s.attributes.clone(), i64::try_from(*v).unwrap())),
+                SeriesData::UpDownCounter(v) => Some((s.attributes.clone(), *v)),
+                _ => None,
+            })
+            .collect()
     }
-
-    /// Points of an i64 or u64 sum in the latest export: (attributes, value).
-    pub fn sum(&self, name: &str) -> Vec<(Vec<KeyValue>, i64)> {
-        let exports = self.collect();
-        let Some(last) = exports.last() else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for scope in last.scope_metrics() {
-            for metric in scope.metrics() {
-                if metric.name() != name {
-                    continue;
-                }
-                match metric.data() {
-                    AggregatedMetrics::I64(MetricData::Sum(s)) => {
-                        for p in s.data_points() {
-                            out.push((p.attributes().cloned().collect(), p.value()));
-                        }
-                    }
-                    AggregatedMetrics::U64(MetricData::Sum(s)) => {
-                        for p in s.data_points() {
-                            out.push((
-                                p.attributes().cloned().collect(),
-                                i64::try_from(p.value()).unwrap(),
-                            ));
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-        out
-    }
-}
-
-pub fn attr<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
-    span.attributes
-        .iter()
-        .rev()
-        .find(|kv| kv.key.as_str() == key)
-        .map(|kv| &kv.value)
-}
-
-#[track_caller]
-pub fn assert_attr(span: &SpanData, key: &str, expected: impl Into<Value>) {
-    let expected = expected.into();
-    assert_eq!(
-        attr(span, key),
-        Some(&expected),
-        "attribute {key} of span {:?}: {:?}",
-        span.name,
-        span.attributes
-    );
-}
-
-#[track_caller]
-pub fn assert_no_attr(span: &SpanData, key: &str) {
-    assert!(
-        attr(span, key).is_none(),
-        "span {:?} should not have {key}: {:?}",
-        span.name,
-        span.attributes
-    );
-}
-
-#[track_caller]
-pub fn assert_child_of(child: &SpanData, parent: &SpanData) {
-    assert_eq!(
-        child.span_context.trace_id(),
-        parent.span_context.trace_id(),
-        "{:?} not in the trace of {:?}",
-        child.name,
-        parent.name
-    );
-    assert_eq!(
-        child.parent_span_id,
-        parent.span_context.span_id(),
-        "{:?} is not a child of {:?}",
-        child.name,
-        parent.name
-    );
 }
 
 #[track_caller]
@@ -218,18 +94,6 @@ pub fn has(kvs: &[KeyValue], key: &str, value: impl Into<Value>) -> bool {
     let value = value.into();
     kvs.iter()
         .any(|kv| kv.key.as_str() == key && kv.value == value)
-}
-
-/// Fails (never skips) when the server at `addr` cannot be reached.
-pub fn require_server(name: &str, addr: &str) {
-    let socket: SocketAddr = addr.parse().unwrap();
-    if TcpStream::connect_timeout(&socket, Duration::from_secs(2)).is_err() {
-        panic!(
-            "{name} is not reachable at {addr}; start the test services with `scripts/services.sh` \
-             (CI={})",
-            std::env::var("CI").unwrap_or_default()
-        );
-    }
 }
 
 /// A table name no other test (or earlier run) uses.

@@ -144,6 +144,14 @@ macro_rules! db_scenarios {
             assert_eq!(select_point.1, 2);
             assert!(has(&select_point.0, "db.system.name", $system));
             assert!(!select_point.0.iter().any(|kv| kv.key.as_str() == "db.query.text"));
+            // Every exemplar of the duration histogram points at an exported span.
+            let exported = h.spans();
+            let n = assert_exemplars_point_at_exported(
+                h.metrics(),
+                "db.client.operation.duration",
+                &exported,
+            );
+            assert!(n >= 1);
             let insert_point = points
                 .iter()
                 .find(|(a, _)| {
@@ -380,6 +388,22 @@ macro_rules! db_scenarios {
                 "counts add up to the pool size: {counts:?}"
             );
             drop(conn);
+        }
+
+        #[tokio::test]
+        async fn statements_inside_a_tracing_span_are_its_children() {
+            let h = Harness::new();
+            let _guard = h.set_tracing_default();
+            let pool = $pool(&h, QueryTextMode::Obfuscated).await;
+            use tracing::Instrument as _;
+            async {
+                sqlx::query("SELECT 1").fetch_one(&pool).await.unwrap();
+            }
+            .instrument(tracing::info_span!("handler"))
+            .await;
+            let handler = h.span("handler");
+            let select = h.span("SELECT");
+            assert_child_of(&select, &handler);
         }
     };
 }
