@@ -43,6 +43,9 @@ impl<DB: SupportedDatabase> InstrumentedPool<DB> {
     }
 
     /// The wrapped sqlx pool. Statements run on it directly are not recorded.
+    ///
+    /// There is no `get_mut`: a [`Pool`] is a shared handle (clone it to own one), and the
+    /// wrapper's recording state belongs to this pool.
     pub fn get_ref(&self) -> &Pool<DB> {
         &self.pool
     }
