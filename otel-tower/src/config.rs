@@ -46,6 +46,25 @@ impl<'a> RequestView<'a> {
         }
     }
 
+    /// A view over separately held parts (for clients whose request type is not
+    /// `http::Request`, such as reqwest's).
+    #[cfg(feature = "reqwest")]
+    pub(crate) fn from_parts(
+        method: &'a Method,
+        uri: &'a Uri,
+        version: Version,
+        headers: &'a HeaderMap,
+        extensions: &'a Extensions,
+    ) -> Self {
+        Self {
+            method,
+            uri,
+            version,
+            headers,
+            extensions,
+        }
+    }
+
     /// The request method.
     pub fn method(&self) -> &'a Method {
         self.method

@@ -5,9 +5,9 @@
 //! | --- | --- | --- | --- |
 //! | [`HttpServerLayer`](http::server::HttpServerLayer) | axum, hyper, any tower HTTP server | SERVER `{method} {http.route}` | `http.server.request.duration`, `http.server.active_requests` |
 //! | [`HttpClientLayer`](http::client::HttpClientLayer) | hyper-util's client, any tower HTTP client | CLIENT `{method}` | `http.client.request.duration` |
-//! | `GrpcServerLayer` (feature `grpc`) | tonic servers | SERVER `{rpc.method}` | `rpc.server.call.duration` |
-//! | `GrpcClientLayer` (feature `grpc`) | tonic channels | CLIENT `{rpc.method}` | `rpc.client.call.duration` |
-//! | `OtelMiddleware` (feature `reqwest`) | reqwest via reqwest-middleware | CLIENT `{method}` | `http.client.request.duration` |
+//! | [`GrpcServerLayer`](grpc::GrpcServerLayer) (feature `grpc`) | tonic servers | SERVER `{rpc.method}` | `rpc.server.call.duration` |
+//! | [`GrpcClientLayer`](grpc::GrpcClientLayer) (feature `grpc`) | tonic channels | CLIENT `{rpc.method}` | `rpc.client.call.duration` |
+//! | [`OtelMiddleware`](reqwest::OtelMiddleware) (feature `reqwest`) | reqwest via reqwest-middleware | CLIENT `{method}` | `http.client.request.duration` |
 //!
 //! All layers take one shared [`Config`]: tracer provider, [`Metrics`], propagator, a
 //! [`Filter`](config::Filter), extra [`RequestAttributes`](config::RequestAttributes), a
@@ -33,7 +33,13 @@
 
 mod attributes;
 pub mod config;
+#[cfg(feature = "grpc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
+pub mod grpc;
 pub mod http;
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub mod reqwest;
 mod telemetry;
 
 pub use config::{Config, ConfigBuilder};

@@ -50,3 +50,5 @@ pub(crate) mod service;
 pub use future::ResponseFuture;
 pub use layer::HttpClientLayer;
 pub use service::HttpClient;
+#[cfg(feature = "reqwest")]
+pub(crate) use layer::ClientShared;
