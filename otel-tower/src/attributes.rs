@@ -157,8 +157,9 @@ pub(crate) fn default_port(scheme: &str) -> Option<u16> {
 /// `error.type` and a message for a service error of any type.
 ///
 /// `timeout` when the error (or, for a boxed error, any error in its chain) is a timeout;
-/// otherwise `_OTHER` for a type-erased boxed error and the Rust type name for a concrete
-/// one. Error path only: formats the error.
+/// for a type-erased boxed error, the kind of the first I/O error in its chain
+/// (`ConnectionRefused`, …) or `_OTHER`; for a concrete error type, its Rust type name.
+/// Error path only: formats the error.
 pub(crate) fn classify_error<E>(error: &E) -> (Cow<'static, str>, String)
 where
     E: std::fmt::Debug + 'static,
@@ -168,16 +169,30 @@ where
     if let Some(boxed) = any.downcast_ref::<Box<dyn StdError + Send + Sync>>() {
         let message = boxed.to_string();
         let kind = if is_timeout(&**boxed) {
-            ERROR_TIMEOUT
+            Cow::Borrowed(ERROR_TIMEOUT)
+        } else if let Some(kind) = io_error_kind(&**boxed) {
+            Cow::Owned(kind)
         } else {
-            ERROR_OTHER
+            Cow::Borrowed(ERROR_OTHER)
         };
-        return (Cow::Borrowed(kind), message);
+        return (kind, message);
     }
     if debug.contains("TimedOut") || debug.contains("Elapsed") || debug.contains("timed out") {
         return (Cow::Borrowed(ERROR_TIMEOUT), debug);
     }
     (Cow::Borrowed(std::any::type_name::<E>()), debug)
+}
+
+/// The kind (`ConnectionRefused`, …) of the first I/O error in the chain of `error`.
+fn io_error_kind(error: &(dyn StdError + 'static)) -> Option<String> {
+    let mut current = Some(error);
+    while let Some(err) = current {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return Some(format!("{:?}", io.kind()));
+        }
+        current = err.source();
+    }
+    None
 }
 
 /// Whether `error` or any of its sources is a timeout.
