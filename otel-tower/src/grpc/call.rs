@@ -75,8 +75,8 @@ pub(crate) struct RpcCall {
     shared: Arc<RpcShared>,
     /// `rpc.method`, or `None` when the path is not a gRPC method path.
     method: Option<StringValue>,
-    /// The raw path (sampled calls only), for `rpc.method_original` when the method is not
-    /// recognised.
+    /// The method as sent (sampled calls only; without the leading `/` when the path is
+    /// method-shaped), for `rpc.method_original` when the method is not recognised.
     path: Option<String>,
     code: Option<Code>,
     error_type: Option<Cow<'static, str>>,
@@ -129,7 +129,7 @@ impl RpcCall {
             op,
             shared,
             method,
-            path: op_recording.then(|| path.to_owned()),
+            path: op_recording.then(|| method_of(path).unwrap_or(path).to_owned()),
             code: None,
             error_type: None,
         }
