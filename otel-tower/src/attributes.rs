@@ -25,30 +25,28 @@ pub(crate) const ERROR_OTHER: &str = "_OTHER";
 pub(crate) struct KnownMethod {
     pub(crate) name: &'static str,
     pub(crate) is_other: bool,
+    /// Position in [`crate::telemetry::METHOD_NAMES`].
+    pub(crate) index: usize,
 }
 
 impl KnownMethod {
     pub(crate) fn of(method: &Method) -> Self {
-        let name = match *method {
-            Method::GET => "GET",
-            Method::POST => "POST",
-            Method::PUT => "PUT",
-            Method::DELETE => "DELETE",
-            Method::HEAD => "HEAD",
-            Method::OPTIONS => "OPTIONS",
-            Method::PATCH => "PATCH",
-            Method::CONNECT => "CONNECT",
-            Method::TRACE => "TRACE",
-            _ => {
-                return Self {
-                    name: "_OTHER",
-                    is_other: true,
-                };
-            }
+        let index = match *method {
+            Method::GET => 0,
+            Method::POST => 1,
+            Method::PUT => 2,
+            Method::DELETE => 3,
+            Method::HEAD => 4,
+            Method::OPTIONS => 5,
+            Method::PATCH => 6,
+            Method::CONNECT => 7,
+            Method::TRACE => 8,
+            _ => 9,
         };
         Self {
-            name,
-            is_other: false,
+            name: crate::telemetry::METHOD_NAMES[index],
+            is_other: index == 9,
+            index,
         }
     }
 

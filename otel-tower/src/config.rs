@@ -336,6 +336,7 @@ pub struct Config {
     pub(crate) response_headers: HeaderCapture,
     pub(crate) redacted_query_params: Arc<[Box<str>]>,
     pub(crate) trace_response: bool,
+    pub(crate) skip_unsampled: bool,
 }
 
 impl fmt::Debug for Config {
@@ -349,6 +350,7 @@ impl fmt::Debug for Config {
             .field("response_headers", &self.response_headers)
             .field("redacted_query_params", &self.redacted_query_params)
             .field("trace_response", &self.trace_response)
+            .field("skip_unsampled", &self.skip_unsampled)
             .finish_non_exhaustive()
     }
 }
@@ -378,7 +380,6 @@ impl Config {
 }
 
 /// Builder for [`Config`]; every setter is optional.
-#[derive(Default)]
 #[must_use]
 pub struct ConfigBuilder {
     instrumentation: Option<Instrumentation>,
@@ -391,6 +392,25 @@ pub struct ConfigBuilder {
     response_headers: Vec<HeaderName>,
     redacted_query_params: Vec<Box<str>>,
     trace_response: bool,
+    skip_unsampled: bool,
+}
+
+impl Default for ConfigBuilder {
+    fn default() -> Self {
+        Self {
+            instrumentation: None,
+            metrics: None,
+            propagator: None,
+            filter: None,
+            request_attributes: None,
+            span_name: None,
+            request_headers: Vec::new(),
+            response_headers: Vec::new(),
+            redacted_query_params: Vec::new(),
+            trace_response: false,
+            skip_unsampled: true,
+        }
+    }
 }
 
 impl fmt::Debug for ConfigBuilder {
@@ -486,6 +506,18 @@ impl ConfigBuilder {
         self
     }
 
+    /// Servers only: when the incoming context says the caller did **not** sample the
+    /// trace, start no span at all (default `true`).
+    ///
+    /// The request still records its duration and runs in the caller's (unsampled)
+    /// context, so everything below it is unsampled too. This is exactly what the
+    /// parent-based samplers OpenTelemetry uses by default would decide, minus the cost of
+    /// asking; turn it off when your sampler may sample a request whose caller did not.
+    pub fn with_skip_unsampled(mut self, enabled: bool) -> Self {
+        self.skip_unsampled = enabled;
+        self
+    }
+
     /// Finishes the configuration.
     ///
     /// The global tracer provider, meter provider and propagator are read here when not
@@ -508,6 +540,7 @@ impl ConfigBuilder {
             ),
             redacted_query_params: self.redacted_query_params.into(),
             trace_response: self.trace_response,
+            skip_unsampled: self.skip_unsampled,
         }
     }
 }

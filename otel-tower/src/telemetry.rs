@@ -16,7 +16,8 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use http::HeaderMap;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
@@ -68,27 +69,60 @@ impl Instrumentation {
         }
     }
 
-    /// Starts a span named `name` of `kind` as a child of `parent`.
+    /// Starts a span named `name` of `kind` as a child of `parent`, with `attributes`
+    /// (visible to the sampler).
     ///
-    /// No attributes are passed at creation so that an unsampled request allocates nothing
-    /// for them; callers add attributes only when [`Operation::is_recording`] is true.
+    /// Callers pass attributes here only when the span is expected to be sampled (the
+    /// parent is); otherwise they pass none and add them when
+    /// [`Operation::is_recording`] is true, so an unsampled request builds none.
     pub(crate) fn start(
         &self,
         parent: &Context,
         name: Cow<'static, str>,
         kind: SpanKind,
+        attributes: Vec<KeyValue>,
     ) -> Operation {
+        // One clock read serves as the span's start and the duration's origin, so the
+        // histogram records exactly the span's duration.
+        let start = SystemTime::now();
         let builder = SpanBuilder {
             name,
             span_kind: Some(kind),
+            start_time: Some(start),
+            attributes: (!attributes.is_empty()).then_some(attributes),
             ..SpanBuilder::default()
         };
         let span = self.tracer.build_with_context(builder, parent);
         let recording = opentelemetry::trace::Span::is_recording(&span);
         Operation {
             cx: parent.with_span(span),
-            start: Instant::now(),
+            start,
             recording,
+        }
+    }
+}
+
+/// How a new span relates to its parent's sampling decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ParentSampling {
+    /// No valid parent, or a local one: ask the sampler.
+    Unknown,
+    /// A remote parent that sampled the trace: the span will very likely be recorded.
+    Sampled,
+    /// A remote parent that did not sample the trace.
+    Unsampled,
+}
+
+impl ParentSampling {
+    pub(crate) fn of(parent: &Context) -> Self {
+        let span = parent.span();
+        let sc = span.span_context();
+        if !sc.is_valid() || !sc.is_remote() {
+            ParentSampling::Unknown
+        } else if sc.is_sampled() {
+            ParentSampling::Sampled
+        } else {
+            ParentSampling::Unsampled
         }
     }
 }
@@ -97,11 +131,22 @@ impl Instrumentation {
 #[derive(Debug)]
 pub(crate) struct Operation {
     cx: Context,
-    start: Instant,
+    start: SystemTime,
     recording: bool,
 }
 
 impl Operation {
+    /// An operation without a span of its own, for a request whose remote parent did not
+    /// sample the trace: inner work runs in the parent's context (so it is not sampled
+    /// either) and only the duration is recorded.
+    pub(crate) fn without_span(parent: Context) -> Self {
+        Operation {
+            cx: parent,
+            start: SystemTime::now(),
+            recording: false,
+        }
+    }
+
     /// The context holding this operation's span; attach it while running inner work.
     pub(crate) fn context(&self) -> &Context {
         &self.cx
@@ -161,15 +206,20 @@ impl Operation {
     }
 
     /// Time since the operation started.
+    #[allow(dead_code)]
     pub(crate) fn elapsed(&self) -> Duration {
-        self.start.elapsed()
+        SystemTime::now()
+            .duration_since(self.start)
+            .unwrap_or_default()
     }
 
-    /// Ends the span and records the elapsed seconds into `histogram` with `attributes`.
+    /// Ends the span and records its duration in seconds into `histogram` with
+    /// `attributes`.
     pub(crate) fn end_with_duration(self, histogram: &Histogram, attributes: &[KeyValue]) {
-        let elapsed = self.elapsed().as_secs_f64();
-        histogram.record_with_context(elapsed, attributes, &self.cx);
-        self.cx.span().end();
+        let end = SystemTime::now();
+        let elapsed = end.duration_since(self.start).unwrap_or_default();
+        histogram.record_with_context(elapsed.as_secs_f64(), attributes, &self.cx);
+        self.cx.span().end_with_timestamp(end);
     }
 }
 
@@ -229,20 +279,48 @@ impl Metrics {
         )
     }
 
-    /// An up-down counter (for in-flight requests).
-    pub(crate) fn up_down_counter(
+    /// The in-flight request counter `name`, one series per method and scheme.
+    pub(crate) fn active_requests(
         &self,
         name: &'static str,
-        unit: &'static str,
         description: &'static str,
-    ) -> UpDownCounter {
-        UpDownCounter(
-            self.meter
-                .i64_up_down_counter(name)
-                .with_unit(unit)
-                .with_description(description)
-                .build(),
-        )
+    ) -> ActiveRequests {
+        let counts: Arc<[AtomicI64; ACTIVE_SLOTS]> =
+            Arc::new(std::array::from_fn(|_| AtomicI64::new(0)));
+        let seen: Arc<[std::sync::atomic::AtomicBool; ACTIVE_SLOTS]> =
+            Arc::new(std::array::from_fn(|_| std::sync::atomic::AtomicBool::new(false)));
+        let (counts_cb, seen_cb) = (Arc::clone(&counts), Arc::clone(&seen));
+        let instrument = self
+            .meter
+            .i64_observable_up_down_counter(name)
+            .with_unit("{request}")
+            .with_description(description)
+            .with_callback(move |observer| {
+                for (slot, count) in counts_cb.iter().enumerate() {
+                    if seen_cb[slot].load(Ordering::Relaxed) {
+                        let (method, scheme) = ActiveRequests::labels(slot);
+                        observer.observe(
+                            count.load(Ordering::Relaxed),
+                            &[
+                                KeyValue::new(
+                                    opentelemetry_semantic_conventions::attribute::HTTP_REQUEST_METHOD,
+                                    method,
+                                ),
+                                KeyValue::new(
+                                    opentelemetry_semantic_conventions::attribute::URL_SCHEME,
+                                    scheme,
+                                ),
+                            ],
+                        );
+                    }
+                }
+            })
+            .build();
+        ActiveRequests {
+            counts,
+            seen,
+            _instrument: Arc::new(instrument),
+        }
     }
 }
 
@@ -262,14 +340,52 @@ impl Histogram {
     }
 }
 
-/// Counter that goes up and down (in-flight requests).
-#[derive(Clone, Debug)]
-pub(crate) struct UpDownCounter(opentelemetry::metrics::UpDownCounter<i64>);
+/// Method names indexed by [`crate::attributes::KnownMethod::index`].
+pub(crate) const METHOD_NAMES: [&str; 10] = [
+    "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE", "_OTHER",
+];
+const ACTIVE_SLOTS: usize = METHOD_NAMES.len() * 2;
 
-impl UpDownCounter {
-    /// Adds `delta` to the series identified by `attributes`.
-    pub(crate) fn add(&self, delta: i64, attributes: &[KeyValue]) {
-        self.0.add(delta, attributes);
+/// In-flight requests per (method, scheme): an atomic add per request start and end,
+/// reported through an observable up-down counter when metrics are collected, so the
+/// request path does no attribute hashing for it.
+#[derive(Clone)]
+pub(crate) struct ActiveRequests {
+    counts: Arc<[AtomicI64; ACTIVE_SLOTS]>,
+    seen: Arc<[std::sync::atomic::AtomicBool; ACTIVE_SLOTS]>,
+    _instrument: Arc<opentelemetry::metrics::ObservableUpDownCounter<i64>>,
+}
+
+impl fmt::Debug for ActiveRequests {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActiveRequests").finish_non_exhaustive()
+    }
+}
+
+impl ActiveRequests {
+    fn slot(method_index: usize, https: bool) -> usize {
+        method_index.min(METHOD_NAMES.len() - 1) * 2 + usize::from(https)
+    }
+
+    fn labels(slot: usize) -> (&'static str, &'static str) {
+        (
+            METHOD_NAMES[slot / 2],
+            if slot % 2 == 1 { "https" } else { "http" },
+        )
+    }
+
+    /// One more request in flight.
+    pub(crate) fn inc(&self, method_index: usize, https: bool) {
+        let slot = Self::slot(method_index, https);
+        if !self.seen[slot].load(Ordering::Relaxed) {
+            self.seen[slot].store(true, Ordering::Relaxed);
+        }
+        self.counts[slot].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One request fewer in flight.
+    pub(crate) fn dec(&self, method_index: usize, https: bool) {
+        self.counts[Self::slot(method_index, https)].fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -277,6 +393,8 @@ impl UpDownCounter {
 #[derive(Clone, Default)]
 pub(crate) struct Propagation {
     custom: Option<Arc<dyn TextMapPropagator + Send + Sync>>,
+    /// The custom propagator is W3C trace-context (optionally with baggage).
+    custom_is_w3c: bool,
 }
 
 impl fmt::Debug for Propagation {
@@ -289,11 +407,28 @@ impl fmt::Debug for Propagation {
 
 impl Propagation {
     pub(crate) fn new(custom: Option<Arc<dyn TextMapPropagator + Send + Sync>>) -> Self {
-        Self { custom }
+        let custom_is_w3c = custom.as_ref().is_some_and(|p| is_w3c(p.as_ref()));
+        Self {
+            custom,
+            custom_is_w3c,
+        }
     }
 
     /// Parent context found in `headers` (on top of the current context).
+    ///
+    /// When the propagator is W3C trace-context (alone or with baggage, recognised by the
+    /// fields it declares) and the request carries a single `traceparent` and neither
+    /// `tracestate` nor `baggage`, the header is parsed here without the generic
+    /// propagator machinery (same acceptance rules, see the tests); anything else goes
+    /// through the propagator.
     pub(crate) fn extract(&self, headers: &HeaderMap) -> Context {
+        let w3c = match &self.custom {
+            Some(_) => self.custom_is_w3c,
+            None => opentelemetry::global::get_text_map_propagator(|p| is_w3c(p)),
+        };
+        if w3c && let Some(cx) = fast_w3c_extract(headers) {
+            return cx;
+        }
         let extractor = HeaderExtractor(headers);
         match &self.custom {
             Some(p) => p.extract(&extractor),
@@ -313,12 +448,96 @@ impl Propagation {
     }
 }
 
+static TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
+static TRACESTATE: http::HeaderName = http::HeaderName::from_static("tracestate");
+static BAGGAGE: http::HeaderName = http::HeaderName::from_static("baggage");
+
+/// Whether `propagator` declares exactly the W3C trace-context fields (plus, optionally,
+/// W3C baggage).
+fn is_w3c(propagator: &dyn TextMapPropagator) -> bool {
+    let mut has_traceparent = false;
+    for field in propagator.fields() {
+        match field {
+            "traceparent" => has_traceparent = true,
+            "tracestate" | "baggage" => {}
+            _ => return false,
+        }
+    }
+    has_traceparent
+}
+
+/// The context of a lone version-00 `traceparent`, or `None` to use the propagator.
+fn fast_w3c_extract(headers: &HeaderMap) -> Option<Context> {
+    if headers.contains_key(&TRACESTATE) || headers.contains_key(&BAGGAGE) {
+        return None;
+    }
+    let mut values = headers.get_all(&TRACEPARENT).iter();
+    let Some(value) = values.next() else {
+        return Some(Context::current());
+    };
+    if values.next().is_some() {
+        return None;
+    }
+    let span_context = parse_traceparent(value.as_bytes())?;
+    Some(Context::map_current(|cx| {
+        cx.with_remote_span_context(span_context)
+    }))
+}
+
+/// Parses a version-00 `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`, lower-case hex,
+/// non-zero ids) into a remote span context; `None` for anything else.
+pub(crate) fn parse_traceparent(value: &[u8]) -> Option<opentelemetry::trace::SpanContext> {
+    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+
+    fn hex(bytes: &[u8]) -> Option<u128> {
+        let mut out: u128 = 0;
+        for &b in bytes {
+            let digit = match b {
+                b'0'..=b'9' => b - b'0',
+                b'a'..=b'f' => b - b'a' + 10,
+                _ => return None,
+            };
+            out = (out << 4) | u128::from(digit);
+        }
+        Some(out)
+    }
+
+    let value = value.trim_ascii();
+    if value.len() != 55
+        || &value[..3] != b"00-"
+        || value[35] != b'-'
+        || value[52] != b'-'
+    {
+        return None;
+    }
+    let trace_id = hex(&value[3..35])?;
+    let span_id = u64::try_from(hex(&value[36..52])?).ok()?;
+    let flags = u8::try_from(hex(&value[53..55])?).ok()?;
+    if trace_id == 0 || span_id == 0 {
+        return None;
+    }
+    Some(SpanContext::new(
+        TraceId::from(trace_id),
+        SpanId::from(span_id),
+        TraceFlags::new(flags) & TraceFlags::SAMPLED,
+        true,
+        TraceState::NONE,
+    ))
+}
+
 /// Reads propagation fields from an [`http::HeaderMap`].
 struct HeaderExtractor<'a>(&'a HeaderMap);
 
 impl Extractor for HeaderExtractor<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|v| v.to_str().ok())
+        // Common fields by their pre-parsed names: no header-name parsing per request.
+        let value = match key {
+            "traceparent" => self.0.get(&TRACEPARENT),
+            "tracestate" => self.0.get(&TRACESTATE),
+            "baggage" => self.0.get(&BAGGAGE),
+            _ => self.0.get(key),
+        };
+        value.and_then(|v| v.to_str().ok())
     }
 
     fn keys(&self) -> Vec<&str> {
@@ -351,5 +570,114 @@ impl Injector for HeaderInjector<'_> {
         ) {
             self.0.insert(name, value);
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                http::HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    /// The fast path must agree with the SDK's propagator on every input.
+    #[test]
+    fn fast_traceparent_agrees_with_the_sdk() {
+        let rows: &[(&str, &str)] = &[
+            ("valid sampled", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            ("valid unsampled", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"),
+            ("unknown flags kept to sampled bit", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff"),
+            ("padded", "  00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 "),
+            ("upper-case trace id", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"),
+            ("zero trace id", "00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
+            ("zero span id", "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01"),
+            ("version ff", "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            ("future version with extra part", "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-xyz"),
+            ("version 00 with extra part", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-xyz"),
+            ("short trace id", "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01"),
+            ("non-hex", "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01"),
+            ("plus sign", "00-+bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            ("empty", ""),
+            ("garbage", "not a traceparent at all"),
+        ];
+        let w3c = Propagation::new(Some(Arc::new(TraceContextPropagator::new())));
+        let composite = Propagation::new(Some(Arc::new(
+            opentelemetry::propagation::TextMapCompositePropagator::new(vec![
+                Box::new(TraceContextPropagator::new()),
+                Box::new(BaggagePropagator::new()),
+            ]),
+        )));
+        assert!(w3c.custom_is_w3c && composite.custom_is_w3c);
+        let sdk = TraceContextPropagator::new();
+        for (why, value) in rows {
+            let h = headers(&[("traceparent", value)]);
+            let expected = sdk.extract(&HeaderExtractor(&h));
+            for p in [&w3c, &composite] {
+                let got = p.extract(&h);
+                assert_eq!(
+                    got.span().span_context(),
+                    expected.span().span_context(),
+                    "{why}: {value:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn tracestate_and_baggage_go_through_the_propagator() {
+        let composite = Propagation::new(Some(Arc::new(
+            opentelemetry::propagation::TextMapCompositePropagator::new(vec![
+                Box::new(TraceContextPropagator::new()),
+                Box::new(BaggagePropagator::new()),
+            ]),
+        )));
+        let h = headers(&[
+            ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            ("tracestate", "vendor=value"),
+            ("baggage", "tenant=acme"),
+        ]);
+        let cx = composite.extract(&h);
+        assert_eq!(
+            cx.span().span_context().trace_state().get("vendor"),
+            Some("value")
+        );
+        use opentelemetry::baggage::BaggageExt as _;
+        assert_eq!(
+            cx.baggage().get("tenant").map(|v| v.as_str().to_owned()),
+            Some("acme".to_owned())
+        );
+        // Two traceparent headers: ambiguous, left to the propagator.
+        let h = headers(&[
+            ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4737-00f067aa0ba902b7-01"),
+        ]);
+        assert!(fast_w3c_extract(&h).is_none());
+    }
+
+    #[test]
+    fn b3_like_propagators_are_not_fast_pathed() {
+        #[derive(Debug)]
+        struct Fields;
+        impl TextMapPropagator for Fields {
+            fn inject_context(&self, _: &Context, _: &mut dyn Injector) {}
+            fn extract_with_context(&self, cx: &Context, _: &dyn Extractor) -> Context {
+                cx.clone()
+            }
+            fn fields(&self) -> opentelemetry::propagation::text_map_propagator::FieldIter<'_> {
+                static F: [String; 0] = [];
+                opentelemetry::propagation::text_map_propagator::FieldIter::new(&F)
+            }
+        }
+        assert!(!is_w3c(&Fields));
     }
 }

@@ -14,7 +14,7 @@ use opentelemetry_semantic_conventions::metric::{
 use super::status::Code;
 use crate::attributes::{ERROR_CANCELLED, ERROR_OTHER, ERROR_PANIC};
 use crate::config::{Config, RequestView};
-use crate::telemetry::{Histogram, Operation};
+use crate::telemetry::{Histogram, Operation, ParentSampling};
 
 /// `rpc.system.name` value for gRPC.
 pub(crate) const GRPC: &str = "grpc";
@@ -96,7 +96,14 @@ impl RpcCall {
             Some(namer) => namer.span_name(view),
             None => Cow::Borrowed(GRPC),
         };
-        let op = config.instrumentation.start(parent, name, kind);
+        let op = if shared.side == Side::Server
+            && config.skip_unsampled
+            && ParentSampling::of(parent) == ParentSampling::Unsampled
+        {
+            Operation::without_span(parent.clone())
+        } else {
+            config.instrumentation.start(parent, name, kind, Vec::new())
+        };
         let op_recording = op.is_recording();
         if op_recording {
             let mut attrs = Vec::with_capacity(8);

@@ -136,7 +136,9 @@ impl ClientRequest {
             None => Cow::Borrowed(known.span_name()),
         };
         let op = opentelemetry::Context::map_current(|parent| {
-            config.instrumentation.start(parent, name, SpanKind::Client)
+            config
+                .instrumentation
+                .start(parent, name, SpanKind::Client, Vec::new())
         });
         if op.is_recording() {
             let mut attrs = Vec::with_capacity(12);

@@ -9,14 +9,14 @@ use tower_layer::Layer;
 
 use super::service::HttpServer;
 use crate::config::Config;
-use crate::telemetry::{Histogram, UpDownCounter};
+use crate::telemetry::{ActiveRequests, Histogram};
 
 /// What every [`HttpServer`] built by one layer shares: the configuration and instruments.
 #[derive(Debug)]
 pub(crate) struct ServerShared {
     pub(crate) config: Config,
     pub(crate) duration: Histogram,
-    pub(crate) active: UpDownCounter,
+    pub(crate) active: ActiveRequests,
 }
 
 /// Tower layer that makes every HTTP request a SERVER span and a point in
@@ -44,9 +44,8 @@ impl HttpServerLayer {
             HTTP_SERVER_REQUEST_DURATION,
             "Duration of HTTP server requests.",
         );
-        let active = config.metrics.up_down_counter(
+        let active = config.metrics.active_requests(
             HTTP_SERVER_ACTIVE_REQUESTS,
-            "{request}",
             "Number of active HTTP server requests.",
         );
         Self {

@@ -14,7 +14,8 @@ use super::body::ResponseBody;
 use super::future::{RequestState, ResponseFuture};
 use super::layer::ServerShared;
 use crate::attributes::{KnownMethod, protocol_version, redact_query, split_host_port};
-use crate::config::RequestView;
+use crate::config::{Config, RequestView};
+use crate::telemetry::{Operation, ParentSampling};
 
 /// Service made by [`HttpServerLayer`](super::HttpServerLayer): instruments each request
 /// and passes it on to the inner service.
@@ -73,75 +74,48 @@ where
         let version = protocol_version(req.version());
         let route: Option<StringValue> = view.route().map(|r| StringValue::from(r.to_owned()));
         let parent = config.propagation.extract(req.headers());
-        let name = match &config.span_name {
-            Some(namer) => namer.span_name(&view),
-            None => Cow::Borrowed(method.span_name()),
+        let sampling = ParentSampling::of(&parent);
+        let op = if sampling == ParentSampling::Unsampled && config.skip_unsampled {
+            Operation::without_span(parent)
+        } else {
+            // With a sampled remote parent the span is all but certainly recorded: build
+            // its attributes and final name up front so the sampler sees them and the SDK
+            // takes them without a second pass. Otherwise build them only if recording.
+            let expect_recording = sampling == ParentSampling::Sampled;
+            let route_name = |route: &StringValue| {
+                Cow::Owned(format!("{} {}", method.span_name(), route.as_str()))
+            };
+            let name = match (&config.span_name, &route) {
+                (Some(namer), _) => namer.span_name(&view),
+                (None, Some(route)) if expect_recording => route_name(route),
+                (None, _) => Cow::Borrowed(method.span_name()),
+            };
+            let attrs = if expect_recording {
+                request_attributes(&req, &view, config, method, scheme, version, route.as_ref())
+            } else {
+                Vec::new()
+            };
+            let op = config
+                .instrumentation
+                .start(&parent, name, SpanKind::Server, attrs);
+            if op.is_recording() && !expect_recording {
+                op.set_attributes(request_attributes(
+                    &req,
+                    &view,
+                    config,
+                    method,
+                    scheme,
+                    version,
+                    route.as_ref(),
+                ));
+                if let (None, Some(route)) = (&config.span_name, &route) {
+                    op.update_name(route_name(route).into_owned());
+                }
+            }
+            op
         };
-        let op = config
-            .instrumentation
-            .start(&parent, name, SpanKind::Server);
-        drop(parent);
 
-        if op.is_recording() {
-            let mut attrs = Vec::with_capacity(16);
-            attrs.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, method.name));
-            if method.is_other {
-                attrs.push(KeyValue::new(
-                    semconv::HTTP_REQUEST_METHOD_ORIGINAL,
-                    req.method().as_str().to_owned(),
-                ));
-            }
-            attrs.push(KeyValue::new(semconv::URL_PATH, view.path().to_owned()));
-            if let Some(query) = req.uri().query() {
-                attrs.push(KeyValue::new(
-                    semconv::URL_QUERY,
-                    redact_query(query, config).into_owned(),
-                ));
-            }
-            attrs.push(KeyValue::new(semconv::URL_SCHEME, scheme));
-            attrs.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
-            let host = req
-                .headers()
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .or_else(|| req.uri().authority().map(http::uri::Authority::as_str));
-            if let Some(host) = host {
-                let (address, port) = split_host_port(host);
-                attrs.push(KeyValue::new(semconv::SERVER_ADDRESS, address.to_owned()));
-                if let Some(port) = port {
-                    attrs.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
-                }
-            }
-            if let Some(client) = client_address(&req) {
-                attrs.push(KeyValue::new(semconv::CLIENT_ADDRESS, client));
-            }
-            if let Some(agent) = req
-                .headers()
-                .get(http::header::USER_AGENT)
-                .and_then(|h| h.to_str().ok())
-            {
-                attrs.push(KeyValue::new(semconv::USER_AGENT_ORIGINAL, agent.to_owned()));
-            }
-            if let Some(route) = &route {
-                attrs.push(KeyValue::new(semconv::HTTP_ROUTE, route.clone()));
-                if config.span_name.is_none() {
-                    op.update_name(format!("{} {}", method.span_name(), route.as_str()));
-                }
-            }
-            config.request_headers.capture(req.headers(), &mut attrs);
-            if let Some(extra) = &config.request_attributes {
-                extra.attributes(&view, &mut attrs);
-            }
-            op.set_attributes(attrs);
-        }
-
-        shared.active.add(
-            1,
-            &[
-                KeyValue::new(semconv::HTTP_REQUEST_METHOD, method.name),
-                KeyValue::new(semconv::URL_SCHEME, scheme),
-            ],
-        );
+        shared.active.inc(method.index, scheme == "https");
 
         let future = {
             let _guard = op.context().clone().attach();
@@ -161,6 +135,65 @@ where
             },
         )
     }
+}
+
+/// The request attributes of a SERVER span (see the module documentation).
+fn request_attributes<B>(
+    req: &Request<B>,
+    view: &RequestView<'_>,
+    config: &Config,
+    method: KnownMethod,
+    scheme: &'static str,
+    version: &'static str,
+    route: Option<&StringValue>,
+) -> Vec<KeyValue> {
+    let mut attrs = Vec::with_capacity(12);
+    attrs.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, method.name));
+    if method.is_other {
+        attrs.push(KeyValue::new(
+            semconv::HTTP_REQUEST_METHOD_ORIGINAL,
+            req.method().as_str().to_owned(),
+        ));
+    }
+    attrs.push(KeyValue::new(semconv::URL_PATH, view.path().to_owned()));
+    if let Some(query) = req.uri().query() {
+        attrs.push(KeyValue::new(
+            semconv::URL_QUERY,
+            redact_query(query, config).into_owned(),
+        ));
+    }
+    attrs.push(KeyValue::new(semconv::URL_SCHEME, scheme));
+    attrs.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(http::uri::Authority::as_str));
+    if let Some(host) = host {
+        let (address, port) = split_host_port(host);
+        attrs.push(KeyValue::new(semconv::SERVER_ADDRESS, address.to_owned()));
+        if let Some(port) = port {
+            attrs.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+        }
+    }
+    if let Some(client) = client_address(req) {
+        attrs.push(KeyValue::new(semconv::CLIENT_ADDRESS, client));
+    }
+    if let Some(agent) = req
+        .headers()
+        .get(http::header::USER_AGENT)
+        .and_then(|h| h.to_str().ok())
+    {
+        attrs.push(KeyValue::new(semconv::USER_AGENT_ORIGINAL, agent.to_owned()));
+    }
+    if let Some(route) = route {
+        attrs.push(KeyValue::new(semconv::HTTP_ROUTE, route.clone()));
+    }
+    config.request_headers.capture(req.headers(), &mut attrs);
+    if let Some(extra) = &config.request_attributes {
+        extra.attributes(view, &mut attrs);
+    }
+    attrs
 }
 
 /// `url.scheme`: the request URI's scheme when it has one (HTTP/2, absolute-form), else
