@@ -468,16 +468,22 @@ fn is_w3c(propagator: &dyn TextMapPropagator) -> bool {
 
 /// The context of a lone version-00 `traceparent`, or `None` to use the propagator.
 fn fast_w3c_extract(headers: &HeaderMap) -> Option<Context> {
-    if headers.contains_key(&TRACESTATE) || headers.contains_key(&BAGGAGE) {
-        return None;
+    // One pass over the (few) headers compares names instead of hashing three lookups.
+    let mut traceparent = None;
+    for (name, value) in headers {
+        let name = name.as_str();
+        if name == "traceparent" {
+            if traceparent.is_some() {
+                return None;
+            }
+            traceparent = Some(value);
+        } else if name == "tracestate" || name == "baggage" {
+            return None;
+        }
     }
-    let mut values = headers.get_all(&TRACEPARENT).iter();
-    let Some(value) = values.next() else {
+    let Some(value) = traceparent else {
         return Some(Context::current());
     };
-    if values.next().is_some() {
-        return None;
-    }
     let span_context = parse_traceparent(value.as_bytes())?;
     Some(Context::map_current(|cx| {
         cx.with_remote_span_context(span_context)
@@ -489,17 +495,33 @@ fn fast_w3c_extract(headers: &HeaderMap) -> Option<Context> {
 pub(crate) fn parse_traceparent(value: &[u8]) -> Option<opentelemetry::trace::SpanContext> {
     use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 
-    fn hex(bytes: &[u8]) -> Option<u128> {
-        let mut out: u128 = 0;
-        for &b in bytes {
-            let digit = match b {
-                b'0'..=b'9' => b - b'0',
-                b'a'..=b'f' => b - b'a' + 10,
-                _ => return None,
-            };
-            out = (out << 4) | u128::from(digit);
+    /// Lower-case hex digit values; 0xff marks every other byte.
+    const HEX: [u8; 256] = {
+        let mut table = [0xff_u8; 256];
+        let mut i = 0;
+        while i < 10 {
+            table[b'0' as usize + i] = i as u8;
+            i += 1;
         }
-        Some(out)
+        let mut i = 0;
+        while i < 6 {
+            table[b'a' as usize + i] = 10 + i as u8;
+            i += 1;
+        }
+        table
+    };
+
+    /// Up to 16 lower-case hex digits as a `u64`.
+    fn hex(bytes: &[u8]) -> Option<u64> {
+        let mut out: u64 = 0;
+        let mut invalid: u8 = 0;
+        for &b in bytes {
+            let digit = HEX[usize::from(b)];
+            invalid |= digit;
+            out = (out << 4) | u64::from(digit & 0x0f);
+        }
+        // Valid digits are < 16, so any 0xff shows up in the high bits of `invalid`.
+        (invalid & 0xf0 == 0).then_some(out)
     }
 
     let value = value.trim_ascii();
@@ -510,8 +532,8 @@ pub(crate) fn parse_traceparent(value: &[u8]) -> Option<opentelemetry::trace::Sp
     {
         return None;
     }
-    let trace_id = hex(&value[3..35])?;
-    let span_id = u64::try_from(hex(&value[36..52])?).ok()?;
+    let trace_id = (u128::from(hex(&value[3..19])?) << 64) | u128::from(hex(&value[19..35])?);
+    let span_id = hex(&value[36..52])?;
     let flags = u8::try_from(hex(&value[53..55])?).ok()?;
     if trace_id == 0 || span_id == 0 {
         return None;

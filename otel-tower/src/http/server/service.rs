@@ -243,7 +243,8 @@ fn forwarded_for(headers: &HeaderMap) -> Option<String> {
             }
         }
     }
-    let xff = headers.get("x-forwarded-for")?.to_str().ok()?;
+    static X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
+    let xff = headers.get(&X_FORWARDED_FOR)?.to_str().ok()?;
     let first = xff.split(',').next()?.trim();
     (!first.is_empty()).then(|| first.to_owned())
 }
