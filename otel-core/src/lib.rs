@@ -1,9 +1,28 @@
-//! `otel-core`: the foundation of the suite.
-//!
-//! One builder sets up an OpenTelemetry pipeline from the standard `OTEL_*` environment
-//! variables (overridable in code); the rest of the crate holds what every adapter shares:
-//! context propagation and carriers, exemplar-tagged histograms, `tracing` interop and the
-//! in-memory testing harness (feature `testing`).
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod config;
+pub mod console;
+pub mod context;
+pub mod instrument;
+pub mod logs;
 pub mod metrics;
+mod pipeline;
 pub mod propagation;
+pub mod resource;
+pub mod sampling;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
+
+pub use config::{ConfigError, EnvSource, OtlpProtocol};
+pub use pipeline::{
+    ExportStats, ShutdownReport, Telemetry, TelemetryBuilder, TelemetryGuard, TracesExporter,
+};
+
+/// The semantic-convention names used across the suite (re-export of
+/// `opentelemetry-semantic-conventions`, with its experimental names on).
+pub use opentelemetry_semantic_conventions as semconv;
+
+/// Re-exports for adapter crates and generated code, so they name one version of each.
+pub use opentelemetry;

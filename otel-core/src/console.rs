@@ -1,0 +1,276 @@
+//! A development exporter that prints each finished local trace as a waterfall.
+//!
+//! ```text
+//! trace 4bf92f3577b34da6a3ce929d0e0e4736 · 5 spans · 12.41 ms
+//! GET /accounts/{id}          server   [██████████████████████████████]  12.41 ms  http.response.status_code=200
+//!   SELECT accounts           client   [ ████████                     ]   3.10 ms  db.system.name=sqlite
+//!   ✗ analyze                 internal [           ██████████         ]   4.02 ms  ERROR boom
+//! ```
+//!
+//! Turn it on with `OTEL_TRACES_EXPORTER=console` (alone or beside `otlp`) or
+//! `with_traces_exporters([TracesExporter::Console])`. Spans are held until the local root of
+//! their trace ends (a span with no parent in this process), then the whole tree is printed.
+//! Memory is bounded: at most [`MAX_PENDING_SPANS`] spans wait; the oldest trace is printed
+//! incomplete to make room.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use opentelemetry::trace::{SpanId, SpanKind, Status, TraceId};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+
+/// Spans held at most while waiting for their local root.
+pub const MAX_PENDING_SPANS: usize = 10_000;
+
+/// Attributes shown after the bar, when present, in this order.
+const KEY_ATTRIBUTES: &[&str] = &[
+    opentelemetry_semantic_conventions::attribute::HTTP_RESPONSE_STATUS_CODE,
+    opentelemetry_semantic_conventions::attribute::DB_SYSTEM_NAME,
+    opentelemetry_semantic_conventions::attribute::DB_QUERY_TEXT,
+    opentelemetry_semantic_conventions::attribute::MESSAGING_DESTINATION_NAME,
+    opentelemetry_semantic_conventions::attribute::RPC_METHOD,
+    opentelemetry_semantic_conventions::attribute::SERVER_ADDRESS,
+    opentelemetry_semantic_conventions::attribute::ERROR_TYPE,
+];
+
+const BAR_WIDTH: usize = 30;
+
+#[derive(Debug, Clone)]
+enum Sink {
+    Stdout,
+    Buffer(Arc<Mutex<String>>),
+}
+
+/// The waterfall exporter. See the module docs.
+#[derive(Debug)]
+pub struct ConsoleExporter {
+    sink: Sink,
+    pending: Mutex<Pending>,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    by_trace: HashMap<TraceId, Vec<SpanData>>,
+    order: VecDeque<TraceId>,
+    count: usize,
+}
+
+impl ConsoleExporter {
+    /// Prints to standard output.
+    pub fn stdout() -> Self {
+        Self {
+            sink: Sink::Stdout,
+            pending: Mutex::default(),
+        }
+    }
+
+    /// Appends to a shared string instead (for tests and for programs that print it later).
+    pub fn to_buffer(buffer: Arc<Mutex<String>>) -> Self {
+        Self {
+            sink: Sink::Buffer(buffer),
+            pending: Mutex::default(),
+        }
+    }
+
+    fn emit(&self, text: &str) {
+        match &self.sink {
+            Sink::Stdout => {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(text.as_bytes());
+                let _ = out.flush();
+            }
+            Sink::Buffer(b) => {
+                if let Ok(mut b) = b.lock() {
+                    b.push_str(text);
+                }
+            }
+        }
+    }
+}
+
+impl SpanExporter for ConsoleExporter {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let mut ready = Vec::new();
+        if let Ok(mut p) = self.pending.lock() {
+            for span in batch {
+                let trace = span.span_context.trace_id();
+                let local_root =
+                    span.parent_span_id == SpanId::INVALID || span.parent_span_is_remote;
+                if !p.by_trace.contains_key(&trace) {
+                    p.order.push_back(trace);
+                }
+                p.by_trace.entry(trace).or_default().push(span);
+                p.count += 1;
+                if local_root && let Some(spans) = p.by_trace.remove(&trace) {
+                    p.count -= spans.len();
+                    p.order.retain(|t| *t != trace);
+                    ready.push(spans);
+                }
+                while p.count > MAX_PENDING_SPANS {
+                    let Some(oldest) = p.order.pop_front() else {
+                        break;
+                    };
+                    if let Some(spans) = p.by_trace.remove(&oldest) {
+                        p.count -= spans.len();
+                        ready.push(spans);
+                    }
+                }
+            }
+        }
+        for spans in ready {
+            self.emit(&render_waterfall(&spans));
+        }
+        Ok(())
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        let rest: Vec<Vec<SpanData>> = match self.pending.lock() {
+            Ok(mut p) => {
+                p.order.clear();
+                p.count = 0;
+                p.by_trace.drain().map(|(_, v)| v).collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        for spans in rest {
+            self.emit(&render_waterfall(&spans));
+        }
+        Ok(())
+    }
+}
+
+/// Renders spans (usually of one trace) as an indented tree with a time bar per span, its
+/// duration, status and key attributes; spans ending in error are marked `✗`.
+pub fn render_waterfall(spans: &[SpanData]) -> String {
+    let mut out = String::new();
+    if spans.is_empty() {
+        return out;
+    }
+    let start = spans
+        .iter()
+        .map(|s| s.start_time)
+        .min()
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let end = spans.iter().map(|s| s.end_time).max().unwrap_or(start);
+    let total = end.duration_since(start).unwrap_or_default();
+    let ids: std::collections::HashSet<SpanId> =
+        spans.iter().map(|s| s.span_context.span_id()).collect();
+    let mut children: HashMap<SpanId, Vec<&SpanData>> = HashMap::new();
+    let mut roots = Vec::new();
+    for s in spans {
+        if ids.contains(&s.parent_span_id) && s.parent_span_id != s.span_context.span_id() {
+            children.entry(s.parent_span_id).or_default().push(s);
+        } else {
+            roots.push(s);
+        }
+    }
+    for v in children.values_mut() {
+        v.sort_by_key(|s| s.start_time);
+    }
+    roots.sort_by_key(|s| s.start_time);
+    let traces: std::collections::BTreeSet<String> = spans
+        .iter()
+        .map(|s| s.span_context.trace_id().to_string())
+        .collect();
+    let _ = writeln!(
+        out,
+        "trace {} · {} spans · {}",
+        traces.into_iter().collect::<Vec<_>>().join(","),
+        spans.len(),
+        fmt_duration(total)
+    );
+    let mut stack: Vec<(&SpanData, usize)> = roots.into_iter().rev().map(|s| (s, 0)).collect();
+    let mut guard = 0;
+    while let Some((span, depth)) = stack.pop() {
+        guard += 1;
+        if guard > spans.len() {
+            break;
+        }
+        line(&mut out, span, depth, start, total);
+        if let Some(kids) = children.get(&span.span_context.span_id()) {
+            for k in kids.iter().rev() {
+                stack.push((k, depth + 1));
+            }
+        }
+    }
+    out
+}
+
+fn line(out: &mut String, span: &SpanData, depth: usize, t0: SystemTime, total: Duration) {
+    let err = matches!(span.status, Status::Error { .. });
+    let name = format!(
+        "{}{}{}",
+        "  ".repeat(depth.min(20)),
+        if err { "✗ " } else { "" },
+        span.name
+    );
+    let offset = span.start_time.duration_since(t0).unwrap_or_default();
+    let dur = span
+        .end_time
+        .duration_since(span.start_time)
+        .unwrap_or_default();
+    let scale = |d: Duration| -> usize {
+        if total.is_zero() {
+            0
+        } else {
+            ((d.as_secs_f64() / total.as_secs_f64()) * BAR_WIDTH as f64).round() as usize
+        }
+    };
+    let lead = scale(offset).min(BAR_WIDTH);
+    let width = scale(dur).clamp(1, BAR_WIDTH - lead.min(BAR_WIDTH - 1));
+    let bar: String = (0..BAR_WIDTH)
+        .map(|i| {
+            if i >= lead && i < lead + width {
+                '█'
+            } else {
+                ' '
+            }
+        })
+        .collect();
+    let kind = match span.span_kind {
+        SpanKind::Server => "server",
+        SpanKind::Client => "client",
+        SpanKind::Producer => "producer",
+        SpanKind::Consumer => "consumer",
+        SpanKind::Internal => "internal",
+    };
+    let _ = write!(
+        out,
+        "{name:<36} {kind:<8} [{bar}] {:>10}",
+        fmt_duration(dur)
+    );
+    for key in KEY_ATTRIBUTES {
+        if let Some(kv) = span.attributes.iter().find(|kv| kv.key.as_str() == *key) {
+            let mut v = kv.value.to_string();
+            if v.len() > 60 {
+                let cut = (0..=57).rev().find(|i| v.is_char_boundary(*i)).unwrap_or(0);
+                v.truncate(cut);
+                v.push('…');
+            }
+            let _ = write!(out, "  {key}={v}");
+        }
+    }
+    if let Status::Error { description } = &span.status {
+        let _ = write!(out, "  ERROR {description}");
+    }
+    out.push('\n');
+}
+
+fn fmt_duration(d: Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us < 1000.0 {
+        format!("{us:.0} µs")
+    } else if us < 1e6 {
+        format!("{:.2} ms", us / 1e3)
+    } else {
+        format!("{:.2} s", us / 1e6)
+    }
+}

@@ -1,0 +1,890 @@
+//! One-call pipeline setup: [`Telemetry::builder`] → [`TelemetryBuilder::install`] →
+//! [`TelemetryGuard`].
+//!
+//! Everything is configured from the standard OpenTelemetry environment variables, and every
+//! builder option overrides its variable. See `docs/configuration.md` for the full table.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), otel_core::ConfigError> {
+//! let _guard = otel_core::Telemetry::builder()
+//!     .with_service_name("checkout")
+//!     .with_service_version(env!("CARGO_PKG_VERSION"))
+//!     .install()?;
+//! tracing::info!("started"); // printed with trace_id/span_id inside spans
+//! // … run the service; dropping the guard flushes and shuts down within a bounded time.
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::logs::SdkLoggerProvider;
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter,
+    SpanProcessor,
+};
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::config::{
+    ConfigError, EnvSource, OtlpOverrides, OtlpProtocol, OtlpSettings, Signal, parse_count,
+    parse_millis,
+};
+use crate::console::ConsoleExporter;
+use crate::logs::{LogFormat, fmt_layer};
+use crate::metrics::otlp::{
+    OtlpMetricsConfig, OtlpMetricsExporter, PeriodicConfig, PeriodicMetricsExporter,
+};
+use crate::metrics::{ExemplarFilter, Metrics, MetricsConfig, MetricsError};
+use crate::resource::ResourceConfig;
+
+/// Entry point of the pipeline setup.
+#[derive(Debug, Clone, Copy)]
+pub struct Telemetry;
+
+impl Telemetry {
+    /// A builder reading the process environment; see [`TelemetryBuilder`].
+    pub fn builder() -> TelemetryBuilder {
+        TelemetryBuilder::default()
+    }
+}
+
+/// Where finished spans go (`OTEL_TRACES_EXPORTER`, comma-separated; default `otlp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TracesExporter {
+    /// `otlp`: to a collector (see [`OtlpSettings`]).
+    Otlp,
+    /// `console`: a waterfall of each finished local trace on standard output, for development.
+    Console,
+}
+
+impl TracesExporter {
+    fn parse_list(variable: &str, value: &str) -> Result<Vec<Self>, ConfigError> {
+        let mut out = Vec::new();
+        for name in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match name.to_ascii_lowercase().as_str() {
+                "otlp" => out.push(Self::Otlp),
+                "console" => out.push(Self::Console),
+                "none" => {}
+                _ => {
+                    return Err(ConfigError::invalid(
+                        variable,
+                        value,
+                        format!("unknown exporter {name:?}; expected otlp, console or none"),
+                    ));
+                }
+            }
+        }
+        out.dedup();
+        Ok(out)
+    }
+}
+
+/// Builder of the pipeline. Every `with_*` overrides the matching environment variable.
+#[must_use]
+#[derive(Debug, Default)]
+pub struct TelemetryBuilder {
+    env: Option<EnvSource>,
+    resource: ResourceConfig,
+    traces_exporters: Option<Vec<TracesExporter>>,
+    otlp: OtlpOverrides,
+    sampler: Option<Sampler>,
+    propagator: Option<Box<dyn TextMapPropagator + Send + Sync>>,
+    disabled: Option<bool>,
+    log_format: Option<LogFormat>,
+    logs_export: Option<bool>,
+    metrics_export: Option<bool>,
+    install_subscriber: Option<bool>,
+    shutdown_timeout: Option<Duration>,
+    extra_exporter: Option<ProcessorFactory>,
+}
+
+type BoxedSpanProcessor = Box<dyn SpanProcessor>;
+
+struct ProcessorFactory(Box<dyn FnOnce() -> BoxedSpanProcessor + Send>);
+
+impl fmt::Debug for ProcessorFactory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SpanProcessorFactory")
+    }
+}
+
+impl TelemetryBuilder {
+    /// Reads variables from `env` instead of the process environment.
+    pub fn with_env(mut self, env: EnvSource) -> Self {
+        self.env = Some(env);
+        self
+    }
+    /// `service.name` (overrides `OTEL_SERVICE_NAME`).
+    pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
+        self.resource.service_name = Some(name.into());
+        self
+    }
+    /// `service.version`.
+    pub fn with_service_version(mut self, version: impl Into<String>) -> Self {
+        self.resource.service_version = Some(version.into());
+        self
+    }
+    /// `service.namespace`.
+    pub fn with_service_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.resource.service_namespace = Some(namespace.into());
+        self
+    }
+    /// `deployment.environment.name`.
+    pub fn with_deployment_environment(mut self, environment: impl Into<String>) -> Self {
+        self.resource.deployment_environment = Some(environment.into());
+        self
+    }
+    /// An extra resource attribute (overrides `OTEL_RESOURCE_ATTRIBUTES` for the same key).
+    pub fn with_resource_attribute(mut self, kv: KeyValue) -> Self {
+        self.resource.attributes.push(kv);
+        self
+    }
+    /// Skips the host/OS/process/Kubernetes resource detectors.
+    pub fn without_resource_detectors(mut self) -> Self {
+        self.resource.skip_detectors = true;
+        self
+    }
+    /// Trace exporters (overrides `OTEL_TRACES_EXPORTER`); empty means none.
+    pub fn with_traces_exporters(
+        mut self,
+        exporters: impl IntoIterator<Item = TracesExporter>,
+    ) -> Self {
+        self.traces_exporters = Some(exporters.into_iter().collect());
+        self
+    }
+    /// OTLP base endpoint (overrides `OTEL_EXPORTER_OTLP_ENDPOINT`).
+    pub fn with_otlp_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.otlp.endpoint = Some(endpoint.into());
+        self
+    }
+    /// OTLP protocol (overrides `OTEL_EXPORTER_OTLP_PROTOCOL`).
+    pub fn with_otlp_protocol(mut self, protocol: OtlpProtocol) -> Self {
+        self.otlp.protocol = Some(protocol);
+        self
+    }
+    /// An OTLP request header (adds to / overrides `OTEL_EXPORTER_OTLP_HEADERS`).
+    pub fn with_otlp_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.otlp.headers.push((name.into(), value.into()));
+        self
+    }
+    /// OTLP export timeout (overrides `OTEL_EXPORTER_OTLP_TIMEOUT`).
+    pub fn with_otlp_timeout(mut self, timeout: Duration) -> Self {
+        self.otlp.timeout = Some(timeout);
+        self
+    }
+    /// Head sampler (overrides `OTEL_TRACES_SAMPLER`/`_ARG`).
+    pub fn with_sampler(mut self, sampler: Sampler) -> Self {
+        self.sampler = Some(sampler);
+        self
+    }
+    /// Propagator (overrides `OTEL_PROPAGATORS`).
+    pub fn with_propagator(
+        mut self,
+        propagator: impl TextMapPropagator + Send + Sync + 'static,
+    ) -> Self {
+        self.propagator = Some(Box::new(propagator));
+        self
+    }
+    /// Turns the whole SDK off or on (overrides `OTEL_SDK_DISABLED`). When off, no provider is
+    /// installed, instrumented calls cost almost nothing, and logs are still printed.
+    pub fn with_sdk_disabled(mut self, disabled: bool) -> Self {
+        self.disabled = Some(disabled);
+        self
+    }
+    /// How log lines are printed (overrides `OTEL_CORE_LOG_FORMAT`: `text`, `json`, `off`).
+    pub fn with_log_format(mut self, format: LogFormat) -> Self {
+        self.log_format = Some(format);
+        self
+    }
+    /// Exports `tracing` events as OpenTelemetry log records over OTLP (overrides
+    /// `OTEL_LOGS_EXPORTER=otlp|none`; default none).
+    pub fn with_logs_export(mut self, enabled: bool) -> Self {
+        self.logs_export = Some(enabled);
+        self
+    }
+    /// Pushes metrics to the OTLP collector every `OTEL_METRIC_EXPORT_INTERVAL` (overrides
+    /// `OTEL_METRICS_EXPORTER=otlp|prometheus|none`; default: on when the traces go to OTLP).
+    /// The OpenMetrics `/metrics` handler works either way.
+    pub fn with_metrics_export(mut self, enabled: bool) -> Self {
+        self.metrics_export = Some(enabled);
+        self
+    }
+    /// Whether `install` sets the global `tracing` subscriber (default yes). Turn it off when the
+    /// application builds its own subscriber with [`TelemetryGuard::tracing_layer`].
+    pub fn with_tracing_subscriber(mut self, install: bool) -> Self {
+        self.install_subscriber = Some(install);
+        self
+    }
+    /// How long dropping the guard may take to flush and shut down (default 5 s).
+    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = Some(timeout);
+        self
+    }
+    /// An extra span exporter, batched like the others (for example a test's in-memory one).
+    pub fn with_span_exporter<E: SpanExporter + 'static>(mut self, exporter: E) -> Self {
+        self.extra_exporter = Some(ProcessorFactory(Box::new(move || {
+            Box::new(BatchSpanProcessor::builder(exporter).build()) as BoxedSpanProcessor
+        })));
+        self
+    }
+
+    /// Builds the pipeline without installing anything global.
+    ///
+    /// Errors name the variable (or option) and value that could not be used.
+    pub fn build(self) -> Result<TelemetryGuard, ConfigError> {
+        let env = self.env.clone().unwrap_or_default();
+        let disabled = match self.disabled {
+            Some(d) => d,
+            None => match env.get("OTEL_SDK_DISABLED") {
+                Some(v) => crate::config::parse_bool("OTEL_SDK_DISABLED", &v)?,
+                None => false,
+            },
+        };
+        let log_format = match self.log_format {
+            Some(f) => f,
+            None => match env.get("OTEL_CORE_LOG_FORMAT") {
+                Some(v) => LogFormat::parse("OTEL_CORE_LOG_FORMAT", &v)?,
+                None => LogFormat::Text,
+            },
+        };
+        let resource = self.resource.build(&env)?;
+        let propagator: Box<dyn TextMapPropagator + Send + Sync> = match self.propagator {
+            Some(p) => p,
+            None => propagator_from_env(&env)?,
+        };
+        let mut guard = TelemetryGuard {
+            inner: Arc::new(GuardInner {
+                stats: ExportStats::default(),
+                endpoint: None,
+            }),
+            tracer_provider: None,
+            logger_provider: None,
+            metrics: Metrics::noop(),
+            metrics_exporter: None,
+            resource: resource.clone(),
+            propagator: Some(propagator),
+            log_format,
+            install_subscriber: self.install_subscriber.unwrap_or(true),
+            shutdown_timeout: self.shutdown_timeout.unwrap_or(Duration::from_secs(5)),
+        };
+        if disabled {
+            return Ok(guard);
+        }
+
+        let sampler = match self.sampler {
+            Some(s) => s,
+            None => crate::sampling::sampler_from_env(&env)?,
+        };
+        let exporters = match self.traces_exporters {
+            Some(e) => e,
+            None => match env.get("OTEL_TRACES_EXPORTER") {
+                Some(v) => TracesExporter::parse_list("OTEL_TRACES_EXPORTER", &v)?,
+                None => vec![TracesExporter::Otlp],
+            },
+        };
+        let batch = BatchSettings::from_env(&env)?;
+        let metrics_export = match self.metrics_export {
+            Some(b) => b,
+            None => match env.get("OTEL_METRICS_EXPORTER") {
+                None => exporters.contains(&TracesExporter::Otlp),
+                Some(v) => match v.to_ascii_lowercase().as_str() {
+                    "otlp" => true,
+                    "none" | "prometheus" => false,
+                    _ => {
+                        return Err(ConfigError::invalid(
+                            "OTEL_METRICS_EXPORTER",
+                            v,
+                            "expected otlp, prometheus or none",
+                        ));
+                    }
+                },
+            },
+        };
+        let lookup = |name: &str| env.get(name);
+        let filter = ExemplarFilter::from_lookup(lookup).map_err(metrics_error)?;
+        guard.metrics = Metrics::new(
+            MetricsConfig::default()
+                .with_resource(resource.clone())
+                .with_exemplar_filter(filter),
+        );
+        if metrics_export {
+            let settings = OtlpSettings::resolve(&env, Signal::Metrics, &self.otlp)?;
+            let exporter = OtlpMetricsExporter::new(OtlpMetricsConfig {
+                endpoint: None,
+                metrics_endpoint: Some(settings.endpoint.clone()),
+                protocol: match settings.protocol {
+                    OtlpProtocol::Grpc => crate::metrics::otlp::OtlpProtocol::Grpc,
+                    OtlpProtocol::HttpProtobuf => crate::metrics::otlp::OtlpProtocol::HttpProtobuf,
+                },
+                headers: settings.headers.clone(),
+                timeout: settings.timeout,
+            })
+            .map_err(metrics_error)?;
+            let periodic = PeriodicConfig::from_lookup(lookup)
+                .map_err(metrics_error)?
+                .with_timeout(settings.timeout);
+            guard.metrics_exporter = Some(
+                PeriodicMetricsExporter::start(guard.metrics.clone(), exporter, periodic)
+                    .map_err(metrics_error)?,
+            );
+        }
+        let mut endpoint = None;
+        let stats = Arc::new(ExportStats::default());
+        let mut builder = SdkTracerProvider::builder()
+            .with_resource(resource.clone())
+            .with_sampler(sampler);
+        for exporter in exporters {
+            match exporter {
+                TracesExporter::Otlp => {
+                    let settings = OtlpSettings::resolve(&env, Signal::Traces, &self.otlp)?;
+                    endpoint = Some(settings.endpoint.clone());
+                    let exporter = otlp_span_exporter(&settings)?;
+                    let counted = CountingExporter {
+                        inner: exporter,
+                        stats: stats.clone(),
+                    };
+                    let processor = BatchSpanProcessor::builder(counted)
+                        .with_batch_config(batch.config())
+                        .build();
+                    builder = builder.with_span_processor(CountingProcessor {
+                        inner: processor,
+                        stats: stats.clone(),
+                    });
+                }
+                TracesExporter::Console => {
+                    builder = builder.with_span_processor(
+                        BatchSpanProcessor::builder(ConsoleExporter::stdout())
+                            .with_batch_config(
+                                BatchConfigBuilder::default()
+                                    .with_scheduled_delay(Duration::from_millis(100))
+                                    .build(),
+                            )
+                            .build(),
+                    );
+                }
+            }
+        }
+        if let Some(extra) = self.extra_exporter {
+            builder = builder.with_span_processor(BoxedProcessor((extra.0)()));
+        }
+        guard.tracer_provider = Some(builder.build());
+
+        let logs_export = match self.logs_export {
+            Some(b) => b,
+            None => match env.get("OTEL_LOGS_EXPORTER") {
+                None => false,
+                Some(v) if v.eq_ignore_ascii_case("none") => false,
+                Some(v) if v.eq_ignore_ascii_case("otlp") => true,
+                Some(v) => {
+                    return Err(ConfigError::invalid(
+                        "OTEL_LOGS_EXPORTER",
+                        v,
+                        "expected otlp or none",
+                    ));
+                }
+            },
+        };
+        if logs_export {
+            let settings = OtlpSettings::resolve(&env, Signal::Logs, &self.otlp)?;
+            let exporter = otlp_log_exporter(&settings)?;
+            guard.logger_provider = Some(
+                SdkLoggerProvider::builder()
+                    .with_resource(resource)
+                    .with_batch_exporter(exporter)
+                    .build(),
+            );
+        }
+        guard.inner = Arc::new(GuardInner {
+            stats: ExportStats::shared(stats),
+            endpoint,
+        });
+        Ok(guard)
+    }
+
+    /// Builds the pipeline and installs it globally: tracer provider, propagator and (unless
+    /// turned off) the `tracing` subscriber with log correlation.
+    ///
+    /// If a global `tracing` subscriber is already set, that one is kept and a warning is
+    /// printed on standard error; spans and propagation are installed all the same.
+    pub fn install(self) -> Result<TelemetryGuard, ConfigError> {
+        let mut guard = self.build()?;
+        if let Some(provider) = &guard.tracer_provider {
+            opentelemetry::global::set_tracer_provider(provider.clone());
+        }
+        Metrics::set_global(guard.metrics.clone());
+        if let Some(p) = guard.propagator.take() {
+            opentelemetry::global::set_text_map_propagator(BoxedPropagator(p));
+        }
+        if guard.install_subscriber {
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+            let result = tracing_subscriber::registry()
+                .with(guard.tracing_layer())
+                .with(filter)
+                .try_init();
+            if let Err(e) = result {
+                eprintln!(
+                    "otel-core: a global tracing subscriber is already set; keeping it ({e})"
+                );
+            }
+        }
+        Ok(guard)
+    }
+}
+
+/// `OTEL_BSP_*` settings, validated once and applied to each batch processor.
+#[derive(Debug, Clone, Default)]
+struct BatchSettings {
+    max_queue_size: Option<usize>,
+    max_export_batch_size: Option<usize>,
+    scheduled_delay: Option<Duration>,
+}
+
+impl BatchSettings {
+    fn from_env(env: &EnvSource) -> Result<Self, ConfigError> {
+        let mut b = Self::default();
+        if let Some(v) = env.get("OTEL_BSP_MAX_QUEUE_SIZE") {
+            b.max_queue_size = Some(parse_count("OTEL_BSP_MAX_QUEUE_SIZE", &v)?);
+        }
+        if let Some(v) = env.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") {
+            b.max_export_batch_size = Some(parse_count("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", &v)?);
+        }
+        if let Some(v) = env.get("OTEL_BSP_SCHEDULE_DELAY") {
+            b.scheduled_delay = Some(parse_millis("OTEL_BSP_SCHEDULE_DELAY", &v)?);
+        }
+        Ok(b)
+    }
+
+    fn config(&self) -> opentelemetry_sdk::trace::BatchConfig {
+        let mut b = BatchConfigBuilder::default();
+        if let Some(n) = self.max_queue_size {
+            b = b.with_max_queue_size(n);
+        }
+        if let Some(n) = self.max_export_batch_size {
+            b = b.with_max_export_batch_size(n);
+        }
+        if let Some(d) = self.scheduled_delay {
+            b = b.with_scheduled_delay(d);
+        }
+        b.build()
+    }
+}
+
+fn propagator_from_env(
+    env: &EnvSource,
+) -> Result<Box<dyn TextMapPropagator + Send + Sync>, ConfigError> {
+    let value = env
+        .get("OTEL_PROPAGATORS")
+        .unwrap_or_else(|| "tracecontext,baggage".to_owned());
+    crate::propagation::Propagators::from_names(&value)
+        .map(|p| Box::new(p) as Box<dyn TextMapPropagator + Send + Sync>)
+        .map_err(|e| ConfigError::invalid("OTEL_PROPAGATORS", value, e.to_string()))
+}
+
+fn metrics_error(e: MetricsError) -> ConfigError {
+    match e {
+        MetricsError::InvalidEnv { var, value, reason } => ConfigError::invalid(var, value, reason),
+        other => ConfigError::Build {
+            component: "OTLP metrics exporter",
+            reason: other.to_string(),
+        },
+    }
+}
+
+fn headers_map(settings: &OtlpSettings) -> std::collections::HashMap<String, String> {
+    settings.headers.iter().cloned().collect()
+}
+
+fn otlp_span_exporter(
+    settings: &OtlpSettings,
+) -> Result<opentelemetry_otlp::SpanExporter, ConfigError> {
+    let built = match settings.protocol {
+        OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+            .with_endpoint(settings.endpoint.clone())
+            .with_timeout(settings.timeout)
+            .with_headers(headers_map(settings))
+            .build(),
+        OtlpProtocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(settings.endpoint.clone())
+            .with_timeout(settings.timeout)
+            .with_metadata(grpc_metadata(settings)?)
+            .build(),
+    };
+    built.map_err(|e| ConfigError::Build {
+        component: "OTLP span exporter",
+        reason: e.to_string(),
+    })
+}
+
+fn otlp_log_exporter(
+    settings: &OtlpSettings,
+) -> Result<opentelemetry_otlp::LogExporter, ConfigError> {
+    let built = match settings.protocol {
+        OtlpProtocol::HttpProtobuf => opentelemetry_otlp::LogExporter::builder()
+            .with_http()
+            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+            .with_endpoint(settings.endpoint.clone())
+            .with_timeout(settings.timeout)
+            .with_headers(headers_map(settings))
+            .build(),
+        OtlpProtocol::Grpc => opentelemetry_otlp::LogExporter::builder()
+            .with_tonic()
+            .with_endpoint(settings.endpoint.clone())
+            .with_timeout(settings.timeout)
+            .with_metadata(grpc_metadata(settings)?)
+            .build(),
+    };
+    built.map_err(|e| ConfigError::Build {
+        component: "OTLP log exporter",
+        reason: e.to_string(),
+    })
+}
+
+fn grpc_metadata(settings: &OtlpSettings) -> Result<tonic::metadata::MetadataMap, ConfigError> {
+    let mut map = tonic::metadata::MetadataMap::new();
+    for (k, v) in &settings.headers {
+        let key = tonic::metadata::MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
+            .map_err(|_| {
+                ConfigError::invalid("OTEL_EXPORTER_OTLP_HEADERS", k, "not a valid header name")
+            })?;
+        let value = v.parse().map_err(|_| {
+            ConfigError::invalid("OTEL_EXPORTER_OTLP_HEADERS", v, "not a valid header value")
+        })?;
+        map.insert(key, value);
+    }
+    Ok(map)
+}
+
+/// Counts of what the trace pipeline did with sampled spans, for the shutdown report and for
+/// monitoring the pipeline itself.
+#[derive(Debug, Default)]
+pub struct ExportStats {
+    shared: Option<Arc<ExportStats>>,
+    ended: AtomicU64,
+    exported: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl ExportStats {
+    fn shared(inner: Arc<ExportStats>) -> Self {
+        Self {
+            shared: Some(inner),
+            ..Default::default()
+        }
+    }
+    fn get(&self) -> &ExportStats {
+        self.shared.as_deref().unwrap_or(self)
+    }
+    /// Sampled spans that ended and were handed to the OTLP exporter's queue.
+    pub fn spans_ended(&self) -> u64 {
+        self.get().ended.load(Ordering::Relaxed)
+    }
+    /// Spans the collector accepted.
+    pub fn spans_exported(&self) -> u64 {
+        self.get().exported.load(Ordering::Relaxed)
+    }
+    /// Spans lost: export failed, the queue was full, or shutdown came first.
+    pub fn spans_dropped(&self) -> u64 {
+        let s = self.get();
+        s.ended
+            .load(Ordering::Relaxed)
+            .saturating_sub(s.exported.load(Ordering::Relaxed))
+    }
+    /// Spans in batches whose export returned an error.
+    pub fn spans_failed(&self) -> u64 {
+        self.get().failed.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Debug)]
+struct CountingExporter<E> {
+    inner: E,
+    stats: Arc<ExportStats>,
+}
+
+impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let n = batch.len() as u64;
+        let result = self.inner.export(batch).await;
+        match &result {
+            Ok(()) => self.stats.exported.fetch_add(n, Ordering::Relaxed),
+            Err(_) => self.stats.failed.fetch_add(n, Ordering::Relaxed),
+        };
+        result
+    }
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+#[derive(Debug)]
+struct CountingProcessor<P> {
+    inner: P,
+    stats: Arc<ExportStats>,
+}
+
+impl<P: SpanProcessor> SpanProcessor for CountingProcessor<P> {
+    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &Context) {
+        self.inner.on_start(span, cx);
+    }
+    fn on_end(&self, span: SpanData) {
+        if span.span_context.is_sampled() {
+            self.stats.ended.fetch_add(1, Ordering::Relaxed);
+        }
+        self.inner.on_end(span);
+    }
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+#[derive(Debug)]
+struct BoxedProcessor(BoxedSpanProcessor);
+
+impl SpanProcessor for BoxedProcessor {
+    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &Context) {
+        self.0.on_start(span, cx);
+    }
+    fn on_end(&self, span: SpanData) {
+        self.0.on_end(span);
+    }
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+    fn set_resource(&mut self, resource: &Resource) {
+        self.0.set_resource(resource);
+    }
+}
+
+#[derive(Debug)]
+struct BoxedPropagator(Box<dyn TextMapPropagator + Send + Sync>);
+
+impl TextMapPropagator for BoxedPropagator {
+    fn inject_context(
+        &self,
+        cx: &Context,
+        injector: &mut dyn opentelemetry::propagation::Injector,
+    ) {
+        self.0.inject_context(cx, injector);
+    }
+    fn extract_with_context(
+        &self,
+        cx: &Context,
+        extractor: &dyn opentelemetry::propagation::Extractor,
+    ) -> Context {
+        self.0.extract_with_context(cx, extractor)
+    }
+    fn fields(&self) -> opentelemetry::propagation::text_map_propagator::FieldIter<'_> {
+        self.0.fields()
+    }
+}
+
+#[derive(Debug)]
+struct GuardInner {
+    stats: ExportStats,
+    endpoint: Option<String>,
+}
+
+/// The installed pipeline. Dropping it flushes what is queued and shuts the exporters down,
+/// waiting at most the shutdown timeout (default 5 s), then reports on standard error how many
+/// spans could not be delivered, if any.
+#[must_use = "dropping the guard shuts the pipeline down"]
+pub struct TelemetryGuard {
+    inner: Arc<GuardInner>,
+    tracer_provider: Option<SdkTracerProvider>,
+    logger_provider: Option<SdkLoggerProvider>,
+    metrics: Metrics,
+    metrics_exporter: Option<PeriodicMetricsExporter>,
+    resource: Resource,
+    propagator: Option<Box<dyn TextMapPropagator + Send + Sync>>,
+    log_format: LogFormat,
+    install_subscriber: bool,
+    shutdown_timeout: Duration,
+}
+
+impl fmt::Debug for TelemetryGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TelemetryGuard")
+            .field("enabled", &self.tracer_provider.is_some())
+            .field("endpoint", &self.inner.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What shutdown managed to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Sampled spans handed to the OTLP exporter.
+    pub spans_ended: u64,
+    /// Spans the collector accepted.
+    pub spans_exported: u64,
+    /// Spans lost (export errors, full queue, or not flushed before the deadline).
+    pub spans_dropped: u64,
+    /// Metric exports that failed over the pipeline's life (the final one included).
+    pub metric_exports_failed: u64,
+    /// Whether everything shut down before the deadline.
+    pub completed_in_time: bool,
+}
+
+impl TelemetryGuard {
+    /// The tracer provider, when the SDK is enabled.
+    pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
+        self.tracer_provider.as_ref()
+    }
+    /// The metrics registry of the pipeline (installed as [`Metrics::global`] by `install`);
+    /// mount [`crate::metrics::openmetrics`]'s service over it for a `/metrics` endpoint.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+    /// The resource every signal carries.
+    pub fn resource(&self) -> &Resource {
+        &self.resource
+    }
+    /// Export counters of the trace pipeline.
+    pub fn stats(&self) -> &ExportStats {
+        &self.inner.stats
+    }
+
+    /// The `tracing` layers of this pipeline (fmt with log correlation, spans bridged to
+    /// OpenTelemetry, and log export when enabled), for an application composing its own
+    /// subscriber. [`TelemetryBuilder::install`] installs these unless told otherwise.
+    pub fn tracing_layer<S>(&self) -> Box<dyn tracing_subscriber::Layer<S> + Send + Sync>
+    where
+        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a> + Send + Sync,
+    {
+        let fmt = fmt_layer::<S, _>(self.log_format, std::io::stdout);
+        let otel = self.tracer_provider.as_ref().map(|p| {
+            tracing_opentelemetry::layer()
+                .with_tracer(p.tracer("otel-core"))
+                .with_filter(tracing_subscriber::filter::filter_fn(|m| {
+                    !is_exporter_internal(m.target())
+                }))
+        });
+        let logs = self.logger_provider.as_ref().map(|p| {
+            opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(p).with_filter(
+                tracing_subscriber::filter::filter_fn(|m| !is_exporter_internal(m.target())),
+            )
+        });
+        let mut layers: Vec<Box<dyn tracing_subscriber::Layer<S> + Send + Sync>> = Vec::new();
+        layers.extend(fmt);
+        if let Some(l) = otel {
+            layers.push(Box::new(l));
+        }
+        if let Some(l) = logs {
+            layers.push(Box::new(l));
+        }
+        Box::new(layers)
+    }
+
+    /// Flushes and shuts down now, waiting at most `timeout`.
+    pub fn shutdown(&mut self, timeout: Duration) -> ShutdownReport {
+        let tracer = self.tracer_provider.take();
+        let logger = self.logger_provider.take();
+        let metrics = self.metrics_exporter.take();
+        let mut completed = true;
+        let mut metric_exports_failed = 0;
+        if let Some(m) = &metrics {
+            metric_exports_failed = m.stats().failed;
+        }
+        if tracer.is_some() || logger.is_some() || metrics.is_some() {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let spawned = std::thread::Builder::new()
+                .name("otel-core-shutdown".into())
+                .spawn(move || {
+                    if let Some(t) = tracer {
+                        let _ = t.shutdown_with_timeout(timeout);
+                    }
+                    if let Some(l) = logger {
+                        let _ = l.shutdown_with_timeout(timeout);
+                    }
+                    let failed = metrics.map(|m| {
+                        let _ = m.shutdown(timeout);
+                        m.stats().failed
+                    });
+                    let _ = tx.send(failed);
+                });
+            match rx.recv_timeout(timeout) {
+                Ok(failed) if spawned.is_ok() => {
+                    metric_exports_failed = failed.unwrap_or(metric_exports_failed);
+                }
+                _ => completed = false,
+            }
+        }
+        let s = &self.inner.stats;
+        ShutdownReport {
+            spans_ended: s.spans_ended(),
+            spans_exported: s.spans_exported(),
+            spans_dropped: s.spans_dropped(),
+            metric_exports_failed,
+            completed_in_time: completed,
+        }
+    }
+}
+
+/// Targets whose events come from the export machinery itself; bridging them back into the
+/// pipeline would loop.
+fn is_exporter_internal(target: &str) -> bool {
+    ["opentelemetry", "hyper", "h2", "tonic", "reqwest", "tower"]
+        .iter()
+        .any(|p| target.starts_with(p))
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if self.tracer_provider.is_none()
+            && self.logger_provider.is_none()
+            && self.metrics_exporter.is_none()
+        {
+            return;
+        }
+        let report = self.shutdown(self.shutdown_timeout);
+        if report.metric_exports_failed > 0 {
+            eprintln!(
+                "otel-core: {} metric exports failed",
+                report.metric_exports_failed
+            );
+        }
+        if report.spans_dropped > 0 || !report.completed_in_time {
+            eprintln!(
+                "otel-core: {} of {} spans could not be exported to {}{}",
+                report.spans_dropped,
+                report.spans_ended,
+                self.inner.endpoint.as_deref().unwrap_or("the collector"),
+                if report.completed_in_time {
+                    ""
+                } else {
+                    " (shutdown deadline reached)"
+                }
+            );
+        }
+    }
+}
