@@ -20,13 +20,16 @@ pub(crate) const ERROR_TIMEOUT: &str = "timeout";
 /// Fallback `error.type` per the semantic conventions.
 pub(crate) const ERROR_OTHER: &str = "_OTHER";
 
+/// Method names as recorded; `_OTHER` last.
+const METHOD_NAMES: [&str; 10] = [
+    "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE", "_OTHER",
+];
+
 /// The method as recorded: a known method's canonical name, or `_OTHER`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct KnownMethod {
     pub(crate) name: &'static str,
     pub(crate) is_other: bool,
-    /// Position in [`crate::telemetry::METHOD_NAMES`].
-    pub(crate) index: usize,
 }
 
 impl KnownMethod {
@@ -44,9 +47,8 @@ impl KnownMethod {
             _ => 9,
         };
         Self {
-            name: crate::telemetry::METHOD_NAMES[index],
+            name: METHOD_NAMES[index],
             is_other: index == 9,
-            index,
         }
     }
 

@@ -19,7 +19,7 @@ use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{Tracer, TracerProvider};
 use opentelemetry::{Key, KeyValue};
 
-use crate::telemetry::{Instrumentation, Metrics, Propagation};
+use crate::telemetry::{Instrumentation, Metrics, Propagation, instrumentation_builder};
 
 /// A borrowed view of an outgoing or incoming request, given to the pluggable hooks.
 ///
@@ -327,7 +327,6 @@ impl HeaderCapture {
 #[derive(Clone)]
 pub struct Config {
     pub(crate) instrumentation: Instrumentation,
-    pub(crate) metrics: Metrics,
     pub(crate) propagation: Propagation,
     pub(crate) filter: Option<Arc<dyn Filter>>,
     pub(crate) request_attributes: Option<Arc<dyn RequestAttributes>>,
@@ -382,8 +381,7 @@ impl Config {
 /// Builder for [`Config`]; every setter is optional.
 #[must_use]
 pub struct ConfigBuilder {
-    instrumentation: Option<Instrumentation>,
-    metrics: Option<Metrics>,
+    instrumentation: otel_core::instrument::InstrumentationBuilder,
     propagator: Option<Arc<dyn TextMapPropagator + Send + Sync>>,
     filter: Option<Arc<dyn Filter>>,
     request_attributes: Option<Arc<dyn RequestAttributes>>,
@@ -398,8 +396,7 @@ pub struct ConfigBuilder {
 impl Default for ConfigBuilder {
     fn default() -> Self {
         Self {
-            instrumentation: None,
-            metrics: None,
+            instrumentation: instrumentation_builder(),
             propagator: None,
             filter: None,
             request_attributes: None,
@@ -427,14 +424,14 @@ impl ConfigBuilder {
         P::Tracer: Send + Sync + 'static,
         <P::Tracer as Tracer>::Span: Send + Sync + 'static,
     {
-        self.instrumentation = Some(Instrumentation::from_provider(&provider));
+        self.instrumentation = self.instrumentation.with_tracer_provider(provider);
         self
     }
 
     /// Duration histograms and counters are created from `metrics` instead of
     /// [`Metrics::global`].
     pub fn with_metrics(mut self, metrics: Metrics) -> Self {
-        self.metrics = Some(metrics);
+        self.instrumentation = self.instrumentation.with_metrics(metrics);
         self
     }
 
@@ -520,12 +517,11 @@ impl ConfigBuilder {
 
     /// Finishes the configuration.
     ///
-    /// The global tracer provider, meter provider and propagator are read here when not
-    /// overridden: install them first.
+    /// The global tracer provider and [`Metrics::global`] are read here when not
+    /// overridden: install them first (the global propagator is read per request).
     pub fn build(self) -> Config {
         Config {
-            instrumentation: self.instrumentation.unwrap_or_else(Instrumentation::global),
-            metrics: self.metrics.unwrap_or_else(Metrics::global),
+            instrumentation: Instrumentation::new(self.instrumentation.build()),
             propagation: Propagation::new(self.propagator),
             filter: self.filter,
             request_attributes: self.request_attributes,

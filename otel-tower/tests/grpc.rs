@@ -198,12 +198,18 @@ async fn unary_call_is_one_trace_with_rpc_attributes() {
         let points = t.histogram(name);
         assert_eq!(points.len(), 1, "{name}");
         let p = &points[0];
-        assert_eq!(p.count(), 1);
+        assert_eq!(count(p), 1);
         assert!(point_has(p, semconv::RPC_SYSTEM_NAME, "grpc"));
         assert!(point_has(p, semconv::RPC_METHOD, "test.Echo/Say"));
         assert!(point_has(p, semconv::RPC_RESPONSE_STATUS_CODE, "OK"));
         assert!(point_attr(p, semconv::ERROR_TYPE).is_none());
     }
+    let server_point = &t.histogram(metric::RPC_SERVER_CALL_DURATION)[0];
+    assert!(exemplar_for(server_point, &server_span));
+    let client_point = &t.histogram(metric::RPC_CLIENT_CALL_DURATION)[0];
+    assert!(exemplar_for(client_point, &client_span));
+    t.assert_exemplars(metric::RPC_SERVER_CALL_DURATION);
+    t.assert_exemplars(metric::RPC_CLIENT_CALL_DURATION);
 }
 
 #[tokio::test]
@@ -292,6 +298,13 @@ async fn status_from_trailers_after_a_stream() {
         let lasted = span.end_time.duration_since(span.start_time).unwrap();
         assert!(lasted >= Duration::from_millis(230), "{} lasted {lasted:?}", span.span_kind_str());
     }
+    let server_point = t
+        .histogram(metric::RPC_SERVER_CALL_DURATION)
+        .into_iter()
+        .find(|p| point_has(p, semconv::RPC_RESPONSE_STATUS_CODE, "UNAVAILABLE"))
+        .unwrap();
+    assert!(sum(&server_point) >= 0.23, "{}", sum(&server_point));
+    assert!(exemplar_for(&server_point, &server_span));
 }
 
 trait KindStr {

@@ -96,11 +96,14 @@ async fn hyper_client_to_axum_server_is_one_trace() {
     let points = t.histogram(metric::HTTP_CLIENT_REQUEST_DURATION);
     assert_eq!(points.len(), 1);
     let p = &points[0];
-    assert_eq!(p.count(), 1);
+    assert_eq!(count(p), 1);
     assert!(point_has(p, semconv::HTTP_REQUEST_METHOD, "GET"));
     assert!(point_has(p, semconv::SERVER_ADDRESS, "127.0.0.1"));
     assert!(point_has(p, semconv::SERVER_PORT, i64::from(addr.port())));
     assert!(point_has(p, semconv::HTTP_RESPONSE_STATUS_CODE, 200_i64));
+    assert!(exemplar_for(p, &client_span));
+    t.assert_exemplars(metric::HTTP_CLIENT_REQUEST_DURATION);
+    t.assert_exemplars(metric::HTTP_SERVER_REQUEST_DURATION);
 }
 
 #[tokio::test]
@@ -127,7 +130,7 @@ async fn hyper_client_error_status_timeout_and_refused() {
     assert_attr(span, semconv::HTTP_RESPONSE_STATUS_CODE, 404_i64);
     assert_attr(span, semconv::ERROR_TYPE, "404");
     assert_error_status(span);
-    t.spans.reset();
+    t.reset_spans();
 
     // Timeout inside the layer.
     let err = client
@@ -141,7 +144,7 @@ async fn hyper_client_error_status_timeout_and_refused() {
     assert_no_attr(&span, semconv::HTTP_RESPONSE_STATUS_CODE);
     assert_error_status(&span);
     assert!(span.events.iter().any(|e| e.name == "exception"));
-    t.spans.reset();
+    t.reset_spans();
 
     // Connection refused: nothing listens on the port of a dropped listener.
     let closed = {
@@ -229,7 +232,8 @@ async fn reqwest_middleware_is_one_line() {
         let v = kv.value.to_string();
         assert!(!v.contains("hunter2") && !v.contains("alice"), "{kv:?}");
     }
-    t.spans.reset();
+    let mut exported = t.spans();
+    t.reset_spans();
 
     let err = client
         .get(format!("http://{addr}/slow"))
@@ -244,4 +248,10 @@ async fn reqwest_middleware_is_one_line() {
     let points = t.histogram(metric::HTTP_CLIENT_REQUEST_DURATION);
     assert!(points.iter().any(|p| point_has(p, semconv::HTTP_RESPONSE_STATUS_CODE, 200_i64)));
     assert!(points.iter().any(|p| point_has(p, semconv::ERROR_TYPE, "timeout")));
+    exported.extend(t.spans());
+    assert_exemplars_point_at_exported(
+        t.inner.metrics(),
+        metric::HTTP_CLIENT_REQUEST_DURATION,
+        &exported,
+    );
 }

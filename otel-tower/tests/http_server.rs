@@ -192,7 +192,7 @@ async fn ok_request_has_every_attribute_and_a_child_span() {
         .iter()
         .find(|p| point_has(p, semconv::HTTP_ROUTE, "/users/{id}"))
         .expect("duration point for the route");
-    assert_eq!(point.count(), 1);
+    assert_eq!(count(point), 1);
     assert!(point_has(point, semconv::HTTP_REQUEST_METHOD, "GET"));
     assert!(point_has(point, semconv::HTTP_RESPONSE_STATUS_CODE, 200_i64));
     assert!(point_has(point, semconv::URL_SCHEME, "http"));
@@ -204,7 +204,10 @@ async fn ok_request_has_every_attribute_and_a_child_span() {
         .duration_since(server.start_time)
         .unwrap()
         .as_secs_f64();
-    assert!(point.sum() > 0.0 && point.sum() <= span_secs + 0.01);
+    assert!(sum(point) > 0.0 && sum(point) <= span_secs + 0.01);
+    // The duration's exemplar opens this very request's span.
+    assert!(exemplar_for(point, &server), "no exemplar for the server span");
+    t.assert_exemplars(metric::HTTP_SERVER_REQUEST_DURATION);
 
     let active = t.up_down(metric::HTTP_SERVER_ACTIVE_REQUESTS);
     assert!(!active.is_empty());
@@ -259,7 +262,11 @@ async fn panicking_handler_still_ends_the_span_with_an_error() {
     assert_error_status(&span);
     assert!(span.events.iter().any(|e| e.name == "exception"));
     let points = t.histogram(metric::HTTP_SERVER_REQUEST_DURATION);
-    assert!(points.iter().any(|p| point_has(p, semconv::ERROR_TYPE, "panic")));
+    let point = points
+        .iter()
+        .find(|p| point_has(p, semconv::ERROR_TYPE, "panic"))
+        .expect("duration recorded for the panicked request");
+    assert!(exemplar_for(point, &span));
     let active = t.up_down(metric::HTTP_SERVER_ACTIVE_REQUESTS);
     assert!(active.iter().all(|(_, v)| *v == 0), "{active:?}");
 }
@@ -289,7 +296,8 @@ async fn streaming_response_is_timed_until_its_last_chunk() {
         .into_iter()
         .find(|p| point_has(p, semconv::HTTP_ROUTE, "/stream"))
         .unwrap();
-    assert!(point.sum() >= 0.44, "recorded {}", point.sum());
+    assert!(sum(&point) >= 0.44, "recorded {}", sum(&point));
+    assert!(exemplar_for(&point, &span));
 }
 
 #[tokio::test]
@@ -366,8 +374,13 @@ async fn unsampled_requests_record_metrics_but_no_spans() {
     let _ = res.into_body().collect().await.unwrap();
     for _ in 0..50 {
         let points = t.histogram(metric::HTTP_SERVER_REQUEST_DURATION);
-        if points.iter().any(|p| point_has(p, semconv::HTTP_ROUTE, "/users/{id}")) {
+        if let Some(p) = points
+            .iter()
+            .find(|p| point_has(p, semconv::HTTP_ROUTE, "/users/{id}"))
+        {
             assert!(t.spans().is_empty(), "{:?}", t.span_names());
+            // No exemplar can point at a span that was never sampled.
+            assert!(p.histogram().unwrap().exemplars.is_empty());
             return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;

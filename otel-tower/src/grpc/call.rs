@@ -42,11 +42,11 @@ impl RpcShared {
         server_address: Option<(StringValue, Option<u16>)>,
     ) -> Self {
         let duration = match side {
-            Side::Server => config.metrics.duration_histogram(
+            Side::Server => config.instrumentation.duration_histogram(
                 RPC_SERVER_CALL_DURATION,
                 "Measures the duration of an incoming Remote Procedure Call (RPC).",
             ),
-            Side::Client => config.metrics.duration_histogram(
+            Side::Client => config.instrumentation.duration_histogram(
                 RPC_CLIENT_CALL_DURATION,
                 "Measures the duration of an outgoing Remote Procedure Call (RPC).",
             ),
@@ -96,7 +96,7 @@ impl RpcCall {
             Some(namer) => namer.span_name(view),
             None => Cow::Borrowed(GRPC),
         };
-        let op = if shared.side == Side::Server
+        let mut op = if shared.side == Side::Server
             && config.skip_unsampled
             && ParentSampling::of(parent) == ParentSampling::Unsampled
         {

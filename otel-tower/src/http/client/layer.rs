@@ -18,7 +18,7 @@ pub(crate) struct ClientShared {
 
 impl ClientShared {
     pub(crate) fn new(config: Config) -> Self {
-        let duration = config.metrics.duration_histogram(
+        let duration = config.instrumentation.duration_histogram(
             HTTP_CLIENT_REQUEST_DURATION,
             "Duration of HTTP client requests.",
         );

@@ -124,7 +124,7 @@ impl RequestState {
             n += 1;
         }
         op.end_with_duration(&shared.duration, &attrs[..n]);
-        shared.active.dec(method.index, scheme == "https");
+        shared.active.add(-1, &attrs[..2]);
     }
 }
 

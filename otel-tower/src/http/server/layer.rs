@@ -9,14 +9,14 @@ use tower_layer::Layer;
 
 use super::service::HttpServer;
 use crate::config::Config;
-use crate::telemetry::{ActiveRequests, Histogram};
+use crate::telemetry::{Histogram, UpDownCounter};
 
 /// What every [`HttpServer`] built by one layer shares: the configuration and instruments.
 #[derive(Debug)]
 pub(crate) struct ServerShared {
     pub(crate) config: Config,
     pub(crate) duration: Histogram,
-    pub(crate) active: ActiveRequests,
+    pub(crate) active: UpDownCounter,
 }
 
 /// Tower layer that makes every HTTP request a SERVER span and a point in
@@ -40,12 +40,13 @@ impl Default for HttpServerLayer {
 impl HttpServerLayer {
     /// A layer recording with `config`; instruments are created here.
     pub fn new(config: Config) -> Self {
-        let duration = config.metrics.duration_histogram(
+        let duration = config.instrumentation.duration_histogram(
             HTTP_SERVER_REQUEST_DURATION,
             "Duration of HTTP server requests.",
         );
-        let active = config.metrics.active_requests(
+        let active = config.instrumentation.up_down_counter(
             HTTP_SERVER_ACTIVE_REQUESTS,
+            "{request}",
             "Number of active HTTP server requests.",
         );
         Self {

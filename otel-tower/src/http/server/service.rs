@@ -95,7 +95,7 @@ where
             } else {
                 Vec::new()
             };
-            let op = config
+            let mut op = config
                 .instrumentation
                 .start(&parent, name, SpanKind::Server, attrs);
             if op.is_recording() && !expect_recording {
@@ -115,7 +115,13 @@ where
             op
         };
 
-        shared.active.inc(method.index, scheme == "https");
+        shared.active.add(
+            1,
+            &[
+                KeyValue::new(semconv::HTTP_REQUEST_METHOD, method.name),
+                KeyValue::new(semconv::URL_SCHEME, scheme),
+            ],
+        );
 
         let future = {
             let _guard = op.context().clone().attach();
