@@ -5,13 +5,14 @@
 //!
 //! - `server/bare`: the service alone;
 //! - `server/otel_tower_sampled`: behind `HttpServerLayer`, sampled parent (span exported
-//!   through a batch processor to a no-op exporter, duration histogram recorded);
+//!   through a batch processor to a no-op exporter, duration recorded in otel-core's
+//!   exemplar histogram);
 //! - `server/otel_tower_unsampled`: the same layer, unsampled parent (`-00` flags with a
 //!   parent-based sampler);
 //! - `server/tower_http_tracing_otel`: the stack most Rust services use today: tower-http's
-//!   `TraceLayer` with a `MakeSpan` that extracts the parent with the global-style
-//!   propagator, `tracing-opentelemetry` and the official SDK with the same batch processor
-//!   and no-op exporter, under an INFO level filter.
+//!   `TraceLayer` with a `MakeSpan` that extracts the parent with the same W3C propagator,
+//!   `tracing-opentelemetry` and the official SDK with the same batch processor and no-op
+//!   exporter, under an INFO level filter.
 //!
 //! Each iteration builds the request (the same cost in every variant, so it cancels out of
 //! the overheads), calls the service and drains the response body, so the span has ended
@@ -29,8 +30,8 @@ use http_body_util::{BodyExt, Full};
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
-use opentelemetry_sdk::propagation::TraceContextPropagator;
+use otel_core::metrics::MetricsConfig;
+use otel_core::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter};
 use otel_tower::http::server::HttpServerLayer;
 use otel_tower::{Config, Metrics};
@@ -114,17 +115,11 @@ fn benches(c: &mut Criterion) {
     });
 
     let provider = tracer_provider();
-    let meter_provider = SdkMeterProvider::builder()
-        .with_reader(
-            PeriodicReader::builder(InMemoryMetricExporter::default())
-                .with_interval(std::time::Duration::from_secs(3600))
-                .build(),
-        )
-        .build();
+    let metrics = Metrics::new(MetricsConfig::default());
     let layer = HttpServerLayer::new(
         Config::builder()
             .with_tracer_provider(provider.clone())
-            .with_metrics(Metrics::from_meter_provider(&meter_provider))
+            .with_metrics(metrics.clone())
             .with_propagator(TraceContextPropagator::new())
             .build(),
     );
@@ -163,7 +158,7 @@ fn benches(c: &mut Criterion) {
     group.finish();
     let _ = provider.shutdown();
     let _ = common_provider.shutdown();
-    let _ = meter_provider.shutdown();
+    drop(metrics);
 }
 
 criterion_group!(http_server, benches);
