@@ -30,9 +30,11 @@ use http_body_util::{BodyExt, Full};
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{
+    BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter,
+};
 use otel_core::metrics::MetricsConfig;
 use otel_core::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter};
 use otel_tower::http::server::HttpServerLayer;
 use otel_tower::{Config, Metrics};
 use tower::{Layer, Service, ServiceExt};

@@ -239,7 +239,9 @@ mod tests {
     #[test]
     fn url_full_redacts_credentials_and_query() {
         let c = config();
-        let uri: Uri = "https://user:pw@example.com:8443/p/a?x=1&token=s".parse().unwrap();
+        let uri: Uri = "https://user:pw@example.com:8443/p/a?x=1&token=s"
+            .parse()
+            .unwrap();
         assert_eq!(
             url_full(&uri, &c),
             "https://REDACTED:REDACTED@example.com:8443/p/a?x=1&token=REDACTED"

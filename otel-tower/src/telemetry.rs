@@ -179,7 +179,11 @@ impl Operation {
     }
 
     /// Sets `error.type`, span status Error with `message`, and records an `exception` event.
-    pub(crate) fn record_error(&mut self, error_type: impl Into<Value>, message: Cow<'static, str>) {
+    pub(crate) fn record_error(
+        &mut self,
+        error_type: impl Into<Value>,
+        message: Cow<'static, str>,
+    ) {
         if let Inner::Span(op) = &mut self.inner {
             op.record_error(error_type, message);
         }
@@ -335,14 +339,16 @@ pub(crate) fn parse_traceparent(value: &[u8]) -> Option<opentelemetry::trace::Sp
     }
 
     // Optional whitespace around the value, as otel-core's W3C propagator trims it.
-    let start = value.iter().position(|b| *b != b' ' && *b != b'\t').unwrap_or(value.len());
-    let end = value.iter().rposition(|b| *b != b' ' && *b != b'\t').map_or(start, |e| e + 1);
+    let start = value
+        .iter()
+        .position(|b| *b != b' ' && *b != b'\t')
+        .unwrap_or(value.len());
+    let end = value
+        .iter()
+        .rposition(|b| *b != b' ' && *b != b'\t')
+        .map_or(start, |e| e + 1);
     let value = &value[start..end];
-    if value.len() != 55
-        || &value[..3] != b"00-"
-        || value[35] != b'-'
-        || value[52] != b'-'
-    {
+    if value.len() != 55 || &value[..3] != b"00-" || value[35] != b'-' || value[52] != b'-' {
         return None;
     }
     let trace_id = (u128::from(hex(&value[3..19])?) << 64) | u128::from(hex(&value[19..35])?);
@@ -391,22 +397,70 @@ mod tests {
     #[test]
     fn fast_traceparent_agrees_with_the_propagator() {
         let rows: &[(&str, &str)] = &[
-            ("valid sampled", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
-            ("valid unsampled", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"),
-            ("random flag kept", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03"),
-            ("unknown flags dropped", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff"),
-            ("padded", " \t00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 "),
-            ("upper-case trace id", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"),
-            ("upper-case flags", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0A"),
-            ("zero trace id", "00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
-            ("zero span id", "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01"),
-            ("version ff", "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
-            ("future version with extra part", "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-xyz"),
-            ("version 00 with extra part", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-xyz"),
-            ("short trace id", "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01"),
-            ("non-hex", "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01"),
-            ("plus sign", "00-+bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
-            ("wrong separator", "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            (
+                "valid sampled",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+            (
+                "valid unsampled",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+            ),
+            (
+                "random flag kept",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03",
+            ),
+            (
+                "unknown flags dropped",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff",
+            ),
+            (
+                "padded",
+                " \t00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 ",
+            ),
+            (
+                "upper-case trace id",
+                "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            ),
+            (
+                "upper-case flags",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0A",
+            ),
+            (
+                "zero trace id",
+                "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            ),
+            (
+                "zero span id",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            ),
+            (
+                "version ff",
+                "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+            (
+                "future version with extra part",
+                "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-xyz",
+            ),
+            (
+                "version 00 with extra part",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-xyz",
+            ),
+            (
+                "short trace id",
+                "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+            ),
+            (
+                "non-hex",
+                "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01",
+            ),
+            (
+                "plus sign",
+                "00-+bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+            (
+                "wrong separator",
+                "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
             ("empty", ""),
             ("garbage", "not a traceparent at all"),
         ];
@@ -430,7 +484,10 @@ mod tests {
     fn tracestate_baggage_and_repeats_go_through_the_propagator() {
         let [_, composite] = propagations();
         let h = headers(&[
-            ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            (
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
             ("tracestate", "vendor=value"),
             ("baggage", "tenant=acme"),
         ]);
@@ -446,8 +503,14 @@ mod tests {
         );
         // Two traceparent headers are invalid: the propagator ignores both.
         let h = headers(&[
-            ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
-            ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4737-00f067aa0ba902b7-01"),
+            (
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+            (
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4737-00f067aa0ba902b7-01",
+            ),
         ]);
         assert!(fast_w3c_extract(&h).is_none());
         assert!(!composite.extract(&h).span().span_context().is_valid());

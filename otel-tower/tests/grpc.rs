@@ -1,6 +1,11 @@
 //! gRPC layers against a real tonic server and client on loopback.
 #![cfg(feature = "grpc")]
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    unreachable_pub
+)]
 
 mod common;
 
@@ -69,21 +74,24 @@ impl tower::Service<http::Request<Body>> for EchoServer {
                     let message = tracer.in_span("render reply", |_| r.into_inner().message);
                     async move { Ok::<_, Status>(tonic::Response::new(EchoReply { message })) }
                 });
-                let mut grpc = tonic::server::Grpc::new(ProstCodec::<EchoReply, EchoRequest>::default());
+                let mut grpc =
+                    tonic::server::Grpc::new(ProstCodec::<EchoReply, EchoRequest>::default());
                 Ok(grpc.unary(svc, req).await)
             }),
             "/test.Echo/Fail" => Box::pin(async move {
                 let svc = tower::service_fn(|_r: tonic::Request<EchoRequest>| async {
                     Err::<tonic::Response<EchoReply>, _>(Status::not_found("no such echo"))
                 });
-                let mut grpc = tonic::server::Grpc::new(ProstCodec::<EchoReply, EchoRequest>::default());
+                let mut grpc =
+                    tonic::server::Grpc::new(ProstCodec::<EchoReply, EchoRequest>::default());
                 Ok(grpc.unary(svc, req).await)
             }),
             "/test.Echo/Crash" => Box::pin(async move {
                 let svc = tower::service_fn(|_r: tonic::Request<EchoRequest>| async {
                     Err::<tonic::Response<EchoReply>, _>(Status::internal("database exploded"))
                 });
-                let mut grpc = tonic::server::Grpc::new(ProstCodec::<EchoReply, EchoRequest>::default());
+                let mut grpc =
+                    tonic::server::Grpc::new(ProstCodec::<EchoReply, EchoRequest>::default());
                 Ok(grpc.unary(svc, req).await)
             }),
             "/test.Echo/Stream" => Box::pin(async move {
@@ -92,21 +100,30 @@ impl tower::Service<http::Request<Body>> for EchoServer {
                         match i {
                             0 | 1 => {
                                 tokio::time::sleep(Duration::from_millis(120)).await;
-                                Some((Ok(EchoReply { message: format!("part {i}") }), i + 1))
+                                Some((
+                                    Ok(EchoReply {
+                                        message: format!("part {i}"),
+                                    }),
+                                    i + 1,
+                                ))
                             }
                             2 => Some((Err(Status::unavailable("backend went away")), 3)),
                             _ => None,
                         }
                     });
                     Ok::<_, Status>(tonic::Response::new(Box::pin(stream)
-                        as Pin<Box<dyn futures_util::Stream<Item = Result<EchoReply, Status>> + Send>>))
+                        as Pin<
+                            Box<dyn futures_util::Stream<Item = Result<EchoReply, Status>> + Send>,
+                        >))
                 });
-                let mut grpc = tonic::server::Grpc::new(ProstCodec::<EchoReply, EchoRequest>::default());
+                let mut grpc =
+                    tonic::server::Grpc::new(ProstCodec::<EchoReply, EchoRequest>::default());
                 Ok(grpc.server_streaming(svc, req).await)
             }),
             _ => Box::pin(async move {
                 let mut res = http::Response::new(Body::default());
-                res.headers_mut().insert("grpc-status", (Code::Unimplemented as i32).into());
+                res.headers_mut()
+                    .insert("grpc-status", (Code::Unimplemented as i32).into());
                 res.headers_mut().insert(
                     http::header::CONTENT_TYPE,
                     http::HeaderValue::from_static("application/grpc"),
@@ -194,7 +211,10 @@ async fn unary_call_is_one_trace_with_rpc_attributes() {
     assert_attr(&client_span, semconv::SERVER_ADDRESS, "127.0.0.1");
     assert_attr(&client_span, semconv::SERVER_PORT, i64::from(addr.port()));
 
-    for name in [metric::RPC_SERVER_CALL_DURATION, metric::RPC_CLIENT_CALL_DURATION] {
+    for name in [
+        metric::RPC_SERVER_CALL_DURATION,
+        metric::RPC_CLIENT_CALL_DURATION,
+    ] {
         let points = t.histogram(name);
         assert_eq!(points.len(), 1, "{name}");
         let p = &points[0];
@@ -246,20 +266,43 @@ async fn trailers_only_error_statuses() {
     let server_span = t.wait_span("grpc", SpanKind::Server).await;
     assert_attr(&server_span, semconv::RPC_METHOD, "_OTHER");
     assert_attr(&server_span, semconv::RPC_METHOD_ORIGINAL, "test.Echo/Nope");
-    assert_attr(&server_span, semconv::RPC_RESPONSE_STATUS_CODE, "UNIMPLEMENTED");
+    assert_attr(
+        &server_span,
+        semconv::RPC_RESPONSE_STATUS_CODE,
+        "UNIMPLEMENTED",
+    );
     assert_error_status(&server_span);
     let client_span = t.wait_span("test.Echo/Nope", SpanKind::Client).await;
     assert_attr(&client_span, semconv::RPC_METHOD, "test.Echo/Nope");
 
     let server_points = t.histogram(metric::RPC_SERVER_CALL_DURATION);
-    assert!(server_points.iter().any(|p| point_has(p, semconv::RPC_RESPONSE_STATUS_CODE, "NOT_FOUND")
-        && point_attr(p, semconv::ERROR_TYPE).is_none()));
-    assert!(server_points.iter().any(|p| point_has(p, semconv::ERROR_TYPE, "INTERNAL")));
-    assert!(server_points.iter().any(|p| point_has(p, semconv::RPC_METHOD, "_OTHER")));
-    assert!(!server_points.iter().any(|p| point_has(p, semconv::RPC_METHOD, "test.Echo/Nope")));
+    assert!(server_points.iter().any(|p| point_has(
+        p,
+        semconv::RPC_RESPONSE_STATUS_CODE,
+        "NOT_FOUND"
+    ) && point_attr(p, semconv::ERROR_TYPE).is_none()));
+    assert!(
+        server_points
+            .iter()
+            .any(|p| point_has(p, semconv::ERROR_TYPE, "INTERNAL"))
+    );
+    assert!(
+        server_points
+            .iter()
+            .any(|p| point_has(p, semconv::RPC_METHOD, "_OTHER"))
+    );
+    assert!(
+        !server_points
+            .iter()
+            .any(|p| point_has(p, semconv::RPC_METHOD, "test.Echo/Nope"))
+    );
     let client_points = t.histogram(metric::RPC_CLIENT_CALL_DURATION);
-    assert!(client_points.iter().any(|p| point_has(p, semconv::ERROR_TYPE, "NOT_FOUND")
-        && point_has(p, semconv::SERVER_PORT, i64::from(addr.port()))));
+    assert!(
+        client_points
+            .iter()
+            .any(|p| point_has(p, semconv::ERROR_TYPE, "NOT_FOUND")
+                && point_has(p, semconv::SERVER_PORT, i64::from(addr.port())))
+    );
 }
 
 #[tokio::test]
@@ -296,7 +339,11 @@ async fn status_from_trailers_after_a_stream() {
         assert_attr(span, semconv::ERROR_TYPE, "UNAVAILABLE");
         assert_error_status(span);
         let lasted = span.end_time.duration_since(span.start_time).unwrap();
-        assert!(lasted >= Duration::from_millis(230), "{} lasted {lasted:?}", span.span_kind_str());
+        assert!(
+            lasted >= Duration::from_millis(230),
+            "{} lasted {lasted:?}",
+            span.span_kind_str()
+        );
     }
     let server_point = t
         .histogram(metric::RPC_SERVER_CALL_DURATION)

@@ -34,10 +34,13 @@ async fn serve(t: &Telemetry) -> SocketAddr {
                 async move { tracer.in_span("query accounts", |_| "user") }
             }),
         )
-        .route("/slow", get(|| async {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            "late"
-        }))
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                "late"
+            }),
+        )
         .route("/missing", get(|| async { StatusCode::NOT_FOUND }))
         .layer(HttpServerLayer::new(t.config().build()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -47,7 +50,10 @@ async fn serve(t: &Telemetry) -> SocketAddr {
 }
 
 fn request(uri: String) -> http::Request<Empty<Bytes>> {
-    http::Request::builder().uri(uri).body(Empty::new()).unwrap()
+    http::Request::builder()
+        .uri(uri)
+        .body(Empty::new())
+        .unwrap()
 }
 
 #[tokio::test]
@@ -62,7 +68,9 @@ async fn hyper_client_to_axum_server_is_one_trace() {
     let cx = Context::current_with_span(root);
     let res = client
         .clone()
-        .oneshot(request(format!("http://{addr}/users/42?page=1&X-Goog-Signature=s3cr3t")))
+        .oneshot(request(format!(
+            "http://{addr}/users/42?page=1&X-Goog-Signature=s3cr3t"
+        )))
         .with_context(cx.clone())
         .await
         .unwrap();
@@ -162,10 +170,22 @@ async fn hyper_client_error_status_timeout_and_refused() {
     assert_error_status(&span);
 
     let points = t.histogram(metric::HTTP_CLIENT_REQUEST_DURATION);
-    assert!(points.iter().any(|p| point_has(p, semconv::ERROR_TYPE, "404")));
-    assert!(points.iter().any(|p| point_has(p, semconv::ERROR_TYPE, "timeout")
-        && point_attr(p, semconv::HTTP_RESPONSE_STATUS_CODE).is_none()));
-    assert!(points.iter().any(|p| point_has(p, semconv::SERVER_PORT, i64::from(closed.port()))));
+    assert!(
+        points
+            .iter()
+            .any(|p| point_has(p, semconv::ERROR_TYPE, "404"))
+    );
+    assert!(
+        points
+            .iter()
+            .any(|p| point_has(p, semconv::ERROR_TYPE, "timeout")
+                && point_attr(p, semconv::HTTP_RESPONSE_STATUS_CODE).is_none())
+    );
+    assert!(
+        points
+            .iter()
+            .any(|p| point_has(p, semconv::SERVER_PORT, i64::from(closed.port())))
+    );
 }
 
 #[tokio::test]
@@ -246,8 +266,16 @@ async fn reqwest_middleware_is_one_line() {
     assert_error_status(&span);
 
     let points = t.histogram(metric::HTTP_CLIENT_REQUEST_DURATION);
-    assert!(points.iter().any(|p| point_has(p, semconv::HTTP_RESPONSE_STATUS_CODE, 200_i64)));
-    assert!(points.iter().any(|p| point_has(p, semconv::ERROR_TYPE, "timeout")));
+    assert!(
+        points
+            .iter()
+            .any(|p| point_has(p, semconv::HTTP_RESPONSE_STATUS_CODE, 200_i64))
+    );
+    assert!(
+        points
+            .iter()
+            .any(|p| point_has(p, semconv::ERROR_TYPE, "timeout"))
+    );
     exported.extend(t.spans());
     assert_exemplars_point_at_exported(
         t.inner.metrics(),

@@ -71,7 +71,10 @@ fn app(telemetry: &Telemetry, layer: HttpServerLayer) -> Router {
                         return None;
                     }
                     tokio::time::sleep(Duration::from_millis(150)).await;
-                    Some((Ok::<_, std::io::Error>(Bytes::from(format!("chunk {i}\n"))), i + 1))
+                    Some((
+                        Ok::<_, std::io::Error>(Bytes::from(format!("chunk {i}\n"))),
+                        i + 1,
+                    ))
                 });
                 Body::from_stream(chunks)
             }),
@@ -96,7 +99,10 @@ async fn get_with(
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    client().request(req.body(Empty::new()).unwrap()).await.unwrap()
+    client()
+        .request(req.body(Empty::new()).unwrap())
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -109,10 +115,7 @@ async fn ok_request_has_every_attribute_and_a_child_span() {
                 http::header::AUTHORIZATION,
                 http::header::COOKIE,
             ])
-            .with_capture_response_headers([
-                http::header::CONTENT_TYPE,
-                http::header::SET_COOKIE,
-            ])
+            .with_capture_response_headers([http::header::CONTENT_TYPE, http::header::SET_COOKIE])
             .with_request_attributes(HeaderAttribute::new(
                 HeaderName::from_static("x-tenant"),
                 "tenant.id",
@@ -136,7 +139,10 @@ async fn ok_request_has_every_attribute_and_a_child_span() {
     )
     .await;
     assert_eq!(res.status(), 200);
-    assert!(res.headers().get("traceresponse").is_none(), "off by default");
+    assert!(
+        res.headers().get("traceresponse").is_none(),
+        "off by default"
+    );
     let body = res.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(&body[..], b"user 42");
 
@@ -171,7 +177,10 @@ async fn ok_request_has_every_attribute_and_a_child_span() {
         &server,
         "http.response.header.content-type",
         opentelemetry::Value::Array(
-            vec![opentelemetry::StringValue::from("text/plain; charset=utf-8")].into(),
+            vec![opentelemetry::StringValue::from(
+                "text/plain; charset=utf-8",
+            )]
+            .into(),
         ),
     );
     for never in [
@@ -194,11 +203,18 @@ async fn ok_request_has_every_attribute_and_a_child_span() {
         .expect("duration point for the route");
     assert_eq!(count(point), 1);
     assert!(point_has(point, semconv::HTTP_REQUEST_METHOD, "GET"));
-    assert!(point_has(point, semconv::HTTP_RESPONSE_STATUS_CODE, 200_i64));
+    assert!(point_has(
+        point,
+        semconv::HTTP_RESPONSE_STATUS_CODE,
+        200_i64
+    ));
     assert!(point_has(point, semconv::URL_SCHEME, "http"));
     assert!(point_has(point, semconv::NETWORK_PROTOCOL_VERSION, "1.1"));
     assert!(point_attr(point, semconv::ERROR_TYPE).is_none());
-    assert!(point_attr(point, "tenant.id").is_none(), "no span-only attributes on metrics");
+    assert!(
+        point_attr(point, "tenant.id").is_none(),
+        "no span-only attributes on metrics"
+    );
     let span_secs = server
         .end_time
         .duration_since(server.start_time)
@@ -206,7 +222,10 @@ async fn ok_request_has_every_attribute_and_a_child_span() {
         .as_secs_f64();
     assert!(sum(point) > 0.0 && sum(point) <= span_secs + 0.01);
     // The duration's exemplar opens this very request's span.
-    assert!(exemplar_for(point, &server), "no exemplar for the server span");
+    assert!(
+        exemplar_for(point, &server),
+        "no exemplar for the server span"
+    );
     t.assert_exemplars(metric::HTTP_SERVER_REQUEST_DURATION);
 
     let active = t.up_down(metric::HTTP_SERVER_ACTIVE_REQUESTS);
@@ -227,8 +246,10 @@ async fn not_found_has_no_route_and_no_error() {
     assert_no_attr(&span, semconv::ERROR_TYPE);
     assert_unset_status(&span);
     let points = t.histogram(metric::HTTP_SERVER_REQUEST_DURATION);
-    assert!(points.iter().any(|p| point_has(p, semconv::HTTP_RESPONSE_STATUS_CODE, 404_i64)
-        && point_attr(p, semconv::HTTP_ROUTE).is_none()));
+    assert!(points.iter().any(
+        |p| point_has(p, semconv::HTTP_RESPONSE_STATUS_CODE, 404_i64)
+            && point_attr(p, semconv::HTTP_ROUTE).is_none()
+    ));
 }
 
 #[tokio::test]
@@ -242,8 +263,12 @@ async fn server_error_sets_status_and_error_type() {
     assert_attr(&span, semconv::ERROR_TYPE, "500");
     assert_error_status(&span);
     let points = t.histogram(metric::HTTP_SERVER_REQUEST_DURATION);
-    assert!(points.iter().any(|p| point_has(p, semconv::ERROR_TYPE, "500")
-        && point_has(p, semconv::HTTP_ROUTE, "/fail")));
+    assert!(
+        points
+            .iter()
+            .any(|p| point_has(p, semconv::ERROR_TYPE, "500")
+                && point_has(p, semconv::HTTP_ROUTE, "/fail"))
+    );
 }
 
 #[tokio::test]
@@ -313,7 +338,11 @@ async fn unknown_method_is_other() {
     assert_attr(&span, semconv::HTTP_REQUEST_METHOD, "_OTHER");
     assert_attr(&span, semconv::HTTP_REQUEST_METHOD_ORIGINAL, "PURGE");
     let points = t.histogram(metric::HTTP_SERVER_REQUEST_DURATION);
-    assert!(points.iter().any(|p| point_has(p, semconv::HTTP_REQUEST_METHOD, "_OTHER")));
+    assert!(
+        points
+            .iter()
+            .any(|p| point_has(p, semconv::HTTP_REQUEST_METHOD, "_OTHER"))
+    );
 }
 
 #[tokio::test]
@@ -326,7 +355,11 @@ async fn filter_skips_health_checks() {
     t.wait_span("GET /fail", SpanKind::Server).await;
     assert!(!t.span_names().iter().any(|n| n.contains("health")));
     let points = t.histogram(metric::HTTP_SERVER_REQUEST_DURATION);
-    assert!(!points.iter().any(|p| point_has(p, semconv::HTTP_ROUTE, "/health")));
+    assert!(
+        !points
+            .iter()
+            .any(|p| point_has(p, semconv::HTTP_ROUTE, "/health"))
+    );
 }
 
 #[tokio::test]
@@ -406,9 +439,9 @@ async fn plain_hyper_service() {
                 let cx = opentelemetry::Context::current();
                 assert!(cx.span().span_context().is_valid());
                 let _span = tracer.start("inner");
-                Ok::<_, std::convert::Infallible>(http::Response::new(
-                    http_body_util::Full::new(Bytes::from_static(b"hi")),
-                ))
+                Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(
+                    Bytes::from_static(b"hi"),
+                )))
             }
         });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -420,7 +453,13 @@ async fn plain_hyper_service() {
             .await
             .unwrap();
     });
-    let res = get_with(addr, "POST", "/x?y=1", &[("x-forwarded-for", "203.0.113.9")]).await;
+    let res = get_with(
+        addr,
+        "POST",
+        "/x?y=1",
+        &[("x-forwarded-for", "203.0.113.9")],
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let span = t.wait_span("POST", SpanKind::Server).await;
     let inner = t.wait_span("inner", SpanKind::Internal).await;

@@ -126,6 +126,11 @@ async fn layer_outside_the_router_reads_the_route_from_the_response() {
     let span = t.wait_span("GET /items/{id}", SpanKind::Server).await;
     assert_attr(&span, semconv::HTTP_ROUTE, "/items/{id}");
     assert_attr(&span, semconv::URL_PATH, "/items/9");
-    let points = t.histogram(opentelemetry_semantic_conventions::metric::HTTP_SERVER_REQUEST_DURATION);
-    assert!(points.iter().any(|p| point_has(p, semconv::HTTP_ROUTE, "/items/{id}")));
+    let points =
+        t.histogram(opentelemetry_semantic_conventions::metric::HTTP_SERVER_REQUEST_DURATION);
+    assert!(
+        points
+            .iter()
+            .any(|p| point_has(p, semconv::HTTP_ROUTE, "/items/{id}"))
+    );
 }

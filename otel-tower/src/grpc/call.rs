@@ -181,7 +181,10 @@ impl RpcCall {
     /// The body ended or was dropped, or the future was dropped: classify and finish.
     pub(crate) fn abandon(mut self, panicked: bool) {
         if panicked {
-            self.fail(Cow::Borrowed(ERROR_PANIC), Cow::Borrowed("the call panicked"));
+            self.fail(
+                Cow::Borrowed(ERROR_PANIC),
+                Cow::Borrowed("the call panicked"),
+            );
         } else if self.code.is_none() && self.error_type.is_none() {
             self.fail(
                 Cow::Borrowed(ERROR_CANCELLED),
@@ -228,7 +231,10 @@ impl RpcCall {
                 attrs.push(KeyValue::new(semconv::RPC_METHOD, method_value.clone()));
             }
             if let Some(code) = self.code {
-                attrs.push(KeyValue::new(semconv::RPC_RESPONSE_STATUS_CODE, code.name()));
+                attrs.push(KeyValue::new(
+                    semconv::RPC_RESPONSE_STATUS_CODE,
+                    code.name(),
+                ));
             }
             if let Some(error_type) = &self.error_type
                 && code_error
@@ -264,7 +270,8 @@ impl RpcCall {
                 n += 1;
             }
         }
-        self.op.end_with_duration(&self.shared.duration, &attrs[..n]);
+        self.op
+            .end_with_duration(&self.shared.duration, &attrs[..n]);
     }
 }
 

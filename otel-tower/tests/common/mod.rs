@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use opentelemetry::trace::{SpanId, SpanKind, Status, TraceId};
 use opentelemetry::Value;
+use opentelemetry::trace::{SpanId, SpanKind, Status, TraceId};
 use opentelemetry_sdk::trace::{Sampler, SpanData};
 use otel_core::metrics::{SeriesSnapshot, SnapshotExt as _};
 #[allow(unused_imports)]

@@ -48,7 +48,7 @@ mod layer;
 pub(crate) mod service;
 
 pub use future::ResponseFuture;
-pub use layer::HttpClientLayer;
-pub use service::HttpClient;
 #[cfg(feature = "reqwest")]
 pub(crate) use layer::ClientShared;
+pub use layer::HttpClientLayer;
+pub use service::HttpClient;

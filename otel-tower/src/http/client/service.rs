@@ -116,11 +116,14 @@ impl ClientRequest {
             Some(s) if s.eq_ignore_ascii_case("https") => "https",
             _ => "http",
         };
-        let authority = uri.authority().map(http::uri::Authority::as_str).or_else(|| {
-            headers
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-        });
+        let authority = uri
+            .authority()
+            .map(http::uri::Authority::as_str)
+            .or_else(|| {
+                headers
+                    .get(http::header::HOST)
+                    .and_then(|h| h.to_str().ok())
+            });
         let (server_address, server_port) = match authority {
             Some(authority) => {
                 let (host, port) = split_host_port(authority);
@@ -177,7 +180,12 @@ impl ClientRequest {
     }
 
     /// Records the response head: status (Error for ≥ 400), protocol version, headers.
-    pub(crate) fn on_response(&mut self, status: StatusCode, version: Version, headers: &HeaderMap) {
+    pub(crate) fn on_response(
+        &mut self,
+        status: StatusCode,
+        version: Version,
+        headers: &HeaderMap,
+    ) {
         let code = status.as_u16();
         self.status = Some(code);
         self.version = protocol_version(version);
@@ -191,7 +199,10 @@ impl ClientRequest {
                 semconv::HTTP_RESPONSE_STATUS_CODE,
                 i64::from(code),
             ));
-            attrs.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, self.version));
+            attrs.push(KeyValue::new(
+                semconv::NETWORK_PROTOCOL_VERSION,
+                self.version,
+            ));
             if let Some(error_type) = &self.error_type {
                 attrs.push(KeyValue::new(semconv::ERROR_TYPE, error_type.clone()));
             }
@@ -205,7 +216,8 @@ impl ClientRequest {
 
     /// Marks the request failed: `error.type`, status Error, `exception` event.
     pub(crate) fn fail(&mut self, error_type: Cow<'static, str>, message: String) {
-        self.op.record_error(error_type.clone(), Cow::Owned(message));
+        self.op
+            .record_error(error_type.clone(), Cow::Owned(message));
         self.error_type = Some(error_type);
     }
 
@@ -237,6 +249,7 @@ impl ClientRequest {
             attrs[n] = KeyValue::new(semconv::ERROR_TYPE, error_type);
             n += 1;
         }
-        self.op.end_with_duration(&self.shared.duration, &attrs[..n]);
+        self.op
+            .end_with_duration(&self.shared.duration, &attrs[..n]);
     }
 }

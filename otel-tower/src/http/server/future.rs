@@ -55,7 +55,8 @@ impl RequestState {
             self.error_type = Some(Cow::Owned(error_type));
         }
         if self.op.is_recording() {
-            let mut attrs = Vec::with_capacity(2 + usize::from(!config.response_headers.is_empty()));
+            let mut attrs =
+                Vec::with_capacity(2 + usize::from(!config.response_headers.is_empty()));
             attrs.push(KeyValue::new(
                 semconv::HTTP_RESPONSE_STATUS_CODE,
                 i64::from(status),
@@ -214,7 +215,9 @@ where
             }
             Err(err) => {
                 let type_name = std::any::type_name::<E>();
-                state.op.record_error(type_name, Cow::Borrowed("the service returned an error"));
+                state
+                    .op
+                    .record_error(type_name, Cow::Borrowed("the service returned an error"));
                 state.error_type = Some(Cow::Borrowed(type_name));
                 state.finish();
                 Poll::Ready(Err(err))

@@ -190,7 +190,10 @@ fn request_attributes<B>(
         .get(http::header::USER_AGENT)
         .and_then(|h| h.to_str().ok())
     {
-        attrs.push(KeyValue::new(semconv::USER_AGENT_ORIGINAL, agent.to_owned()));
+        attrs.push(KeyValue::new(
+            semconv::USER_AGENT_ORIGINAL,
+            agent.to_owned(),
+        ));
     }
     if let Some(route) = route {
         attrs.push(KeyValue::new(semconv::HTTP_ROUTE, route.clone()));
@@ -267,10 +270,15 @@ mod tests {
         assert_eq!(forwarded_for(&h).as_deref(), Some("203.0.113.7"));
         h.insert(
             http::header::FORWARDED,
-            "for=\"[2001:db8::1]:4711\";proto=https, for=10.0.0.1".parse().unwrap(),
+            "for=\"[2001:db8::1]:4711\";proto=https, for=10.0.0.1"
+                .parse()
+                .unwrap(),
         );
         assert_eq!(forwarded_for(&h).as_deref(), Some("2001:db8::1"));
-        h.insert(http::header::FORWARDED, "For=192.0.2.60:80".parse().unwrap());
+        h.insert(
+            http::header::FORWARDED,
+            "For=192.0.2.60:80".parse().unwrap(),
+        );
         assert_eq!(forwarded_for(&h).as_deref(), Some("192.0.2.60"));
     }
 }
