@@ -1,5 +1,5 @@
-//! HTTP instrumentation: a [server](server) layer for axum/hyper services and a
-//! [client](client) layer for hyper-util's client and other tower HTTP clients.
+//! HTTP instrumentation: the [`server`] layer for axum, hyper and any tower HTTP server,
+//! and the [`client`] layer for hyper-util's client and any tower HTTP client.
 
 pub mod client;
 pub mod server;
