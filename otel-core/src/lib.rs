@@ -9,6 +9,7 @@ pub mod logs;
 pub mod metrics;
 mod pipeline;
 pub mod propagation;
+pub mod redact;
 pub mod resource;
 pub mod sampling;
 #[cfg(feature = "testing")]

@@ -29,6 +29,8 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
 use tracing_subscriber::registry::LookupSpan;
 
+use crate::redact::Redactor;
+
 /// How log lines are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -69,38 +71,83 @@ where
     S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
+    fmt_layer_with_redaction(format, writer, None)
+}
+
+// --- redaction hook (sampling/redaction work, see crate::redact) ---
+/// Like [`fmt_layer`], masking secrets and personal data in messages and fields with
+/// `redactor` when it is `Some` (see [`crate::redact`]).
+///
+/// ```
+/// use otel_core::logs::{fmt_layer_with_redaction, LogFormat};
+/// use otel_core::redact::Redactor;
+/// use tracing_subscriber::prelude::*;
+///
+/// let layer = fmt_layer_with_redaction(LogFormat::Json, std::io::stderr, Some(Redactor::new()));
+/// let subscriber = tracing_subscriber::registry().with(layer);
+/// tracing::subscriber::with_default(subscriber, || tracing::info!(password = "hunter2", "login"));
+/// ```
+pub fn fmt_layer_with_redaction<S, W>(
+    format: LogFormat,
+    writer: W,
+    redactor: Option<Redactor>,
+) -> Option<Box<dyn tracing_subscriber::Layer<S> + Send + Sync>>
+where
+    S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     match format {
         LogFormat::Off => None,
         LogFormat::Text => Some(Box::new(
             tracing_subscriber::fmt::layer()
                 .with_writer(writer)
                 .with_ansi(false)
-                .event_format(CorrelatedFormat { json: false }),
+                .event_format(CorrelatedFormat {
+                    json: false,
+                    redactor,
+                }),
         )),
         LogFormat::Json => Some(Box::new(
             tracing_subscriber::fmt::layer()
                 .with_writer(writer)
                 .with_ansi(false)
-                .event_format(CorrelatedFormat { json: true }),
+                .event_format(CorrelatedFormat {
+                    json: true,
+                    redactor,
+                }),
         )),
     }
 }
 
 /// The event formatter behind [`fmt_layer`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CorrelatedFormat {
     json: bool,
+    redactor: Option<Redactor>,
 }
 
 impl CorrelatedFormat {
     /// Text lines: `2026-01-01T00:00:00.000Z  INFO target: message k=v trace_id=… span_id=…`.
     pub fn text() -> Self {
-        Self { json: false }
+        Self {
+            json: false,
+            redactor: None,
+        }
     }
 
     /// JSON lines: `{"timestamp":…,"level":…,"target":…,"message":…,"fields":{…},"trace_id":…,"span_id":…}`.
     pub fn json() -> Self {
-        Self { json: true }
+        Self {
+            json: true,
+            redactor: None,
+        }
+    }
+
+    /// Masks secrets and personal data in messages and fields (see [`crate::redact`]).
+    #[must_use]
+    pub fn with_redaction(mut self, redactor: Redactor) -> Self {
+        self.redactor = Some(redactor);
+        self
     }
 }
 
@@ -120,37 +167,69 @@ where
         let span = cx.span();
         let sc = span.span_context();
         let ids = sc.is_valid().then(|| (sc.trace_id(), sc.span_id()));
-        let now = humantime_now();
         let span_name = ctx.lookup_current().map(|s| s.name());
 
         if self.json {
-            let mut visitor = JsonVisitor::default();
-            event.record(&mut visitor);
-            let mut obj = serde_json::Map::new();
-            obj.insert("timestamp".into(), now.into());
-            obj.insert("level".into(), meta.level().as_str().into());
-            obj.insert("target".into(), meta.target().into());
-            if let Some(m) = visitor.message {
-                obj.insert("message".into(), m.into());
-            }
-            if !visitor.fields.is_empty() {
-                obj.insert("fields".into(), visitor.fields.into());
-            }
-            if let Some(name) = span_name {
-                obj.insert("span".into(), name.into());
-            }
-            if let Some((t, s)) = ids {
-                obj.insert("trace_id".into(), t.to_string().into());
-                obj.insert("span_id".into(), s.to_string().into());
-            }
-            let line = serde_json::Value::Object(obj).to_string();
-            writeln!(writer, "{line}")
+            // Written straight to the output (no intermediate JSON tree): one line costs about
+            // as much as the text format. Field values are escaped by `push_json_str`.
+            JSON_SCRATCH.with(|cell| {
+                let mut fresh = JsonFields::default();
+                let mut borrowed = cell.try_borrow_mut();
+                let v: &mut JsonFields = match borrowed.as_mut() {
+                    Ok(v) => v,
+                    Err(_) => &mut fresh,
+                };
+                v.reset(self.redactor.clone());
+                event.record(v);
+                let mut out = std::mem::take(&mut v.out);
+                out.push_str("{\"timestamp\":\"");
+                let _ = write_timestamp(&mut out);
+                out.push_str("\",\"level\":\"");
+                out.push_str(meta.level().as_str());
+                out.push_str("\",\"target\":");
+                push_json_str(&mut out, meta.target());
+                if v.has_message {
+                    out.push_str(",\"message\":");
+                    out.push_str(&v.message);
+                }
+                if !v.fields.is_empty() {
+                    out.push_str(",\"fields\":{");
+                    out.push_str(&v.fields);
+                    out.push('}');
+                }
+                if let Some(name) = span_name {
+                    out.push_str(",\"span\":");
+                    push_json_str(&mut out, name);
+                }
+                if let Some((t, s)) = ids {
+                    let _ = write!(out, ",\"trace_id\":\"{t}\",\"span_id\":\"{s}\"");
+                }
+                out.push_str("}\n");
+                let result = writer.write_str(&out);
+                out.clear();
+                v.out = out;
+                v.redactor = None;
+                result
+            })
         } else {
-            write!(writer, "{now} {:>5} {}: ", meta.level(), meta.target())?;
+            write_timestamp(&mut writer)?;
+            write!(writer, " {:>5} {}: ", meta.level(), meta.target())?;
             if let Some(name) = span_name {
                 write!(writer, "{name}: ")?;
             }
-            ctx.field_format().format_fields(writer.by_ref(), event)?;
+            match &self.redactor {
+                None => ctx.field_format().format_fields(writer.by_ref(), event)?,
+                Some(r) => {
+                    let mut v = RedactingTextVisitor {
+                        redactor: r,
+                        writer: writer.by_ref(),
+                        first: true,
+                        result: Ok(()),
+                    };
+                    event.record(&mut v);
+                    v.result?;
+                }
+            }
             if let Some((t, s)) = ids {
                 write!(writer, " trace_id={t} span_id={s}")?;
             }
@@ -159,52 +238,206 @@ where
     }
 }
 
-#[derive(Default)]
-struct JsonVisitor {
-    message: Option<String>,
-    fields: serde_json::Map<String, serde_json::Value>,
+/// Text fields, `message k=v …`, with values redacted (strings quoted like the default
+/// formatter's).
+struct RedactingTextVisitor<'a, 'w> {
+    redactor: &'a Redactor,
+    writer: Writer<'w>,
+    first: bool,
+    result: fmt::Result,
 }
 
-impl Visit for JsonVisitor {
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        let mut s = String::new();
-        let _ = write!(s, "{value:?}");
-        if field.name() == "message" {
-            self.message = Some(s);
-        } else {
-            self.fields.insert(field.name().into(), s.into());
+impl RedactingTextVisitor<'_, '_> {
+    fn write(&mut self, field: &Field, value: &str, quoted: bool) {
+        if self.result.is_err() {
+            return;
         }
+        let sep = if self.first { "" } else { " " };
+        self.first = false;
+        let value = self.redactor.redact_field(field.name(), value);
+        self.result = if field.name() == "message" {
+            write!(self.writer, "{sep}{value}")
+        } else if quoted {
+            write!(self.writer, "{sep}{}={value:?}", field.name())
+        } else {
+            write!(self.writer, "{sep}{}={value}", field.name())
+        };
+    }
+}
+
+impl Visit for RedactingTextVisitor<'_, '_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let s = format!("{value:?}");
+        self.write(field, &s, false);
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.message = Some(value.to_owned());
-        } else {
-            self.fields.insert(field.name().into(), value.into());
-        }
+        self.write(field, value, true);
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.fields.insert(field.name().into(), value.into());
+        self.write(field, &value.to_string(), false);
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.fields.insert(field.name().into(), value.into());
+        self.write(field, &value.to_string(), false);
     }
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.fields.insert(field.name().into(), value.into());
+}
+// --- end redaction hook ---
+
+thread_local! {
+    static JSON_SCRATCH: std::cell::RefCell<JsonFields> = std::cell::RefCell::default();
+}
+
+/// Collects an event's fields as JSON text: `message` (a JSON string literal) and the other
+/// fields as `"k":v,…`; string values are redacted when a redactor is set.
+#[derive(Default)]
+struct JsonFields {
+    redactor: Option<Redactor>,
+    message: String,
+    has_message: bool,
+    fields: String,
+    scratch: String,
+    out: String,
+}
+
+impl JsonFields {
+    fn reset(&mut self, redactor: Option<Redactor>) {
+        self.redactor = redactor;
+        self.message.clear();
+        self.has_message = false;
+        self.fields.clear();
+        self.scratch.clear();
+        self.out.clear();
     }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.fields.insert(field.name().into(), value.into());
+
+    fn key(&mut self, field: &Field) {
+        if !self.fields.is_empty() {
+            self.fields.push(',');
+        }
+        push_json_str(&mut self.fields, field.name());
+        self.fields.push(':');
+    }
+
+    /// A string value (also Debug output), redacted.
+    fn string(&mut self, field: &Field, value: &str) {
+        let redacted: std::borrow::Cow<'_, str> = match &self.redactor {
+            None => value.into(),
+            Some(r) => {
+                let t = value.trim_start();
+                if field.name() != "message" && (t.starts_with('{') || t.starts_with('[')) {
+                    let mut v = serde_json::Value::String(value.to_owned());
+                    r.redact_json(&mut v);
+                    match v {
+                        serde_json::Value::String(s) => s.into(),
+                        other => other.to_string().into(),
+                    }
+                } else {
+                    r.redact_field(field.name(), value)
+                }
+            }
+        };
+        if field.name() == "message" {
+            self.has_message = true;
+            self.message.clear();
+            push_json_str(&mut self.message, &redacted);
+        } else {
+            self.key(field);
+            push_json_str(&mut self.fields, &redacted);
+        }
+    }
+
+    /// A number: written raw unless the redactor masks it (card or phone numbers as integers).
+    fn number(&mut self, field: &Field, value: &dyn fmt::Display) {
+        self.scratch.clear();
+        let _ = write!(self.scratch, "{value}");
+        let scratch = std::mem::take(&mut self.scratch);
+        let masked = self
+            .redactor
+            .as_ref()
+            .map(|r| r.redact_field(field.name(), &scratch))
+            .filter(|c| matches!(c, std::borrow::Cow::Owned(_)))
+            .map(std::borrow::Cow::into_owned);
+        match masked {
+            Some(m) => {
+                self.key(field);
+                push_json_str(&mut self.fields, &m);
+            }
+            None if field.name() == "message" => self.string(field, &scratch),
+            None => {
+                self.key(field);
+                self.fields.push_str(&scratch);
+            }
+        }
+        self.scratch = scratch;
     }
 }
 
-/// RFC 3339 UTC timestamp with milliseconds, without pulling in a date crate.
-fn humantime_now() -> String {
+impl Visit for JsonFields {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let mut s = std::mem::take(&mut self.scratch);
+        s.clear();
+        let _ = write!(s, "{value:?}");
+        self.string(field, &s);
+        self.scratch = s;
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.string(field, value);
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.number(field, &value);
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.number(field, &value);
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        if value.is_finite() {
+            self.number(field, &value);
+        } else {
+            self.string(field, &value.to_string());
+        }
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.key(field);
+        self.fields.push_str(if value { "true" } else { "false" });
+    }
+}
+
+/// Appends `s` as a JSON string literal (quotes included), escaping what JSON requires.
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: Option<&str> = match b {
+            b'"' => Some("\\\""),
+            b'\\' => Some("\\\\"),
+            b'\n' => Some("\\n"),
+            b'\r' => Some("\\r"),
+            b'\t' => Some("\\t"),
+            0..=0x1f => None,
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        match esc {
+            Some(e) => out.push_str(e),
+            None => {
+                let _ = write!(out, "\\u{b:04x}");
+            }
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// Writes an RFC 3339 UTC timestamp with milliseconds, without pulling in a date crate.
+fn write_timestamp(w: &mut impl fmt::Write) -> fmt::Result {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let secs = now.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    format!(
+    write!(
+        w,
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
         rem / 3600,
         (rem % 3600) / 60,
@@ -231,6 +464,18 @@ pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn json_strings_round_trip(s in proptest::prelude::any::<String>()) {
+            let mut out = String::new();
+            push_json_str(&mut out, &s);
+            let back: String = serde_json::from_str(&out).map_err(|e| {
+                proptest::test_runner::TestCaseError::fail(format!("{e}: {out}"))
+            })?;
+            proptest::prop_assert_eq!(back, s);
+        }
+    }
 
     #[test]
     fn calendar() {

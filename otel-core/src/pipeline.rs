@@ -28,8 +28,8 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter,
-    SpanProcessor,
+    BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, ShouldSample, SpanData,
+    SpanExporter, SpanProcessor,
 };
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt;
@@ -40,12 +40,14 @@ use crate::config::{
     parse_millis,
 };
 use crate::console::ConsoleExporter;
-use crate::logs::{LogFormat, fmt_layer};
+use crate::logs::{LogFormat, fmt_layer_with_redaction};
 use crate::metrics::otlp::{
     OtlpMetricsConfig, OtlpMetricsExporter, PeriodicConfig, PeriodicMetricsExporter,
 };
 use crate::metrics::{ExemplarFilter, Metrics, MetricsConfig, MetricsError};
+use crate::redact::{RedactingSpanProcessor, Redactor};
 use crate::resource::ResourceConfig;
+use crate::sampling::tail::{FanOut, TailConfig, TailSampler, TailSpanProcessor, TailStats};
 
 /// Entry point of the pipeline setup.
 #[derive(Debug, Clone, Copy)]
@@ -98,7 +100,7 @@ pub struct TelemetryBuilder {
     resource: ResourceConfig,
     traces_exporters: Option<Vec<TracesExporter>>,
     otlp: OtlpOverrides,
-    sampler: Option<Sampler>,
+    sampler: Option<Box<dyn ShouldSample>>,
     propagator: Option<Box<dyn TextMapPropagator + Send + Sync>>,
     disabled: Option<bool>,
     log_format: Option<LogFormat>,
@@ -107,6 +109,9 @@ pub struct TelemetryBuilder {
     install_subscriber: Option<bool>,
     shutdown_timeout: Option<Duration>,
     extra_exporter: Option<ProcessorFactory>,
+    // sampling/redaction options (crate::sampling::tail, crate::redact)
+    tail: Option<TailConfig>,
+    redaction: Option<Redactor>,
 }
 
 type BoxedSpanProcessor = Box<dyn SpanProcessor>;
@@ -183,9 +188,11 @@ impl TelemetryBuilder {
         self.otlp.timeout = Some(timeout);
         self
     }
-    /// Head sampler (overrides `OTEL_TRACES_SAMPLER`/`_ARG`).
-    pub fn with_sampler(mut self, sampler: Sampler) -> Self {
-        self.sampler = Some(sampler);
+    /// Head sampler (overrides `OTEL_TRACES_SAMPLER`/`_ARG`): an SDK [`Sampler`](opentelemetry_sdk::trace::Sampler), or one of
+    /// [`crate::sampling`] ([`RateLimitingSampler`](crate::sampling::RateLimitingSampler),
+    /// [`RuleSampler`](crate::sampling::RuleSampler)).
+    pub fn with_sampler(mut self, sampler: impl ShouldSample + 'static) -> Self {
+        self.sampler = Some(Box::new(sampler));
         self
     }
     /// Propagator (overrides `OTEL_PROPAGATORS`).
@@ -239,6 +246,24 @@ impl TelemetryBuilder {
         self
     }
 
+    // --- sampling/redaction options ---
+    /// Turns tail mode on (overrides `OTEL_CORE_TAIL_SAMPLING` and its `OTEL_CORE_TAIL_*`
+    /// settings): spans the head sampler drops are still recorded, and the local part of a
+    /// trace is exported when one of its spans failed or was slow. See
+    /// [`crate::sampling::tail`] and `docs/sampling.md`.
+    pub fn with_tail_sampling(mut self, config: TailConfig) -> Self {
+        self.tail = Some(config);
+        self
+    }
+    /// Masks secrets and personal data in printed log lines and in span attributes before
+    /// export (overrides `OTEL_CORE_REDACTION=true|false`, default false). See
+    /// [`crate::redact`].
+    pub fn with_redaction(mut self, redactor: Redactor) -> Self {
+        self.redaction = Some(redactor);
+        self
+    }
+    // --- end sampling/redaction options ---
+
     /// Builds the pipeline without installing anything global.
     ///
     /// Errors name the variable (or option) and value that could not be used.
@@ -259,6 +284,15 @@ impl TelemetryBuilder {
             },
         };
         let resource = self.resource.build(&env)?;
+        let redactor = match self.redaction {
+            Some(r) => Some(r),
+            None => match env.get("OTEL_CORE_REDACTION") {
+                Some(v) if crate::config::parse_bool("OTEL_CORE_REDACTION", &v)? => {
+                    Some(Redactor::new())
+                }
+                _ => None,
+            },
+        };
         let propagator: Box<dyn TextMapPropagator + Send + Sync> = match self.propagator {
             Some(p) => p,
             None => propagator_from_env(&env)?,
@@ -277,6 +311,8 @@ impl TelemetryBuilder {
             log_format,
             install_subscriber: self.install_subscriber.unwrap_or(true),
             shutdown_timeout: self.shutdown_timeout.unwrap_or(Duration::from_secs(5)),
+            redactor: redactor.clone(),
+            tail_stats: None,
         };
         if disabled {
             return Ok(guard);
@@ -286,6 +322,15 @@ impl TelemetryBuilder {
             Some(s) => s,
             None => crate::sampling::sampler_from_env(&env)?,
         };
+        let tail = match self.tail {
+            Some(t) => Some(t),
+            None => TailConfig::from_env(&env)?,
+        };
+        let sampler: Box<dyn ShouldSample> = match tail {
+            Some(_) => Box::new(TailSampler::from_boxed(sampler)),
+            None => sampler,
+        };
+        let mut processors: Vec<BoxedSpanProcessor> = Vec::new();
         let exporters = match self.traces_exporters {
             Some(e) => e,
             None => match env.get("OTEL_TRACES_EXPORTER") {
@@ -323,10 +368,7 @@ impl TelemetryBuilder {
             let exporter = OtlpMetricsExporter::new(OtlpMetricsConfig {
                 endpoint: None,
                 metrics_endpoint: Some(settings.endpoint.clone()),
-                protocol: match settings.protocol {
-                    OtlpProtocol::Grpc => crate::metrics::otlp::OtlpProtocol::Grpc,
-                    OtlpProtocol::HttpProtobuf => crate::metrics::otlp::OtlpProtocol::HttpProtobuf,
-                },
+                protocol: settings.protocol,
                 headers: settings.headers.clone(),
                 timeout: settings.timeout,
             })
@@ -357,13 +399,13 @@ impl TelemetryBuilder {
                     let processor = BatchSpanProcessor::builder(counted)
                         .with_batch_config(batch.config())
                         .build();
-                    builder = builder.with_span_processor(CountingProcessor {
+                    processors.push(Box::new(CountingProcessor {
                         inner: processor,
                         stats: stats.clone(),
-                    });
+                    }));
                 }
                 TracesExporter::Console => {
-                    builder = builder.with_span_processor(
+                    processors.push(Box::new(
                         BatchSpanProcessor::builder(ConsoleExporter::stdout())
                             .with_batch_config(
                                 BatchConfigBuilder::default()
@@ -371,12 +413,32 @@ impl TelemetryBuilder {
                                     .build(),
                             )
                             .build(),
-                    );
+                    ));
                 }
             }
         }
         if let Some(extra) = self.extra_exporter {
-            builder = builder.with_span_processor(BoxedProcessor((extra.0)()));
+            processors.push((extra.0)());
+        }
+        // Tail mode and redaction see every span before any exporter does.
+        if tail.is_none() && redactor.is_none() {
+            for p in processors {
+                builder = builder.with_span_processor(BoxedProcessor(p));
+            }
+        } else {
+            let mut exporting: BoxedSpanProcessor = Box::new(FanOut(processors));
+            if let Some(r) = &redactor {
+                exporting = Box::new(RedactingSpanProcessor::new(
+                    BoxedProcessor(exporting),
+                    r.clone(),
+                ));
+            }
+            if let Some(config) = tail {
+                let tail = TailSpanProcessor::new(BoxedProcessor(exporting), config);
+                guard.tail_stats = Some(tail.stats());
+                exporting = Box::new(tail);
+            }
+            builder = builder.with_span_processor(BoxedProcessor(exporting));
         }
         guard.tracer_provider = Some(builder.build());
 
@@ -729,6 +791,8 @@ pub struct TelemetryGuard {
     log_format: LogFormat,
     install_subscriber: bool,
     shutdown_timeout: Duration,
+    redactor: Option<Redactor>,
+    tail_stats: Option<TailStats>,
 }
 
 impl fmt::Debug for TelemetryGuard {
@@ -769,6 +833,10 @@ impl TelemetryGuard {
     pub fn resource(&self) -> &Resource {
         &self.resource
     }
+    /// Counters of tail mode, when it is on.
+    pub fn tail_stats(&self) -> Option<&TailStats> {
+        self.tail_stats.as_ref()
+    }
     /// Export counters of the trace pipeline.
     pub fn stats(&self) -> &ExportStats {
         &self.inner.stats
@@ -781,7 +849,11 @@ impl TelemetryGuard {
     where
         S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a> + Send + Sync,
     {
-        let fmt = fmt_layer::<S, _>(self.log_format, std::io::stdout);
+        let fmt = fmt_layer_with_redaction::<S, _>(
+            self.log_format,
+            std::io::stdout,
+            self.redactor.clone(),
+        );
         let otel = self.tracer_provider.as_ref().map(|p| {
             tracing_opentelemetry::layer()
                 .with_tracer(p.tracer("otel-core"))
