@@ -233,6 +233,12 @@ mod tests {
             redact_query("a=1&sig=abc&TOKEN=x&Signature", &c),
             "a=1&sig=REDACTED&TOKEN=REDACTED&Signature"
         );
+        // Names otel-core's redactor treats as secrets, without configuration.
+        let plain = Config::builder().build();
+        assert_eq!(
+            redact_query("access_token=t&api-key=k&user_password=p&page=2", &plain),
+            "access_token=REDACTED&api-key=REDACTED&user_password=REDACTED&page=2"
+        );
         assert_eq!(redact_query("", &c), "");
     }
 

@@ -334,6 +334,7 @@ pub struct Config {
     pub(crate) request_headers: HeaderCapture,
     pub(crate) response_headers: HeaderCapture,
     pub(crate) redacted_query_params: Arc<[Box<str>]>,
+    pub(crate) secret_names: otel_core::redact::Redactor,
     pub(crate) trace_response: bool,
     pub(crate) skip_unsampled: bool,
 }
@@ -366,7 +367,10 @@ impl Config {
         ConfigBuilder::default()
     }
 
-    /// Whether `name` (lower-case) is a query parameter whose value is redacted.
+    /// Whether `name` is a query parameter whose value is redacted: one of
+    /// [`DEFAULT_REDACTED_QUERY_PARAMS`], a name `otel_core::redact` treats as a secret
+    /// (`token`, `password`, `api_key`, ...), or one given to
+    /// [`ConfigBuilder::with_redaction`]; matched case-insensitively.
     pub(crate) fn is_redacted_param(&self, name: &str) -> bool {
         DEFAULT_REDACTED_QUERY_PARAMS
             .iter()
@@ -375,6 +379,7 @@ impl Config {
                 .redacted_query_params
                 .iter()
                 .any(|p| p.eq_ignore_ascii_case(name))
+            || self.secret_names.is_secret_name(name)
     }
 }
 
@@ -485,7 +490,9 @@ impl ConfigBuilder {
     }
 
     /// Also redacts the values of these query parameters (matched case-insensitively) in
-    /// `url.query` and `url.full`, in addition to [`DEFAULT_REDACTED_QUERY_PARAMS`].
+    /// `url.query` and `url.full`, in addition to [`DEFAULT_REDACTED_QUERY_PARAMS`] and the
+    /// names `otel_core::redact` treats as secrets (`token`, `password`, `secret`,
+    /// `api_key`, `authorization`, `cookie`, ...).
     pub fn with_redaction<I, S>(mut self, query_params: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -535,6 +542,7 @@ impl ConfigBuilder {
                 self.response_headers,
             ),
             redacted_query_params: self.redacted_query_params.into(),
+            secret_names: otel_core::redact::Redactor::new(),
             trace_response: self.trace_response,
             skip_unsampled: self.skip_unsampled,
         }

@@ -20,7 +20,10 @@
 //!
 //! Request and response bodies; headers that are not allowlisted; `Authorization`,
 //! `Cookie`, `Set-Cookie` and `Proxy-Authorization` even when allowlisted; URL credentials;
-//! values of sensitive query parameters; the raw path as `http.route`.
+//! values of sensitive query parameters (the semantic conventions' `AWSAccessKeyId`,
+//! `Signature`, `sig`, `X-Goog-Signature`, every name `otel_core::redact` treats as a secret
+//! such as `token`, `password` or `api_key`, and the names given to
+//! [`ConfigBuilder::with_redaction`]); the raw path as `http.route`.
 //!
 //! # Features
 //!
