@@ -1,7 +1,7 @@
 //! [`HttpServer`]: the instrumented service.
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use http::{HeaderMap, Request, Response};
@@ -23,11 +23,33 @@ use crate::telemetry::{Operation, ParentSampling};
 pub struct HttpServer<S> {
     inner: S,
     shared: Arc<ServerShared>,
+    /// The route template last seen by this service and its clones. With
+    /// `Router::layer`, axum builds one service per route, so this holds that route and
+    /// `http.route` costs a reference count instead of an allocation per request.
+    route_cache: Arc<OnceLock<StringValue>>,
 }
 
 impl<S> HttpServer<S> {
     pub(crate) fn new(inner: S, shared: Arc<ServerShared>) -> Self {
-        Self { inner, shared }
+        Self {
+            inner,
+            shared,
+            route_cache: Arc::default(),
+        }
+    }
+
+    /// `http.route` for the template `route`, from the cache when it matches.
+    fn route_value(&self, route: &str) -> StringValue {
+        match self.route_cache.get() {
+            Some(cached) if cached.as_str() == route => cached.clone(),
+            cached => {
+                let value = StringValue::from(Arc::<str>::from(route));
+                if cached.is_none() {
+                    let _ = self.route_cache.set(value.clone());
+                }
+                value
+            }
+        }
     }
 
     /// The wrapped service.
@@ -72,7 +94,7 @@ where
         let method = KnownMethod::of(req.method());
         let scheme = scheme_of(&req);
         let version = protocol_version(req.version());
-        let route: Option<StringValue> = view.route().map(|r| StringValue::from(r.to_owned()));
+        let route: Option<StringValue> = view.route().map(|r| self.route_value(r));
         let parent = config.propagation.extract(req.headers());
         let sampling = ParentSampling::of(&parent);
         let op = if sampling == ParentSampling::Unsampled && config.skip_unsampled {
