@@ -63,11 +63,23 @@
 //!   there by itself; add `axum::middleware::map_response` on the router copying it over, or
 //!   prefer `Router::layer`.
 //!
-//! # Cost when not sampled
+//! # Cost
 //!
-//! An unsampled request parses the incoming `traceparent`, starts a non-recording span,
-//! updates the active-request counter and records the duration histogram; no attribute is
-//! built and no string is formatted.
+//! Measured side by side with the plain service and with tower-http's `TraceLayer` +
+//! `tracing-opentelemetry` by `cargo bench -p otel-tower --bench http_server`.
+//!
+//! - A request whose incoming `traceparent` says *not sampled* starts no span at all (see
+//!   [`ConfigBuilder::with_skip_unsampled`](crate::ConfigBuilder::with_skip_unsampled)): it
+//!   parses the header, runs the handler in the caller's context, updates
+//!   `http.server.active_requests` and records the duration. No attribute is built and no
+//!   string is formatted or allocated.
+//! - A lone W3C `traceparent` is parsed without the generic propagator machinery when the
+//!   configured propagator is W3C trace-context (with or without baggage); anything else
+//!   (`tracestate`, `baggage`, B3, Jaeger, a repeated header) goes through the propagator.
+//! - With a sampled parent, the request attributes are handed to the span builder at start
+//!   (the sampler sees them); otherwise they are built only if the span records.
+//! - With `Router::layer`, the route template is cached per route, so `http.route` costs a
+//!   reference count, not an allocation.
 
 mod body;
 mod future;
