@@ -1,0 +1,112 @@
+//! An axum handler marked `#[traced]` stays a valid handler, is routed and called over
+//! loopback, and its span nests under the request's server span.
+//!
+//! This test binary (its own process) uses the **global** tracer provider, installed once
+//! before any traced call, because server tasks do not inherit the test's context: it covers
+//! the default path where a traced function builds its instrumentation from the globals.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, OnceLock};
+
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use opentelemetry::Context;
+use opentelemetry::trace::{SpanKind, Status};
+use opentelemetry_semantic_conventions::attribute::{CODE_FUNCTION_NAME, ERROR_TYPE};
+use otel_core::context::FutureExt as _;
+use otel_core::testing::{TestTelemetry, assert_attr, assert_child_of, assert_no_attr};
+use otel_core::traced;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+fn telemetry() -> &'static TestTelemetry {
+    static TT: OnceLock<TestTelemetry> = OnceLock::new();
+    TT.get_or_init(|| {
+        let tt = TestTelemetry::new();
+        opentelemetry::global::set_tracer_provider(tt.tracer_provider().clone());
+        tt
+    })
+}
+
+#[derive(Clone)]
+struct AppState {
+    accounts: Arc<Vec<(u64, &'static str)>>,
+}
+
+#[traced(skip(state), fields(app.accounts = state.accounts.len()), err(Debug))]
+async fn get_account(
+    State(state): State<AppState>,
+    Path(id): Path<u64>,
+) -> Result<String, StatusCode> {
+    tokio::task::yield_now().await;
+    state
+        .accounts
+        .iter()
+        .find(|(i, _)| *i == id)
+        .map(|(_, name)| (*name).to_owned())
+        .ok_or(StatusCode::NOT_FOUND)
+}
+
+/// Stand-in for otel-tower's server layer (not on main yet): a SERVER span per request, made
+/// current while the handler runs.
+async fn server_span(req: Request, next: Next) -> Response {
+    let inst = otel_core::instrument::Instrumentation::builder("otel-tower", "test").build();
+    let name = format!("{} {}", req.method(), "/accounts/{id}");
+    let op = inst.start(&Context::current(), name, SpanKind::Server, vec![]);
+    let cx = op.context().clone();
+    let response = next.run(req).with_context(cx).await;
+    op.end();
+    response
+}
+
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traced_handler_is_routed_and_called_over_loopback() {
+    let tt = telemetry();
+    let state = AppState {
+        accounts: Arc::new(vec![(7, "alice")]),
+    };
+    let app = Router::new()
+        .route("/accounts/{id}", get(get_account))
+        .layer(middleware::from_fn(server_span))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let ok = http_get(addr, "/accounts/7").await;
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    assert!(ok.ends_with("alice"), "{ok}");
+    let missing = http_get(addr, "/accounts/8").await;
+    assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+
+    let handlers = tt.spans_named("get_account");
+    let servers = tt.spans_named("GET /accounts/{id}");
+    assert_eq!((handlers.len(), servers.len()), (2, 2));
+    for (handler, server) in handlers.iter().zip(&servers) {
+        assert_child_of(handler, server);
+        assert_eq!(server.span_kind, SpanKind::Server);
+        assert_eq!(handler.span_kind, SpanKind::Internal);
+        assert_attr(handler, CODE_FUNCTION_NAME, "axum_handler::get_account");
+        assert_attr(handler, "app.accounts", 1);
+        assert_no_attr(handler, "state");
+        // The crate defining the function names the instrumentation scope.
+        assert_eq!(handler.instrumentation_scope.name(), "otel-macros");
+    }
+    assert_attr(&handlers[0], "id", 7);
+    assert_eq!(handlers[0].status, Status::Unset);
+    assert_attr(&handlers[1], "id", 8);
+    assert_eq!(handlers[1].status, Status::error("404"));
+    assert_attr(&handlers[1], ERROR_TYPE, "http::status::StatusCode");
+}
