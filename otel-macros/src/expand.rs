@@ -590,9 +590,10 @@ impl<'a> Plan<'a> {
         let p = private();
         let mut out = TokenStream::new();
         if let Some(err) = &self.args.err {
+            let p = quote_spanned!(err.span=> ::otel_core::macro_support::__private);
             let fail = match err.mode {
-                Mode::Debug => quote!(fail_debug),
-                _ => quote!(fail_display),
+                Mode::Debug => quote_spanned!(err.span=> fail_debug),
+                _ => quote_spanned!(err.span=> fail_display),
             };
             out.extend(quote_spanned! {err.span=>
                 if let ::core::option::Option::Some(__otel_error) =
