@@ -18,7 +18,9 @@ use opentelemetry::KeyValue;
 /// [`EnvSource::from_pairs`] reads a fixed set, for tests and for applications that load their
 /// settings from elsewhere.
 #[derive(Clone)]
-pub struct EnvSource(Arc<dyn Fn(&str) -> Option<String> + Send + Sync>);
+pub struct EnvSource(Arc<Lookup>);
+
+type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
 
 impl EnvSource {
     /// The process environment (`std::env::var`).

@@ -105,12 +105,10 @@ impl SpanExporter for ConsoleExporter {
                 }
                 p.by_trace.entry(trace).or_default().push(span);
                 p.count += 1;
-                if local_root {
-                    if let Some(spans) = p.by_trace.remove(&trace) {
-                        p.count -= spans.len();
-                        p.order.retain(|t| *t != trace);
-                        ready.push(spans);
-                    }
+                if local_root && let Some(spans) = p.by_trace.remove(&trace) {
+                    p.count -= spans.len();
+                    p.order.retain(|t| *t != trace);
+                    ready.push(spans);
                 }
                 while p.count > MAX_PENDING_SPANS {
                     let Some(oldest) = p.order.pop_front() else {

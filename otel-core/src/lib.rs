@@ -10,6 +10,7 @@ pub mod macro_support;
 pub mod metrics;
 mod pipeline;
 pub mod propagation;
+pub mod redact;
 pub mod resource;
 pub mod sampling;
 #[cfg(feature = "testing")]

@@ -29,6 +29,8 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
 use tracing_subscriber::registry::LookupSpan;
 
+use crate::redact::Redactor;
+
 /// How log lines are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -69,38 +71,83 @@ where
     S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
+    fmt_layer_with_redaction(format, writer, None)
+}
+
+// --- redaction hook (sampling/redaction work, see crate::redact) ---
+/// Like [`fmt_layer`], masking secrets and personal data in messages and fields with
+/// `redactor` when it is `Some` (see [`crate::redact`]).
+///
+/// ```
+/// use otel_core::logs::{fmt_layer_with_redaction, LogFormat};
+/// use otel_core::redact::Redactor;
+/// use tracing_subscriber::prelude::*;
+///
+/// let layer = fmt_layer_with_redaction(LogFormat::Json, std::io::stderr, Some(Redactor::new()));
+/// let subscriber = tracing_subscriber::registry().with(layer);
+/// tracing::subscriber::with_default(subscriber, || tracing::info!(password = "hunter2", "login"));
+/// ```
+pub fn fmt_layer_with_redaction<S, W>(
+    format: LogFormat,
+    writer: W,
+    redactor: Option<Redactor>,
+) -> Option<Box<dyn tracing_subscriber::Layer<S> + Send + Sync>>
+where
+    S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     match format {
         LogFormat::Off => None,
         LogFormat::Text => Some(Box::new(
             tracing_subscriber::fmt::layer()
                 .with_writer(writer)
                 .with_ansi(false)
-                .event_format(CorrelatedFormat { json: false }),
+                .event_format(CorrelatedFormat {
+                    json: false,
+                    redactor,
+                }),
         )),
         LogFormat::Json => Some(Box::new(
             tracing_subscriber::fmt::layer()
                 .with_writer(writer)
                 .with_ansi(false)
-                .event_format(CorrelatedFormat { json: true }),
+                .event_format(CorrelatedFormat {
+                    json: true,
+                    redactor,
+                }),
         )),
     }
 }
 
 /// The event formatter behind [`fmt_layer`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CorrelatedFormat {
     json: bool,
+    redactor: Option<Redactor>,
 }
 
 impl CorrelatedFormat {
     /// Text lines: `2026-01-01T00:00:00.000Z  INFO target: message k=v trace_id=… span_id=…`.
     pub fn text() -> Self {
-        Self { json: false }
+        Self {
+            json: false,
+            redactor: None,
+        }
     }
 
     /// JSON lines: `{"timestamp":…,"level":…,"target":…,"message":…,"fields":{…},"trace_id":…,"span_id":…}`.
     pub fn json() -> Self {
-        Self { json: true }
+        Self {
+            json: true,
+            redactor: None,
+        }
+    }
+
+    /// Masks secrets and personal data in messages and fields (see [`crate::redact`]).
+    #[must_use]
+    pub fn with_redaction(mut self, redactor: Redactor) -> Self {
+        self.redactor = Some(redactor);
+        self
     }
 }
 
@@ -126,6 +173,9 @@ where
         if self.json {
             let mut visitor = JsonVisitor::default();
             event.record(&mut visitor);
+            if let Some(r) = &self.redactor {
+                visitor.redact(r);
+            }
             let mut obj = serde_json::Map::new();
             obj.insert("timestamp".into(), now.into());
             obj.insert("level".into(), meta.level().as_str().into());
@@ -150,7 +200,19 @@ where
             if let Some(name) = span_name {
                 write!(writer, "{name}: ")?;
             }
-            ctx.field_format().format_fields(writer.by_ref(), event)?;
+            match &self.redactor {
+                None => ctx.field_format().format_fields(writer.by_ref(), event)?,
+                Some(r) => {
+                    let mut v = RedactingTextVisitor {
+                        redactor: r,
+                        writer: writer.by_ref(),
+                        first: true,
+                        result: Ok(()),
+                    };
+                    event.record(&mut v);
+                    v.result?;
+                }
+            }
             if let Some((t, s)) = ids {
                 write!(writer, " trace_id={t} span_id={s}")?;
             }
@@ -158,6 +220,66 @@ where
         }
     }
 }
+
+// --- redaction hook ---
+impl JsonVisitor {
+    fn redact(&mut self, r: &Redactor) {
+        if let Some(m) = &mut self.message
+            && let std::borrow::Cow::Owned(red) = r.redact_str(m)
+        {
+            *m = red;
+        }
+        let mut fields = serde_json::Value::Object(std::mem::take(&mut self.fields));
+        r.redact_json(&mut fields);
+        if let serde_json::Value::Object(map) = fields {
+            self.fields = map;
+        }
+    }
+}
+
+/// Text fields, `message k=v …`, with values redacted (strings quoted like the default
+/// formatter's).
+struct RedactingTextVisitor<'a, 'w> {
+    redactor: &'a Redactor,
+    writer: Writer<'w>,
+    first: bool,
+    result: fmt::Result,
+}
+
+impl RedactingTextVisitor<'_, '_> {
+    fn write(&mut self, field: &Field, value: &str, quoted: bool) {
+        if self.result.is_err() {
+            return;
+        }
+        let sep = if self.first { "" } else { " " };
+        self.first = false;
+        let value = self.redactor.redact_field(field.name(), value);
+        self.result = if field.name() == "message" {
+            write!(self.writer, "{sep}{value}")
+        } else if quoted {
+            write!(self.writer, "{sep}{}={value:?}", field.name())
+        } else {
+            write!(self.writer, "{sep}{}={value}", field.name())
+        };
+    }
+}
+
+impl Visit for RedactingTextVisitor<'_, '_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let s = format!("{value:?}");
+        self.write(field, &s, false);
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.write(field, value, true);
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.write(field, &value.to_string(), false);
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.write(field, &value.to_string(), false);
+    }
+}
+// --- end redaction hook ---
 
 #[derive(Default)]
 struct JsonVisitor {

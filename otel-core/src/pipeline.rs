@@ -28,8 +28,8 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter,
-    SpanProcessor,
+    BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, ShouldSample, SpanData,
+    SpanExporter, SpanProcessor,
 };
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt;
@@ -40,8 +40,14 @@ use crate::config::{
     parse_millis,
 };
 use crate::console::ConsoleExporter;
-use crate::logs::{LogFormat, fmt_layer};
+use crate::logs::{LogFormat, fmt_layer_with_redaction};
+use crate::metrics::otlp::{
+    OtlpMetricsConfig, OtlpMetricsExporter, PeriodicConfig, PeriodicMetricsExporter,
+};
+use crate::metrics::{ExemplarFilter, Metrics, MetricsConfig, MetricsError};
+use crate::redact::{RedactingSpanProcessor, Redactor};
 use crate::resource::ResourceConfig;
+use crate::sampling::tail::{FanOut, TailConfig, TailSampler, TailSpanProcessor, TailStats};
 
 /// Entry point of the pipeline setup.
 #[derive(Debug, Clone, Copy)]
@@ -94,14 +100,18 @@ pub struct TelemetryBuilder {
     resource: ResourceConfig,
     traces_exporters: Option<Vec<TracesExporter>>,
     otlp: OtlpOverrides,
-    sampler: Option<Sampler>,
+    sampler: Option<Box<dyn ShouldSample>>,
     propagator: Option<Box<dyn TextMapPropagator + Send + Sync>>,
     disabled: Option<bool>,
     log_format: Option<LogFormat>,
     logs_export: Option<bool>,
+    metrics_export: Option<bool>,
     install_subscriber: Option<bool>,
     shutdown_timeout: Option<Duration>,
     extra_exporter: Option<ProcessorFactory>,
+    // sampling/redaction options (crate::sampling::tail, crate::redact)
+    tail: Option<TailConfig>,
+    redaction: Option<Redactor>,
 }
 
 type BoxedSpanProcessor = Box<dyn SpanProcessor>;
@@ -178,9 +188,11 @@ impl TelemetryBuilder {
         self.otlp.timeout = Some(timeout);
         self
     }
-    /// Head sampler (overrides `OTEL_TRACES_SAMPLER`/`_ARG`).
-    pub fn with_sampler(mut self, sampler: Sampler) -> Self {
-        self.sampler = Some(sampler);
+    /// Head sampler (overrides `OTEL_TRACES_SAMPLER`/`_ARG`): an SDK [`Sampler`](opentelemetry_sdk::trace::Sampler), or one of
+    /// [`crate::sampling`] ([`RateLimitingSampler`](crate::sampling::RateLimitingSampler),
+    /// [`RuleSampler`](crate::sampling::RuleSampler)).
+    pub fn with_sampler(mut self, sampler: impl ShouldSample + 'static) -> Self {
+        self.sampler = Some(Box::new(sampler));
         self
     }
     /// Propagator (overrides `OTEL_PROPAGATORS`).
@@ -208,6 +220,13 @@ impl TelemetryBuilder {
         self.logs_export = Some(enabled);
         self
     }
+    /// Pushes metrics to the OTLP collector every `OTEL_METRIC_EXPORT_INTERVAL` (overrides
+    /// `OTEL_METRICS_EXPORTER=otlp|prometheus|none`; default: on when the traces go to OTLP).
+    /// The OpenMetrics `/metrics` handler works either way.
+    pub fn with_metrics_export(mut self, enabled: bool) -> Self {
+        self.metrics_export = Some(enabled);
+        self
+    }
     /// Whether `install` sets the global `tracing` subscriber (default yes). Turn it off when the
     /// application builds its own subscriber with [`TelemetryGuard::tracing_layer`].
     pub fn with_tracing_subscriber(mut self, install: bool) -> Self {
@@ -226,6 +245,24 @@ impl TelemetryBuilder {
         })));
         self
     }
+
+    // --- sampling/redaction options ---
+    /// Turns tail mode on (overrides `OTEL_CORE_TAIL_SAMPLING` and its `OTEL_CORE_TAIL_*`
+    /// settings): spans the head sampler drops are still recorded, and the local part of a
+    /// trace is exported when one of its spans failed or was slow. See
+    /// [`crate::sampling::tail`] and `docs/sampling.md`.
+    pub fn with_tail_sampling(mut self, config: TailConfig) -> Self {
+        self.tail = Some(config);
+        self
+    }
+    /// Masks secrets and personal data in printed log lines and in span attributes before
+    /// export (overrides `OTEL_CORE_REDACTION=true|false`, default false). See
+    /// [`crate::redact`].
+    pub fn with_redaction(mut self, redactor: Redactor) -> Self {
+        self.redaction = Some(redactor);
+        self
+    }
+    // --- end sampling/redaction options ---
 
     /// Builds the pipeline without installing anything global.
     ///
@@ -247,6 +284,15 @@ impl TelemetryBuilder {
             },
         };
         let resource = self.resource.build(&env)?;
+        let redactor = match self.redaction {
+            Some(r) => Some(r),
+            None => match env.get("OTEL_CORE_REDACTION") {
+                Some(v) if crate::config::parse_bool("OTEL_CORE_REDACTION", &v)? => {
+                    Some(Redactor::new())
+                }
+                _ => None,
+            },
+        };
         let propagator: Box<dyn TextMapPropagator + Send + Sync> = match self.propagator {
             Some(p) => p,
             None => propagator_from_env(&env)?,
@@ -258,11 +304,15 @@ impl TelemetryBuilder {
             }),
             tracer_provider: None,
             logger_provider: None,
+            metrics: Metrics::noop(),
+            metrics_exporter: None,
             resource: resource.clone(),
             propagator: Some(propagator),
             log_format,
             install_subscriber: self.install_subscriber.unwrap_or(true),
             shutdown_timeout: self.shutdown_timeout.unwrap_or(Duration::from_secs(5)),
+            redactor: redactor.clone(),
+            tail_stats: None,
         };
         if disabled {
             return Ok(guard);
@@ -272,6 +322,15 @@ impl TelemetryBuilder {
             Some(s) => s,
             None => crate::sampling::sampler_from_env(&env)?,
         };
+        let tail = match self.tail {
+            Some(t) => Some(t),
+            None => TailConfig::from_env(&env)?,
+        };
+        let sampler: Box<dyn ShouldSample> = match tail {
+            Some(_) => Box::new(TailSampler::from_boxed(sampler)),
+            None => sampler,
+        };
+        let mut processors: Vec<BoxedSpanProcessor> = Vec::new();
         let exporters = match self.traces_exporters {
             Some(e) => e,
             None => match env.get("OTEL_TRACES_EXPORTER") {
@@ -280,6 +339,51 @@ impl TelemetryBuilder {
             },
         };
         let batch = BatchSettings::from_env(&env)?;
+        let metrics_export = match self.metrics_export {
+            Some(b) => b,
+            None => match env.get("OTEL_METRICS_EXPORTER") {
+                None => exporters.contains(&TracesExporter::Otlp),
+                Some(v) => match v.to_ascii_lowercase().as_str() {
+                    "otlp" => true,
+                    "none" | "prometheus" => false,
+                    _ => {
+                        return Err(ConfigError::invalid(
+                            "OTEL_METRICS_EXPORTER",
+                            v,
+                            "expected otlp, prometheus or none",
+                        ));
+                    }
+                },
+            },
+        };
+        let lookup = |name: &str| env.get(name);
+        let filter = ExemplarFilter::from_lookup(lookup).map_err(metrics_error)?;
+        guard.metrics = Metrics::new(
+            MetricsConfig::default()
+                .with_resource(resource.clone())
+                .with_exemplar_filter(filter),
+        );
+        if metrics_export {
+            let settings = OtlpSettings::resolve(&env, Signal::Metrics, &self.otlp)?;
+            let exporter = OtlpMetricsExporter::new(OtlpMetricsConfig {
+                endpoint: None,
+                metrics_endpoint: Some(settings.endpoint.clone()),
+                protocol: match settings.protocol {
+                    OtlpProtocol::Grpc => crate::metrics::otlp::OtlpProtocol::Grpc,
+                    OtlpProtocol::HttpProtobuf => crate::metrics::otlp::OtlpProtocol::HttpProtobuf,
+                },
+                headers: settings.headers.clone(),
+                timeout: settings.timeout,
+            })
+            .map_err(metrics_error)?;
+            let periodic = PeriodicConfig::from_lookup(lookup)
+                .map_err(metrics_error)?
+                .with_timeout(settings.timeout);
+            guard.metrics_exporter = Some(
+                PeriodicMetricsExporter::start(guard.metrics.clone(), exporter, periodic)
+                    .map_err(metrics_error)?,
+            );
+        }
         let mut endpoint = None;
         let stats = Arc::new(ExportStats::default());
         let mut builder = SdkTracerProvider::builder()
@@ -298,13 +402,13 @@ impl TelemetryBuilder {
                     let processor = BatchSpanProcessor::builder(counted)
                         .with_batch_config(batch.config())
                         .build();
-                    builder = builder.with_span_processor(CountingProcessor {
+                    processors.push(Box::new(CountingProcessor {
                         inner: processor,
                         stats: stats.clone(),
-                    });
+                    }));
                 }
                 TracesExporter::Console => {
-                    builder = builder.with_span_processor(
+                    processors.push(Box::new(
                         BatchSpanProcessor::builder(ConsoleExporter::stdout())
                             .with_batch_config(
                                 BatchConfigBuilder::default()
@@ -312,12 +416,32 @@ impl TelemetryBuilder {
                                     .build(),
                             )
                             .build(),
-                    );
+                    ));
                 }
             }
         }
         if let Some(extra) = self.extra_exporter {
-            builder = builder.with_span_processor(BoxedProcessor((extra.0)()));
+            processors.push((extra.0)());
+        }
+        // Tail mode and redaction see every span before any exporter does.
+        if tail.is_none() && redactor.is_none() {
+            for p in processors {
+                builder = builder.with_span_processor(BoxedProcessor(p));
+            }
+        } else {
+            let mut exporting: BoxedSpanProcessor = Box::new(FanOut(processors));
+            if let Some(r) = &redactor {
+                exporting = Box::new(RedactingSpanProcessor::new(
+                    BoxedProcessor(exporting),
+                    r.clone(),
+                ));
+            }
+            if let Some(config) = tail {
+                let tail = TailSpanProcessor::new(BoxedProcessor(exporting), config);
+                guard.tail_stats = Some(tail.stats());
+                exporting = Box::new(tail);
+            }
+            builder = builder.with_span_processor(BoxedProcessor(exporting));
         }
         guard.tracer_provider = Some(builder.build());
 
@@ -363,6 +487,7 @@ impl TelemetryBuilder {
         if let Some(provider) = &guard.tracer_provider {
             opentelemetry::global::set_tracer_provider(provider.clone());
         }
+        Metrics::set_global(guard.metrics.clone());
         if let Some(p) = guard.propagator.take() {
             opentelemetry::global::set_text_map_propagator(BoxedPropagator(p));
         }
@@ -430,6 +555,16 @@ fn propagator_from_env(
     crate::propagation::Propagators::from_names(&value)
         .map(|p| Box::new(p) as Box<dyn TextMapPropagator + Send + Sync>)
         .map_err(|e| ConfigError::invalid("OTEL_PROPAGATORS", value, e.to_string()))
+}
+
+fn metrics_error(e: MetricsError) -> ConfigError {
+    match e {
+        MetricsError::InvalidEnv { var, value, reason } => ConfigError::invalid(var, value, reason),
+        other => ConfigError::Build {
+            component: "OTLP metrics exporter",
+            reason: other.to_string(),
+        },
+    }
 }
 
 fn headers_map(settings: &OtlpSettings) -> std::collections::HashMap<String, String> {
@@ -652,11 +787,15 @@ pub struct TelemetryGuard {
     inner: Arc<GuardInner>,
     tracer_provider: Option<SdkTracerProvider>,
     logger_provider: Option<SdkLoggerProvider>,
+    metrics: Metrics,
+    metrics_exporter: Option<PeriodicMetricsExporter>,
     resource: Resource,
     propagator: Option<Box<dyn TextMapPropagator + Send + Sync>>,
     log_format: LogFormat,
     install_subscriber: bool,
     shutdown_timeout: Duration,
+    redactor: Option<Redactor>,
+    tail_stats: Option<TailStats>,
 }
 
 impl fmt::Debug for TelemetryGuard {
@@ -677,6 +816,8 @@ pub struct ShutdownReport {
     pub spans_exported: u64,
     /// Spans lost (export errors, full queue, or not flushed before the deadline).
     pub spans_dropped: u64,
+    /// Metric exports that failed over the pipeline's life (the final one included).
+    pub metric_exports_failed: u64,
     /// Whether everything shut down before the deadline.
     pub completed_in_time: bool,
 }
@@ -686,9 +827,18 @@ impl TelemetryGuard {
     pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
         self.tracer_provider.as_ref()
     }
+    /// The metrics registry of the pipeline (installed as [`Metrics::global`] by `install`);
+    /// mount [`crate::metrics::openmetrics`]'s service over it for a `/metrics` endpoint.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
     /// The resource every signal carries.
     pub fn resource(&self) -> &Resource {
         &self.resource
+    }
+    /// Counters of tail mode, when it is on.
+    pub fn tail_stats(&self) -> Option<&TailStats> {
+        self.tail_stats.as_ref()
     }
     /// Export counters of the trace pipeline.
     pub fn stats(&self) -> &ExportStats {
@@ -702,7 +852,11 @@ impl TelemetryGuard {
     where
         S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a> + Send + Sync,
     {
-        let fmt = fmt_layer::<S, _>(self.log_format, std::io::stdout);
+        let fmt = fmt_layer_with_redaction::<S, _>(
+            self.log_format,
+            std::io::stdout,
+            self.redactor.clone(),
+        );
         let otel = self.tracer_provider.as_ref().map(|p| {
             tracing_opentelemetry::layer()
                 .with_tracer(p.tracer("otel-core"))
@@ -730,8 +884,13 @@ impl TelemetryGuard {
     pub fn shutdown(&mut self, timeout: Duration) -> ShutdownReport {
         let tracer = self.tracer_provider.take();
         let logger = self.logger_provider.take();
+        let metrics = self.metrics_exporter.take();
         let mut completed = true;
-        if tracer.is_some() || logger.is_some() {
+        let mut metric_exports_failed = 0;
+        if let Some(m) = &metrics {
+            metric_exports_failed = m.stats().failed;
+        }
+        if tracer.is_some() || logger.is_some() || metrics.is_some() {
             let (tx, rx) = std::sync::mpsc::channel();
             let spawned = std::thread::Builder::new()
                 .name("otel-core-shutdown".into())
@@ -742,15 +901,25 @@ impl TelemetryGuard {
                     if let Some(l) = logger {
                         let _ = l.shutdown_with_timeout(timeout);
                     }
-                    let _ = tx.send(());
+                    let failed = metrics.map(|m| {
+                        let _ = m.shutdown(timeout);
+                        m.stats().failed
+                    });
+                    let _ = tx.send(failed);
                 });
-            completed = spawned.is_ok() && rx.recv_timeout(timeout).is_ok();
+            match rx.recv_timeout(timeout) {
+                Ok(failed) if spawned.is_ok() => {
+                    metric_exports_failed = failed.unwrap_or(metric_exports_failed);
+                }
+                _ => completed = false,
+            }
         }
         let s = &self.inner.stats;
         ShutdownReport {
             spans_ended: s.spans_ended(),
             spans_exported: s.spans_exported(),
             spans_dropped: s.spans_dropped(),
+            metric_exports_failed,
             completed_in_time: completed,
         }
     }
@@ -766,10 +935,19 @@ fn is_exporter_internal(target: &str) -> bool {
 
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
-        if self.tracer_provider.is_none() && self.logger_provider.is_none() {
+        if self.tracer_provider.is_none()
+            && self.logger_provider.is_none()
+            && self.metrics_exporter.is_none()
+        {
             return;
         }
         let report = self.shutdown(self.shutdown_timeout);
+        if report.metric_exports_failed > 0 {
+            eprintln!(
+                "otel-core: {} metric exports failed",
+                report.metric_exports_failed
+            );
+        }
         if report.spans_dropped > 0 || !report.completed_in_time {
             eprintln!(
                 "otel-core: {} of {} spans could not be exported to {}{}",

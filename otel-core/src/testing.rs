@@ -297,6 +297,8 @@ pub fn require_server(name: &str, addr: &str) {
     );
 }
 
+type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// A minimal OTLP/HTTP receiver on loopback for tests: it accepts `POST /v1/traces`,
 /// `/v1/metrics` and `/v1/logs` with protobuf bodies, answers `200 OK`, and keeps every request.
 ///
@@ -304,7 +306,7 @@ pub fn require_server(name: &str, addr: &str) {
 #[derive(Debug, Clone)]
 pub struct OtlpHttpReceiver {
     addr: std::net::SocketAddr,
-    received: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    received: Received,
 }
 
 impl OtlpHttpReceiver {
@@ -312,7 +314,7 @@ impl OtlpHttpReceiver {
     pub fn start() -> io::Result<Self> {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
-        let received: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+        let received: Received = Arc::default();
         let sink = received.clone();
         std::thread::Builder::new()
             .name("otlp-test-receiver".into())
@@ -403,10 +405,10 @@ fn serve(mut stream: std::net::TcpStream, sink: &Mutex<Vec<(String, Vec<u8>)>>) 
             if line.is_empty() {
                 break;
             }
-            if let Some((k, v)) = line.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    length = v.trim().parse().unwrap_or(0).min(64 << 20);
-                }
+            if let Some((k, v)) = line.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                length = v.trim().parse().unwrap_or(0).min(64 << 20);
             }
         }
         let mut body = vec![0; length];
@@ -422,4 +424,32 @@ fn serve(mut stream: std::net::TcpStream, sink: &Mutex<Vec<(String, Vec<u8>)>>) 
             return;
         }
     }
+}
+
+/// Asserts that histogram `name` in `metrics` has at least one exemplar and that every
+/// exemplar points at a span in `spans` (same trace id and span id); returns how many there are.
+#[track_caller]
+pub fn assert_exemplars_point_at_exported(
+    metrics: &Metrics,
+    name: &str,
+    spans: &[SpanData],
+) -> usize {
+    use crate::metrics::SnapshotExt as _;
+    let snapshot = metrics.snapshot();
+    let Some(metric) = snapshot.find(name) else {
+        panic!(
+            "no instrument named {name}; instruments: {:?}",
+            snapshot.iter().map(|m| m.name.as_str()).collect::<Vec<_>>()
+        );
+    };
+    let exemplars: Vec<_> = metric.exemplars().collect();
+    assert!(!exemplars.is_empty(), "histogram {name} has no exemplar");
+    for e in &exemplars {
+        assert!(
+            spans.iter().any(|s| s.span_context.trace_id() == e.trace_id
+                && s.span_context.span_id() == e.span_id),
+            "exemplar {e:?} of {name} points at no exported span"
+        );
+    }
+    exemplars.len()
 }

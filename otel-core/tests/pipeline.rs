@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+use opentelemetry::trace::{Span as _, TraceContextExt as _, Tracer as _, TracerProvider as _};
 use otel_core::testing::OtlpHttpReceiver;
 use otel_core::{EnvSource, Telemetry};
 
@@ -166,4 +166,59 @@ fn sampler_from_env_applies() {
     drop(span);
     let report = guard.shutdown(Duration::from_secs(5));
     assert_eq!(report.spans_ended, 0);
+}
+
+#[test]
+fn metrics_pushed_over_otlp_with_exemplars_and_resource() {
+    use opentelemetry::KeyValue;
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+    let rx = OtlpHttpReceiver::start().unwrap();
+    let mut guard = Telemetry::builder()
+        .with_env(env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", rx.endpoint()),
+            ("OTEL_SERVICE_NAME", "metered".into()),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "60000".into()),
+        ]))
+        .build()
+        .unwrap();
+    let histogram = guard
+        .metrics()
+        .f64_histogram("http.server.request.duration")
+        .with_unit("s")
+        .build();
+    let tracer = guard.tracer_provider().unwrap().tracer("t");
+    let span = tracer.start("request");
+    let sc = span.span_context().clone();
+    let cx = opentelemetry::Context::current_with_span(span);
+    histogram.record_with_context(0.042, &[KeyValue::new("http.route", "/x")], &cx);
+    drop(cx);
+    let report = guard.shutdown(Duration::from_secs(5));
+    assert_eq!(report.metric_exports_failed, 0);
+    let reqs = rx.metric_requests();
+    let rm = reqs
+        .iter()
+        .flat_map(|r| r.resource_metrics.iter())
+        .next()
+        .expect("a metrics export on shutdown");
+    assert_eq!(
+        resource_attr(rm.resource.as_ref().unwrap(), "service.name").as_deref(),
+        Some("metered")
+    );
+    let metric = rm
+        .scope_metrics
+        .iter()
+        .flat_map(|s| s.metrics.iter())
+        .find(|m| m.name == "http.server.request.duration")
+        .unwrap();
+    let Some(Data::Histogram(h)) = &metric.data else {
+        panic!("not a histogram: {metric:?}")
+    };
+    let point = &h.data_points[0];
+    assert_eq!(point.count, 1);
+    assert_eq!(point.exemplars.len(), 1);
+    assert_eq!(
+        point.exemplars[0].trace_id,
+        sc.trace_id().to_bytes().to_vec()
+    );
+    assert_eq!(point.exemplars[0].span_id, sc.span_id().to_bytes().to_vec());
 }

@@ -25,11 +25,18 @@ fn delivers_spans_with_resource_to_otlp_http() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // The waterfall and correlated log lines were printed.
     assert!(stdout.contains("GET /analyze/{id}"), "{stdout}");
     assert!(stdout.contains("✗ GET /transfer"), "{stdout}");
-    assert!(stdout.contains("handling request") && stdout.contains("trace_id="), "{stdout}");
+    assert!(
+        stdout.contains("handling request") && stdout.contains("trace_id="),
+        "{stdout}"
+    );
 
     let reqs = rx.trace_requests();
     let rs: Vec<_> = reqs.iter().flat_map(|r| r.resource_spans.iter()).collect();
@@ -40,7 +47,10 @@ fn delivers_spans_with_resource_to_otlp_http() {
         .collect();
     assert_eq!(spans.len(), 6, "{spans:?}");
     let res = format!("{:?}", rs[0].resource);
-    assert!(res.contains("\"quickstart\"") && res.contains("\"ci\""), "{res}");
+    assert!(
+        res.contains("\"quickstart\"") && res.contains("\"ci\""),
+        "{res}"
+    );
 }
 
 #[test]

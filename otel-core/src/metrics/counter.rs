@@ -1,0 +1,146 @@
+//! Counters and up-down counters: the same series table and export path as histograms, with
+//! one atomic per series.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use opentelemetry::KeyValue;
+
+use super::config::MetricsConfig;
+use super::registry::{Descriptor, Handle};
+use super::snapshot::{SeriesData, SeriesSnapshot};
+use super::table::{SeriesTable, hash_attributes};
+
+/// A monotonic counter (e.g. requests served, bytes sent), exported as an OTLP monotonic sum
+/// and an OpenMetrics `counter` (`…_total`).
+///
+/// Cheap to clone. Built with [`Metrics::u64_counter`](super::Metrics::u64_counter).
+///
+/// ```
+/// use opentelemetry::KeyValue;
+/// use otel_core::metrics::{Metrics, SnapshotExt};
+///
+/// let metrics = Metrics::default();
+/// let retries = metrics.u64_counter("app.retries").with_unit("{retry}").build();
+/// retries.add(2, &[KeyValue::new("peer", "db")]);
+/// retries.add(1, &[KeyValue::new("peer", "db")]);
+/// let snapshot = metrics.snapshot();
+/// let series = snapshot.find("app.retries").and_then(|m| m.series.first());
+/// assert_eq!(series.and_then(|s| s.counter()), Some(3));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Counter {
+    pub(crate) inner: Handle<SumInstrument<AtomicU64>>,
+}
+
+impl Counter {
+    /// Adds `value` to the series `attributes`. No global lock; no allocation once the series
+    /// exists.
+    #[inline]
+    pub fn add(&self, value: u64, attributes: &[KeyValue]) {
+        if let Some(instrument) = self.inner.get() {
+            instrument
+                .cell(attributes)
+                .fetch_add(value, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether adding does anything (see [`Histogram::is_enabled`](super::Histogram::is_enabled)).
+    pub fn is_enabled(&self) -> bool {
+        self.inner.get().is_some()
+    }
+}
+
+/// A counter that goes up and down (e.g. active requests, connections in use), exported as an
+/// OTLP non-monotonic sum and an OpenMetrics `gauge`.
+///
+/// Cheap to clone. Built with
+/// [`Metrics::i64_up_down_counter`](super::Metrics::i64_up_down_counter).
+///
+/// ```
+/// use opentelemetry::KeyValue;
+/// use otel_core::metrics::Metrics;
+///
+/// let metrics = Metrics::default();
+/// let active = metrics.i64_up_down_counter("http.server.active_requests").build();
+/// let attributes = [KeyValue::new("http.request.method", "GET")];
+/// active.add(1, &attributes);
+/// // ... handle the request ...
+/// active.add(-1, &attributes);
+/// ```
+#[derive(Clone, Debug)]
+pub struct UpDownCounter {
+    pub(crate) inner: Handle<SumInstrument<AtomicI64>>,
+}
+
+impl UpDownCounter {
+    /// Adds `value` (negative to subtract) to the series `attributes`. No global lock; no
+    /// allocation once the series exists.
+    #[inline]
+    pub fn add(&self, value: i64, attributes: &[KeyValue]) {
+        if let Some(instrument) = self.inner.get() {
+            instrument
+                .cell(attributes)
+                .fetch_add(value, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether adding does anything (see [`Histogram::is_enabled`](super::Histogram::is_enabled)).
+    pub fn is_enabled(&self) -> bool {
+        self.inner.get().is_some()
+    }
+}
+
+/// An atomic cell of a sum instrument.
+pub(crate) trait SumCell: Default + Send + Sync + 'static {
+    fn read(&self) -> SeriesData;
+}
+
+impl SumCell for AtomicU64 {
+    fn read(&self) -> SeriesData {
+        SeriesData::Counter(self.load(Ordering::Relaxed))
+    }
+}
+
+impl SumCell for AtomicI64 {
+    fn read(&self) -> SeriesData {
+        SeriesData::UpDownCounter(self.load(Ordering::Relaxed))
+    }
+}
+
+/// The shared state of one counter or up-down counter.
+#[derive(Debug)]
+pub(crate) struct SumInstrument<C> {
+    pub(crate) descriptor: Descriptor,
+    table: SeriesTable<C>,
+}
+
+impl<C: SumCell> SumInstrument<C> {
+    pub(crate) fn new(descriptor: Descriptor, config: &MetricsConfig) -> Self {
+        Self {
+            descriptor,
+            table: SeriesTable::new(config.cardinality_limit),
+        }
+    }
+
+    #[inline]
+    fn cell(&self, attributes: &[KeyValue]) -> &C {
+        &self
+            .table
+            .get_or_insert(hash_attributes(attributes), attributes, C::default)
+            .data
+    }
+
+    pub(crate) fn collect(&self, now: SystemTime) -> Vec<SeriesSnapshot> {
+        let mut out = Vec::new();
+        self.table.for_each(|series| {
+            out.push(SeriesSnapshot {
+                attributes: series.attributes.to_vec(),
+                start_time: series.start_time,
+                time: now,
+                data: series.data.read(),
+            });
+        });
+        out
+    }
+}

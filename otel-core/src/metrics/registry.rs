@@ -1,0 +1,632 @@
+//! The [`Metrics`] registry, instrument builders and the process-wide default registry.
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+use std::time::SystemTime;
+
+use opentelemetry_sdk::Resource;
+
+use super::config::MetricsConfig;
+use super::counter::{Counter, SumInstrument, UpDownCounter};
+use super::histogram::{Histogram, HistogramInstrument};
+use super::snapshot::{InstrumentKind, MetricSnapshot, SeriesSnapshot};
+
+/// A registry of instruments: the handle every adapter records through and every exporter
+/// reads from.
+///
+/// Cheap to clone (an `Arc` inside); clones share the instruments. Build one with
+/// [`Metrics::new`] (or take the process-wide one with [`Metrics::global`]), create
+/// instruments with [`f64_histogram`](Metrics::f64_histogram),
+/// [`u64_counter`](Metrics::u64_counter) and
+/// [`i64_up_down_counter`](Metrics::i64_up_down_counter), read everything with
+/// [`snapshot`](Metrics::snapshot), export with [`otlp`](super::otlp) or
+/// [`openmetrics`](super::openmetrics).
+///
+/// Instrument names are case-insensitive (as in OpenTelemetry): asking twice for the same name
+/// and kind returns the same instrument (the first registration's unit, description and
+/// boundaries win). Asking for a name already used by another kind, or for a name that is not
+/// a valid OpenTelemetry instrument name, returns a disabled instrument and logs a warning.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    inner: MetricsInner,
+}
+
+#[derive(Clone, Debug)]
+enum MetricsInner {
+    Registry(Arc<Registry>),
+    /// [`Metrics::global`] before [`Metrics::set_global`]: forwards to the global registry
+    /// once set.
+    GlobalProxy,
+    /// [`Metrics::noop`].
+    Noop,
+}
+
+impl Default for Metrics {
+    /// A registry with [`MetricsConfig::default`].
+    fn default() -> Self {
+        Self::new(MetricsConfig::default())
+    }
+}
+
+static GLOBAL: RwLock<Option<Metrics>> = RwLock::new(None);
+static GLOBAL_SET: AtomicBool = AtomicBool::new(false);
+
+impl Metrics {
+    /// A new, empty registry.
+    pub fn new(config: MetricsConfig) -> Self {
+        Self {
+            inner: MetricsInner::Registry(Arc::new(Registry {
+                config,
+                instruments: Mutex::new(Vec::new()),
+            })),
+        }
+    }
+
+    /// A registry whose instruments do nothing and whose snapshot is always empty: for
+    /// turning metrics off at (almost) no cost per call.
+    pub fn noop() -> Self {
+        Self {
+            inner: MetricsInner::Noop,
+        }
+    }
+
+    /// The process-wide registry set with [`Metrics::set_global`].
+    ///
+    /// Until it is set, this returns a proxy: instruments built from it record nothing (one
+    /// atomic load per call) until a global registry is set, then bind to it on their next
+    /// call, so adapters built before the pipeline still report once it is installed.
+    pub fn global() -> Self {
+        if GLOBAL_SET.load(Ordering::Acquire) {
+            if let Some(global) = GLOBAL
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_ref()
+            {
+                return global.clone();
+            }
+        }
+        Self {
+            inner: MetricsInner::GlobalProxy,
+        }
+    }
+
+    /// Makes `metrics` the process-wide registry returned by [`Metrics::global`].
+    ///
+    /// Meant to be called once at start-up by the pipeline. Setting it again replaces it for
+    /// later callers; instruments already bound keep recording into the registry they were
+    /// bound to. Passing the global proxy itself is ignored.
+    pub fn set_global(metrics: Metrics) {
+        if matches!(metrics.inner, MetricsInner::GlobalProxy) {
+            return;
+        }
+        *GLOBAL.write().unwrap_or_else(PoisonError::into_inner) = Some(metrics);
+        GLOBAL_SET.store(true, Ordering::Release);
+    }
+
+    /// The configuration of this registry (the global one's for the proxy; the default with
+    /// an empty resource for [`Metrics::noop`] and an unset global).
+    pub fn config(&self) -> MetricsConfig {
+        match self.registry() {
+            Some(registry) => registry.config.clone(),
+            None => MetricsConfig::default().with_resource(Resource::builder_empty().build()),
+        }
+    }
+
+    /// The resource exported with these metrics.
+    pub fn resource(&self) -> Resource {
+        match self.registry() {
+            Some(registry) => registry.config.resource.clone(),
+            None => Resource::builder_empty().build(),
+        }
+    }
+
+    /// Starts building a histogram of `f64` values named `name` (an OpenTelemetry instrument
+    /// name such as `http.server.request.duration`).
+    pub fn f64_histogram(&self, name: impl Into<Cow<'static, str>>) -> HistogramBuilder<'_> {
+        HistogramBuilder {
+            metrics: self,
+            spec: Spec::new(name.into()),
+            boundaries: None,
+        }
+    }
+
+    /// Starts building a monotonic `u64` counter named `name`.
+    pub fn u64_counter(&self, name: impl Into<Cow<'static, str>>) -> CounterBuilder<'_> {
+        CounterBuilder {
+            metrics: self,
+            spec: Spec::new(name.into()),
+        }
+    }
+
+    /// Starts building an `i64` up-down counter named `name`.
+    pub fn i64_up_down_counter(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+    ) -> UpDownCounterBuilder<'_> {
+        UpDownCounterBuilder {
+            metrics: self,
+            spec: Spec::new(name.into()),
+        }
+    }
+
+    /// Reads every instrument and series, with histogram percentiles.
+    ///
+    /// Instruments come in registration order, series sorted by attributes (the overflow
+    /// series last). Each histogram series is read under its own locks, so within one series
+    /// count, bucket counts, sum and HDR agree exactly.
+    pub fn snapshot(&self) -> Vec<MetricSnapshot> {
+        self.collect(true)
+    }
+
+    /// Like [`Metrics::snapshot`] without HDR percentiles (cheaper; what the exporters use).
+    pub fn snapshot_without_percentiles(&self) -> Vec<MetricSnapshot> {
+        self.collect(false)
+    }
+
+    fn collect(&self, with_percentiles: bool) -> Vec<MetricSnapshot> {
+        let Some(registry) = self.registry() else {
+            return Vec::new();
+        };
+        let instruments: Vec<Instrument> = registry
+            .instruments
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|entry| entry.instrument.clone())
+            .collect();
+        let now = SystemTime::now();
+        instruments
+            .iter()
+            .map(|instrument| {
+                let (descriptor, kind, mut series, dropped) = match instrument {
+                    Instrument::Histogram(h) => (
+                        &h.descriptor,
+                        InstrumentKind::Histogram,
+                        h.collect(with_percentiles, now),
+                        h.dropped(),
+                    ),
+                    Instrument::Counter(c) => {
+                        (&c.descriptor, InstrumentKind::Counter, c.collect(now), 0)
+                    }
+                    Instrument::UpDownCounter(c) => (
+                        &c.descriptor,
+                        InstrumentKind::UpDownCounter,
+                        c.collect(now),
+                        0,
+                    ),
+                };
+                sort_series(&mut series);
+                MetricSnapshot {
+                    name: descriptor.name.clone(),
+                    unit: descriptor.unit.clone(),
+                    description: descriptor.description.clone(),
+                    kind,
+                    series,
+                    dropped_measurements: dropped,
+                }
+            })
+            .collect()
+    }
+
+    /// The registry behind this handle: its own, the current global one for the proxy, none
+    /// for no-op.
+    fn registry(&self) -> Option<Arc<Registry>> {
+        match &self.inner {
+            MetricsInner::Registry(r) => Some(Arc::clone(r)),
+            MetricsInner::Noop => None,
+            MetricsInner::GlobalProxy => match Metrics::global().inner {
+                MetricsInner::Registry(r) => Some(r),
+                _ => None,
+            },
+        }
+    }
+
+    fn build<I: Registered>(&self, spec: Spec) -> Handle<I> {
+        match &self.inner {
+            MetricsInner::Registry(registry) => registry.get_or_register(spec),
+            MetricsInner::Noop => Handle::Disabled,
+            MetricsInner::GlobalProxy => match Metrics::global().inner {
+                MetricsInner::Registry(registry) => registry.get_or_register(spec),
+                _ => Handle::Deferred(Arc::new(Deferred {
+                    spec,
+                    resolved: OnceLock::new(),
+                })),
+            },
+        }
+    }
+}
+
+/// Sorts series by their attributes (as text) with the overflow series last, so snapshots and
+/// expositions are stable.
+fn sort_series(series: &mut [SeriesSnapshot]) {
+    series.sort_by_cached_key(|s| {
+        let key: Vec<(String, String)> = s
+            .attributes
+            .iter()
+            .map(|kv| (kv.key.to_string(), kv.value.to_string()))
+            .collect();
+        (s.is_overflow(), key)
+    });
+}
+
+/// Builder of a [`Histogram`], from [`Metrics::f64_histogram`].
+#[derive(Debug)]
+#[must_use = "call .build() to get the histogram"]
+pub struct HistogramBuilder<'a> {
+    metrics: &'a Metrics,
+    spec: Spec,
+    boundaries: Option<Vec<f64>>,
+}
+
+impl HistogramBuilder<'_> {
+    /// Sets the UCUM unit (`s` for durations). With unit `s` and no explicit boundaries the
+    /// buckets are the semantic-convention duration boundaries.
+    pub fn with_unit(mut self, unit: impl Into<Cow<'static, str>>) -> Self {
+        self.spec.unit = unit.into();
+        self
+    }
+
+    /// Sets the description (OpenMetrics `# HELP`).
+    pub fn with_description(mut self, description: impl Into<Cow<'static, str>>) -> Self {
+        self.spec.description = description.into();
+        self
+    }
+
+    /// Sets the bucket upper bounds. Non-finite values are dropped, the rest sorted and
+    /// deduplicated; an empty list leaves a single `+Inf` bucket.
+    pub fn with_boundaries(mut self, boundaries: Vec<f64>) -> Self {
+        self.boundaries = Some(boundaries);
+        self
+    }
+
+    /// Registers the histogram (or returns the one registered under this name).
+    pub fn build(self) -> Histogram {
+        let mut spec = self.spec;
+        spec.boundaries = self.boundaries;
+        Histogram {
+            inner: self.metrics.build(spec),
+        }
+    }
+}
+
+/// Builder of a [`Counter`], from [`Metrics::u64_counter`].
+#[derive(Debug)]
+#[must_use = "call .build() to get the counter"]
+pub struct CounterBuilder<'a> {
+    metrics: &'a Metrics,
+    spec: Spec,
+}
+
+impl CounterBuilder<'_> {
+    /// Sets the UCUM unit (e.g. `{request}`, `By`).
+    pub fn with_unit(mut self, unit: impl Into<Cow<'static, str>>) -> Self {
+        self.spec.unit = unit.into();
+        self
+    }
+
+    /// Sets the description (OpenMetrics `# HELP`).
+    pub fn with_description(mut self, description: impl Into<Cow<'static, str>>) -> Self {
+        self.spec.description = description.into();
+        self
+    }
+
+    /// Registers the counter (or returns the one registered under this name).
+    pub fn build(self) -> Counter {
+        Counter {
+            inner: self.metrics.build(self.spec),
+        }
+    }
+}
+
+/// Builder of an [`UpDownCounter`], from [`Metrics::i64_up_down_counter`].
+#[derive(Debug)]
+#[must_use = "call .build() to get the up-down counter"]
+pub struct UpDownCounterBuilder<'a> {
+    metrics: &'a Metrics,
+    spec: Spec,
+}
+
+impl UpDownCounterBuilder<'_> {
+    /// Sets the UCUM unit (e.g. `{request}`, `{connection}`).
+    pub fn with_unit(mut self, unit: impl Into<Cow<'static, str>>) -> Self {
+        self.spec.unit = unit.into();
+        self
+    }
+
+    /// Sets the description (OpenMetrics `# HELP`).
+    pub fn with_description(mut self, description: impl Into<Cow<'static, str>>) -> Self {
+        self.spec.description = description.into();
+        self
+    }
+
+    /// Registers the up-down counter (or returns the one registered under this name).
+    pub fn build(self) -> UpDownCounter {
+        UpDownCounter {
+            inner: self.metrics.build(self.spec),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Internals.
+// ---------------------------------------------------------------------------------------------
+
+/// Name, unit and description of an instrument.
+#[derive(Clone, Debug)]
+pub(crate) struct Descriptor {
+    pub(crate) name: String,
+    pub(crate) unit: String,
+    pub(crate) description: String,
+}
+
+/// Everything a builder collected.
+#[derive(Clone, Debug)]
+pub(crate) struct Spec {
+    name: Cow<'static, str>,
+    unit: Cow<'static, str>,
+    description: Cow<'static, str>,
+    boundaries: Option<Vec<f64>>,
+}
+
+impl Spec {
+    fn new(name: Cow<'static, str>) -> Self {
+        Self {
+            name,
+            unit: Cow::Borrowed(""),
+            description: Cow::Borrowed(""),
+            boundaries: None,
+        }
+    }
+
+    fn descriptor(&self) -> Descriptor {
+        Descriptor {
+            name: self.name.to_string(),
+            unit: self.unit.to_string(),
+            description: self.description.to_string(),
+        }
+    }
+}
+
+/// An instrument handle: bound to a registry, waiting for the global one, or off.
+#[derive(Debug)]
+pub(crate) enum Handle<I> {
+    Active(Arc<I>),
+    Deferred(Arc<Deferred<I>>),
+    Disabled,
+}
+
+impl<I> Clone for Handle<I> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Active(i) => Self::Active(Arc::clone(i)),
+            Self::Deferred(d) => Self::Deferred(Arc::clone(d)),
+            Self::Disabled => Self::Disabled,
+        }
+    }
+}
+
+impl<I: Registered> Handle<I> {
+    /// The instrument to record into, if any.
+    #[inline]
+    pub(crate) fn get(&self) -> Option<&I> {
+        match self {
+            Self::Active(i) => Some(i),
+            Self::Deferred(d) => d.get(),
+            Self::Disabled => None,
+        }
+    }
+}
+
+/// An instrument built from the global proxy before a global registry was set.
+#[derive(Debug)]
+pub(crate) struct Deferred<I> {
+    spec: Spec,
+    resolved: OnceLock<Option<Arc<I>>>,
+}
+
+impl<I: Registered> Deferred<I> {
+    #[inline]
+    fn get(&self) -> Option<&I> {
+        if let Some(resolved) = self.resolved.get() {
+            return resolved.as_deref();
+        }
+        if !GLOBAL_SET.load(Ordering::Acquire) {
+            return None;
+        }
+        self.resolve()
+    }
+
+    #[cold]
+    fn resolve(&self) -> Option<&I> {
+        self.resolved
+            .get_or_init(|| match Metrics::global().inner {
+                MetricsInner::Registry(registry) => {
+                    match registry.get_or_register::<I>(self.spec.clone()) {
+                        Handle::Active(i) => Some(i),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            })
+            .as_deref()
+    }
+}
+
+/// A registered instrument of any kind.
+#[derive(Clone, Debug)]
+pub(crate) enum Instrument {
+    Histogram(Arc<HistogramInstrument>),
+    Counter(Arc<SumInstrument<AtomicU64>>),
+    UpDownCounter(Arc<SumInstrument<AtomicI64>>),
+}
+
+/// Instrument types the registry can build and hand out.
+pub(crate) trait Registered: Sized {
+    fn create(spec: &Spec, config: &MetricsConfig) -> Arc<Self>;
+    fn wrap(instrument: Arc<Self>) -> Instrument;
+    fn unwrap(instrument: &Instrument) -> Option<Arc<Self>>;
+}
+
+impl Registered for HistogramInstrument {
+    fn create(spec: &Spec, config: &MetricsConfig) -> Arc<Self> {
+        Arc::new(HistogramInstrument::new(
+            spec.descriptor(),
+            spec.boundaries.as_deref(),
+            config,
+        ))
+    }
+    fn wrap(instrument: Arc<Self>) -> Instrument {
+        Instrument::Histogram(instrument)
+    }
+    fn unwrap(instrument: &Instrument) -> Option<Arc<Self>> {
+        match instrument {
+            Instrument::Histogram(h) => Some(Arc::clone(h)),
+            _ => None,
+        }
+    }
+}
+
+impl Registered for SumInstrument<AtomicU64> {
+    fn create(spec: &Spec, config: &MetricsConfig) -> Arc<Self> {
+        Arc::new(SumInstrument::new(spec.descriptor(), config))
+    }
+    fn wrap(instrument: Arc<Self>) -> Instrument {
+        Instrument::Counter(instrument)
+    }
+    fn unwrap(instrument: &Instrument) -> Option<Arc<Self>> {
+        match instrument {
+            Instrument::Counter(c) => Some(Arc::clone(c)),
+            _ => None,
+        }
+    }
+}
+
+impl Registered for SumInstrument<AtomicI64> {
+    fn create(spec: &Spec, config: &MetricsConfig) -> Arc<Self> {
+        Arc::new(SumInstrument::new(spec.descriptor(), config))
+    }
+    fn wrap(instrument: Arc<Self>) -> Instrument {
+        Instrument::UpDownCounter(instrument)
+    }
+    fn unwrap(instrument: &Instrument) -> Option<Arc<Self>> {
+        match instrument {
+            Instrument::UpDownCounter(c) => Some(Arc::clone(c)),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    /// Lower-cased name (instrument names are case-insensitive).
+    key: String,
+    instrument: Instrument,
+    spec: Spec,
+}
+
+#[derive(Debug)]
+struct Registry {
+    config: MetricsConfig,
+    instruments: Mutex<Vec<Entry>>,
+}
+
+impl Registry {
+    fn get_or_register<I: Registered>(&self, spec: Spec) -> Handle<I> {
+        if let Err(reason) = validate_name(&spec.name) {
+            tracing::warn!(
+                instrument = %spec.name,
+                reason,
+                "invalid instrument name: the instrument records nothing"
+            );
+            return Handle::Disabled;
+        }
+        let key = spec.name.to_ascii_lowercase();
+        let mut instruments = self
+            .instruments
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(entry) = instruments.iter().find(|e| e.key == key) {
+            return match I::unwrap(&entry.instrument) {
+                Some(existing) => {
+                    if entry.spec.unit != spec.unit
+                        || entry.spec.boundaries.is_some()
+                            && spec.boundaries.is_some()
+                            && entry.spec.boundaries != spec.boundaries
+                    {
+                        tracing::warn!(
+                            instrument = %spec.name,
+                            "instrument registered again with a different unit or boundaries: \
+                             the first registration is used"
+                        );
+                    }
+                    Handle::Active(existing)
+                }
+                None => {
+                    tracing::warn!(
+                        instrument = %spec.name,
+                        "instrument name already registered with another kind: \
+                         this instrument records nothing"
+                    );
+                    Handle::Disabled
+                }
+            };
+        }
+        let instrument = I::create(&spec, &self.config);
+        instruments.push(Entry {
+            key,
+            instrument: I::wrap(Arc::clone(&instrument)),
+            spec,
+        });
+        Handle::Active(instrument)
+    }
+}
+
+/// OpenTelemetry instrument name syntax: a letter, then up to 254 of `[A-Za-z0-9_./-]`.
+fn validate_name(name: &str) -> Result<(), &'static str> {
+    let mut chars = name.chars();
+    match chars.next() {
+        None => return Err("empty name"),
+        Some(c) if !c.is_ascii_alphabetic() => return Err("must start with a letter"),
+        Some(_) => {}
+    }
+    if name.len() > 255 {
+        return Err("longer than 255 characters");
+    }
+    if chars.any(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/' | '-'))) {
+        return Err("only letters, digits, '_', '.', '/' and '-' are allowed");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_validation() {
+        assert!(validate_name("http.server.request.duration").is_ok());
+        assert!(validate_name("a/b-c_d").is_ok());
+        assert!(validate_name("").is_err());
+        assert!(validate_name("1abc").is_err());
+        assert!(validate_name("a b").is_err());
+        assert!(validate_name(&"a".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn same_name_same_instrument_other_kind_disabled() {
+        let metrics = Metrics::default();
+        let a = metrics.f64_histogram("x.duration").with_unit("s").build();
+        let b = metrics.f64_histogram("X.Duration").build();
+        a.record(1.0, &[]);
+        b.record(2.0, &[]);
+        let snapshot = metrics.snapshot();
+        assert_eq!(snapshot.len(), 1);
+        assert_eq!(snapshot[0].total_count(), 2);
+        let c = metrics.u64_counter("x.duration").build();
+        assert!(!c.is_enabled());
+        let bad = metrics.u64_counter("no spaces").build();
+        assert!(!bad.is_enabled());
+        assert!(!Metrics::noop().f64_histogram("a").build().is_enabled());
+    }
+}

@@ -1,0 +1,298 @@
+//! [`RuleSampler`]: per-route / per-operation sampling rules.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use opentelemetry::trace::{Link, SpanKind, TraceContextExt, TraceId};
+use opentelemetry::{Context, KeyValue, Value};
+use opentelemetry_sdk::trace::{Sampler, SamplingDecision, SamplingResult, ShouldSample};
+use opentelemetry_semantic_conventions::attribute::{HTTP_ROUTE, URL_PATH};
+
+use super::RateLimitingSampler;
+
+/// What a rule's pattern is compared with.
+///
+/// A pattern ending in `*` matches every value starting with what comes before the `*`;
+/// otherwise it must be equal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RuleMatch {
+    /// The span's `http.route` attribute (or its `url.path` when there is no route), its name,
+    /// or the part of its name after the first space (`GET /pay` → `/pay`): any of these, as
+    /// known when the span starts, matching the pattern.
+    Route(Cow<'static, str>),
+    /// The span name only (e.g. `GET /pay`, `SELECT orders`, `checkout`).
+    Name(Cow<'static, str>),
+}
+
+impl RuleMatch {
+    /// Matches a route, `url.path` or span name (see [`RuleMatch::Route`]).
+    pub fn route(pattern: impl Into<Cow<'static, str>>) -> Self {
+        Self::Route(pattern.into())
+    }
+    /// Matches the span name.
+    pub fn name(pattern: impl Into<Cow<'static, str>>) -> Self {
+        Self::Name(pattern.into())
+    }
+
+    fn matches(&self, name: &str, attributes: &[KeyValue]) -> bool {
+        match self {
+            Self::Name(p) => pattern_matches(p, name),
+            Self::Route(p) => {
+                let attr = |key: &str| {
+                    attributes
+                        .iter()
+                        .find(|kv| kv.key.as_str() == key)
+                        .and_then(|kv| match &kv.value {
+                            Value::String(s) => Some(s.as_str()),
+                            _ => None,
+                        })
+                };
+                let path = attr(HTTP_ROUTE).or_else(|| attr(URL_PATH));
+                // HTTP server span names are `{method} {route}`: compare the route part too.
+                let name_route = name.split_once(' ').map(|(_, r)| r);
+                path.is_some_and(|v| pattern_matches(p, v))
+                    || pattern_matches(p, name)
+                    || name_route.is_some_and(|r| pattern_matches(p, r))
+            }
+        }
+    }
+}
+
+fn pattern_matches(pattern: &str, value: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => value.starts_with(prefix),
+        None => pattern == value,
+    }
+}
+
+/// Samples entry spans by the first matching rule, and every other span by its parent.
+///
+/// Rules are tried in order on spans that enter this service: spans without a valid parent
+/// and spans whose parent is remote (came in a request). The first rule whose [`RuleMatch`]
+/// matches decides with its sampler; when none matches, the fallback decides (default: sample).
+/// Spans with a local parent follow the parent, so a local trace is kept or dropped whole.
+///
+/// Because rules decide entry spans even when a caller sent a sampling decision, a rule such as
+/// `/health` → never drops health checks an upstream service sampled, and `/pay` → always keeps
+/// payments an upstream service did not sample (that trace then has this service's part only).
+///
+/// ```
+/// use opentelemetry_sdk::trace::Sampler;
+/// use otel_core::sampling::{RateLimitingSampler, RuleMatch, RuleSampler};
+///
+/// let sampler = RuleSampler::builder()
+///     .rule(RuleMatch::route("/health"), Sampler::AlwaysOff)
+///     .rule(RuleMatch::route("/pay*"), Sampler::AlwaysOn)
+///     .fallback(RateLimitingSampler::new(50.0))
+///     .build();
+/// let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+///     .with_sampler(sampler)
+///     .build();
+/// # drop(provider);
+/// ```
+#[derive(Clone)]
+pub struct RuleSampler {
+    rules: Vec<(RuleMatch, Box<dyn ShouldSample>)>,
+    fallback: Box<dyn ShouldSample>,
+}
+
+impl fmt::Debug for RuleSampler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut l = f.debug_list();
+        for (m, s) in &self.rules {
+            l.entry(&(m, s));
+        }
+        l.entry(&("*", &self.fallback));
+        l.finish()
+    }
+}
+
+/// Builder of a [`RuleSampler`].
+#[must_use]
+#[derive(Debug)]
+pub struct RuleSamplerBuilder {
+    inner: RuleSampler,
+}
+
+impl RuleSampler {
+    /// A builder with no rules and an always-on fallback.
+    pub fn builder() -> RuleSamplerBuilder {
+        RuleSamplerBuilder {
+            inner: RuleSampler {
+                rules: Vec::new(),
+                fallback: Box::new(Sampler::AlwaysOn),
+            },
+        }
+    }
+}
+
+impl RuleSamplerBuilder {
+    /// Adds a rule, tried after the ones added before.
+    pub fn rule(mut self, matcher: RuleMatch, sampler: impl ShouldSample + 'static) -> Self {
+        self.inner.rules.push((matcher, Box::new(sampler)));
+        self
+    }
+    /// The sampler for entry spans no rule matches (default [`Sampler::AlwaysOn`]).
+    pub fn fallback(mut self, sampler: impl ShouldSample + 'static) -> Self {
+        self.inner.fallback = Box::new(sampler);
+        self
+    }
+    /// The sampler.
+    pub fn build(self) -> RuleSampler {
+        self.inner
+    }
+}
+
+impl ShouldSample for RuleSampler {
+    fn should_sample(
+        &self,
+        parent_context: Option<&Context>,
+        trace_id: TraceId,
+        name: &str,
+        span_kind: &SpanKind,
+        attributes: &[KeyValue],
+        links: &[Link],
+    ) -> SamplingResult {
+        let local_parent = parent_context
+            .map(|cx| cx.span().span_context().clone())
+            .filter(|sc| sc.is_valid() && !sc.is_remote());
+        if let Some(sc) = local_parent {
+            return SamplingResult {
+                decision: if sc.is_sampled() {
+                    SamplingDecision::RecordAndSample
+                } else {
+                    SamplingDecision::Drop
+                },
+                attributes: Vec::new(),
+                trace_state: sc.trace_state().clone(),
+            };
+        }
+        // Entry span: the inner samplers see no parent, so a rate limiter or ratio decides
+        // afresh instead of deferring to the caller.
+        let delegate = self
+            .rules
+            .iter()
+            .find(|(m, _)| m.matches(name, attributes))
+            .map_or(&self.fallback, |(_, s)| s);
+        let mut result = delegate.should_sample(None, trace_id, name, span_kind, attributes, links);
+        if let Some(cx) = parent_context {
+            result.trace_state = cx.span().span_context().trace_state().clone();
+        }
+        result
+    }
+}
+
+/// Parses the rule list of `OTEL_TRACES_SAMPLER=rules` (see the module docs).
+pub(crate) fn parse_rules(value: &str) -> Result<RuleSampler, String> {
+    let mut b = RuleSampler::builder();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (pattern, action) = item
+            .rsplit_once('=')
+            .ok_or_else(|| format!("rule {item:?} is not pattern=decision"))?;
+        let (pattern, action) = (pattern.trim(), action.trim());
+        let sampler = parse_action(action)
+            .ok_or_else(|| format!("rule {item:?}: unknown decision {action:?}; expected always, never, a ratio like 0.1 or a rate like 5/s"))?;
+        if pattern == "*" {
+            b = b.fallback(BoxedSampler(sampler));
+        } else if let Some(name) = pattern.strip_prefix("name:") {
+            b = b.rule(RuleMatch::name(name.to_owned()), BoxedSampler(sampler));
+        } else {
+            b = b.rule(RuleMatch::route(pattern.to_owned()), BoxedSampler(sampler));
+        }
+    }
+    Ok(b.build())
+}
+
+fn parse_action(action: &str) -> Option<Box<dyn ShouldSample>> {
+    let a = action.to_ascii_lowercase();
+    Some(match a.as_str() {
+        "always" | "always_on" | "on" => Box::new(Sampler::AlwaysOn),
+        "never" | "always_off" | "off" => Box::new(Sampler::AlwaysOff),
+        _ => {
+            if let Some(rate) = a.strip_suffix("/s") {
+                let r: f64 = rate.trim().parse().ok()?;
+                if r.is_nan() || r < 0.0 || r.is_infinite() {
+                    return None;
+                }
+                Box::new(RateLimitingSampler::new(r))
+            } else {
+                let r: f64 = a.parse().ok()?;
+                if !(0.0..=1.0).contains(&r) {
+                    return None;
+                }
+                Box::new(Sampler::TraceIdRatioBased(r))
+            }
+        }
+    })
+}
+
+#[derive(Debug, Clone)]
+struct BoxedSampler(Box<dyn ShouldSample>);
+
+impl ShouldSample for BoxedSampler {
+    fn should_sample(
+        &self,
+        parent_context: Option<&Context>,
+        trace_id: TraceId,
+        name: &str,
+        span_kind: &SpanKind,
+        attributes: &[KeyValue],
+        links: &[Link],
+    ) -> SamplingResult {
+        self.0
+            .should_sample(parent_context, trace_id, name, span_kind, attributes, links)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn decide(s: &RuleSampler, name: &str, attrs: &[KeyValue]) -> SamplingDecision {
+        s.should_sample(
+            None,
+            TraceId::from(7u128),
+            name,
+            &SpanKind::Server,
+            attrs,
+            &[],
+        )
+        .decision
+    }
+
+    #[test]
+    fn first_matching_rule_wins() {
+        let s = parse_rules("/health=never, /pay*=always, name:cron=never, *=0").unwrap();
+        let route = |r: &str| vec![KeyValue::new(HTTP_ROUTE, r.to_owned())];
+        assert_eq!(decide(&s, "GET", &route("/health")), SamplingDecision::Drop);
+        assert_eq!(
+            decide(&s, "POST", &route("/pay/{id}")),
+            SamplingDecision::RecordAndSample
+        );
+        assert_eq!(
+            decide(&s, "GET /pay", &[]),
+            SamplingDecision::RecordAndSample
+        );
+        assert_eq!(
+            decide(&s, "GET", &[KeyValue::new(URL_PATH, "/payment")]),
+            SamplingDecision::RecordAndSample
+        );
+        assert_eq!(decide(&s, "cron", &[]), SamplingDecision::Drop);
+        assert_eq!(decide(&s, "GET", &route("/other")), SamplingDecision::Drop);
+    }
+
+    #[test]
+    fn bad_rules_are_reported() {
+        assert!(parse_rules("/health").unwrap_err().contains("/health"));
+        assert!(
+            parse_rules("/a=sometimes")
+                .unwrap_err()
+                .contains("sometimes")
+        );
+        assert!(parse_rules("/a=1.5").is_err());
+        assert!(parse_rules("/a=-1/s").is_err());
+        assert!(parse_rules("/a=10/s,*=0.5").is_ok());
+    }
+}

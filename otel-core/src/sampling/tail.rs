@@ -1,0 +1,626 @@
+//! Tail mode: keep the local part of traces with an error or a slow call, even when the head
+//! sampler did not choose them.
+//!
+//! Two pieces work together:
+//!
+//! * [`TailSampler`] wraps the head sampler and turns its "drop" into "record only": every span
+//!   records its attributes, events, status and timing, but stays *not sampled* (the W3C
+//!   `sampled` flag sent downstream is still the head sampler's decision);
+//! * [`TailSpanProcessor`] wraps the exporting processor. Sampled spans pass straight through.
+//!   Recorded-only spans are buffered per trace id until the **local root** (the span of the
+//!   trace that started in this process: no parent, or a remote parent) ends. Then the whole
+//!   local part is exported if any of its spans ended with status `Error` or ran longer than
+//!   its threshold — a fixed [`TailConfig::with_slow_threshold`], or the operation's p99 from a
+//!   [`P99Source`] — and discarded otherwise.
+//!
+//! Exported copies have the `sampled` trace flag set, so that backends and processors that
+//! drop unsampled spans accept them. **Spans of the same trace in other services may be
+//! missing**: those services made their own (head) decision and never saw this one.
+//!
+//! Memory is bounded: at most [`TailConfig::with_max_spans`] spans are buffered (further spans
+//! are dropped, counted in [`TailStats::spans_evicted`], though an error or slow call among
+//! them still marks its trace for export), and a local trace open longer than
+//! [`TailConfig::with_max_age`] is evicted (exported if already marked, otherwise dropped and
+//! counted). Spans that end after their local root are treated as a new local trace. Evictions
+//! also print a warning (target `otel_core::sampling::tail`) at most once every 10 seconds.
+//!
+//! Every exporting processor must be inside the [`TailSpanProcessor`]: the SDK's batch
+//! processor exports whatever it is given, recorded-only spans included.
+//!
+//! ```
+//! use std::time::Duration;
+//! use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SimpleSpanProcessor};
+//! use otel_core::sampling::tail::{TailConfig, TailSampler, TailSpanProcessor};
+//!
+//! let exporter = InMemorySpanExporter::default();
+//! let tail = TailSpanProcessor::new(
+//!     SimpleSpanProcessor::new(exporter.clone()),
+//!     TailConfig::new().with_slow_threshold(Duration::from_millis(500)),
+//! );
+//! let stats = tail.stats();
+//! let provider = SdkTracerProvider::builder()
+//!     .with_sampler(TailSampler::new(Sampler::TraceIdRatioBased(0.01)))
+//!     .with_span_processor(tail)
+//!     .build();
+//! # drop(provider); let _ = stats.traces_kept();
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use opentelemetry::trace::{Link, SpanContext, SpanId, SpanKind, Status, TraceId};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{
+    SamplingDecision, SamplingResult, ShouldSample, Span, SpanData, SpanProcessor,
+};
+
+use crate::config::{ConfigError, EnvSource, parse_bool, parse_count, parse_millis};
+
+/// The p99 duration of the operation a span belongs to, for the slow-call rule.
+///
+/// Implemented for closures `Fn(&SpanData) -> Option<Duration>`; wire it to the exemplar
+/// histograms of [`crate::metrics`] (look the series up by the span's name and attributes).
+/// `None` means "unknown": only the fixed threshold applies.
+pub trait P99Source: Send + Sync + 'static {
+    /// The p99 of `span`'s operation, if known.
+    fn p99(&self, span: &SpanData) -> Option<Duration>;
+}
+
+impl<F> P99Source for F
+where
+    F: Fn(&SpanData) -> Option<Duration> + Send + Sync + 'static,
+{
+    fn p99(&self, span: &SpanData) -> Option<Duration> {
+        self(span)
+    }
+}
+
+/// A [`P99Source`] reading the p99 of an exemplar histogram of durations in seconds
+/// ([`crate::metrics::Histogram::percentiles`]).
+///
+/// `series` maps a span to the attributes of its histogram series (for example the span name
+/// as the operation, plus the route); `None` means the span has no series and no p99. A p99 is
+/// used only once the series holds at least `min_count` values (default 100), so that the
+/// first calls of an operation are not all "slower than p99".
+///
+/// ```
+/// use opentelemetry::KeyValue;
+/// use otel_core::metrics::{Metrics, MetricsConfig};
+/// use otel_core::sampling::tail::{HistogramP99, TailConfig};
+/// use otel_core::semconv::attribute::DB_OPERATION_NAME;
+///
+/// let metrics = Metrics::new(MetricsConfig::default());
+/// let duration = metrics.f64_histogram("db.client.operation.duration").with_unit("s").build();
+/// let p99 = HistogramP99::new(duration, |span: &opentelemetry_sdk::trace::SpanData| {
+///     Some(vec![KeyValue::new(DB_OPERATION_NAME, span.name.to_string())])
+/// });
+/// let config = TailConfig::new().with_p99(p99);
+/// # drop(config);
+/// ```
+pub struct HistogramP99<F> {
+    histogram: crate::metrics::Histogram,
+    series: F,
+    min_count: u64,
+}
+
+impl<F> fmt::Debug for HistogramP99<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HistogramP99")
+            .field("histogram", &self.histogram)
+            .field("min_count", &self.min_count)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F> HistogramP99<F>
+where
+    F: Fn(&SpanData) -> Option<Vec<KeyValue>> + Send + Sync + 'static,
+{
+    /// Reads `histogram` (seconds) at the series `series(span)`.
+    pub fn new(histogram: crate::metrics::Histogram, series: F) -> Self {
+        Self {
+            histogram,
+            series,
+            min_count: 100,
+        }
+    }
+    /// The fewest values a series needs before its p99 is trusted (default 100).
+    #[must_use]
+    pub fn with_min_count(mut self, min_count: u64) -> Self {
+        self.min_count = min_count;
+        self
+    }
+}
+
+impl<F> P99Source for HistogramP99<F>
+where
+    F: Fn(&SpanData) -> Option<Vec<KeyValue>> + Send + Sync + 'static,
+{
+    fn p99(&self, span: &SpanData) -> Option<Duration> {
+        let attributes = (self.series)(span)?;
+        let p = self.histogram.percentiles(&attributes)?;
+        (p.count >= self.min_count && p.p99.is_finite() && p.p99 >= 0.0)
+            .then(|| Duration::from_secs_f64(p.p99))
+    }
+}
+
+/// Settings of tail mode.
+#[must_use]
+#[derive(Clone)]
+pub struct TailConfig {
+    slow_threshold: Option<Duration>,
+    p99: Option<Arc<dyn P99Source>>,
+    max_spans: usize,
+    max_age: Duration,
+}
+
+impl fmt::Debug for TailConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TailConfig")
+            .field("slow_threshold", &self.slow_threshold)
+            .field("p99", &self.p99.is_some())
+            .field("max_spans", &self.max_spans)
+            .field("max_age", &self.max_age)
+            .finish()
+    }
+}
+
+impl Default for TailConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TailConfig {
+    /// Errors only (no slow rule), 10 000 buffered spans, 30 s maximum age.
+    pub fn new() -> Self {
+        Self {
+            slow_threshold: None,
+            p99: None,
+            max_spans: 10_000,
+            max_age: Duration::from_secs(30),
+        }
+    }
+    /// Keeps local traces with a span longer than `threshold`.
+    pub fn with_slow_threshold(mut self, threshold: Duration) -> Self {
+        self.slow_threshold = Some(threshold);
+        self
+    }
+    /// Keeps local traces with a span longer than its operation's p99.
+    pub fn with_p99(mut self, source: impl P99Source) -> Self {
+        self.p99 = Some(Arc::new(source));
+        self
+    }
+    /// The most spans buffered at once (default 10 000).
+    pub fn with_max_spans(mut self, max: usize) -> Self {
+        self.max_spans = max;
+        self
+    }
+    /// How long a local trace may stay open before it is evicted (default 30 s).
+    pub fn with_max_age(mut self, age: Duration) -> Self {
+        self.max_age = age;
+        self
+    }
+
+    /// Reads tail mode from `env`: `None` unless `OTEL_CORE_TAIL_SAMPLING` is true; then
+    /// `OTEL_CORE_TAIL_SLOW_MS`, `OTEL_CORE_TAIL_MAX_SPANS` and `OTEL_CORE_TAIL_MAX_AGE_MS`
+    /// override the defaults of [`TailConfig::new`].
+    pub fn from_env(env: &EnvSource) -> Result<Option<Self>, ConfigError> {
+        let on = match env.get("OTEL_CORE_TAIL_SAMPLING") {
+            Some(v) => parse_bool("OTEL_CORE_TAIL_SAMPLING", &v)?,
+            None => false,
+        };
+        if !on {
+            return Ok(None);
+        }
+        let mut c = Self::new();
+        if let Some(v) = env.get("OTEL_CORE_TAIL_SLOW_MS") {
+            c.slow_threshold = Some(parse_millis("OTEL_CORE_TAIL_SLOW_MS", &v)?);
+        }
+        if let Some(v) = env.get("OTEL_CORE_TAIL_MAX_SPANS") {
+            c.max_spans = parse_count("OTEL_CORE_TAIL_MAX_SPANS", &v)?;
+        }
+        if let Some(v) = env.get("OTEL_CORE_TAIL_MAX_AGE_MS") {
+            c.max_age = parse_millis("OTEL_CORE_TAIL_MAX_AGE_MS", &v)?;
+        }
+        Ok(Some(c))
+    }
+}
+
+/// A head sampler whose "drop" becomes "record only", for [`TailSpanProcessor`].
+#[derive(Debug, Clone)]
+pub struct TailSampler {
+    inner: Box<dyn ShouldSample>,
+}
+
+impl TailSampler {
+    /// Wraps the head sampler `inner`.
+    pub fn new(inner: impl ShouldSample + 'static) -> Self {
+        Self {
+            inner: Box::new(inner),
+        }
+    }
+    /// Wraps an already boxed head sampler.
+    pub fn from_boxed(inner: Box<dyn ShouldSample>) -> Self {
+        Self { inner }
+    }
+}
+
+impl ShouldSample for TailSampler {
+    fn should_sample(
+        &self,
+        parent_context: Option<&Context>,
+        trace_id: TraceId,
+        name: &str,
+        span_kind: &SpanKind,
+        attributes: &[KeyValue],
+        links: &[Link],
+    ) -> SamplingResult {
+        let mut r =
+            self.inner
+                .should_sample(parent_context, trace_id, name, span_kind, attributes, links);
+        if r.decision == SamplingDecision::Drop {
+            r.decision = SamplingDecision::RecordOnly;
+        }
+        r
+    }
+}
+
+const SHARDS: usize = 16;
+
+struct LocalTrace {
+    spans: Vec<SpanData>,
+    keep: bool,
+    opened: Instant,
+}
+
+struct Shard {
+    traces: HashMap<TraceId, LocalTrace>,
+    last_sweep: Instant,
+}
+
+struct Shared {
+    config: TailConfig,
+    shards: Vec<Mutex<Shard>>,
+    buffered: AtomicUsize,
+    traces_kept: AtomicU64,
+    traces_discarded: AtomicU64,
+    spans_kept: AtomicU64,
+    spans_discarded: AtomicU64,
+    spans_evicted: AtomicU64,
+    /// When the last eviction warning was printed (ms since `epoch`, 0 = never).
+    last_warning: AtomicU64,
+    epoch: Instant,
+}
+
+/// At most one eviction warning per this interval.
+const WARNING_INTERVAL: Duration = Duration::from_secs(10);
+
+impl Shared {
+    fn evicted(&self, n: u64) {
+        let total = self.spans_evicted.fetch_add(n, Ordering::Relaxed) + n;
+        let now = self.epoch.elapsed().as_millis() as u64 + 1;
+        let last = self.last_warning.load(Ordering::Relaxed);
+        if (last == 0 || now.saturating_sub(last) >= WARNING_INTERVAL.as_millis() as u64)
+            && self
+                .last_warning
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                target: "otel_core::sampling::tail",
+                spans_evicted_total = total,
+                max_spans = self.config.max_spans,
+                max_age_ms = self.config.max_age.as_millis() as u64,
+                "tail sampling dropped spans without a decision (buffer full or local trace too old)"
+            );
+        }
+    }
+}
+
+/// Counters of a [`TailSpanProcessor`] (a shared handle; clone freely).
+#[derive(Clone)]
+pub struct TailStats(Arc<Shared>);
+
+impl fmt::Debug for TailStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TailStats")
+            .field("spans_buffered", &self.spans_buffered())
+            .field("traces_kept", &self.traces_kept())
+            .field("traces_discarded", &self.traces_discarded())
+            .field("spans_kept", &self.spans_kept())
+            .field("spans_discarded", &self.spans_discarded())
+            .field("spans_evicted", &self.spans_evicted())
+            .finish()
+    }
+}
+
+impl TailStats {
+    /// Recorded-only spans waiting for their local root now.
+    pub fn spans_buffered(&self) -> usize {
+        self.0.buffered.load(Ordering::Relaxed)
+    }
+    /// Local traces exported because of an error or a slow call.
+    pub fn traces_kept(&self) -> u64 {
+        self.0.traces_kept.load(Ordering::Relaxed)
+    }
+    /// Local traces discarded (nothing notable).
+    pub fn traces_discarded(&self) -> u64 {
+        self.0.traces_discarded.load(Ordering::Relaxed)
+    }
+    /// Spans exported by tail decision.
+    pub fn spans_kept(&self) -> u64 {
+        self.0.spans_kept.load(Ordering::Relaxed)
+    }
+    /// Spans discarded with their local trace.
+    pub fn spans_discarded(&self) -> u64 {
+        self.0.spans_discarded.load(Ordering::Relaxed)
+    }
+    /// Spans dropped without a decision: over the buffer cap, or in a local trace open longer
+    /// than the maximum age and not marked for export.
+    pub fn spans_evicted(&self) -> u64 {
+        self.0.spans_evicted.load(Ordering::Relaxed)
+    }
+}
+
+/// Buffers recorded-only spans per local trace and exports those with an error or a slow call
+/// through `inner` (see the module docs).
+pub struct TailSpanProcessor<P> {
+    inner: P,
+    shared: Arc<Shared>,
+}
+
+impl<P: fmt::Debug> fmt::Debug for TailSpanProcessor<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TailSpanProcessor")
+            .field("inner", &self.inner)
+            .field("config", &self.shared.config)
+            .finish()
+    }
+}
+
+impl<P: SpanProcessor> TailSpanProcessor<P> {
+    /// Wraps the exporting processor `inner`.
+    pub fn new(inner: P, config: TailConfig) -> Self {
+        let now = Instant::now();
+        Self {
+            inner,
+            shared: Arc::new(Shared {
+                config,
+                shards: (0..SHARDS)
+                    .map(|_| {
+                        Mutex::new(Shard {
+                            traces: HashMap::new(),
+                            last_sweep: now,
+                        })
+                    })
+                    .collect(),
+                buffered: AtomicUsize::new(0),
+                traces_kept: AtomicU64::new(0),
+                traces_discarded: AtomicU64::new(0),
+                spans_kept: AtomicU64::new(0),
+                spans_discarded: AtomicU64::new(0),
+                spans_evicted: AtomicU64::new(0),
+                last_warning: AtomicU64::new(0),
+                epoch: now,
+            }),
+        }
+    }
+
+    /// A handle on the counters, valid after the processor moved into a provider.
+    pub fn stats(&self) -> TailStats {
+        TailStats(self.shared.clone())
+    }
+
+    fn shard(&self, trace_id: TraceId) -> MutexGuard<'_, Shard> {
+        let i = (u128::from_be_bytes(trace_id.to_bytes()) as usize) % SHARDS;
+        self.shared.shards[i]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn notable(&self, span: &SpanData) -> bool {
+        if matches!(span.status, Status::Error { .. }) {
+            return true;
+        }
+        let took = span
+            .end_time
+            .duration_since(span.start_time)
+            .unwrap_or_default();
+        let c = &self.shared.config;
+        c.slow_threshold.is_some_and(|t| took > t)
+            || c.p99
+                .as_ref()
+                .and_then(|p| p.p99(span))
+                .is_some_and(|p99| took > p99)
+    }
+
+    fn export(&self, spans: Vec<SpanData>) {
+        let s = &self.shared;
+        s.traces_kept.fetch_add(1, Ordering::Relaxed);
+        s.spans_kept
+            .fetch_add(spans.len() as u64, Ordering::Relaxed);
+        for mut span in spans {
+            let sc = &span.span_context;
+            span.span_context = SpanContext::new(
+                sc.trace_id(),
+                sc.span_id(),
+                sc.trace_flags().with_sampled(true),
+                sc.is_remote(),
+                sc.trace_state().clone(),
+            );
+            self.inner.on_end(span);
+        }
+    }
+
+    /// Removes local traces older than the maximum age from `shard`; returns those to export.
+    fn sweep(&self, shard: &mut Shard, now: Instant, out: &mut Vec<Vec<SpanData>>) {
+        let s = &self.shared;
+        let max_age = s.config.max_age;
+        shard.traces.retain(|_, t| {
+            if now.duration_since(t.opened) <= max_age {
+                return true;
+            }
+            s.buffered.fetch_sub(t.spans.len(), Ordering::Relaxed);
+            if t.keep {
+                out.push(std::mem::take(&mut t.spans));
+            } else {
+                s.evicted(t.spans.len() as u64);
+            }
+            false
+        });
+        shard.last_sweep = now;
+    }
+
+    /// Decides every open local trace now (at shutdown).
+    fn decide_all(&self) {
+        let mut ready = Vec::new();
+        for shard in &self.shared.shards {
+            let mut shard = shard
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for (_, t) in shard.traces.drain() {
+                self.shared
+                    .buffered
+                    .fetch_sub(t.spans.len(), Ordering::Relaxed);
+                if t.keep {
+                    ready.push(t.spans);
+                } else {
+                    self.discard(t.spans.len());
+                }
+            }
+        }
+        for spans in ready {
+            self.export(spans);
+        }
+    }
+
+    fn discard(&self, n: usize) {
+        let s = &self.shared;
+        s.traces_discarded.fetch_add(1, Ordering::Relaxed);
+        s.spans_discarded.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+impl<P: SpanProcessor> SpanProcessor for TailSpanProcessor<P> {
+    fn on_start(&self, span: &mut Span, cx: &Context) {
+        self.inner.on_start(span, cx);
+    }
+
+    fn on_end(&self, span: SpanData) {
+        if span.span_context.is_sampled() {
+            self.inner.on_end(span);
+            return;
+        }
+        let notable = self.notable(&span);
+        let local_root = span.parent_span_id == SpanId::INVALID || span.parent_span_is_remote;
+        let trace_id = span.span_context.trace_id();
+        let s = &self.shared;
+        let now = Instant::now();
+        let mut aged = Vec::new();
+        let decided = {
+            let mut shard = self.shard(trace_id);
+            if now.duration_since(shard.last_sweep) > s.config.max_age / 2 {
+                self.sweep(&mut shard, now, &mut aged);
+            }
+            if local_root {
+                let mut t = shard.traces.remove(&trace_id).unwrap_or(LocalTrace {
+                    spans: Vec::new(),
+                    keep: false,
+                    opened: now,
+                });
+                s.buffered.fetch_sub(t.spans.len(), Ordering::Relaxed);
+                t.keep |= notable;
+                t.spans.push(span);
+                Some(t)
+            } else {
+                let t = shard.traces.entry(trace_id).or_insert_with(|| LocalTrace {
+                    spans: Vec::new(),
+                    keep: false,
+                    opened: now,
+                });
+                t.keep |= notable;
+                if s.buffered.load(Ordering::Relaxed) >= s.config.max_spans {
+                    s.evicted(1);
+                } else {
+                    s.buffered.fetch_add(1, Ordering::Relaxed);
+                    t.spans.push(span);
+                }
+                None
+            }
+        };
+        for spans in aged {
+            self.export(spans);
+        }
+        if let Some(t) = decided {
+            if t.keep {
+                self.export(t.spans);
+            } else {
+                self.discard(t.spans.len());
+            }
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.decide_all();
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+/// Several processors behind one (what the pipeline puts inside a [`TailSpanProcessor`]).
+#[derive(Debug)]
+pub(crate) struct FanOut(pub(crate) Vec<Box<dyn SpanProcessor>>);
+
+impl SpanProcessor for FanOut {
+    fn on_start(&self, span: &mut Span, cx: &Context) {
+        for p in &self.0 {
+            p.on_start(span, cx);
+        }
+    }
+    fn on_end(&self, span: SpanData) {
+        if let Some((last, rest)) = self.0.split_last() {
+            for p in rest {
+                p.on_end(span.clone());
+            }
+            last.on_end(span);
+        }
+    }
+    fn force_flush(&self) -> OTelSdkResult {
+        let mut result = Ok(());
+        for p in &self.0 {
+            let r = p.force_flush();
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    }
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        let mut result = Ok(());
+        for p in &self.0 {
+            let r = p.shutdown_with_timeout(timeout);
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    }
+    fn set_resource(&mut self, resource: &Resource) {
+        for p in &mut self.0 {
+            p.set_resource(resource);
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! Tail mode: errors and slow calls are exported whole, the rest at the head rate.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, SystemTime};
+
+use opentelemetry::trace::{
+    Span as _, SpanKind, Status, TraceContextExt, TraceId, Tracer as _, TracerProvider as _,
+};
+use opentelemetry_sdk::trace::{
+    InMemorySpanExporter, Sampler, SdkTracerProvider, SimpleSpanProcessor, SpanData,
+};
+use otel_core::sampling::tail::{TailConfig, TailSampler, TailSpanProcessor, TailStats};
+
+fn pipeline(config: TailConfig) -> (SdkTracerProvider, InMemorySpanExporter, TailStats) {
+    pipeline_with_ratio(config, 0.01)
+}
+
+fn pipeline_with_ratio(
+    config: TailConfig,
+    ratio: f64,
+) -> (SdkTracerProvider, InMemorySpanExporter, TailStats) {
+    let exporter = InMemorySpanExporter::default();
+    let tail = TailSpanProcessor::new(SimpleSpanProcessor::new(exporter.clone()), config);
+    let stats = tail.stats();
+    let provider = SdkTracerProvider::builder()
+        .with_sampler(TailSampler::new(Sampler::ParentBased(Box::new(
+            Sampler::TraceIdRatioBased(ratio),
+        ))))
+        .with_span_processor(tail)
+        .build();
+    (provider, exporter, stats)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Plain,
+    Error,
+    Slow,
+}
+
+/// One request: a server span with a db child and a cache child.
+fn request(provider: &SdkTracerProvider, kind: Kind) -> TraceId {
+    let tracer = provider.tracer("svc");
+    let root = tracer
+        .span_builder("GET /orders")
+        .with_kind(SpanKind::Server)
+        .start(&tracer);
+    let trace_id = root.span_context().trace_id();
+    let cx = opentelemetry::Context::current_with_span(root);
+    let now = SystemTime::now();
+    let mut db = tracer
+        .span_builder("SELECT orders")
+        .with_start_time(if kind == Kind::Slow {
+            now - Duration::from_millis(800)
+        } else {
+            now
+        })
+        .start_with_context(&tracer, &cx);
+    if kind == Kind::Error {
+        db.set_status(Status::error("deadlock"));
+    }
+    db.end_with_timestamp(now);
+    tracer.start_with_context("cache get", &cx).end();
+    cx.span().end();
+    trace_id
+}
+
+fn by_trace(spans: &[SpanData]) -> HashMap<TraceId, Vec<&SpanData>> {
+    let mut m: HashMap<TraceId, Vec<&SpanData>> = HashMap::new();
+    for s in spans {
+        m.entry(s.span_context.trace_id()).or_default().push(s);
+    }
+    m
+}
+
+#[test]
+fn one_percent_head_sampling_keeps_every_error_and_slow_local_trace() {
+    let (provider, exporter, stats) =
+        pipeline(TailConfig::new().with_slow_threshold(Duration::from_millis(500)));
+    let mut notable = HashSet::new();
+    let total = 10_000;
+    for i in 0..total {
+        let kind = match i % 1000 {
+            17 => Kind::Error,
+            503 => Kind::Slow,
+            _ => Kind::Plain,
+        };
+        let id = request(&provider, kind);
+        if kind != Kind::Plain {
+            notable.insert(id);
+        }
+    }
+    provider.force_flush().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    let traces = by_trace(&spans);
+    assert_eq!(notable.len(), 20);
+    for id in &notable {
+        let t = traces.get(id).expect("every error/slow trace is exported");
+        assert_eq!(t.len(), 3, "whole local trace");
+        assert!(t.iter().all(|s| s.span_context.is_sampled()));
+    }
+    let rest = traces.keys().filter(|id| !notable.contains(id)).count();
+    // ~1 % of 9 980 plain requests (≈100; binomial sd ≈ 10).
+    assert!((60..=140).contains(&rest), "{rest} plain traces exported");
+    assert!(traces.values().all(|t| t.len() == 3));
+    assert_eq!(stats.spans_buffered(), 0);
+    assert_eq!(stats.spans_evicted(), 0);
+    // Notable traces the head sampler had not chosen were kept by the tail decision; every
+    // other trace was either head-sampled (exported) or discarded.
+    assert!(
+        stats.traces_kept() <= 20 && stats.traces_kept() >= 15,
+        "{stats:?}"
+    );
+    assert_eq!(stats.traces_discarded() + traces.len() as u64, total);
+}
+
+#[test]
+fn p99_source_marks_slow_calls() {
+    let p99 = |s: &SpanData| (s.name == "SELECT orders").then_some(Duration::from_millis(300));
+    let (provider, exporter, _) = pipeline(TailConfig::new().with_p99(p99));
+    let mut slow = Vec::new();
+    for i in 0..200 {
+        let id = request(
+            &provider,
+            if i % 50 == 0 { Kind::Slow } else { Kind::Plain },
+        );
+        if i % 50 == 0 {
+            slow.push(id);
+        }
+    }
+    let spans = exporter.get_finished_spans().unwrap();
+    let traces = by_trace(&spans);
+    for id in slow {
+        assert_eq!(traces[&id].len(), 3);
+    }
+}
+
+#[test]
+fn buffer_is_capped_and_old_open_traces_are_evicted() {
+    let (provider, exporter, stats) = pipeline_with_ratio(
+        TailConfig::new()
+            .with_max_spans(100)
+            .with_max_age(Duration::from_millis(50)),
+        0.0,
+    );
+    let tracer = provider.tracer("svc");
+    // 50 open traces (roots never end) with 4 children each: 200 spans, cap 100.
+    let mut roots = Vec::new();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let writer = {
+        let log = log.clone();
+        move || LogWriter(log.clone())
+    };
+    let sub = tracing_subscriber::fmt().with_writer(writer).finish();
+    tracing::subscriber::with_default(sub, || {
+        for _ in 0..50 {
+            let cx = opentelemetry::Context::current_with_span(tracer.start("open"));
+            for _ in 0..4 {
+                tracer.start_with_context("child", &cx).end();
+            }
+            roots.push(cx);
+        }
+    });
+    let log = String::from_utf8(log.lock().unwrap().clone()).unwrap();
+    assert_eq!(
+        log.matches("tail sampling dropped spans").count(),
+        1,
+        "one rate-limited warning: {log}"
+    );
+    assert!(stats.spans_buffered() <= 100);
+    assert_eq!(
+        stats.spans_evicted() + stats.spans_buffered() as u64,
+        200,
+        "{stats:?}"
+    );
+    std::thread::sleep(Duration::from_millis(120));
+    // Later traffic sweeps the aged traces out of every shard it touches.
+    for _ in 0..400 {
+        request(&provider, Kind::Plain);
+    }
+    assert!(stats.spans_buffered() < 100, "{stats:?}");
+    assert_eq!(
+        exporter
+            .get_finished_spans()
+            .unwrap()
+            .iter()
+            .filter(|s| s.name == "child")
+            .count(),
+        0
+    );
+    drop(roots);
+}
+
+#[test]
+fn pipeline_turns_tail_mode_and_redaction_on_from_env() {
+    let exporter = InMemorySpanExporter::default();
+    let env = otel_core::EnvSource::from_pairs([
+        ("OTEL_CORE_TAIL_SAMPLING", "true"),
+        ("OTEL_CORE_TAIL_SLOW_MS", "500"),
+        ("OTEL_CORE_REDACTION", "true"),
+        ("OTEL_TRACES_SAMPLER", "always_off"),
+        ("OTEL_TRACES_EXPORTER", "none"),
+    ]);
+    let mut guard = otel_core::Telemetry::builder()
+        .with_env(env)
+        .without_resource_detectors()
+        .with_tracing_subscriber(false)
+        .with_span_exporter(exporter.clone())
+        .build()
+        .unwrap();
+    let provider = guard.tracer_provider().unwrap().clone();
+    let tracer = provider.tracer("svc");
+    tracer.in_span("ok", |_| {});
+    tracer.in_span("failing", |cx| {
+        cx.span().set_attribute(opentelemetry::KeyValue::new(
+            "user.email",
+            "ann@example.com",
+        ));
+        cx.span().set_status(Status::error("boom"));
+    });
+    provider.force_flush().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    assert_eq!(spans.len(), 1, "only the failing trace");
+    assert_eq!(spans[0].name, "failing");
+    assert!(spans[0].span_context.is_sampled());
+    assert_eq!(spans[0].attributes[0].value.to_string(), "[REDACTED]");
+    let stats = guard.tail_stats().unwrap().clone();
+    assert_eq!((stats.traces_kept(), stats.traces_discarded()), (1, 1));
+    let _ = guard.shutdown(Duration::from_secs(1));
+}
+
+#[test]
+fn p99_from_the_exemplar_histogram_marks_slow_calls() {
+    use opentelemetry::KeyValue;
+    use otel_core::metrics::{Metrics, MetricsConfig};
+    use otel_core::sampling::tail::HistogramP99;
+    use otel_core::semconv::attribute::DB_OPERATION_NAME;
+
+    let metrics = Metrics::new(MetricsConfig::default());
+    let hist = metrics
+        .f64_histogram("db.client.operation.duration")
+        .with_unit("s")
+        .build();
+    let series = |name: &str| vec![KeyValue::new(DB_OPERATION_NAME, name.to_owned())];
+    // 1 000 earlier calls of 5–15 ms: p99 ≈ 15 ms.
+    for i in 0..1000 {
+        hist.record(
+            0.005 + f64::from(i % 100) * 0.0001,
+            &series("SELECT orders"),
+        );
+    }
+    let p99 = HistogramP99::new(hist, move |s: &SpanData| Some(series(&s.name)));
+    let (provider, exporter, _) = pipeline_with_ratio(TailConfig::new().with_p99(p99), 0.0);
+    let slow = request(&provider, Kind::Slow); // db took 800 ms
+    let plain = request(&provider, Kind::Plain); // db took ~0 ms
+    let spans = exporter.get_finished_spans().unwrap();
+    let traces = by_trace(&spans);
+    assert_eq!(traces[&slow].len(), 3);
+    assert!(!traces.contains_key(&plain));
+}
+
+struct LogWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
