@@ -13,8 +13,8 @@
 //! A [`Context`] can route traced functions elsewhere: under the context returned by
 //! [`with_instrumentation`], every traced function started in it (and in its children, across
 //! `.await` and [`crate::context::spawn`]) records through the given [`Instrumentation`]
-//! instead. Tests use this to send spans to a [`TestTelemetry`](crate::testing::TestTelemetry)
-//! without touching global state, so they can run in parallel:
+//! instead. Tests use this to send spans to a `otel_core::testing::TestTelemetry` (feature
+//! `testing`) without touching global state, so they can run in parallel:
 //!
 //! ```
 //! # #[cfg(feature = "testing")] {
@@ -418,7 +418,8 @@ pub mod __private {
         pub metrics: MetricsMode,
         /// Returns the type name of an item nested in the function (its path plus a suffix).
         pub function_path: fn() -> &'static str,
-        /// Attributes the function sets after the start (arguments and fields), for capacity.
+        /// How many attributes the function sets after the start (arguments, fields, `ret`,
+        /// `err`), reserved with the start attributes so that recording them does not reallocate.
         pub extra_attributes: usize,
     }
 
@@ -469,8 +470,7 @@ pub mod __private {
         fn state(&self) -> &State {
             self.state.get_or_init(|| {
                 let instrumentation =
-                    Instrumentation::builder(self.meta.scope_name, self.meta.scope_version)
-                        .build();
+                    Instrumentation::builder(self.meta.scope_name, self.meta.scope_version).build();
                 let histogram = call_duration(instrumentation.metrics());
                 State {
                     function: function_name((self.meta.function_path)()),
@@ -508,6 +508,8 @@ pub mod __private {
                 (true, Some(r)) => Some(HistogramRef::Owned(r.histogram.clone())),
                 (true, None) => Some(HistogramRef::Static(&state.histogram)),
             };
+            // The code.* attributes go in at the start, where samplers see them (and the SDK
+            // keeps this vector, so the arguments recorded next fit without reallocating).
             let mut attributes = Vec::with_capacity(4 + self.meta.extra_attributes);
             attributes.extend([
                 KeyValue::new(CODE_FUNCTION_NAME, state.function),
@@ -515,12 +517,8 @@ pub mod __private {
                 KeyValue::new(CODE_LINE_NUMBER, i64::from(self.meta.line)),
                 KeyValue::new(CODE_COLUMN_NUMBER, i64::from(self.meta.column)),
             ]);
-            let op = instrumentation.start(
-                &parent,
-                self.meta.name,
-                self.meta.kind.clone(),
-                attributes,
-            );
+            let op =
+                instrumentation.start(&parent, self.meta.name, self.meta.kind.clone(), attributes);
             Call {
                 op: Some(op),
                 function: state.function,
@@ -580,6 +578,7 @@ pub mod __private {
         }
 
         /// The context holding the call's span.
+        #[inline]
         pub fn context(&self) -> Context {
             self.op
                 .as_ref()
@@ -587,6 +586,7 @@ pub mod __private {
         }
 
         /// Makes the call's span current on this thread until the guard drops.
+        #[inline]
         pub fn attach(&self) -> ContextGuard {
             self.context().attach()
         }
@@ -613,14 +613,15 @@ pub mod __private {
 
         fn fail(&mut self, error_type: &'static str, message: impl FnOnce() -> String) {
             self.error_type = Some(error_type);
-            if let Some(op) = &mut self.op {
-                if op.is_recording() {
-                    op.record_error(error_type, message());
-                }
+            if let Some(op) = &mut self.op
+                && op.is_recording()
+            {
+                op.record_error(error_type, message());
             }
         }
 
         /// Ends the call now (the normal end of an async call).
+        #[inline]
         pub fn end(mut self) {
             self.fallback = Fallback::Ok;
         }
@@ -634,10 +635,7 @@ pub mod __private {
                     op.record_error("panic", "the function panicked");
                     self.error_type = Some("panic");
                 } else if self.fallback == Fallback::Cancelled {
-                    op.record_error(
-                        "cancelled",
-                        "the future was dropped before it completed",
-                    );
+                    op.record_error("cancelled", "the future was dropped before it completed");
                     self.error_type = Some("cancelled");
                 }
             }

@@ -8,7 +8,8 @@
 //!   (parent-based sampler), the common case of an unsampled request;
 //! - `call/hand_written`: the equivalent written by hand against the OpenTelemetry API (the
 //!   same span, kind and attributes, context made current) plus one record into the same
-//!   exemplar histogram: what `call/traced` should not cost more than.
+//!   exemplar histogram: what `call/traced` should not cost more than;
+//! - `call/hand_written_unsampled`: the same under the unsampled parent.
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::hint::black_box;
@@ -28,7 +29,7 @@ use opentelemetry_semantic_conventions::attribute::{
     CODE_COLUMN_NUMBER, CODE_FILE_PATH, CODE_FUNCTION_NAME, CODE_LINE_NUMBER,
 };
 use otel_core::macro_support::{CALL_DURATION, RESULT};
-use otel_core::metrics::{Histogram, Metrics};
+use otel_core::metrics::{Histogram, Metrics, MetricsConfig};
 use otel_core::traced;
 
 /// Receives finished spans and drops them.
@@ -99,10 +100,8 @@ fn hand_written(a: u64, b: u64) -> u64 {
     let cx = parent.with_span(span);
     let guard = cx.clone().attach();
     if cx.span().is_recording() {
-        cx.span().set_attributes([
-            KeyValue::new("a", a as i64),
-            KeyValue::new("b", b as i64),
-        ]);
+        cx.span()
+            .set_attributes([KeyValue::new("a", a as i64), KeyValue::new("b", b as i64)]);
     }
     let result = black_box(a) + black_box(b);
     drop(guard);
@@ -124,6 +123,7 @@ fn bench(c: &mut Criterion) {
         .with_span_processor(Discard)
         .build();
     opentelemetry::global::set_tracer_provider(provider);
+    Metrics::set_global(Metrics::new(MetricsConfig::default()));
 
     // A request whose caller decided not to sample it.
     let unsampled_parent = Context::new().with_remote_span_context(SpanContext::new(
@@ -144,6 +144,10 @@ fn bench(c: &mut Criterion) {
         b.iter(|| traced_call(black_box(1), black_box(2)));
     });
     group.bench_function("hand_written", |b| {
+        b.iter(|| hand_written(black_box(1), black_box(2)));
+    });
+    group.bench_function("hand_written_unsampled", |b| {
+        let _g = unsampled_parent.clone().attach();
         b.iter(|| hand_written(black_box(1), black_box(2)));
     });
     group.finish();

@@ -21,7 +21,12 @@ const OPTIONS: &str = "`name`, `kind`, `skip`, `skip_all`, `fields`, `err`, `ret
 
 /// Fails with "`what` specified more than once" at `span` when `slot` is already set: the one
 /// duplicate check every option (and every field key) goes through.
-pub(crate) fn set_once<T>(slot: &mut Option<T>, value: T, what: &str, span: Span) -> syn::Result<()> {
+pub(crate) fn set_once<T>(
+    slot: &mut Option<T>,
+    value: T,
+    what: &str,
+    span: Span,
+) -> syn::Result<()> {
     if slot.is_some() {
         return Err(duplicate(what, span));
     }
@@ -119,7 +124,10 @@ impl Parse for TracedArgs {
                 input.parse::<Token![=]>()?;
                 let name: LitStr = input.parse()?;
                 if name.value().is_empty() {
-                    return Err(syn::Error::new(name.span(), "the span name must not be empty"));
+                    return Err(syn::Error::new(
+                        name.span(),
+                        "the span name must not be empty",
+                    ));
                 }
                 set_once(&mut args.name, name, "name", kw.span)?;
             } else if lookahead.peek(kw::kind) {
@@ -249,7 +257,10 @@ fn parse_fields(input: ParseStream<'_>) -> syn::Result<Vec<Field>> {
     while !input.is_empty() {
         let field = if let Some((key, key_span)) = parse_key(input)? {
             if key.is_empty() {
-                return Err(syn::Error::new(key_span, "the attribute key must not be empty"));
+                return Err(syn::Error::new(
+                    key_span,
+                    "the attribute key must not be empty",
+                ));
             }
             if keys.contains(&key) {
                 return Err(duplicate(&key, key_span));
@@ -265,11 +276,7 @@ fn parse_fields(input: ParseStream<'_>) -> syn::Result<Vec<Field>> {
                 Mode::Value
             };
             let value: Expr = input.parse()?;
-            Field::Attribute {
-                key,
-                mode,
-                value,
-            }
+            Field::Attribute { key, mode, value }
         } else {
             Field::Set(input.parse()?)
         };

@@ -114,7 +114,10 @@ fn parse_field_options(attrs: &[syn::Attribute]) -> syn::Result<FieldOptions> {
     {
         return Err(syn::Error::new(
             rename.span(),
-            format!("`rename` has no effect on a field marked `{}`", record.option()),
+            format!(
+                "`rename` has no effect on a field marked `{}`",
+                record.option()
+            ),
         ));
     }
     Ok(opts)

@@ -47,15 +47,13 @@ pub(crate) fn traced(args: TracedArgs, item: TokenStream) -> TokenStream {
         Ok(func) => {
             if let Some(constness) = &func.sig.constness {
                 return with_error(
-                    syn::Error::new(
-                        constness.span,
-                        "`#[traced]` cannot be used on a `const fn`",
-                    ),
+                    syn::Error::new(constness.span, "`#[traced]` cannot be used on a `const fn`"),
                     item,
                 );
             }
             if let Some(async_block) = async_trait_block(&func) {
-                return expand_async_trait(&args, &func, async_block).unwrap_or_else(|e| with_error(e, item));
+                return expand_async_trait(&args, &func, async_block)
+                    .unwrap_or_else(|e| with_error(e, item));
             }
             let (outer_attrs, inner_attrs): (Vec<_>, Vec<_>) = func
                 .attrs
@@ -119,8 +117,12 @@ fn async_trait_block(func: &ItemFn) -> Option<&ExprAsync> {
     if func.sig.asyncness.is_some() {
         return None;
     }
-    let Some(Stmt::Expr(Expr::Call(ExprCall { func: callee, args, .. }), None)) =
-        func.block.stmts.last()
+    let Some(Stmt::Expr(
+        Expr::Call(ExprCall {
+            func: callee, args, ..
+        }),
+        None,
+    )) = func.block.stmts.last()
     else {
         return None;
     };
@@ -443,7 +445,10 @@ impl<'a> Plan<'a> {
             if !known {
                 return Err(syn::Error::new(
                     skip.span(),
-                    format!("cannot skip `{skip}`: `{}` has no parameter named `{skip}`", sig.ident),
+                    format!(
+                        "cannot skip `{skip}`: `{}` has no parameter named `{skip}`",
+                        sig.ident
+                    ),
                 ));
             }
         }
@@ -464,7 +469,7 @@ impl<'a> Plan<'a> {
                     let name = p.ident.unraw_string();
                     // `async-trait` renames `self` to `__self`; neither is recorded.
                     name != "__self"
-                        && !args.skips().iter().any(|s| *s == p.ident)
+                        && !args.skips().contains(&p.ident)
                         && !field_keys.contains(&name.as_str())
                 })
                 .collect()
@@ -487,7 +492,10 @@ impl<'a> Plan<'a> {
             .as_ref()
             .map_or_else(|| ident.unraw_string(), syn::LitStr::value);
         let kind = Ident::new(
-            self.args.kind.unwrap_or(crate::attr::Kind::Internal).variant(),
+            self.args
+                .kind
+                .unwrap_or(crate::attr::Kind::Internal)
+                .variant(),
             Span::call_site(),
         );
         let metrics = Ident::new(
@@ -546,11 +554,7 @@ impl<'a> Plan<'a> {
         let mut sets = Vec::new();
         for field in self.args.fields() {
             match field {
-                Field::Attribute {
-                    key,
-                    mode,
-                    value,
-                } => {
+                Field::Attribute { key, mode, value } => {
                     let value = field_value(*mode, value);
                     plain.push(quote!(#p::kv(#key, #value)));
                 }
@@ -606,12 +610,18 @@ impl<'a> Plan<'a> {
         if let Some(ret) = &self.args.ret {
             let ok_type = self.ok_type();
             let value = |v: TokenStream, ty: Option<&Type>| match ret.mode {
-                Mode::Display => quote_spanned!(ret.span=> ::core::option::Option::Some(#p::RecordDisplay::display_value(#v))),
-                Mode::Debug => quote_spanned!(ret.span=> ::core::option::Option::Some(#p::RecordDebug::debug_value(#v))),
+                Mode::Display => {
+                    quote_spanned!(ret.span=> ::core::option::Option::Some(#p::RecordDisplay::display_value(#v)))
+                }
+                Mode::Debug => {
+                    quote_spanned!(ret.span=> ::core::option::Option::Some(#p::RecordDebug::debug_value(#v)))
+                }
                 Mode::Value if ty.is_some_and(is_value_type) => {
                     quote_spanned!(ret.span=> #p::ToAttributeValue::to_attribute_value(#v))
                 }
-                Mode::Value => quote_spanned!(ret.span=> ::core::option::Option::Some(#p::RecordDebug::debug_value(#v))),
+                Mode::Value => {
+                    quote_spanned!(ret.span=> ::core::option::Option::Some(#p::RecordDebug::debug_value(#v)))
+                }
             };
             let record = if self.args.err.is_some() {
                 let v = value(quote!(__otel_ok), ok_type.as_ref());

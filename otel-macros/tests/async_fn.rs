@@ -217,11 +217,18 @@ fn async_trait_methods_are_traced_as_futures() {
     });
     let calls = tt.spans_named("call");
     assert_eq!(calls.len(), 2);
-    let took = calls[0].end_time.duration_since(calls[0].start_time).unwrap();
+    let took = calls[0]
+        .end_time
+        .duration_since(calls[0].start_time)
+        .unwrap();
     assert!(took >= Duration::from_millis(15), "{took:?}");
     assert!(calls[0].start_time >= FIRST_POLL.lock().unwrap().unwrap());
     assert_child_of(&tt.span("lookup"), &calls[0]);
     assert_attr(&calls[0], "id", 1);
-    assert_attr(&calls[0], CODE_FUNCTION_NAME, "<async_fn::Svc as async_fn::Service>::call");
+    assert_attr(
+        &calls[0],
+        CODE_FUNCTION_NAME,
+        "<async_fn::Svc as async_fn::Service>::call",
+    );
     assert_eq!(calls[1].status, Status::error("no such id"));
 }

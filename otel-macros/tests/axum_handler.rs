@@ -14,10 +14,12 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
-use opentelemetry::Context;
 use opentelemetry::trace::{SpanKind, Status};
+use opentelemetry::{Context, KeyValue};
 use opentelemetry_semantic_conventions::attribute::{CODE_FUNCTION_NAME, ERROR_TYPE};
 use otel_core::context::FutureExt as _;
+use otel_core::macro_support::{CALL_DURATION, RESULT};
+use otel_core::metrics::{Metrics, SnapshotExt as _};
 use otel_core::testing::{TestTelemetry, assert_attr, assert_child_of, assert_no_attr};
 use otel_core::traced;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -27,6 +29,7 @@ fn telemetry() -> &'static TestTelemetry {
     TT.get_or_init(|| {
         let tt = TestTelemetry::new();
         opentelemetry::global::set_tracer_provider(tt.tracer_provider().clone());
+        Metrics::set_global(tt.metrics().clone());
         tt
     })
 }
@@ -36,7 +39,7 @@ struct AppState {
     accounts: Arc<Vec<(u64, &'static str)>>,
 }
 
-#[traced(skip(state), fields(app.accounts = state.accounts.len()), err(Debug))]
+#[traced(skip(state), fields(app.accounts = state.accounts.len()), err(Debug), metrics)]
 async fn get_account(
     State(state): State<AppState>,
     Path(id): Path<u64>,
@@ -109,4 +112,27 @@ async fn traced_handler_is_routed_and_called_over_loopback() {
     assert_attr(&handlers[1], "id", 8);
     assert_eq!(handlers[1].status, Status::error("404"));
     assert_attr(&handlers[1], ERROR_TYPE, "http::status::StatusCode");
+
+    // The duration histogram in the global registry, its exemplars on the handler spans.
+    let snapshot = tt.metrics().snapshot();
+    let metric = snapshot.find(CALL_DURATION).unwrap();
+    let f = KeyValue::new(CODE_FUNCTION_NAME, "axum_handler::get_account");
+    let count = |attrs: &[KeyValue]| {
+        metric
+            .find_series(attrs)
+            .unwrap()
+            .histogram()
+            .unwrap()
+            .count
+    };
+    assert_eq!(count(&[f.clone(), KeyValue::new(RESULT, "ok")]), 1);
+    assert_eq!(
+        count(&[
+            f,
+            KeyValue::new(RESULT, "error"),
+            KeyValue::new(ERROR_TYPE, "http::status::StatusCode")
+        ]),
+        1
+    );
+    otel_core::testing::assert_exemplars_point_at_exported(tt.metrics(), CALL_DURATION, &handlers);
 }

@@ -78,7 +78,10 @@ fn fields_are_recorded_with_value_display_and_debug_forms() {
     // A field named like an argument replaces it.
     assert_attr(&span, "items", "overridden");
     assert_eq!(
-        span.attributes.iter().filter(|kv| kv.key.as_str() == "items").count(),
+        span.attributes
+            .iter()
+            .filter(|kv| kv.key.as_str() == "items")
+            .count(),
         1
     );
 }
@@ -157,7 +160,7 @@ fn derive_produces_renamed_prefixed_redacted_attributes() {
     assert_eq!(kvs[7].value, Value::from(REDACTED));
 }
 
-#[traced(skip(order), fields(order, app.step = "pay"))]
+#[traced(skip(order), fields(order, app.step = "pay"), metrics)]
 fn pay(order: &OrderContext, amount: u64) -> u64 {
     amount + order.order_id
 }
@@ -193,9 +196,18 @@ fn attribute_sets_in_fields_and_on_the_current_span_never_leak_redacted_values()
     let exported = format!("{:?}", tt.spans());
     assert!(!exported.contains(CARD), "{exported}");
     assert!(!exported.contains(EMAIL), "{exported}");
+    let metrics = format!("{:?}", tt.metrics().snapshot());
+    assert!(metrics.contains("fields::pay"), "{metrics}");
+    assert!(
+        !metrics.contains(CARD) && !metrics.contains(EMAIL),
+        "{metrics}"
+    );
     assert!(exported.contains("acme"));
     // (The values are still there for the program itself.)
-    assert_eq!((o.card_number.as_str(), o.customer.email.as_str()), (CARD, EMAIL));
+    assert_eq!(
+        (o.card_number.as_str(), o.customer.email.as_str()),
+        (CARD, EMAIL)
+    );
 }
 
 #[traced(skip_all, fields(set))]

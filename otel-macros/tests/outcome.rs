@@ -5,11 +5,13 @@ use std::fmt;
 
 use opentelemetry::trace::Status;
 use opentelemetry::{Context, ContextGuard};
-use opentelemetry_semantic_conventions::attribute::{ERROR_TYPE, EXCEPTION_MESSAGE, EXCEPTION_TYPE};
+use opentelemetry_sdk::trace::SpanData;
+use opentelemetry_semantic_conventions::attribute::{
+    ERROR_TYPE, EXCEPTION_MESSAGE, EXCEPTION_TYPE,
+};
 use otel_core::macro_support::{RETURN, with_instrumentation};
 use otel_core::testing::{TestTelemetry, assert_attr, assert_no_attr};
 use otel_core::traced;
-use opentelemetry_sdk::trace::SpanData;
 
 fn capture() -> (TestTelemetry, ContextGuard) {
     let tt = TestTelemetry::new();

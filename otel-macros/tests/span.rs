@@ -118,7 +118,11 @@ fn methods_carry_their_type_in_code_function_name_and_do_not_record_self() {
         CODE_FUNCTION_NAME,
         "<span::Repo as span::Store>::get",
     );
-    assert_attr(&tt.span("consume"), CODE_FUNCTION_NAME, "span::Repo::consume");
+    assert_attr(
+        &tt.span("consume"),
+        CODE_FUNCTION_NAME,
+        "span::Repo::consume",
+    );
 }
 
 #[traced]
