@@ -482,12 +482,14 @@ pub mod __private {
 
         /// Starts a call of a synchronous function: dropped without an outcome, it ends Ok
         /// (or Error "panic" while unwinding).
+        #[inline]
         pub fn start_sync(&'static self) -> Call {
             self.start(Fallback::Ok)
         }
 
         /// Starts a call of an async function: dropped without [`Call::end`], it ends Error
         /// "cancelled" (or "panic" while unwinding).
+        #[inline]
         pub fn start_async(&'static self) -> Call {
             self.start(Fallback::Cancelled)
         }
@@ -511,12 +513,13 @@ pub mod __private {
             // The code.* attributes go in at the start, where samplers see them (and the SDK
             // keeps this vector, so the arguments recorded next fit without reallocating).
             let mut attributes = Vec::with_capacity(4 + self.meta.extra_attributes);
-            attributes.extend([
-                KeyValue::new(CODE_FUNCTION_NAME, state.function),
-                KeyValue::new(CODE_FILE_PATH, self.meta.file),
-                KeyValue::new(CODE_LINE_NUMBER, i64::from(self.meta.line)),
-                KeyValue::new(CODE_COLUMN_NUMBER, i64::from(self.meta.column)),
-            ]);
+            attributes.push(KeyValue::new(CODE_FUNCTION_NAME, state.function));
+            attributes.push(KeyValue::new(CODE_FILE_PATH, self.meta.file));
+            attributes.push(KeyValue::new(CODE_LINE_NUMBER, i64::from(self.meta.line)));
+            attributes.push(KeyValue::new(
+                CODE_COLUMN_NUMBER,
+                i64::from(self.meta.column),
+            ));
             let op =
                 instrumentation.start(&parent, self.meta.name, self.meta.kind.clone(), attributes);
             Call {
