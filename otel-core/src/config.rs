@@ -204,7 +204,7 @@ pub(crate) fn to_key_values(pairs: Vec<(String, String)>) -> Vec<KeyValue> {
 }
 
 /// The OTLP transport protocol (`OTEL_EXPORTER_OTLP_PROTOCOL`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum OtlpProtocol {
     /// `grpc`: OTLP over gRPC (default port 4317).
@@ -234,7 +234,7 @@ impl OtlpProtocol {
         }
     }
 
-    fn default_endpoint(self) -> &'static str {
+    pub(crate) fn default_endpoint(self) -> &'static str {
         match self {
             Self::Grpc => "http://localhost:4317",
             Self::HttpProtobuf => "http://localhost:4318",

@@ -167,36 +167,53 @@ where
         let span = cx.span();
         let sc = span.span_context();
         let ids = sc.is_valid().then(|| (sc.trace_id(), sc.span_id()));
-        let now = humantime_now();
         let span_name = ctx.lookup_current().map(|s| s.name());
 
         if self.json {
-            let mut visitor = JsonVisitor::default();
-            event.record(&mut visitor);
-            if let Some(r) = &self.redactor {
-                visitor.redact(r);
-            }
-            let mut obj = serde_json::Map::new();
-            obj.insert("timestamp".into(), now.into());
-            obj.insert("level".into(), meta.level().as_str().into());
-            obj.insert("target".into(), meta.target().into());
-            if let Some(m) = visitor.message {
-                obj.insert("message".into(), m.into());
-            }
-            if !visitor.fields.is_empty() {
-                obj.insert("fields".into(), visitor.fields.into());
-            }
-            if let Some(name) = span_name {
-                obj.insert("span".into(), name.into());
-            }
-            if let Some((t, s)) = ids {
-                obj.insert("trace_id".into(), t.to_string().into());
-                obj.insert("span_id".into(), s.to_string().into());
-            }
-            let line = serde_json::Value::Object(obj).to_string();
-            writeln!(writer, "{line}")
+            // Written straight to the output (no intermediate JSON tree): one line costs about
+            // as much as the text format. Field values are escaped by `push_json_str`.
+            JSON_SCRATCH.with(|cell| {
+                let mut fresh = JsonFields::default();
+                let mut borrowed = cell.try_borrow_mut();
+                let v: &mut JsonFields = match borrowed.as_mut() {
+                    Ok(v) => v,
+                    Err(_) => &mut fresh,
+                };
+                v.reset(self.redactor.clone());
+                event.record(v);
+                let mut out = std::mem::take(&mut v.out);
+                out.push_str("{\"timestamp\":\"");
+                let _ = write_timestamp(&mut out);
+                out.push_str("\",\"level\":\"");
+                out.push_str(meta.level().as_str());
+                out.push_str("\",\"target\":");
+                push_json_str(&mut out, meta.target());
+                if v.has_message {
+                    out.push_str(",\"message\":");
+                    out.push_str(&v.message);
+                }
+                if !v.fields.is_empty() {
+                    out.push_str(",\"fields\":{");
+                    out.push_str(&v.fields);
+                    out.push('}');
+                }
+                if let Some(name) = span_name {
+                    out.push_str(",\"span\":");
+                    push_json_str(&mut out, name);
+                }
+                if let Some((t, s)) = ids {
+                    let _ = write!(out, ",\"trace_id\":\"{t}\",\"span_id\":\"{s}\"");
+                }
+                out.push_str("}\n");
+                let result = writer.write_str(&out);
+                out.clear();
+                v.out = out;
+                v.redactor = None;
+                result
+            })
         } else {
-            write!(writer, "{now} {:>5} {}: ", meta.level(), meta.target())?;
+            write_timestamp(&mut writer)?;
+            write!(writer, " {:>5} {}: ", meta.level(), meta.target())?;
             if let Some(name) = span_name {
                 write!(writer, "{name}: ")?;
             }
@@ -217,22 +234,6 @@ where
                 write!(writer, " trace_id={t} span_id={s}")?;
             }
             writeln!(writer)
-        }
-    }
-}
-
-// --- redaction hook ---
-impl JsonVisitor {
-    fn redact(&mut self, r: &Redactor) {
-        if let Some(m) = &mut self.message
-            && let std::borrow::Cow::Owned(red) = r.redact_str(m)
-        {
-            *m = red;
-        }
-        let mut fields = serde_json::Value::Object(std::mem::take(&mut self.fields));
-        r.redact_json(&mut fields);
-        if let serde_json::Value::Object(map) = fields {
-            self.fields = map;
         }
     }
 }
@@ -281,52 +282,162 @@ impl Visit for RedactingTextVisitor<'_, '_> {
 }
 // --- end redaction hook ---
 
-#[derive(Default)]
-struct JsonVisitor {
-    message: Option<String>,
-    fields: serde_json::Map<String, serde_json::Value>,
+thread_local! {
+    static JSON_SCRATCH: std::cell::RefCell<JsonFields> = std::cell::RefCell::default();
 }
 
-impl Visit for JsonVisitor {
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        let mut s = String::new();
-        let _ = write!(s, "{value:?}");
-        if field.name() == "message" {
-            self.message = Some(s);
-        } else {
-            self.fields.insert(field.name().into(), s.into());
+/// Collects an event's fields as JSON text: `message` (a JSON string literal) and the other
+/// fields as `"k":v,…`; string values are redacted when a redactor is set.
+#[derive(Default)]
+struct JsonFields {
+    redactor: Option<Redactor>,
+    message: String,
+    has_message: bool,
+    fields: String,
+    scratch: String,
+    out: String,
+}
+
+impl JsonFields {
+    fn reset(&mut self, redactor: Option<Redactor>) {
+        self.redactor = redactor;
+        self.message.clear();
+        self.has_message = false;
+        self.fields.clear();
+        self.scratch.clear();
+        self.out.clear();
+    }
+
+    fn key(&mut self, field: &Field) {
+        if !self.fields.is_empty() {
+            self.fields.push(',');
         }
+        push_json_str(&mut self.fields, field.name());
+        self.fields.push(':');
+    }
+
+    /// A string value (also Debug output), redacted.
+    fn string(&mut self, field: &Field, value: &str) {
+        let redacted: std::borrow::Cow<'_, str> = match &self.redactor {
+            None => value.into(),
+            Some(r) => {
+                let t = value.trim_start();
+                if field.name() != "message" && (t.starts_with('{') || t.starts_with('[')) {
+                    let mut v = serde_json::Value::String(value.to_owned());
+                    r.redact_json(&mut v);
+                    match v {
+                        serde_json::Value::String(s) => s.into(),
+                        other => other.to_string().into(),
+                    }
+                } else {
+                    r.redact_field(field.name(), value)
+                }
+            }
+        };
+        if field.name() == "message" {
+            self.has_message = true;
+            self.message.clear();
+            push_json_str(&mut self.message, &redacted);
+        } else {
+            self.key(field);
+            push_json_str(&mut self.fields, &redacted);
+        }
+    }
+
+    /// A number: written raw unless the redactor masks it (card or phone numbers as integers).
+    fn number(&mut self, field: &Field, value: &dyn fmt::Display) {
+        self.scratch.clear();
+        let _ = write!(self.scratch, "{value}");
+        let scratch = std::mem::take(&mut self.scratch);
+        let masked = self
+            .redactor
+            .as_ref()
+            .map(|r| r.redact_field(field.name(), &scratch))
+            .filter(|c| matches!(c, std::borrow::Cow::Owned(_)))
+            .map(std::borrow::Cow::into_owned);
+        match masked {
+            Some(m) => {
+                self.key(field);
+                push_json_str(&mut self.fields, &m);
+            }
+            None if field.name() == "message" => self.string(field, &scratch),
+            None => {
+                self.key(field);
+                self.fields.push_str(&scratch);
+            }
+        }
+        self.scratch = scratch;
+    }
+}
+
+impl Visit for JsonFields {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let mut s = std::mem::take(&mut self.scratch);
+        s.clear();
+        let _ = write!(s, "{value:?}");
+        self.string(field, &s);
+        self.scratch = s;
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.message = Some(value.to_owned());
-        } else {
-            self.fields.insert(field.name().into(), value.into());
-        }
+        self.string(field, value);
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.fields.insert(field.name().into(), value.into());
+        self.number(field, &value);
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.fields.insert(field.name().into(), value.into());
+        self.number(field, &value);
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.fields.insert(field.name().into(), value.into());
+        if value.is_finite() {
+            self.number(field, &value);
+        } else {
+            self.string(field, &value.to_string());
+        }
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.fields.insert(field.name().into(), value.into());
+        self.key(field);
+        self.fields.push_str(if value { "true" } else { "false" });
     }
 }
 
-/// RFC 3339 UTC timestamp with milliseconds, without pulling in a date crate.
-fn humantime_now() -> String {
+/// Appends `s` as a JSON string literal (quotes included), escaping what JSON requires.
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: Option<&str> = match b {
+            b'"' => Some("\\\""),
+            b'\\' => Some("\\\\"),
+            b'\n' => Some("\\n"),
+            b'\r' => Some("\\r"),
+            b'\t' => Some("\\t"),
+            0..=0x1f => None,
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        match esc {
+            Some(e) => out.push_str(e),
+            None => {
+                let _ = write!(out, "\\u{b:04x}");
+            }
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// Writes an RFC 3339 UTC timestamp with milliseconds, without pulling in a date crate.
+fn write_timestamp(w: &mut impl fmt::Write) -> fmt::Result {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let secs = now.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    format!(
+    write!(
+        w,
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
         rem / 3600,
         (rem % 3600) / 60,
@@ -353,6 +464,18 @@ pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn json_strings_round_trip(s in proptest::prelude::any::<String>()) {
+            let mut out = String::new();
+            push_json_str(&mut out, &s);
+            let back: String = serde_json::from_str(&out).map_err(|e| {
+                proptest::test_runner::TestCaseError::fail(format!("{e}: {out}"))
+            })?;
+            proptest::prop_assert_eq!(back, s);
+        }
+    }
 
     #[test]
     fn calendar() {

@@ -368,10 +368,7 @@ impl TelemetryBuilder {
             let exporter = OtlpMetricsExporter::new(OtlpMetricsConfig {
                 endpoint: None,
                 metrics_endpoint: Some(settings.endpoint.clone()),
-                protocol: match settings.protocol {
-                    OtlpProtocol::Grpc => crate::metrics::otlp::OtlpProtocol::Grpc,
-                    OtlpProtocol::HttpProtobuf => crate::metrics::otlp::OtlpProtocol::HttpProtobuf,
-                },
+                protocol: settings.protocol,
                 headers: settings.headers.clone(),
                 timeout: settings.timeout,
             })

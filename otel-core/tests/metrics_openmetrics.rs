@@ -22,6 +22,8 @@ use tower_service::Service;
 // A strict OpenMetrics 1.0 text parser (test-only).
 // ---------------------------------------------------------------------------------------------
 
+type Labels = Vec<(String, String)>;
+
 #[derive(Debug, Clone, PartialEq)]
 struct ParsedExemplar {
     labels: Vec<(String, String)>,
@@ -101,7 +103,7 @@ fn parse_number(s: &str) -> Result<f64, String> {
 }
 
 /// Parses `{name="value",…}` at the start of `s`; returns the labels and the rest.
-fn parse_labels(s: &str) -> Result<(Vec<(String, String)>, &str), String> {
+fn parse_labels(s: &str) -> Result<(Labels, &str), String> {
     let mut rest = s.strip_prefix('{').ok_or("expected '{'")?;
     let mut labels = Vec::new();
     if let Some(r) = rest.strip_prefix('}') {
@@ -320,7 +322,7 @@ fn parse_openmetrics(text: &str) -> Result<Exposition, String> {
 /// Buckets ascending with `+Inf` last, cumulative, `+Inf` = `_count`, exemplars inside their
 /// bucket.
 fn check_histogram(family: &Family) -> Result<(), String> {
-    let mut groups: Vec<(Vec<(String, String)>, Vec<&Sample>)> = Vec::new();
+    let mut groups: Vec<(Labels, Vec<&Sample>)> = Vec::new();
     for s in &family.samples {
         let key: Vec<_> = s
             .labels
@@ -356,13 +358,13 @@ fn check_histogram(family: &Family) -> Result<(), String> {
             if b.value < previous_count {
                 return Err("bucket counts not cumulative".into());
             }
-            if let Some(e) = &b.exemplar {
-                if !(e.value <= le && e.value > previous_le) {
-                    return Err(format!(
-                        "exemplar {} outside bucket ({previous_le}, {le}]",
-                        e.value
-                    ));
-                }
+            if let Some(e) = &b.exemplar
+                && !(e.value <= le && e.value > previous_le)
+            {
+                return Err(format!(
+                    "exemplar {} outside bucket ({previous_le}, {le}]",
+                    e.value
+                ));
             }
             previous_le = le;
             previous_count = b.value;

@@ -69,10 +69,8 @@ fn collector_down_200k_spans_memory_stays_bounded() {
         "RSS grew by {} KiB (bound {BOUND_KIB} KiB)",
         after - before
     );
-    assert!(
-        slowest < Duration::from_millis(100),
-        "a span took {slowest:?}"
-    );
+    // No timed assertion here (timing belongs in benchmarks); that the request path never
+    // waits on export is proven by sampling_stress_stall.rs, whose exporter never returns.
     assert!(report.spans_ended >= n);
     assert!(
         report.spans_dropped >= n - 2048,

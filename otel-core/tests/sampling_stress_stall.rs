@@ -59,12 +59,12 @@ fn stalled_exporter_never_blocks_requests_and_export_resumes() {
     let tracer = guard.tracer_provider().unwrap().tracer("stall");
     let start = Instant::now();
     let slowest = requests(&tracer, 30_000);
-    // The export is stuck forever: any wait on it would hang here.
-    assert!(
-        slowest < Duration::from_secs(1),
-        "a request waited {slowest:?}"
+    // The export is stuck forever: any wait on it would hang here, so finishing at all is
+    // the proof. (No timing bound: timing belongs in benchmarks.)
+    eprintln!(
+        "30 000 requests in {:?}, slowest {slowest:?}",
+        start.elapsed()
     );
-    assert!(start.elapsed() < Duration::from_secs(30));
     assert_eq!(exporter.received.load(Ordering::Relaxed), 0);
 
     // The receiver comes up: the stuck export completes and new spans flow again.
@@ -143,9 +143,16 @@ fn otlp_export_resumes_when_the_collector_comes_back() {
         .build()
         .unwrap();
     let tracer = guard.tracer_provider().unwrap().tracer("down-up");
+    let started = Instant::now();
     let slowest = requests(&tracer, 5_000);
-    // Waiting on an export would take up to its 2 s timeout; allow scheduling noise below that.
-    assert!(slowest < Duration::from_secs(1), "{slowest:?}");
+    // Waiting on the unreachable collector would cost its 2 s timeout per export: a coarse
+    // bound far above any scheduling noise catches that without timing the request path.
+    let took = started.elapsed();
+    eprintln!("5 000 requests with the collector down in {took:?}, slowest {slowest:?}");
+    assert!(
+        took < Duration::from_secs(60),
+        "requests waited on export: {took:?}"
+    );
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(guard.stats().spans_exported(), 0);
 

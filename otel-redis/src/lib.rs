@@ -1,1 +1,11 @@
-//! Not yet implemented: this crate is filled by its own issue. It exports nothing.
+#![doc = include_str!("../README.md")]
+
+mod builder;
+mod command;
+mod command_names;
+mod connection;
+mod outcome;
+mod record;
+
+pub use builder::{Builder, QueryTextMode, RedisInstrumentation, RedisInstrumentationBuilder};
+pub use connection::InstrumentedConnection;

@@ -9,7 +9,7 @@ use opentelemetry::KeyValue;
 use super::config::MetricsConfig;
 use super::registry::{Descriptor, Handle};
 use super::snapshot::{SeriesData, SeriesSnapshot};
-use super::table::{SeriesTable, hash_attributes};
+use super::table::{SeriesTable, hash_attributes, sorted_attributes};
 
 /// A monotonic counter (e.g. requests served, bytes sent), exported as an OTLP monotonic sum
 /// and an OpenMetrics `counter` (`…_total`).
@@ -135,7 +135,7 @@ impl<C: SumCell> SumInstrument<C> {
         let mut out = Vec::new();
         self.table.for_each(|series| {
             out.push(SeriesSnapshot {
-                attributes: series.attributes.to_vec(),
+                attributes: sorted_attributes(&series.attributes),
                 start_time: series.start_time,
                 time: now,
                 data: series.data.read(),

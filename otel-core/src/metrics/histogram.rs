@@ -13,7 +13,7 @@ use super::registry::{Descriptor, Handle};
 use super::snapshot::{
     Exemplar, HistogramData, Percentiles, SeriesData, SeriesSnapshot, bucket_index,
 };
-use super::table::{Series, SeriesTable, canonical_attributes, hash_attributes};
+use super::table::{Series, SeriesTable, canonical_attributes, hash_attributes, sorted_attributes};
 
 /// Default bucket boundaries for durations in seconds, from the semantic conventions (e.g.
 /// `http.server.request.duration`): 5 ms … 10 s.
@@ -139,7 +139,7 @@ impl HdrScale {
         (value * self.factor).round() as u64
     }
 
-    fn from_hdr(self, value: u64) -> f64 {
+    fn to_unit(self, value: u64) -> f64 {
         value as f64 / self.factor
     }
 }
@@ -259,10 +259,10 @@ impl HistogramInstrument {
                 .as_ref()
                 .and_then(|hdr| self.percentiles_from(&merged, hdr));
             out.push(SeriesSnapshot {
-                attributes: series.attributes.to_vec(),
+                attributes: sorted_attributes(&series.attributes),
                 start_time: series.start_time,
                 time: now,
-                data: SeriesData::Histogram(HistogramData {
+                data: SeriesData::Histogram(Box::new(HistogramData {
                     count: merged.count,
                     sum: merged.sum,
                     min: (merged.count > 0).then_some(merged.min),
@@ -271,7 +271,7 @@ impl HistogramInstrument {
                     bucket_counts: merged.buckets,
                     exemplars: merged.exemplars,
                     percentiles,
-                }),
+                })),
             });
         });
         out
@@ -303,7 +303,7 @@ impl HistogramInstrument {
             .zip(hdr.value_at_quantiles([0.5, 0.9, 0.99, 0.999]))
         {
             // HDR reports the top of the value's equivalence range; the exact extremes bound it.
-            *slot = self.scale.from_hdr(v).clamp(merged.min, merged.max);
+            *slot = self.scale.to_unit(v).clamp(merged.min, merged.max);
         }
         Some(Percentiles {
             count: merged.count,
@@ -598,10 +598,10 @@ impl HistogramCells {
                 *total += c;
             }
             for (bucket, (best, slot)) in latest.iter_mut().zip(s.exemplars.iter()).enumerate() {
-                if let Some(slot) = slot {
-                    if best.as_ref().is_none_or(|e| slot.time > e.time) {
-                        *best = Some(slot.to_exemplar(bucket));
-                    }
+                if let Some(slot) = slot
+                    && best.as_ref().is_none_or(|e| slot.time > e.time)
+                {
+                    *best = Some(slot.to_exemplar(bucket));
                 }
             }
             if let Some(candidate) = &s.slowest {
@@ -625,5 +625,37 @@ impl HistogramCells {
         merged.exemplars = latest.into_iter().flatten().collect();
         merged.slowest = slowest;
         merged
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keeps the figures in the module docs ("Memory per series") honest.
+    #[test]
+    fn memory_per_series_matches_the_docs() {
+        let Hdr::Narrow(hdr) = Hdr::new() else {
+            panic!("starts narrow")
+        };
+        assert_eq!(hdr.distinct_values(), 3328);
+        assert_eq!(hdr.distinct_values() * std::mem::size_of::<u32>(), 13_312);
+        assert!(std::mem::size_of::<hdrhistogram::Histogram<u32>>() <= 128);
+        assert_eq!(std::mem::size_of::<Option<ExemplarSlot>>(), 64);
+        assert_eq!(std::mem::size_of::<Padded<Mutex<Stripe>>>(), 256);
+    }
+
+    #[test]
+    fn narrow_hdr_widens_without_losing_counts() {
+        let mut hdr = Hdr::new();
+        if let Hdr::Narrow(h) = &mut hdr {
+            h.record_n(1000, u32::MAX).expect("in range");
+        }
+        hdr.record(1000);
+        let Hdr::Wide(h) = &hdr else {
+            panic!("widened")
+        };
+        assert_eq!(h.len(), u64::from(u32::MAX) + 1);
+        assert_eq!(h.count_at(1000), u64::from(u32::MAX) + 1);
     }
 }

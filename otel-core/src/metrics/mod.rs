@@ -54,10 +54,13 @@
 //!
 //! Recording takes no global lock and, once its series exists, does not allocate:
 //!
-//! 1. the attribute slice is hashed order-independently with a seeded multiply-rotate hash;
+//! 1. the attribute slice is hashed order-independently (each pair with a seeded
+//!    folded-multiply hash, summed), without allocating;
 //! 2. the series is found in a per-instrument open-addressing table of write-once slots, read
-//!    with plain atomic loads (no lock, no reference counting); only the first record of a new
-//!    attribute set takes the instrument's insertion mutex;
+//!    with plain atomic loads (no lock, no reference counting) and compared pairwise with the
+//!    attributes it was first recorded with (same order: no string comparison for shared
+//!    `&'static str` keys); only the first record of a new attribute set takes the
+//!    instrument's insertion mutex;
 //! 3. a histogram series is split into *stripes* ([`MetricsConfig::stripes_per_series`],
 //!    default 2), each a mutex over everything one record touches (bucket counts, count, sum,
 //!    min, max, HDR counts, exemplar slots). A thread locks its own stripe (assigned
@@ -89,29 +92,28 @@
 //! | part | bytes |
 //! | --- | --- |
 //! | HDR counters (3328 × `u32`) | 13 312 |
-//! | HDR bookkeeping | ≈ 120 |
 //! | bucket counters (15 × `u64`) | 120 |
-//! | exemplar slots (15 buckets + slowest, 80 bytes each) | 1 280 |
-//! | stripe header (mutex, count, sum, min, max; 128-byte aligned) | 256 |
-//! | **per stripe** | **≈ 15 KiB** |
+//! | exemplar slots (15 × 64) | 960 |
+//! | stripe itself, cache-line aligned: mutex, count, sum, min, max, HDR header (96), slowest-call slot (64) | 256 |
+//! | **per stripe** | **14 648 (≈ 14.3 KiB)** |
 //!
 //! plus about 100 bytes for the series itself and its attributes (strings the caller owns are
-//! copied once). With the default 2 stripes a histogram series costs ≈ 30 KiB, so an instrument
-//! at the default cardinality limit (2000) tops out near 60 MiB; lower the limit or use one
-//! stripe (`with_stripes_per_series(1)`, ≈ 15 KiB) for instruments with many series. A counter
-//! or up-down counter series costs about 120 bytes. Each instrument's series table reserves
-//! 16 bytes per slot, in 1 KiB chunks allocated as series arrive, for at most twice the
-//! cardinality limit.
+//! copied once). With the default 2 stripes a histogram series costs ≈ 29 KiB, so an instrument
+//! at the default cardinality limit (2000) tops out near 57 MiB; lower the limit or use one
+//! stripe (`with_stripes_per_series(1)`, ≈ 14.5 KiB) for instruments with many series. A
+//! counter or up-down counter series costs about 100 bytes. Each instrument's series table
+//! reserves 16 bytes per slot, in 1 KiB chunks allocated as series arrive, for at most twice
+//! the cardinality limit. A unit test keeps these figures in line with the code.
 //!
 //! # Export
 //!
 //! - [`otlp`]: [`to_otlp_request`](otlp::to_otlp_request) builds the
 //!   `ExportMetricsServiceRequest` (types from `opentelemetry-proto`) with cumulative
-//!   temporality and the registry's resource; [`OtlpMetricsExporter`](otlp::OtlpMetricsExporter)
-//!   sends it over gRPC or HTTP/protobuf; [`PeriodicMetricsExporter`](otlp::PeriodicMetricsExporter)
+//!   temporality and the registry's resource; [`OtlpMetricsExporter`]
+//!   sends it over gRPC or HTTP/protobuf; [`PeriodicMetricsExporter`]
 //!   does so every `OTEL_METRIC_EXPORT_INTERVAL` on its own thread.
 //! - [`openmetrics`]: [`render`](openmetrics::render) writes OpenMetrics 1.0 text (or the
-//!   classic Prometheus format), [`MetricsService`](openmetrics::MetricsService) serves it as a
+//!   classic Prometheus format), [`MetricsService`] serves it as a
 //!   tower service choosing the format by `Accept`.
 //!
 //! # Names and units
@@ -138,10 +140,10 @@
 //! | description | `# HELP`, escaped `\\`, `\n` (and `\"` in OpenMetrics) |
 //! | resource attributes | labels of `target_info` (OpenMetrics type `info`; gauge `1` in the Prometheus format) |
 //!
-//! Examples: `http.server.request.duration` [`s`] → `http_server_request_duration_seconds_bucket`,
-//! `…_count`, `…_sum`; `http.server.active_requests` [`{request}`] → `http_server_active_requests`
-//! (gauge); `db.client.connection.count` [`{connection}`] → `db_client_connection_count`
-//! (gauge); a counter `app.sent` [`By`] → `app_sent_bytes_total`.
+//! Examples: `http.server.request.duration` (unit `s`) → `http_server_request_duration_seconds_bucket`,
+//! `…_count`, `…_sum`; `http.server.active_requests` (unit `{request}`) → `http_server_active_requests`
+//! (gauge); `db.client.connection.count` (unit `{connection}`) → `db_client_connection_count`
+//! (gauge); a counter `app.sent` (unit `By`) → `app_sent_bytes_total`.
 
 mod config;
 mod counter;

@@ -101,10 +101,10 @@ impl Format {
             let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
             let mut q = 1.0_f32;
             for param in parts {
-                if let Some((name, value)) = param.split_once('=') {
-                    if name.trim().eq_ignore_ascii_case("q") {
-                        q = value.trim().parse::<f32>().unwrap_or(0.0).clamp(0.0, 1.0);
-                    }
+                if let Some((name, value)) = param.split_once('=')
+                    && name.trim().eq_ignore_ascii_case("q")
+                {
+                    q = value.trim().parse::<f32>().unwrap_or(0.0).clamp(0.0, 1.0);
                 }
             }
             let format = match media.as_str() {
@@ -258,10 +258,10 @@ fn write_histogram(
             .map_or_else(|| "+Inf".to_owned(), |b| format_float(*b));
         write_sample(out, family, "_bucket", labels, Some(&le));
         let _ = write!(out, " {cumulative}");
-        if format == Format::OpenMetrics {
-            if let Some(exemplar) = h.exemplar(i) {
-                write_exemplar(out, exemplar);
-            }
+        if format == Format::OpenMetrics
+            && let Some(exemplar) = h.exemplar(i)
+        {
+            write_exemplar(out, exemplar);
         }
         out.push('\n');
     }
@@ -459,7 +459,7 @@ pub fn family_name(name: &str, unit: &str, kind: InstrumentKind) -> String {
     }
     let mut family = words.join("_");
     let suffix = unit_suffix(unit, kind);
-    if !suffix.is_empty() && !(family == suffix || family.ends_with(&format!("_{suffix}"))) {
+    if !(suffix.is_empty() || family == suffix || family.ends_with(&format!("_{suffix}"))) {
         if !family.is_empty() {
             family.push('_');
         }

@@ -77,14 +77,13 @@ impl Metrics {
     /// atomic load per call) until a global registry is set, then bind to it on their next
     /// call, so adapters built before the pipeline still report once it is installed.
     pub fn global() -> Self {
-        if GLOBAL_SET.load(Ordering::Acquire) {
-            if let Some(global) = GLOBAL
+        if GLOBAL_SET.load(Ordering::Acquire)
+            && let Some(global) = GLOBAL
                 .read()
                 .unwrap_or_else(PoisonError::into_inner)
                 .as_ref()
-            {
-                return global.clone();
-            }
+        {
+            return global.clone();
         }
         Self {
             inner: MetricsInner::GlobalProxy,

@@ -9,7 +9,7 @@
 //! re-probes and fills the first empty slot. The capacity is at least twice the cardinality
 //! limit, so the load factor stays below one half and probes stay short.
 
-use std::hash::{BuildHasher, Hasher};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
@@ -27,7 +27,8 @@ const CHUNK: usize = 64;
 /// One attribute set (series) of one instrument and its aggregation cells.
 #[derive(Debug)]
 pub(crate) struct Series<D> {
-    /// Attributes without duplicate keys (last value wins), sorted by key.
+    /// Attributes without duplicate keys (last value wins), in the order of the first record
+    /// (so the common same-order lookup compares pairwise).
     pub(crate) attributes: Box<[KeyValue]>,
     /// Order-independent hash of `attributes` (see [`hash_attributes`]).
     hash: u64,
@@ -42,7 +43,6 @@ pub(crate) struct Series<D> {
 type Chunk<D> = Box<[OnceLock<Arc<Series<D>>>]>;
 
 /// Fixed-capacity table of series with a cardinality limit.
-#[derive(Debug)]
 pub(crate) struct SeriesTable<D> {
     chunks: Box<[OnceLock<Chunk<D>>]>,
     mask: usize,
@@ -133,7 +133,7 @@ impl<D> SeriesTable<D> {
             return self.overflow_series(make);
         }
         let series = Arc::new(Series {
-            attributes: canonical_attributes(attributes),
+            attributes: dedup_attributes(attributes),
             hash,
             start_time: SystemTime::now(),
             overflow: false,
@@ -187,6 +187,17 @@ impl<D> SeriesTable<D> {
     }
 }
 
+impl<D> std::fmt::Debug for SeriesTable<D> {
+    /// Sizes only: the series themselves are read through snapshots.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeriesTable")
+            .field("series", &self.len.load(Ordering::Relaxed))
+            .field("overflow", &self.overflow.get().is_some())
+            .field("capacity", &(self.mask + 1))
+            .finish()
+    }
+}
+
 enum Probe<'a, D> {
     Found(&'a Series<D>),
     Vacant(usize),
@@ -203,19 +214,43 @@ enum Probe<'a, D> {
 // ---------------------------------------------------------------------------------------------
 
 /// Order-independent hash of an attribute set.
+///
+/// Each `key=value` pair is hashed on its own (so the sum does not depend on order) with a
+/// folded-multiply string hash that reads short strings in one or two loads; a pair whose key
+/// appears again later in the slice is skipped. Key hashes are kept on the stack so that the
+/// duplicate check compares integers, not strings.
 #[inline]
 pub(crate) fn hash_attributes(attributes: &[KeyValue]) -> u64 {
+    const INLINE: usize = 16;
     let seed = seed();
+    let n = attributes.len();
     let mut combined: u64 = 0;
     let mut count: u64 = 0;
-    for (i, kv) in attributes.iter().enumerate() {
-        if is_shadowed(attributes, i) {
-            continue;
+    if n <= INLINE {
+        let mut key_hashes = [0u64; INLINE];
+        for (slot, kv) in key_hashes.iter_mut().zip(attributes) {
+            *slot = str_hash(kv.key.as_str().as_bytes(), seed);
         }
-        let mut hasher = FastHasher::new(seed);
-        hash_key_value(kv, &mut hasher);
-        combined = combined.wrapping_add(fmix64(hasher.finish()));
-        count += 1;
+        for i in 0..n {
+            let shadowed = (i + 1..n).any(|j| {
+                key_hashes[j] == key_hashes[i]
+                    && str_eq(attributes[j].key.as_str(), attributes[i].key.as_str())
+            });
+            if shadowed {
+                continue;
+            }
+            combined = combined.wrapping_add(pair_hash(key_hashes[i], &attributes[i].value, seed));
+            count += 1;
+        }
+    } else {
+        for (i, kv) in attributes.iter().enumerate() {
+            if is_shadowed(attributes, i) {
+                continue;
+            }
+            let key_hash = str_hash(kv.key.as_str().as_bytes(), seed);
+            combined = combined.wrapping_add(pair_hash(key_hash, &kv.value, seed));
+            count += 1;
+        }
     }
     fmix64(combined ^ count.wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
@@ -223,41 +258,58 @@ pub(crate) fn hash_attributes(attributes: &[KeyValue]) -> u64 {
 #[inline]
 fn is_shadowed(attributes: &[KeyValue], i: usize) -> bool {
     let key = attributes[i].key.as_str();
-    attributes[i + 1..].iter().any(|kv| kv.key.as_str() == key)
+    attributes[i + 1..]
+        .iter()
+        .any(|kv| str_eq(kv.key.as_str(), key))
 }
 
-/// `raw` (any order, possibly with duplicate keys) denotes the same set as `canonical`
-/// (unique keys).
+/// String equality that skips the byte comparison when both sides are the same string
+/// (typical for `&'static str` keys and shared `Arc<str>` values).
 #[inline]
-pub(crate) fn attributes_match(raw: &[KeyValue], canonical: &[KeyValue]) -> bool {
-    if raw.len() == canonical.len() {
-        // Fast path: no duplicates possible when every raw entry matches a distinct canonical
-        // entry; the common case is also the same order.
-        if raw
+fn str_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (std::ptr::eq(a.as_ptr(), b.as_ptr()) || a == b)
+}
+
+/// Keys equal (see [`str_eq`]).
+#[inline]
+fn key_eq(a: &KeyValue, b: &KeyValue) -> bool {
+    str_eq(a.key.as_str(), b.key.as_str())
+}
+
+/// `raw` (any order, possibly with duplicate keys) denotes the same set as `stored` (unique
+/// keys, in the order the series was first recorded with).
+#[inline]
+pub(crate) fn attributes_match(raw: &[KeyValue], stored: &[KeyValue]) -> bool {
+    // Fast path: callers pass their attributes in the same order every time.
+    if raw.len() == stored.len()
+        && raw
             .iter()
-            .zip(canonical)
-            .all(|(a, b)| a.key == b.key && value_eq(&a.value, &b.value))
-        {
-            return true;
-        }
+            .zip(stored)
+            .all(|(a, b)| key_eq(a, b) && value_eq(&a.value, &b.value))
+    {
+        return true;
     }
     let mut matched = 0;
     for (i, kv) in raw.iter().enumerate() {
         if is_shadowed(raw, i) {
             continue;
         }
-        match canonical.iter().find(|c| c.key == kv.key) {
+        match stored.iter().find(|c| key_eq(c, kv)) {
             Some(c) if value_eq(&c.value, &kv.value) => matched += 1,
             _ => return false,
         }
     }
-    matched == canonical.len()
+    matched == stored.len()
 }
 
 /// Attribute values equal, with floats compared by bit pattern (so a NaN attribute value
 /// denotes one series instead of a new series per call).
+#[inline]
 pub(crate) fn value_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
+        (Value::String(x), Value::String(y)) => str_eq(x.as_str(), y.as_str()),
+        (Value::I64(x), Value::I64(y)) => x == y,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
         (Value::F64(x), Value::F64(y)) => x.to_bits() == y.to_bits(),
         (Value::Array(Array::F64(x)), Value::Array(Array::F64(y))) => {
             x.len() == y.len() && x.iter().zip(y).all(|(x, y)| x.to_bits() == y.to_bits())
@@ -266,55 +318,140 @@ pub(crate) fn value_eq(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// Deduplicated (last value wins) and key-sorted copy of an attribute set.
-pub(crate) fn canonical_attributes(attributes: &[KeyValue]) -> Box<[KeyValue]> {
-    let mut out: Vec<KeyValue> = attributes
+/// The attributes without shadowed duplicates (last value wins), in first-recorded order.
+pub(crate) fn dedup_attributes(attributes: &[KeyValue]) -> Box<[KeyValue]> {
+    attributes
         .iter()
         .enumerate()
         .filter(|(i, _)| !is_shadowed(attributes, *i))
         .map(|(_, kv)| kv.clone())
-        .collect();
+        .collect()
+}
+
+/// Deduplicated (last value wins) and key-sorted copy of an attribute set.
+pub(crate) fn canonical_attributes(attributes: &[KeyValue]) -> Box<[KeyValue]> {
+    let mut out = dedup_attributes(attributes).into_vec();
     out.sort_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
     out.into_boxed_slice()
 }
 
-fn hash_key_value(kv: &KeyValue, hasher: &mut FastHasher) {
-    hasher.write(kv.key.as_str().as_bytes());
-    hasher.write_u8(0xff);
-    match &kv.value {
-        Value::Bool(b) => {
-            hasher.write_u8(1);
-            hasher.write_u8(u8::from(*b));
-        }
-        Value::I64(i) => {
-            hasher.write_u8(2);
-            hasher.write_u64(*i as u64);
-        }
-        Value::F64(f) => {
-            hasher.write_u8(3);
-            hasher.write_u64(f.to_bits());
-        }
-        Value::String(s) => {
-            hasher.write_u8(4);
-            hasher.write(s.as_str().as_bytes());
-        }
+/// A key-sorted copy (for snapshots).
+pub(crate) fn sorted_attributes(attributes: &[KeyValue]) -> Vec<KeyValue> {
+    let mut out = attributes.to_vec();
+    out.sort_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
+    out
+}
+
+/// Hash of one `key=value` pair from its key's hash.
+#[inline]
+fn pair_hash(key_hash: u64, value: &Value, seed: u64) -> u64 {
+    folded_multiply(
+        key_hash ^ 0x243f_6a88_85a3_08d3,
+        value_hash(value, seed) ^ 0x1319_8a2e_0370_7344,
+    )
+}
+
+#[inline]
+fn value_hash(value: &Value, seed: u64) -> u64 {
+    const TAG: [u64; 6] = [
+        0xa409_3822_299f_31d0,
+        0x082e_fa98_ec4e_6c89,
+        0x4528_21e6_38d0_1377,
+        0xbe54_66cf_34e9_0c6c,
+        0xc0ac_29b7_c97c_50dd,
+        0x3f84_d5b5_b547_0917,
+    ];
+    match value {
+        Value::String(s) => str_hash(s.as_str().as_bytes(), seed ^ TAG[0]),
+        Value::I64(i) => folded_multiply(*i as u64 ^ seed, TAG[1]),
+        Value::F64(f) => folded_multiply(f.to_bits() ^ seed, TAG[2]),
+        Value::Bool(b) => folded_multiply(u64::from(*b) ^ seed, TAG[3]),
         Value::Array(array) => {
-            hasher.write_u8(5);
+            let mut h = seed ^ TAG[4];
             match array {
-                Array::Bool(v) => v.iter().for_each(|b| hasher.write_u8(u8::from(*b))),
-                Array::I64(v) => v.iter().for_each(|i| hasher.write_u64(*i as u64)),
-                Array::F64(v) => v.iter().for_each(|f| hasher.write_u64(f.to_bits())),
+                Array::Bool(v) => v
+                    .iter()
+                    .for_each(|b| h = folded_multiply(h ^ u64::from(*b), TAG[3])),
+                Array::I64(v) => v
+                    .iter()
+                    .for_each(|i| h = folded_multiply(h ^ *i as u64, TAG[1])),
+                Array::F64(v) => v
+                    .iter()
+                    .for_each(|f| h = folded_multiply(h ^ f.to_bits(), TAG[2])),
                 Array::String(v) => v.iter().for_each(|s| {
-                    hasher.write(s.as_str().as_bytes());
-                    hasher.write_u8(0xff);
+                    h = folded_multiply(h ^ str_hash(s.as_str().as_bytes(), seed), TAG[0])
                 }),
                 // `Array` is non-exhaustive: unknown kinds hash by their debug form (rare, and
                 // only hashing; equality still uses `PartialEq`).
-                other => hasher.write(format!("{other:?}").as_bytes()),
+                other => h = str_hash(format!("{other:?}").as_bytes(), h),
             }
+            h
         }
-        other => hasher.write(format!("{other:?}").as_bytes()),
+        other => str_hash(format!("{other:?}").as_bytes(), seed ^ TAG[5]),
     }
+}
+
+/// A folded-multiply string hash in the style of wyhash/foldhash: strings up to 16 bytes take
+/// one 128-bit multiply (two possibly overlapping loads), longer ones one per 16 bytes.
+///
+/// Written here rather than added as a dependency: it is a few lines, and the standard
+/// library's SipHash costs several times more per attribute on the recording path.
+#[inline]
+fn str_hash(bytes: &[u8], seed: u64) -> u64 {
+    const K0: u64 = 0x2d35_8dcc_aa6c_78a5;
+    const K1: u64 = 0x8bb8_4b93_962e_acc9;
+    let len = bytes.len();
+    let (a, b) = if len <= 16 {
+        if len >= 8 {
+            (read_u64(&bytes[..8]), read_u64(&bytes[len - 8..]))
+        } else if len >= 4 {
+            (
+                u64::from(read_u32(&bytes[..4])),
+                u64::from(read_u32(&bytes[len - 4..])),
+            )
+        } else if len > 0 {
+            (
+                u64::from(bytes[0])
+                    | u64::from(bytes[len / 2]) << 8
+                    | u64::from(bytes[len - 1]) << 16,
+                0,
+            )
+        } else {
+            (0, 0)
+        }
+    } else {
+        let mut h = seed;
+        let mut chunks = bytes[..len - 1].chunks_exact(16);
+        for chunk in &mut chunks {
+            h = folded_multiply(read_u64(&chunk[..8]) ^ h ^ K0, read_u64(&chunk[8..]) ^ K1);
+        }
+        let tail = &bytes[len - 16..];
+        return folded_multiply(
+            folded_multiply(read_u64(&tail[..8]) ^ h ^ K0, read_u64(&tail[8..]) ^ K1),
+            len as u64 ^ K0,
+        );
+    };
+    folded_multiply(a ^ seed ^ K0, b ^ (len as u64) ^ K1)
+}
+
+#[inline]
+fn read_u64(bytes: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&bytes[..8]);
+    u64::from_le_bytes(word)
+}
+
+#[inline]
+fn read_u32(bytes: &[u8]) -> u32 {
+    let mut word = [0u8; 4];
+    word.copy_from_slice(&bytes[..4]);
+    u32::from_le_bytes(word)
+}
+
+#[inline]
+fn folded_multiply(a: u64, b: u64) -> u64 {
+    let full = u128::from(a) * u128::from(b);
+    (full as u64) ^ ((full >> 64) as u64)
 }
 
 /// Per-process random seed, so attribute values chosen by a remote party cannot be crafted to
@@ -322,62 +459,6 @@ fn hash_key_value(kv: &KeyValue, hasher: &mut FastHasher) {
 fn seed() -> u64 {
     static SEED: OnceLock<u64> = OnceLock::new();
     *SEED.get_or_init(|| std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64))
-}
-
-/// A small multiply-rotate hasher in the style of FxHash, finalised with `fmix64`.
-///
-/// Written here rather than added as a dependency: it is a dozen lines, and the standard
-/// library's SipHash costs several times more per attribute on the recording path.
-struct FastHasher {
-    state: u64,
-}
-
-impl FastHasher {
-    const K: u64 = 0xf135_7aea_2e62_a9c5;
-
-    #[inline]
-    fn new(seed: u64) -> Self {
-        Self { state: seed }
-    }
-
-    #[inline]
-    fn add(&mut self, word: u64) {
-        self.state = (self.state ^ word).wrapping_mul(Self::K).rotate_left(26);
-    }
-}
-
-impl Hasher for FastHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
-        }
-        self.add(bytes.len() as u64);
-    }
-
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-
-    #[inline]
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.state
-    }
 }
 
 /// MurmurHash3's 64-bit finaliser: spreads every input bit over the whole word.
@@ -423,6 +504,9 @@ mod tests {
     fn match_is_set_equality() {
         let canonical = canonical_attributes(&[kv("b", "x"), kv("a", 1)]);
         assert_eq!(canonical[0].key.as_str(), "a");
+        let stored = dedup_attributes(&[kv("b", "x"), kv("a", 2), kv("a", 1)]);
+        assert_eq!(&*stored, &[kv("b", "x"), kv("a", 1)]);
+        assert!(attributes_match(&[kv("a", 1), kv("b", "x")], &stored));
         assert!(attributes_match(&[kv("a", 1), kv("b", "x")], &canonical));
         assert!(attributes_match(&[kv("b", "x"), kv("a", 1)], &canonical));
         assert!(attributes_match(

@@ -47,25 +47,8 @@ use super::snapshot::{Exemplar, HistogramData, MetricSnapshot, SeriesData, Serie
 /// Name of the instrumentation scope of every exported metric.
 pub const SCOPE_NAME: &str = "otel-core";
 
-/// OTLP transport protocol.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum OtlpProtocol {
-    /// OTLP/gRPC (default port 4317).
-    Grpc,
-    /// OTLP/HTTP with a binary protobuf body (default port 4318); the specification default.
-    #[default]
-    HttpProtobuf,
-}
-
-impl OtlpProtocol {
-    fn default_endpoint(self) -> &'static str {
-        match self {
-            Self::Grpc => "http://localhost:4317",
-            Self::HttpProtobuf => "http://localhost:4318",
-        }
-    }
-}
+/// OTLP transport protocol: the same type the trace pipeline uses.
+pub use crate::config::OtlpProtocol;
 
 /// Where and how an [`OtlpMetricsExporter`] sends.
 ///
@@ -137,18 +120,12 @@ impl OtlpMetricsConfig {
         .into_iter()
         .find_map(|var| get(var).map(|v| (var, v)));
         if let Some((var, value)) = protocol_var {
-            config.protocol = match value.trim() {
-                "grpc" => OtlpProtocol::Grpc,
-                "http/protobuf" => OtlpProtocol::HttpProtobuf,
-                _ => {
-                    return Err(MetricsError::InvalidEnv {
-                        var: static_var(var),
-                        value,
-                        reason: "expected grpc or http/protobuf (http/json is not supported)"
-                            .to_owned(),
-                    });
-                }
-            };
+            config.protocol =
+                OtlpProtocol::parse(var, value.trim()).map_err(|e| MetricsError::InvalidEnv {
+                    var: static_var(var),
+                    value: value.clone(),
+                    reason: e.to_string(),
+                })?;
         }
         for (var, field) in [
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &mut config.endpoint),
@@ -438,6 +415,10 @@ pub struct OtlpMetricsExporter {
     transport: Option<Transport>,
 }
 
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one value per exporter, never moved"
+)]
 enum Transport {
     Http(reqwest::blocking::Client),
     Grpc {
@@ -458,10 +439,10 @@ impl std::fmt::Debug for Transport {
 impl Drop for Transport {
     fn drop(&mut self) {
         // Dropping a runtime where blocking is not allowed would panic; this never blocks.
-        if let Self::Grpc { runtime, .. } = self {
-            if let Some(runtime) = runtime.take() {
-                runtime.shutdown_background();
-            }
+        if let Self::Grpc { runtime, .. } = self
+            && let Some(runtime) = runtime.take()
+        {
+            runtime.shutdown_background();
         }
     }
 }
@@ -630,15 +611,15 @@ impl OtlpMetricsExporter {
 }
 
 fn warn_partial(response: &ExportMetricsServiceResponse, url: &str) {
-    if let Some(partial) = &response.partial_success {
-        if partial.rejected_data_points > 0 || !partial.error_message.is_empty() {
-            tracing::warn!(
+    if let Some(partial) = &response.partial_success
+        && (partial.rejected_data_points > 0 || !partial.error_message.is_empty())
+    {
+        tracing::warn!(
                 endpoint = url,
                 rejected_data_points = partial.rejected_data_points,
                 message = %partial.error_message,
-                "OTLP collector rejected part of a metrics export"
-            );
-        }
+            "OTLP collector rejected part of a metrics export"
+        );
     }
 }
 

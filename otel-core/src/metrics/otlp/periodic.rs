@@ -213,20 +213,19 @@ impl PeriodicMetricsExporter {
             |reply| Command::Shutdown { deadline, reply },
             true,
         );
-        if result.is_ok() {
-            if let Some(thread) = self
+        if result.is_ok()
+            && let Some(thread) = self
                 .thread
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .take()
-            {
-                // The worker replied and is returning; wait for it only while time remains.
-                while !thread.is_finished() && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                if thread.is_finished() {
-                    let _ = thread.join();
-                }
+        {
+            // The worker replied and is returning; wait for it only while time remains.
+            while !thread.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if thread.is_finished() {
+                let _ = thread.join();
             }
         }
         result

@@ -1,0 +1,319 @@
+//! [`InstrumentedConnection`] and its implementations of redis-rs's connection traits.
+
+use std::fmt;
+use std::sync::Arc;
+
+use opentelemetry::{KeyValue, StringValue, Value as OtelValue};
+use opentelemetry_semantic_conventions::attribute::{
+    DB_NAMESPACE, DB_OPERATION_BATCH_SIZE, DB_OPERATION_NAME, DB_QUERY_TEXT,
+    DB_RESPONSE_STATUS_CODE, DB_SYSTEM_NAME, ERROR_TYPE, SERVER_ADDRESS, SERVER_PORT,
+};
+use otel_core::instrument::Operation;
+use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
+use smallvec::SmallVec;
+
+use crate::builder::{Builder, QueryTextMode, Shared};
+use crate::command::{self, CommandName, MULTI, PIPELINE, PackedCommands};
+use crate::outcome::{self, Failure};
+use crate::record::Recorder;
+
+/// `db.system.name` of every span and measurement.
+const REDIS: &str = "redis";
+
+/// A redis-rs connection whose commands and pipelines each become a CLIENT span and a
+/// `db.client.operation.duration` measurement.
+///
+/// It implements the connection trait of whatever it wraps: [`redis::aio::ConnectionLike`] for
+/// [`MultiplexedConnection`](redis::aio::MultiplexedConnection) and
+/// [`ConnectionManager`](redis::aio::ConnectionManager), [`redis::ConnectionLike`] for
+/// [`Connection`](redis::Connection). So `redis::cmd(..).query_async(&mut con)`, the
+/// [`AsyncCommands`](redis::AsyncCommands) / [`Commands`](redis::Commands) helpers, pipelines
+/// and `MULTI`/`EXEC` transactions work on it unchanged. It is `Clone` when the wrapped
+/// connection is; clones record the same way.
+///
+/// Make one with [`Builder::from`], [`InstrumentedConnection::builder`] or
+/// [`RedisInstrumentation::wrap`](crate::RedisInstrumentation::wrap).
+pub struct InstrumentedConnection<C> {
+    inner: C,
+    shared: Arc<Shared>,
+    namespace: NamespaceCache,
+}
+
+impl<C> InstrumentedConnection<C> {
+    pub(crate) fn new(inner: C, shared: Arc<Shared>) -> Self {
+        Self {
+            inner,
+            shared,
+            namespace: NamespaceCache::default(),
+        }
+    }
+
+    /// Starts a [`Builder`] around `connection`; same as `Builder::from(connection)`.
+    pub fn builder(connection: C) -> Builder<C> {
+        Builder::from(connection)
+    }
+
+    /// The wrapped connection.
+    pub fn get_ref(&self) -> &C {
+        &self.inner
+    }
+
+    /// The wrapped connection, mutably. Commands sent through it directly are not recorded.
+    pub fn get_mut(&mut self) -> &mut C {
+        &mut self.inner
+    }
+
+    /// Unwraps the connection.
+    pub fn into_inner(self) -> C {
+        self.inner
+    }
+}
+
+impl<C: Clone> Clone for InstrumentedConnection<C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: Arc::clone(&self.shared),
+            namespace: self.namespace.clone(),
+        }
+    }
+}
+
+impl<C: fmt::Debug> fmt::Debug for InstrumentedConnection<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InstrumentedConnection")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `db.namespace` values for the database indexes a default Redis server has.
+const DB_INDEXES: [&str; 16] = [
+    "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15",
+];
+
+/// `db.namespace` as a string, from the database index the connection reports; only an index
+/// above 15 needs a (cached) allocation.
+#[derive(Clone, Default)]
+struct NamespaceCache(Option<(i64, StringValue)>);
+
+impl NamespaceCache {
+    fn get(&mut self, db: i64) -> StringValue {
+        if let Some(index) = usize::try_from(db).ok().and_then(|i| DB_INDEXES.get(i)) {
+            return StringValue::from(*index);
+        }
+        match &self.0 {
+            Some((cached, value)) if *cached == db => value.clone(),
+            _ => {
+                let value = StringValue::from(Arc::<str>::from(db.to_string()));
+                self.0 = Some((db, value.clone()));
+                value
+            }
+        }
+    }
+}
+
+/// Metric attributes, on the stack: at most seven are ever recorded.
+type MetricAttributes = SmallVec<[KeyValue; 7]>;
+
+impl Shared {
+    /// Starts the span of one call with the attributes samplers should see.
+    fn start(
+        &self,
+        name: &'static str,
+        namespace: &StringValue,
+        batch: Option<usize>,
+    ) -> Operation {
+        let mut attributes = Vec::with_capacity(6);
+        attributes.push(KeyValue::new(DB_SYSTEM_NAME, REDIS));
+        attributes.push(KeyValue::new(DB_OPERATION_NAME, name));
+        attributes.push(KeyValue::new(
+            DB_NAMESPACE,
+            OtelValue::String(namespace.clone()),
+        ));
+        if let Some(address) = &self.server_address {
+            attributes.push(KeyValue::new(
+                SERVER_ADDRESS,
+                OtelValue::String(address.clone()),
+            ));
+        }
+        if let Some(port) = self.server_port {
+            attributes.push(KeyValue::new(SERVER_PORT, port));
+        }
+        // The conventions call two or more operations a batch; a batch size is never 1.
+        if let Some(size) = batch.filter(|size| *size >= 2) {
+            let size = i64::try_from(size).unwrap_or(i64::MAX);
+            attributes.push(KeyValue::new(DB_OPERATION_BATCH_SIZE, size));
+        }
+        self.recorder.start(name, attributes)
+    }
+
+    /// Whether `db.query.text` should be built for `operation`.
+    fn wants_query_text(&self, operation: &Operation) -> bool {
+        self.query_text == QueryTextMode::Obfuscated && operation.is_recording()
+    }
+
+    /// Records the outcome on the span, ends it and records the duration.
+    fn finish(
+        &self,
+        mut operation: Operation,
+        name: &'static str,
+        namespace: StringValue,
+        failure: Option<Failure>,
+    ) {
+        let mut attributes = MetricAttributes::new();
+        attributes.push(KeyValue::new(DB_SYSTEM_NAME, REDIS));
+        attributes.push(KeyValue::new(DB_OPERATION_NAME, name));
+        attributes.push(KeyValue::new(DB_NAMESPACE, OtelValue::String(namespace)));
+        if let Some(address) = &self.server_address {
+            attributes.push(KeyValue::new(
+                SERVER_ADDRESS,
+                OtelValue::String(address.clone()),
+            ));
+        }
+        if let Some(port) = self.server_port {
+            attributes.push(KeyValue::new(SERVER_PORT, port));
+        }
+        if let Some(failure) = failure {
+            attributes.push(KeyValue::new(
+                ERROR_TYPE,
+                OtelValue::String(failure.error_type.clone()),
+            ));
+            if let Some(code) = &failure.status_code {
+                attributes.push(KeyValue::new(
+                    DB_RESPONSE_STATUS_CODE,
+                    OtelValue::String(code.clone()),
+                ));
+            }
+            Recorder::fail(&mut operation, failure);
+        }
+        self.recorder.end(operation, &attributes);
+    }
+}
+
+fn query_text(text: String) -> KeyValue {
+    KeyValue::new(DB_QUERY_TEXT, text)
+}
+
+impl<C> redis::aio::ConnectionLike for InstrumentedConnection<C>
+where
+    C: redis::aio::ConnectionLike + Send,
+{
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        let (name, argc) = command::of_cmd(cmd);
+        let namespace = self.namespace.get(self.inner.get_db());
+        let shared: &'a Shared = &self.shared;
+        let mut operation = shared.start(name.name, &namespace, None);
+        if shared.wants_query_text(&operation) {
+            operation.set_attribute(query_text(command::obfuscated_single(name, argc)));
+        }
+        let reply = self.inner.req_packed_command(cmd);
+        Box::pin(async move {
+            let result = reply.await;
+            shared.finish(operation, name.name, namespace, outcome::of_single(&result));
+            result
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        let transaction = pipeline.is_transaction();
+        let name = if transaction { MULTI } else { PIPELINE };
+        let namespace = self.namespace.get(self.inner.get_db());
+        let shared: &'a Shared = &self.shared;
+        let mut operation = shared.start(name, &namespace, Some(pipeline.len()));
+        if shared.wants_query_text(&operation) {
+            operation.set_attribute(query_text(command::obfuscated_pipeline(pipeline)));
+        }
+        let reply = self.inner.req_packed_commands(pipeline, offset, count);
+        Box::pin(async move {
+            let result = reply.await;
+            let failure = outcome::of_pipeline(&result, transaction);
+            shared.finish(operation, name, namespace, failure);
+            result
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.inner.get_db()
+    }
+}
+
+impl<C: redis::ConnectionLike> redis::ConnectionLike for InstrumentedConnection<C> {
+    fn req_packed_command(&mut self, cmd: &[u8]) -> RedisResult<Value> {
+        let (name, argc) = match PackedCommands::new(cmd).next() {
+            Some(command) => (command.name, command.argc),
+            None => (CommandName::UNKNOWN, 0),
+        };
+        let namespace = self.namespace.get(self.inner.get_db());
+        let mut operation = self.shared.start(name.name, &namespace, None);
+        if self.shared.wants_query_text(&operation) {
+            operation.set_attribute(query_text(command::obfuscated_single(name, argc)));
+        }
+        let result = self.inner.req_packed_command(cmd);
+        let failure = outcome::of_single(&result);
+        self.shared.finish(operation, name.name, namespace, failure);
+        result
+    }
+
+    fn req_packed_commands(
+        &mut self,
+        cmd: &[u8],
+        offset: usize,
+        count: usize,
+    ) -> RedisResult<Vec<Value>> {
+        // redis-rs sends a transaction as MULTI, the commands, EXEC, and skips the replies to
+        // MULTI and the commands (`offset`) to read only EXEC's.
+        let transaction = offset > 0
+            && PackedCommands::new(cmd)
+                .next()
+                .is_some_and(|first| first.name.name == MULTI);
+        let (name, batch) = if transaction {
+            (MULTI, offset - 1)
+        } else {
+            (PIPELINE, offset.saturating_add(count))
+        };
+        let namespace = self.namespace.get(self.inner.get_db());
+        let mut operation = self.shared.start(name, &namespace, Some(batch));
+        if self.shared.wants_query_text(&operation) {
+            operation.set_attribute(query_text(command::obfuscated_packed(cmd)));
+        }
+        let result = self.inner.req_packed_commands(cmd, offset, count);
+        let failure = outcome::of_pipeline(&result, transaction);
+        self.shared.finish(operation, name, namespace, failure);
+        result
+    }
+
+    fn req_command(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+        let (name, argc) = command::of_cmd(cmd);
+        let namespace = self.namespace.get(self.inner.get_db());
+        let mut operation = self.shared.start(name.name, &namespace, None);
+        if self.shared.wants_query_text(&operation) {
+            operation.set_attribute(query_text(command::obfuscated_single(name, argc)));
+        }
+        let result = self.inner.req_command(cmd);
+        let failure = outcome::of_single(&result);
+        self.shared.finish(operation, name.name, namespace, failure);
+        result
+    }
+
+    fn get_db(&self) -> i64 {
+        self.inner.get_db()
+    }
+
+    fn supports_pipelining(&self) -> bool {
+        self.inner.supports_pipelining()
+    }
+
+    fn check_connection(&mut self) -> bool {
+        self.inner.check_connection()
+    }
+
+    fn is_open(&self) -> bool {
+        self.inner.is_open()
+    }
+}

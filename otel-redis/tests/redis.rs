@@ -1,0 +1,633 @@
+//! Integration tests against a real Redis on 127.0.0.1:6379 (start it with
+//! `scripts/services.sh`). Assertions are on exported spans and metrics.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use common::{REDIS_URL, duration_metric, require_redis, series_with, unique_prefix};
+use opentelemetry::context::FutureExt as _;
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _};
+use opentelemetry::{Context, KeyValue, Value};
+use opentelemetry_sdk::trace::Sampler;
+use opentelemetry_semantic_conventions::attribute::{
+    DB_NAMESPACE, DB_OPERATION_BATCH_SIZE, DB_OPERATION_NAME, DB_QUERY_TEXT,
+    DB_RESPONSE_STATUS_CODE, DB_SYSTEM_NAME, ERROR_TYPE, SERVER_ADDRESS, SERVER_PORT,
+};
+use opentelemetry_semantic_conventions::metric::DB_CLIENT_OPERATION_DURATION;
+use otel_core::testing::{
+    TestTelemetry, assert_attr, assert_child_of, assert_exemplars_point_at_exported,
+    assert_no_attr, attr,
+};
+use otel_redis::{Builder, InstrumentedConnection, QueryTextMode, RedisInstrumentation};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::{AsyncCommands, Commands};
+
+fn client() -> redis::Client {
+    require_redis();
+    redis::Client::open(REDIS_URL).unwrap()
+}
+
+async fn multiplexed(
+    telemetry: &TestTelemetry,
+    client: &redis::Client,
+    mode: QueryTextMode,
+) -> InstrumentedConnection<MultiplexedConnection> {
+    let connection = client.get_multiplexed_async_connection().await.unwrap();
+    Builder::from(connection)
+        .with_tracer_provider(telemetry.tracer_provider().clone())
+        .with_metrics(telemetry.metrics().clone())
+        .with_client(client)
+        .with_query_text(mode)
+        .build()
+}
+
+/// A loopback port nobody listens on.
+fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[track_caller]
+fn assert_redis_client_span(span: &opentelemetry_sdk::trace::SpanData, name: &'static str) {
+    assert_eq!(span.name, name);
+    assert_eq!(span.span_kind, SpanKind::Client);
+    assert_attr(span, DB_SYSTEM_NAME, "redis");
+    assert_attr(span, DB_OPERATION_NAME, name);
+    assert_attr(span, DB_NAMESPACE, "0");
+    assert_attr(span, SERVER_ADDRESS, "127.0.0.1");
+    assert_attr(span, SERVER_PORT, 6379_i64);
+    assert_eq!(span.instrumentation_scope.name(), "otel-redis");
+}
+
+#[tokio::test]
+async fn typed_helpers_make_one_span_and_measurement_per_command() {
+    let telemetry = TestTelemetry::new();
+    let client = client();
+    let mut con = multiplexed(&telemetry, &client, QueryTextMode::Off).await;
+    let key = format!("{}hash", unique_prefix("typed"));
+
+    let () = con.set(&key, "plain").await.unwrap();
+    let value: String = con.get(&key).await.unwrap();
+    assert_eq!(value, "plain");
+    let _: i64 = con.del(&key).await.unwrap();
+    let _: i64 = con.hset(&key, "field", "value").await.unwrap();
+    let field: String = con.hget(&key, "field").await.unwrap();
+    assert_eq!(field, "value");
+    let _: i64 = con.expire(&key, 60).await.unwrap();
+    // Lower-case names given by hand are reported upper-case.
+    let pong: String = redis::cmd("ping").query_async(&mut con).await.unwrap();
+    assert_eq!(pong, "PONG");
+
+    for name in ["SET", "GET", "DEL", "HSET", "HGET", "EXPIRE", "PING"] {
+        let span = telemetry.span(name);
+        assert_redis_client_span(&span, name);
+        assert_eq!(span.status, Status::Unset, "{name}");
+        assert_no_attr(&span, ERROR_TYPE);
+        assert_no_attr(&span, DB_QUERY_TEXT);
+        assert_no_attr(&span, DB_OPERATION_BATCH_SIZE);
+    }
+    assert_eq!(telemetry.spans().len(), 7);
+
+    let metric = duration_metric(&telemetry);
+    assert_eq!(metric.unit, "s");
+    let get_attributes = [
+        KeyValue::new(DB_SYSTEM_NAME, "redis"),
+        KeyValue::new(DB_OPERATION_NAME, "GET"),
+        KeyValue::new(DB_NAMESPACE, "0"),
+        KeyValue::new(SERVER_ADDRESS, "127.0.0.1"),
+        KeyValue::new(SERVER_PORT, 6379_i64),
+    ];
+    // Exactly these attributes: no error.type on success.
+    let get = metric.find_series(&get_attributes).expect("a GET series");
+    let get = get.histogram().expect("histogram");
+    assert_eq!(get.count, 1);
+    assert!(get.sum > 0.0 && get.sum < 5.0, "seconds: {}", get.sum);
+    assert_eq!(get.boundaries[0], 0.001, "the database bucket advice");
+    assert_eq!(metric.total_count(), 7);
+
+    // Every exemplar points at an exported span; the GET one at the GET span.
+    let spans = telemetry.spans();
+    assert_exemplars_point_at_exported(telemetry.metrics(), DB_CLIENT_OPERATION_DURATION, &spans);
+    let get_span = telemetry.span("GET");
+    assert!(
+        get.exemplars
+            .iter()
+            .any(|e| e.span_id == get_span.span_context.span_id()
+                && e.trace_id == get_span.span_context.trace_id()),
+        "{:?}",
+        get.exemplars
+    );
+}
+
+#[tokio::test]
+async fn pipeline_is_one_span_with_batch_size() {
+    let telemetry = TestTelemetry::new();
+    let client = client();
+    let mut con = multiplexed(&telemetry, &client, QueryTextMode::Obfuscated).await;
+    let prefix = unique_prefix("pipeline");
+    let (a, b) = (format!("{prefix}a"), format!("{prefix}b"));
+
+    let (count, value): (i64, String) = redis::pipe()
+        .set(&a, "one")
+        .ignore()
+        .incr(&b, 5)
+        .get(&a)
+        .del(&[&a, &b])
+        .ignore()
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!((count, value.as_str()), (5, "one"));
+
+    let spans = telemetry.spans();
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    let span = &spans[0];
+    assert_redis_client_span(span, "PIPELINE");
+    assert_attr(span, DB_OPERATION_BATCH_SIZE, 4_i64);
+    assert_attr(span, DB_QUERY_TEXT, "SET ? ?; INCRBY ? ?; GET ?; DEL ? ?");
+    assert_eq!(span.status, Status::Unset);
+
+    let series = series_with(
+        &duration_metric(&telemetry),
+        &[KeyValue::new(DB_OPERATION_NAME, "PIPELINE")],
+    );
+    assert_eq!(series.count, 1);
+    assert_exemplars_point_at_exported(telemetry.metrics(), DB_CLIENT_OPERATION_DURATION, &spans);
+}
+
+#[tokio::test]
+async fn transaction_is_one_multi_span() {
+    let telemetry = TestTelemetry::new();
+    let client = client();
+    let mut con = multiplexed(&telemetry, &client, QueryTextMode::Obfuscated).await;
+    let prefix = unique_prefix("multi");
+    let (a, b) = (format!("{prefix}a"), format!("{prefix}b"));
+
+    let (x, y): (i64, i64) = redis::pipe()
+        .atomic()
+        .incr(&a, 1)
+        .incr(&b, 2)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!((x, y), (1, 2));
+    let _: i64 = con.del(&[&a, &b]).await.unwrap();
+
+    let span = telemetry.span("MULTI");
+    assert_redis_client_span(&span, "MULTI");
+    assert_attr(&span, DB_OPERATION_BATCH_SIZE, 2_i64);
+    assert_attr(&span, DB_QUERY_TEXT, "MULTI; INCRBY ? ?; INCRBY ? ?; EXEC");
+    assert_eq!(span.status, Status::Unset);
+    // The commands inside the transaction are not spans of their own.
+    assert!(telemetry.spans_named("INCRBY").is_empty());
+    assert!(telemetry.spans_named("EXEC").is_empty());
+}
+
+#[tokio::test]
+async fn error_replies_mark_span_and_metric() {
+    let telemetry = TestTelemetry::new();
+    let client = client();
+    let mut con = multiplexed(&telemetry, &client, QueryTextMode::Off).await;
+    let key = format!("{}string", unique_prefix("errors"));
+    let () = con.set(&key, "not a number").await.unwrap();
+
+    let error = con.incr::<_, _, i64>(&key, 1).await.unwrap_err();
+    assert_eq!(error.code(), Some("ERR"));
+    let error = con.lpush::<_, _, i64>(&key, "x").await.unwrap_err();
+    assert_eq!(error.code(), Some("WRONGTYPE"));
+    let _: i64 = con.del(&key).await.unwrap();
+
+    let incr = telemetry.span("INCRBY");
+    assert!(
+        matches!(incr.status, Status::Error { .. }),
+        "{:?}",
+        incr.status
+    );
+    assert_attr(&incr, ERROR_TYPE, "ERR");
+    assert_attr(&incr, DB_RESPONSE_STATUS_CODE, "ERR");
+    let lpush = telemetry.span("LPUSH");
+    assert_attr(&lpush, ERROR_TYPE, "WRONGTYPE");
+    assert_attr(&lpush, DB_RESPONSE_STATUS_CODE, "WRONGTYPE");
+    let Status::Error { description } = &lpush.status else {
+        panic!("status {:?}", lpush.status);
+    };
+    assert!(description.contains("WRONGTYPE"), "{description}");
+    let event = lpush.events.iter().next().expect("an exception event");
+    assert_eq!(event.name, "exception");
+    assert_eq!(telemetry.span("SET").status, Status::Unset);
+
+    let series = series_with(
+        &duration_metric(&telemetry),
+        &[
+            KeyValue::new(DB_OPERATION_NAME, "LPUSH"),
+            KeyValue::new(ERROR_TYPE, "WRONGTYPE"),
+            KeyValue::new(DB_RESPONSE_STATUS_CODE, "WRONGTYPE"),
+        ],
+    );
+    assert_eq!(series.count, 1);
+    let spans = telemetry.spans();
+    assert_exemplars_point_at_exported(telemetry.metrics(), DB_CLIENT_OPERATION_DURATION, &spans);
+    assert!(
+        series
+            .exemplars
+            .iter()
+            .any(|e| e.span_id == lpush.span_context.span_id())
+    );
+}
+
+#[tokio::test]
+async fn error_inside_transaction_and_pipeline() {
+    let telemetry = TestTelemetry::new();
+    let client = client();
+    let mut con = multiplexed(&telemetry, &client, QueryTextMode::Off).await;
+    let key = format!("{}string", unique_prefix("tx-errors"));
+    let () = con.set(&key, "text").await.unwrap();
+
+    // Fails at EXEC time inside the transaction.
+    let result: redis::RedisResult<(i64, String)> = redis::pipe()
+        .atomic()
+        .incr(&key, 1)
+        .get(&key)
+        .query_async(&mut con)
+        .await;
+    assert!(result.is_err());
+    // Rejected while queueing: the whole transaction is aborted.
+    let result: redis::RedisResult<(String,)> = redis::pipe()
+        .atomic()
+        .cmd("NOSUCHCOMMAND")
+        .query_async(&mut con)
+        .await;
+    assert!(result.is_err());
+    // A plain pipeline with one failing command.
+    let result: redis::RedisResult<(String, i64)> = redis::pipe()
+        .get(&key)
+        .lpush(&key, "x")
+        .query_async(&mut con)
+        .await;
+    assert!(result.is_err());
+    let _: i64 = con.del(&key).await.unwrap();
+
+    let multis = telemetry.spans_named("MULTI");
+    assert_eq!(multis.len(), 2);
+    assert_attr(&multis[0], ERROR_TYPE, "ERR");
+    assert_attr(&multis[1], ERROR_TYPE, "EXECABORT");
+    assert!(
+        multis
+            .iter()
+            .all(|s| matches!(s.status, Status::Error { .. }))
+    );
+    let pipeline = telemetry.span("PIPELINE");
+    assert_attr(&pipeline, ERROR_TYPE, "WRONGTYPE");
+}
+
+#[tokio::test]
+async fn unreachable_server_is_a_failed_span() {
+    require_redis();
+    let telemetry = TestTelemetry::new();
+    let port = closed_port();
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let client = redis::Client::open(url).unwrap();
+    let config = ConnectionManagerConfig::new()
+        .set_number_of_retries(0)
+        .set_connection_timeout(Some(Duration::from_secs(2)));
+    let manager = ConnectionManager::new_lazy_with_config(client.clone(), config).unwrap();
+    let mut con = Builder::from(manager)
+        .with_tracer_provider(telemetry.tracer_provider().clone())
+        .with_metrics(telemetry.metrics().clone())
+        .with_client(&client)
+        .build();
+
+    let error = con.get::<_, Option<String>>("any").await.unwrap_err();
+    assert!(
+        error.is_io_error() || error.is_connection_refusal(),
+        "{error:?}"
+    );
+
+    let span = telemetry.span("GET");
+    assert!(
+        matches!(span.status, Status::Error { .. }),
+        "{:?}",
+        span.status
+    );
+    assert_attr(&span, ERROR_TYPE, "connection_refused");
+    assert_no_attr(&span, DB_RESPONSE_STATUS_CODE);
+    assert_attr(&span, SERVER_PORT, i64::from(port));
+
+    let series = series_with(
+        &duration_metric(&telemetry),
+        &[KeyValue::new(ERROR_TYPE, "connection_refused")],
+    );
+    assert_eq!(series.count, 1);
+}
+
+#[test]
+fn unreachable_server_sync() {
+    require_redis();
+    let telemetry = TestTelemetry::new();
+    let client = redis::Client::open(format!("redis://127.0.0.1:{}/", closed_port())).unwrap();
+    // A `Client` is itself a sync `ConnectionLike` that connects per call.
+    let mut con = Builder::from(client.clone())
+        .with_tracer_provider(telemetry.tracer_provider().clone())
+        .with_metrics(telemetry.metrics().clone())
+        .with_client(&client)
+        .build();
+    let error = con.get::<_, Option<String>>("any").unwrap_err();
+    assert!(error.is_io_error(), "{error:?}");
+    let span = telemetry.span("GET");
+    assert_attr(&span, ERROR_TYPE, "connection_refused");
+    assert!(matches!(span.status, Status::Error { .. }));
+}
+
+#[tokio::test]
+async fn spans_are_children_of_the_request_span() {
+    let telemetry = TestTelemetry::new();
+    let client = client();
+    let mut con = multiplexed(&telemetry, &client, QueryTextMode::Off).await;
+    let key = format!("{}k", unique_prefix("parent"));
+
+    let request = telemetry.tracer().start("GET /accounts/{id}");
+    let cx = Context::current_with_span(request);
+    async {
+        let () = con.set(&key, 1).await.unwrap();
+        let _: i64 = redis::pipe()
+            .get(&key)
+            .del(&key)
+            .ignore()
+            .query_async::<(i64,)>(&mut con)
+            .await
+            .unwrap()
+            .0;
+    }
+    .with_context(cx.clone())
+    .await;
+    cx.span().end();
+    // Outside the request: a root span.
+    let _: Option<i64> = con.get(&key).await.unwrap();
+
+    let request = telemetry.span("GET /accounts/{id}");
+    assert_child_of(&telemetry.span("SET"), &request);
+    assert_child_of(&telemetry.span("PIPELINE"), &request);
+    let root = telemetry.span("GET");
+    assert_ne!(
+        root.span_context.trace_id(),
+        request.span_context.trace_id()
+    );
+}
+
+#[tokio::test]
+async fn spans_are_children_of_a_user_tracing_span() {
+    use tracing::Instrument as _;
+
+    let telemetry = TestTelemetry::new();
+    let _guard = telemetry.set_tracing_default();
+    let client = client();
+    let mut con = multiplexed(&telemetry, &client, QueryTextMode::Off).await;
+    let key = format!("{}k", unique_prefix("tracing"));
+
+    async {
+        let _: Option<String> = con.get(&key).await.unwrap();
+    }
+    .instrument(tracing::info_span!("load_account"))
+    .await;
+
+    assert_child_of(&telemetry.span("GET"), &telemetry.span("load_account"));
+}
+
+#[tokio::test]
+async fn no_argument_value_is_ever_exported() {
+    let telemetry = TestTelemetry::new();
+    let client = client();
+    let mut con = multiplexed(&telemetry, &client, QueryTextMode::Obfuscated).await;
+    let secret = format!("s3cr3t{}", std::process::id());
+    let key = format!("{}{secret}-key", unique_prefix("leaks"));
+    let value = format!("{secret}-value");
+
+    let () = con.set(&key, &value).await.unwrap();
+    let _: i64 = con
+        .hset(key.replace("key", "hash"), &secret, &value)
+        .await
+        .unwrap();
+    let _: Option<String> = con.get(&key).await.unwrap();
+    // Error replies that echo arguments back.
+    let _ = con.hget::<_, _, String>(&key, &secret).await.unwrap_err();
+    let error = redis::cmd("NOSUCH")
+        .arg(&secret)
+        .query_async::<()>(&mut con)
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains(&secret),
+        "Redis echoes it: {error}"
+    );
+    let error = redis::cmd(&secret)
+        .query_async::<()>(&mut con)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains(&secret), "{error}");
+    let _ = redis::cmd("CLIENT")
+        .arg(&secret)
+        .query_async::<()>(&mut con)
+        .await
+        .unwrap_err();
+    let _ = redis::pipe()
+        .atomic()
+        .set(&key, &value)
+        .ignore()
+        .hset(&key, &secret, &value)
+        .ignore()
+        .query_async::<()>(&mut con)
+        .await
+        .unwrap_err();
+    let _: i64 = con.del(&[&key, &key.replace("key", "hash")]).await.unwrap();
+
+    let unknown = telemetry.spans_named("UNKNOWN");
+    assert_eq!(unknown.len(), 2);
+    assert_attr(&telemetry.span("HSET"), DB_QUERY_TEXT, "HSET ? ? ?");
+    assert_attr(&telemetry.span("CLIENT"), DB_QUERY_TEXT, "CLIENT ?");
+    let exported = format!(
+        "{:#?}\n{:#?}\n{}",
+        telemetry.spans(),
+        telemetry.metrics().snapshot(),
+        otel_core::metrics::openmetrics::render(
+            telemetry.metrics(),
+            otel_core::metrics::Format::OpenMetrics
+        )
+    );
+    assert!(
+        exported.contains("HSET"),
+        "sanity: the dump holds the spans"
+    );
+    assert!(
+        !exported.contains(&secret),
+        "an argument value was exported:\n{exported}"
+    );
+}
+
+#[tokio::test]
+async fn obfuscated_query_text_and_subcommands() {
+    let telemetry = TestTelemetry::new();
+    let client = client();
+    let mut con = multiplexed(&telemetry, &client, QueryTextMode::Obfuscated).await;
+
+    let _: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let () = redis::cmd("client")
+        .arg("setname")
+        .arg("otel-redis-test")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+
+    let config = telemetry.span("CONFIG GET");
+    assert_attr(&config, DB_OPERATION_NAME, "CONFIG GET");
+    assert_attr(&config, DB_QUERY_TEXT, "CONFIG GET ?");
+    assert_attr(
+        &telemetry.span("CLIENT SETNAME"),
+        DB_QUERY_TEXT,
+        "CLIENT SETNAME ?",
+    );
+}
+
+#[tokio::test]
+async fn connection_manager_clones_record_alike() {
+    let telemetry = TestTelemetry::new();
+    let client = client();
+    let manager = ConnectionManager::new(client.clone()).await.unwrap();
+    let instrumentation = RedisInstrumentation::builder()
+        .with_tracer_provider(telemetry.tracer_provider().clone())
+        .with_metrics(telemetry.metrics().clone())
+        .with_client(&client)
+        .build();
+    let mut con = instrumentation.wrap(manager);
+    let mut clone = con.clone();
+    let key = format!("{}n", unique_prefix("manager"));
+
+    let (a, b) = tokio::join!(
+        con.incr::<_, _, i64>(&key, 1),
+        clone.incr::<_, _, i64>(&key, 1)
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), 3);
+    let _: i64 = clone.del(&key).await.unwrap();
+
+    let spans = telemetry.spans_named("INCRBY");
+    assert_eq!(spans.len(), 2);
+    for span in &spans {
+        assert_redis_client_span(span, "INCRBY");
+    }
+    assert_eq!(redis::aio::ConnectionLike::get_db(&con), 0);
+}
+
+#[tokio::test]
+async fn dropped_future_ends_span_as_cancelled() {
+    let telemetry = TestTelemetry::new();
+    let client = client();
+    let mut con = multiplexed(&telemetry, &client, QueryTextMode::Off).await;
+    let key = format!("{}list", unique_prefix("cancel"));
+
+    let timed_out = tokio::time::timeout(
+        Duration::from_millis(50),
+        con.blpop::<_, Option<(String, String)>>(&key, 2.0),
+    )
+    .await;
+    assert!(timed_out.is_err());
+
+    let span = telemetry.span("BLPOP");
+    assert_attr(&span, ERROR_TYPE, "cancelled");
+    assert!(matches!(span.status, Status::Error { .. }));
+}
+
+#[tokio::test]
+async fn unsampled_calls_still_measure_duration() {
+    let telemetry = TestTelemetry::with_sampler(Sampler::AlwaysOff);
+    let client = client();
+    let mut con = multiplexed(&telemetry, &client, QueryTextMode::Obfuscated).await;
+    let key = format!("{}k", unique_prefix("unsampled"));
+
+    let _: Option<String> = con.get(&key).await.unwrap();
+
+    assert!(telemetry.spans().is_empty());
+    let series = series_with(
+        &duration_metric(&telemetry),
+        &[KeyValue::new(DB_OPERATION_NAME, "GET")],
+    );
+    assert_eq!(series.count, 1);
+    // Unsampled calls leave no exemplar pointing at a span nobody exported.
+    assert!(
+        series.exemplars.iter().all(|e| !e.has_span()),
+        "{:?}",
+        series.exemplars
+    );
+}
+
+#[test]
+fn sync_connection_commands_pipeline_and_transaction() {
+    let telemetry = TestTelemetry::new();
+    let client = client();
+    let instrumentation = RedisInstrumentation::builder()
+        .with_tracer_provider(telemetry.tracer_provider().clone())
+        .with_metrics(telemetry.metrics().clone())
+        .with_client(&client)
+        .with_query_text(QueryTextMode::Obfuscated)
+        .build();
+    let mut con = instrumentation.wrap(client.get_connection().unwrap());
+    let prefix = unique_prefix("sync");
+    let (a, b) = (format!("{prefix}a"), format!("{prefix}b"));
+
+    let () = con.set(&a, 10).unwrap();
+    let n: i64 = con.get(&a).unwrap();
+    assert_eq!(n, 10);
+    let (x,): (i64,) = redis::pipe()
+        .incr(&a, 1)
+        .get(&b)
+        .ignore()
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(x, 11);
+    let (y, z): (i64, i64) = redis::pipe()
+        .atomic()
+        .incr(&a, 1)
+        .incr(&b, 1)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!((y, z), (12, 1));
+    // `redis::transaction` (WATCH, MULTI/EXEC, retry) works through the wrapper.
+    let (w,): (i64,) = redis::transaction(&mut con, &[&a], |con, pipe| {
+        let current: i64 = con.get(&a)?;
+        pipe.set(&a, current * 2).ignore().get(&a).query(con)
+    })
+    .unwrap();
+    assert_eq!(w, 24);
+    let error = con.lpush::<_, _, i64>(&a, 1).unwrap_err();
+    assert_eq!(error.code(), Some("WRONGTYPE"));
+    let _: i64 = con.del(&[&a, &b]).unwrap();
+
+    let pipeline = telemetry.span("PIPELINE");
+    assert_redis_client_span(&pipeline, "PIPELINE");
+    assert_attr(&pipeline, DB_OPERATION_BATCH_SIZE, 2_i64);
+    assert_attr(&pipeline, DB_QUERY_TEXT, "INCRBY ? ?; GET ?");
+    let multis = telemetry.spans_named("MULTI");
+    assert_eq!(multis.len(), 2);
+    assert_attr(&multis[0], DB_OPERATION_BATCH_SIZE, 2_i64);
+    assert_attr(
+        &multis[0],
+        DB_QUERY_TEXT,
+        "MULTI; INCRBY ? ?; INCRBY ? ?; EXEC",
+    );
+    assert_attr(&multis[1], DB_QUERY_TEXT, "MULTI; SET ? ?; GET ?; EXEC");
+    assert_eq!(telemetry.spans_named("WATCH").len(), 1);
+    assert_eq!(telemetry.spans_named("UNWATCH").len(), 1);
+    let lpush = telemetry.span("LPUSH");
+    assert_attr(&lpush, ERROR_TYPE, "WRONGTYPE");
+    assert_redis_client_span(&telemetry.span("SET"), "SET");
+    let gets = telemetry.spans_named("GET");
+    assert_eq!(gets.len(), 2);
+    assert_eq!(attr(&gets[0], DB_QUERY_TEXT), Some(&Value::from("GET ?")));
+}

@@ -1,0 +1,164 @@
+//! [`InstrumentedTransaction`]: a sqlx transaction whose statements, commit and rollback are
+//! recorded.
+
+use std::fmt;
+use std::sync::Arc;
+
+use futures_core::future::BoxFuture;
+use futures_core::stream::BoxStream;
+use sqlx::{Database, Describe, Execute, Executor, SqlStr, Transaction};
+
+use crate::database::SupportedDatabase;
+use crate::executor::{ManyItem, fetch_many_on, fetch_optional_on};
+use crate::record::parent_context;
+use crate::telemetry::{Outcome, Telemetry};
+
+/// `db.operation.name` of starting a transaction (or a savepoint inside one).
+pub(crate) const BEGIN: &str = "BEGIN";
+/// `db.operation.name` of committing a transaction (or releasing a savepoint).
+const COMMIT: &str = "COMMIT";
+/// `db.operation.name` of rolling a transaction (or savepoint) back.
+const ROLLBACK: &str = "ROLLBACK";
+
+/// A transaction started by [`InstrumentedPool::begin`](crate::InstrumentedPool::begin) or
+/// [`InstrumentedConnection::begin`](crate::InstrumentedConnection::begin).
+///
+/// `&mut InstrumentedTransaction` is an [`Executor`]. [`commit`](Self::commit) and
+/// [`rollback`](Self::rollback) are recorded as `COMMIT` and `ROLLBACK` spans. Dropped
+/// without either, sqlx rolls the transaction back on the connection's next use; that
+/// rollback is not recorded.
+pub struct InstrumentedTransaction<'c, DB: SupportedDatabase> {
+    inner: Transaction<'c, DB>,
+    telemetry: Arc<Telemetry<DB>>,
+}
+
+impl<'c, DB: SupportedDatabase> InstrumentedTransaction<'c, DB> {
+    pub(crate) fn from_parts(inner: Transaction<'c, DB>, telemetry: Arc<Telemetry<DB>>) -> Self {
+        Self { inner, telemetry }
+    }
+
+    /// The wrapped sqlx transaction. Statements run on it directly are not recorded.
+    pub fn get_ref(&self) -> &Transaction<'c, DB> {
+        &self.inner
+    }
+
+    /// The wrapped sqlx transaction, mutably. Statements run on it directly are not recorded.
+    pub fn get_mut(&mut self) -> &mut Transaction<'c, DB> {
+        &mut self.inner
+    }
+
+    /// Unwraps the sqlx transaction (still open).
+    pub fn into_inner(self) -> Transaction<'c, DB> {
+        self.inner
+    }
+
+    /// Commits: a `COMMIT` span.
+    ///
+    /// # Errors
+    /// As [`Transaction::commit`].
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        let (op, meta) = self.telemetry.start_named(&parent_context(), COMMIT);
+        let result = self.inner.commit().await;
+        self.telemetry.finish(
+            op,
+            &meta,
+            Outcome {
+                error: result.as_ref().err(),
+                ..Outcome::default()
+            },
+        );
+        result
+    }
+
+    /// Rolls back: a `ROLLBACK` span.
+    ///
+    /// # Errors
+    /// As [`Transaction::rollback`].
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        let (op, meta) = self.telemetry.start_named(&parent_context(), ROLLBACK);
+        let result = self.inner.rollback().await;
+        self.telemetry.finish(
+            op,
+            &meta,
+            Outcome {
+                error: result.as_ref().err(),
+                ..Outcome::default()
+            },
+        );
+        result
+    }
+
+    /// Starts a nested transaction (a savepoint): a `BEGIN` span; its commit and rollback
+    /// are `COMMIT` and `ROLLBACK` spans.
+    ///
+    /// # Errors
+    /// As [`Transaction::begin`].
+    pub async fn begin(&mut self) -> Result<InstrumentedTransaction<'_, DB>, sqlx::Error> {
+        let (op, meta) = self.telemetry.start_named(&parent_context(), BEGIN);
+        let result = Transaction::begin(&mut *self.inner, None).await;
+        self.telemetry.finish(
+            op,
+            &meta,
+            Outcome {
+                error: result.as_ref().err(),
+                ..Outcome::default()
+            },
+        );
+        let telemetry = Arc::clone(&self.telemetry);
+        result.map(|tx| InstrumentedTransaction::from_parts(tx, telemetry))
+    }
+}
+
+impl<DB: SupportedDatabase> fmt::Debug for InstrumentedTransaction<'_, DB> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InstrumentedTransaction")
+            .field("db.system.name", &self.telemetry.system_name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'t, DB> Executor<'t> for &'t mut InstrumentedTransaction<'_, DB>
+where
+    DB: SupportedDatabase,
+    for<'x> &'x mut DB::Connection: Executor<'x, Database = DB>,
+{
+    type Database = DB;
+
+    fn fetch_many<'e, 'q: 'e, E>(self, query: E) -> BoxStream<'e, ManyItem<DB>>
+    where
+        't: 'e,
+        E: 'q + Execute<'q, DB>,
+    {
+        fetch_many_on::<DB, E>(&self.telemetry, &mut *self.inner, query)
+    }
+
+    fn fetch_optional<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxFuture<'e, Result<Option<DB::Row>, sqlx::Error>>
+    where
+        't: 'e,
+        E: 'q + Execute<'q, DB>,
+    {
+        fetch_optional_on::<DB, E>(&self.telemetry, &mut *self.inner, query)
+    }
+
+    fn prepare_with<'e>(
+        self,
+        sql: SqlStr,
+        parameters: &'e [<DB as Database>::TypeInfo],
+    ) -> BoxFuture<'e, Result<<DB as Database>::Statement, sqlx::Error>>
+    where
+        't: 'e,
+    {
+        (&mut *self.inner).prepare_with(sql, parameters)
+    }
+
+    #[doc(hidden)]
+    fn describe<'e>(self, sql: SqlStr) -> BoxFuture<'e, Result<Describe<DB>, sqlx::Error>>
+    where
+        't: 'e,
+    {
+        (&mut *self.inner).describe(sql)
+    }
+}

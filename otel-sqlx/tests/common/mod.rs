@@ -1,0 +1,115 @@
+//! Test helpers shared by the integration tests, on top of `otel_core::testing`.
+#![allow(dead_code, unused_imports, unreachable_pub, clippy::unwrap_used)]
+
+pub mod scenarios;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::{Context, KeyValue, Value};
+use opentelemetry_sdk::trace::SpanData;
+use otel_core::metrics::{SeriesData, SnapshotExt as _};
+pub use otel_core::testing::{
+    TestTelemetry as Harness, assert_attr, assert_child_of, assert_exemplars_point_at_exported,
+    assert_no_attr, attr, require_server,
+};
+
+/// What the tests need from the harness beyond `TestTelemetry` itself.
+pub trait HarnessExt {
+    /// A started SERVER span named "request" and the context holding it.
+    fn request(&self) -> Context;
+    /// Series of histogram `name`: (attributes, count).
+    fn histogram(&self, name: &str) -> Vec<(Vec<KeyValue>, u64)>;
+    /// Series of counter or up-down counter `name`: (attributes, value).
+    fn sum(&self, name: &str) -> Vec<(Vec<KeyValue>, i64)>;
+}
+
+impl HarnessExt for Harness {
+    fn request(&self) -> Context {
+        let tracer = self.tracer();
+        let span = tracer
+            .span_builder("request")
+            .with_kind(SpanKind::Server)
+            .start(&tracer);
+        Context::current_with_span(span)
+    }
+
+    fn histogram(&self, name: &str) -> Vec<(Vec<KeyValue>, u64)> {
+        let snapshot = self.metrics().snapshot();
+        let Some(metric) = snapshot.find(name) else {
+            return Vec::new();
+        };
+        metric
+            .series
+            .iter()
+            .filter_map(|s| match &s.data {
+                SeriesData::Histogram(h) => Some((s.attributes.clone(), h.count)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn sum(&self, name: &str) -> Vec<(Vec<KeyValue>, i64)> {
+        let snapshot = self.metrics().snapshot();
+        let Some(metric) = snapshot.find(name) else {
+            return Vec::new();
+        };
+        metric
+            .series
+            .iter()
+            .filter_map(|s| match &s.data {
+                SeriesData::Counter(v) => Some((s.attributes.clone(), i64::try_from(*v).unwrap())),
+                SeriesData::UpDownCounter(v) => Some((s.attributes.clone(), *v)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[track_caller]
+pub fn assert_client_ok(span: &SpanData) {
+    assert_eq!(span.span_kind, SpanKind::Client, "{:?}", span.name);
+    assert!(
+        !matches!(span.status, Status::Error { .. }),
+        "{:?} has status {:?}",
+        span.name,
+        span.status
+    );
+}
+
+#[track_caller]
+pub fn assert_error(span: &SpanData, code: &str) {
+    assert!(
+        matches!(span.status, Status::Error { .. }),
+        "{:?} should have failed: {:?}",
+        span.name,
+        span.status
+    );
+    assert_attr(span, "db.response.status_code", code.to_owned());
+    assert_attr(span, "error.type", code.to_owned());
+}
+
+/// True when `kvs` holds `key` = `value`.
+pub fn has(kvs: &[KeyValue], key: &str, value: impl Into<Value>) -> bool {
+    let value = value.into();
+    kvs.iter()
+        .any(|kv| kv.key.as_str() == key && kv.value == value)
+}
+
+/// A table name no other test (or earlier run) uses.
+pub fn unique_table(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        nanos % 1_000_000_000_000
+    )
+}
+
+/// Ends the request span held in `cx`.
+pub fn end_request(cx: &Context) {
+    cx.span().end();
+}

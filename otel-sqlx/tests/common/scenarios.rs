@@ -1,0 +1,409 @@
+//! The scenarios every database runs, generated per database by `db_scenarios!` so each test
+//! is concrete code against one sqlx driver.
+
+/// Expands to the integration tests for one database.
+///
+/// `$pool` is `async fn(&Harness, QueryTextMode) -> InstrumentedPool<DB>`.
+#[macro_export]
+macro_rules! db_scenarios {
+    (
+        pool: $pool:path,
+        p1: $p1:literal,
+        p2: $p2:literal,
+        system: $system:literal,
+        namespace: $namespace:expr,
+        server: $server:expr,
+        syntax_error: $syntax:literal,
+        unique_violation: $unique:literal $(,)?
+    ) => {
+        use futures_util::TryStreamExt as _;
+        use opentelemetry::context::FutureExt as _;
+        use sqlx::AssertSqlSafe;
+        use $crate::common::*;
+
+        fn assert_connection_attrs(span: &opentelemetry_sdk::trace::SpanData) {
+            assert_attr(span, "db.system.name", $system);
+            let namespace: Option<&str> = $namespace;
+            match namespace {
+                Some(ns) => assert_attr(span, "db.namespace", ns.to_owned()),
+                None => assert_no_attr(span, "db.namespace"),
+            }
+            let server: Option<(&str, i64)> = $server;
+            match server {
+                Some((address, port)) => {
+                    assert_attr(span, "server.address", address.to_owned());
+                    assert_attr(span, "server.port", port);
+                }
+                None => {
+                    assert_no_attr(span, "server.address");
+                    assert_no_attr(span, "server.port");
+                }
+            }
+        }
+
+        async fn create_table(pool: &otel_sqlx::InstrumentedPool<Db>, table: &str) {
+            sqlx::query(AssertSqlSafe(format!(
+                "CREATE TABLE IF NOT EXISTS {table} (id BIGINT PRIMARY KEY, name VARCHAR(64) UNIQUE)"
+            )))
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+
+        async fn insert(
+            executor: impl sqlx::Executor<'_, Database = Db>,
+            table: &str,
+            id: i64,
+            name: &str,
+        ) -> Result<u64, sqlx::Error> {
+            let sql = format!("INSERT INTO {table} (id, name) VALUES ({}, {})", $p1, $p2);
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(id)
+                .bind(name.to_owned())
+                .execute(executor)
+                .await
+                .map(|done| done.rows_affected())
+        }
+
+        #[tokio::test]
+        async fn statements_are_client_spans_under_the_request() {
+            let h = Harness::new();
+            let pool = $pool(&h, QueryTextMode::Obfuscated).await;
+            let t = unique_table("spans");
+            let cx = h.request();
+            async {
+                create_table(&pool, &t).await;
+                assert_eq!(insert(&pool, &t, 1, "ada").await.unwrap(), 1);
+                assert_eq!(insert(&pool, &t, 2, "bob").await.unwrap(), 1);
+                let sql = format!("SELECT id, name FROM {t} WHERE id >= {} ORDER BY id", $p1);
+                let rows = sqlx::query(AssertSqlSafe(sql))
+                    .bind(1_i64)
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
+                assert_eq!(rows.len(), 2);
+                let sql = format!("SELECT COUNT(*) FROM {t}");
+                let n: i64 = sqlx::query_scalar(AssertSqlSafe(sql))
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                assert_eq!(n, 2);
+            }
+            .with_context(cx.clone())
+            .await;
+            end_request(&cx);
+
+            let request = h.span("request");
+            let selects = h.spans_named(&format!("SELECT {t}"));
+            assert_eq!(selects.len(), 2, "one fetch_all and one fetch_one");
+            let select = selects
+                .iter()
+                .find(|s| attr(s, "db.response.returned_rows") == Some(&2_i64.into()))
+                .expect("the fetch_all span reports 2 rows");
+            assert_child_of(select, &request);
+            assert_client_ok(select);
+            assert_connection_attrs(select);
+            assert_attr(select, "db.operation.name", "SELECT");
+            assert_attr(select, "db.collection.name", t.clone());
+            assert_attr(select, "db.query.summary", format!("SELECT {t}"));
+            assert_attr(
+                select,
+                "db.query.text",
+                format!("SELECT id, name FROM {t} WHERE id >= {} ORDER BY id", $p1),
+            );
+            assert_eq!(
+                select.instrumentation_scope.name(),
+                "otel-sqlx",
+                "instrumentation scope"
+            );
+            assert!(select.instrumentation_scope.version().is_some());
+
+            let inserts = h.spans_named(&format!("INSERT {t}"));
+            assert_eq!(inserts.len(), 2);
+            for span in &inserts {
+                assert_child_of(span, &request);
+                assert_client_ok(span);
+                assert_attr(span, "db.response.affected_rows", 1_i64);
+                assert_attr(
+                    span,
+                    "db.query.text",
+                    format!("INSERT INTO {t} (id, name) VALUES ({}, {})", $p1, $p2),
+                );
+            }
+            let create = h.span(&format!("CREATE {t}"));
+            assert_child_of(&create, &request);
+            assert_attr(&create, "db.operation.name", "CREATE");
+
+            let points = h.histogram("db.client.operation.duration");
+            let select_point = points
+                .iter()
+                .find(|(a, _)| {
+                    has(a, "db.operation.name", "SELECT") && has(a, "db.collection.name", t.clone())
+                })
+                .expect("a SELECT point");
+            assert_eq!(select_point.1, 2);
+            assert!(has(&select_point.0, "db.system.name", $system));
+            assert!(!select_point.0.iter().any(|kv| kv.key.as_str() == "db.query.text"));
+            // Every exemplar of the duration histogram points at an exported span.
+            let exported = h.spans();
+            let n = assert_exemplars_point_at_exported(
+                h.metrics(),
+                "db.client.operation.duration",
+                &exported,
+            );
+            assert!(n >= 1);
+            let insert_point = points
+                .iter()
+                .find(|(a, _)| {
+                    has(a, "db.operation.name", "INSERT") && has(a, "db.collection.name", t.clone())
+                })
+                .expect("an INSERT point");
+            assert_eq!(insert_point.1, 2);
+        }
+
+        #[tokio::test]
+        async fn failures_record_the_database_code() {
+            let h = Harness::new();
+            let pool = $pool(&h, QueryTextMode::Obfuscated).await;
+            let t = unique_table("fail");
+            let cx = h.request();
+            async {
+                create_table(&pool, &t).await;
+                insert(&pool, &t, 1, "ada").await.unwrap();
+                let err = insert(&pool, &t, 2, "ada").await.unwrap_err();
+                assert!(matches!(err, sqlx::Error::Database(_)), "{err:?}");
+                let err = sqlx::query("SELEC 1 FROM nowhere")
+                    .execute(&pool)
+                    .await
+                    .unwrap_err();
+                assert!(matches!(err, sqlx::Error::Database(_)), "{err:?}");
+            }
+            .with_context(cx.clone())
+            .await;
+            end_request(&cx);
+            let request = h.span("request");
+
+            let inserts = h.spans_named(&format!("INSERT {t}"));
+            assert_eq!(inserts.len(), 2);
+            let failed = inserts
+                .iter()
+                .find(|s| attr(s, "error.type").is_some())
+                .expect("the duplicate insert failed");
+            assert_child_of(failed, &request);
+            assert_error(failed, $unique);
+            let exception = failed
+                .events
+                .iter()
+                .find(|e| e.name == "exception")
+                .expect("an exception event");
+            assert!(
+                !format!("{:?}", exception.attributes).contains("ada"),
+                "the server message (which quotes the value) is not recorded by default"
+            );
+
+            // An unreadable statement is named after the database system.
+            let syntax = h.span($system);
+            assert_child_of(&syntax, &request);
+            assert_error(&syntax, $syntax);
+            assert_no_attr(&syntax, "db.operation.name");
+            assert_attr(&syntax, "db.query.text", "SELEC ? FROM nowhere");
+
+            let points = h.histogram("db.client.operation.duration");
+            assert!(
+                points.iter().any(|(a, n)| {
+                    *n == 1
+                        && has(a, "error.type", $unique)
+                        && has(a, "db.response.status_code", $unique)
+                        && has(a, "db.operation.name", "INSERT")
+                }),
+                "failed INSERT point: {points:?}"
+            );
+            assert!(
+                points.iter().any(|(a, _)| has(a, "error.type", $syntax)),
+                "failed statement point: {points:?}"
+            );
+        }
+
+        #[tokio::test]
+        async fn transactions_show_begin_commit_and_rollback() {
+            let h = Harness::new();
+            let pool = $pool(&h, QueryTextMode::Obfuscated).await;
+            let t = unique_table("tx");
+            let cx = h.request();
+            async {
+                create_table(&pool, &t).await;
+                let mut tx = pool.begin().await.unwrap();
+                insert(&mut tx, &t, 1, "kept").await.unwrap();
+                tx.commit().await.unwrap();
+
+                let mut tx = pool.begin().await.unwrap();
+                insert(&mut tx, &t, 2, "undone").await.unwrap();
+                tx.rollback().await.unwrap();
+
+                // A connection held across statements, with a transaction on it.
+                let mut conn = pool.acquire().await.unwrap();
+                let mut tx = conn.begin().await.unwrap();
+                insert(&mut tx, &t, 3, "conn").await.unwrap();
+                tx.commit().await.unwrap();
+                let sql = format!("SELECT COUNT(*) FROM {t}");
+                let n: i64 = sqlx::query_scalar(AssertSqlSafe(sql))
+                    .fetch_one(&mut conn)
+                    .await
+                    .unwrap();
+                assert_eq!(n, 2);
+            }
+            .with_context(cx.clone())
+            .await;
+            end_request(&cx);
+            let request = h.span("request");
+
+            let begins = h.spans_named("BEGIN");
+            assert_eq!(begins.len(), 3);
+            let commits = h.spans_named("COMMIT");
+            assert_eq!(commits.len(), 2);
+            let rollbacks = h.spans_named("ROLLBACK");
+            assert_eq!(rollbacks.len(), 1);
+            for span in begins.iter().chain(&commits).chain(&rollbacks) {
+                assert_child_of(span, &request);
+                assert_client_ok(span);
+                assert_connection_attrs(span);
+                assert_attr(span, "db.operation.name", span.name.to_string());
+            }
+            let inserts = h.spans_named(&format!("INSERT {t}"));
+            assert_eq!(inserts.len(), 3);
+            for span in &inserts {
+                assert_child_of(span, &request);
+            }
+            let acquire = h.span("acquire");
+            assert_child_of(&acquire, &request);
+            assert_client_ok(&acquire);
+            assert!(attr(&acquire, "db.client.connection.pool.name").is_some());
+
+            let points = h.histogram("db.client.operation.duration");
+            for op in ["BEGIN", "COMMIT", "ROLLBACK"] {
+                assert!(
+                    points.iter().any(|(a, _)| has(a, "db.operation.name", op)),
+                    "{op} point in {points:?}"
+                );
+            }
+        }
+
+        #[tokio::test]
+        async fn a_stream_dropped_early_ends_its_span_with_the_rows_read() {
+            let h = Harness::new();
+            let pool = $pool(&h, QueryTextMode::Obfuscated).await;
+            let t = unique_table("stream");
+            create_table(&pool, &t).await;
+            for i in 0..5 {
+                insert(&pool, &t, i, &format!("n{i}")).await.unwrap();
+            }
+            let cx = h.request();
+            async {
+                let sql = format!("SELECT id FROM {t} ORDER BY id");
+                let mut rows = sqlx::query(AssertSqlSafe(sql)).fetch(&pool);
+                assert!(rows.try_next().await.unwrap().is_some());
+                assert!(rows.try_next().await.unwrap().is_some());
+                drop(rows);
+                // The full stream, read to the end.
+                let sql = format!("SELECT name FROM {t}");
+                let all: Vec<_> = sqlx::query(AssertSqlSafe(sql))
+                    .fetch(&pool)
+                    .try_collect()
+                    .await
+                    .unwrap();
+                assert_eq!(all.len(), 5);
+            }
+            .with_context(cx.clone())
+            .await;
+            end_request(&cx);
+            let request = h.span("request");
+            let selects = h.spans_named(&format!("SELECT {t}"));
+            assert_eq!(selects.len(), 2);
+            let dropped = selects
+                .iter()
+                .find(|s| attr(s, "db.query.text").map(|v| v.as_str().contains("ORDER BY")) == Some(true))
+                .unwrap();
+            assert_child_of(dropped, &request);
+            assert_client_ok(dropped);
+            assert_attr(dropped, "db.response.returned_rows", 2_i64);
+            let full = selects.iter().find(|s| !std::ptr::eq(*s, dropped)).unwrap();
+            assert_attr(full, "db.response.returned_rows", 5_i64);
+        }
+
+        #[tokio::test]
+        async fn literals_are_removed_unless_asked_otherwise() {
+            let h = Harness::new();
+            let t = unique_table("lit");
+            let sql = format!(
+                "SELECT id FROM {t} WHERE name = 'top secret' AND id IN (1, 2, 3) AND id > 7"
+            );
+            for mode in [QueryTextMode::Obfuscated, QueryTextMode::Raw, QueryTextMode::Off] {
+                let pool = $pool(&h, mode).await;
+                // (SQLite: each pool is its own in-memory database.)
+                create_table(&pool, &t).await;
+                sqlx::query(AssertSqlSafe(sql.clone()))
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
+            }
+            let spans = h.spans_named(&format!("SELECT {t}"));
+            assert_eq!(spans.len(), 3);
+            assert_attr(
+                &spans[0],
+                "db.query.text",
+                format!("SELECT id FROM {t} WHERE name = ? AND id IN (?) AND id > ?"),
+            );
+            assert_attr(&spans[1], "db.query.text", sql.clone());
+            assert_no_attr(&spans[2], "db.query.text");
+            for span in &spans {
+                assert_attr(span, "db.collection.name", t.clone());
+                assert_attr(span, "db.response.returned_rows", 0_i64);
+            }
+        }
+
+        #[tokio::test]
+        async fn pool_metrics_follow_the_pool() {
+            let h = Harness::new();
+            let pool = $pool(&h, QueryTextMode::Obfuscated).await;
+            let conn = pool.acquire().await.unwrap();
+            sqlx::query("SELECT 1").fetch_one(&pool).await.unwrap();
+            let waits = h.histogram("db.client.connection.wait_time");
+            assert_eq!(waits.len(), 1, "{waits:?}");
+            assert_eq!(waits[0].1, 2);
+            assert!(waits[0].0.iter().any(|kv| kv.key.as_str() == "db.client.connection.pool.name"));
+            let counts = h.sum("db.client.connection.count");
+            let used = counts
+                .iter()
+                .find(|(a, _)| has(a, "db.client.connection.state", "used"))
+                .map(|(_, v)| *v)
+                .expect("a used series");
+            let idle = counts
+                .iter()
+                .find(|(a, _)| has(a, "db.client.connection.state", "idle"))
+                .map_or(0, |(_, v)| *v);
+            assert!(used >= 1, "the held connection is in use: {counts:?}");
+            assert_eq!(
+                used + idle,
+                i64::from(pool.get_ref().size()),
+                "counts add up to the pool size: {counts:?}"
+            );
+            drop(conn);
+        }
+
+        #[tokio::test]
+        async fn statements_inside_a_tracing_span_are_its_children() {
+            let h = Harness::new();
+            let _guard = h.set_tracing_default();
+            let pool = $pool(&h, QueryTextMode::Obfuscated).await;
+            use tracing::Instrument as _;
+            async {
+                sqlx::query("SELECT 1").fetch_one(&pool).await.unwrap();
+            }
+            .instrument(tracing::info_span!("handler"))
+            .await;
+            let handler = h.span("handler");
+            let select = h.span("SELECT");
+            assert_child_of(&select, &handler);
+        }
+    };
+}

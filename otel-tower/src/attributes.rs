@@ -1,0 +1,277 @@
+//! Semantic-convention helpers shared by the layers: method normalisation, protocol
+//! versions, URL redaction, host parsing and error classification.
+
+use std::borrow::Cow;
+use std::error::Error as StdError;
+
+use http::{Method, Uri, Version};
+
+use crate::config::Config;
+
+/// Replacement for redacted values, as the semantic conventions spell it.
+pub(crate) const REDACTED: &str = "REDACTED";
+
+/// `error.type` for a future dropped before it completed (client gave up, outer timeout).
+pub(crate) const ERROR_CANCELLED: &str = "cancelled";
+/// `error.type` for a handler that panicked while the span was open.
+pub(crate) const ERROR_PANIC: &str = "panic";
+/// `error.type` for a timeout (tower's `Elapsed`, an I/O `TimedOut`, a client timeout).
+pub(crate) const ERROR_TIMEOUT: &str = "timeout";
+/// Fallback `error.type` per the semantic conventions.
+pub(crate) const ERROR_OTHER: &str = "_OTHER";
+
+/// Method names as recorded; `_OTHER` last.
+const METHOD_NAMES: [&str; 10] = [
+    "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE", "_OTHER",
+];
+
+/// The method as recorded: a known method's canonical name, or `_OTHER`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KnownMethod {
+    pub(crate) name: &'static str,
+    pub(crate) is_other: bool,
+}
+
+impl KnownMethod {
+    pub(crate) fn of(method: &Method) -> Self {
+        let index = match *method {
+            Method::GET => 0,
+            Method::POST => 1,
+            Method::PUT => 2,
+            Method::DELETE => 3,
+            Method::HEAD => 4,
+            Method::OPTIONS => 5,
+            Method::PATCH => 6,
+            Method::CONNECT => 7,
+            Method::TRACE => 8,
+            _ => 9,
+        };
+        Self {
+            name: METHOD_NAMES[index],
+            is_other: index == 9,
+        }
+    }
+
+    /// Span name when no route or template is known (`HTTP` for unknown methods).
+    pub(crate) fn span_name(self) -> &'static str {
+        if self.is_other { "HTTP" } else { self.name }
+    }
+}
+
+/// `network.protocol.version` for `version`.
+pub(crate) fn protocol_version(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "0.9",
+        Version::HTTP_10 => "1.0",
+        Version::HTTP_2 => "2",
+        Version::HTTP_3 => "3",
+        _ => "1.1",
+    }
+}
+
+/// `query` with the values of sensitive parameters replaced by `REDACTED`.
+pub(crate) fn redact_query<'a>(query: &'a str, config: &Config) -> Cow<'a, str> {
+    let needs = query.split('&').any(|pair| {
+        let name = pair.split_once('=').map_or(pair, |(n, _)| n);
+        config.is_redacted_param(name)
+    });
+    if !needs {
+        return Cow::Borrowed(query);
+    }
+    let mut out = String::with_capacity(query.len());
+    for (i, pair) in query.split('&').enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        match pair.split_once('=') {
+            Some((name, _)) if config.is_redacted_param(name) => {
+                out.push_str(name);
+                out.push('=');
+                out.push_str(REDACTED);
+            }
+            _ => out.push_str(pair),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// `url.full` for a client request: credentials replaced by `REDACTED:REDACTED`, sensitive
+/// query values redacted, fragment dropped (an `http::Uri` never holds one).
+pub(crate) fn url_full(uri: &Uri, config: &Config) -> String {
+    let mut out = String::with_capacity(uri.path().len() + 32);
+    if let Some(scheme) = uri.scheme_str() {
+        out.push_str(scheme);
+        out.push_str("://");
+    }
+    if let Some(authority) = uri.authority() {
+        let authority = authority.as_str();
+        match authority.rsplit_once('@') {
+            Some((userinfo, host)) => {
+                if userinfo.contains(':') {
+                    out.push_str("REDACTED:REDACTED@");
+                } else {
+                    out.push_str("REDACTED@");
+                }
+                out.push_str(host);
+            }
+            None => out.push_str(authority),
+        }
+    }
+    out.push_str(uri.path());
+    if let Some(query) = uri.query() {
+        out.push('?');
+        out.push_str(&redact_query(query, config));
+    }
+    out
+}
+
+/// Splits `host[:port]` (IPv6 hosts in brackets) into host and port; the host is returned
+/// without brackets.
+pub(crate) fn split_host_port(authority: &str) -> (&str, Option<u16>) {
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if let Some(rest) = authority.strip_prefix('[') {
+        if let Some((host, after)) = rest.split_once(']') {
+            let port = after.strip_prefix(':').and_then(|p| p.parse().ok());
+            return (host, port);
+        }
+        return (authority, None);
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) => match port.parse() {
+            Ok(port) => (host, Some(port)),
+            Err(_) => (authority, None),
+        },
+        None => (authority, None),
+    }
+}
+
+/// Default port of `scheme`, for `server.port` when the authority has none.
+pub(crate) fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "http" | "ws" => Some(80),
+        "https" | "wss" => Some(443),
+        _ => None,
+    }
+}
+
+/// `error.type` and a message for a service error of any type.
+///
+/// `timeout` when the error (or, for a boxed error, any error in its chain) is a timeout;
+/// for a type-erased boxed error, the kind of the first I/O error in its chain
+/// (`ConnectionRefused`, …) or `_OTHER`; for a concrete error type, its Rust type name.
+/// Error path only: formats the error.
+pub(crate) fn classify_error<E>(error: &E) -> (Cow<'static, str>, String)
+where
+    E: std::fmt::Debug + 'static,
+{
+    let any: &dyn std::any::Any = error;
+    let debug = format!("{error:?}");
+    if let Some(boxed) = any.downcast_ref::<Box<dyn StdError + Send + Sync>>() {
+        let message = boxed.to_string();
+        let kind = if is_timeout(&**boxed) {
+            Cow::Borrowed(ERROR_TIMEOUT)
+        } else if let Some(kind) = io_error_kind(&**boxed) {
+            Cow::Owned(kind)
+        } else {
+            Cow::Borrowed(ERROR_OTHER)
+        };
+        return (kind, message);
+    }
+    if debug.contains("TimedOut") || debug.contains("Elapsed") || debug.contains("timed out") {
+        return (Cow::Borrowed(ERROR_TIMEOUT), debug);
+    }
+    (Cow::Borrowed(std::any::type_name::<E>()), debug)
+}
+
+/// The kind (`ConnectionRefused`, …) of the first I/O error in the chain of `error`.
+fn io_error_kind(error: &(dyn StdError + 'static)) -> Option<String> {
+    let mut current = Some(error);
+    while let Some(err) = current {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return Some(format!("{:?}", io.kind()));
+        }
+        current = err.source();
+    }
+    None
+}
+
+/// Whether `error` or any of its sources is a timeout.
+pub(crate) fn is_timeout(error: &(dyn StdError + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(err) = current {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::TimedOut
+        {
+            return true;
+        }
+        // The timeout errors of tower (`Elapsed`: "request timed out"), tokio ("deadline has
+        // elapsed"), hyper and reqwest are not nameable here without depending on each of
+        // them, so they are recognised by their messages. Error path only.
+        let message = err.to_string();
+        if message.contains("timed out") || message.contains("deadline has elapsed") {
+            return true;
+        }
+        current = err.source();
+    }
+    false
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::builder().with_redaction(["token"]).build()
+    }
+
+    #[test]
+    fn query_redaction() {
+        let c = config();
+        assert_eq!(redact_query("a=1&b=2", &c), "a=1&b=2");
+        assert_eq!(
+            redact_query("a=1&sig=abc&TOKEN=x&Signature", &c),
+            "a=1&sig=REDACTED&TOKEN=REDACTED&Signature"
+        );
+        // Names otel-core's redactor treats as secrets, without configuration.
+        let plain = Config::builder().build();
+        assert_eq!(
+            redact_query("access_token=t&api-key=k&user_password=p&page=2", &plain),
+            "access_token=REDACTED&api-key=REDACTED&user_password=REDACTED&page=2"
+        );
+        assert_eq!(redact_query("", &c), "");
+    }
+
+    #[test]
+    fn url_full_redacts_credentials_and_query() {
+        let c = config();
+        let uri: Uri = "https://user:pw@example.com:8443/p/a?x=1&token=s"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            url_full(&uri, &c),
+            "https://REDACTED:REDACTED@example.com:8443/p/a?x=1&token=REDACTED"
+        );
+        let uri: Uri = "http://example.com/".parse().unwrap();
+        assert_eq!(url_full(&uri, &c), "http://example.com/");
+    }
+
+    #[test]
+    fn host_port() {
+        assert_eq!(split_host_port("example.com:80"), ("example.com", Some(80)));
+        assert_eq!(split_host_port("example.com"), ("example.com", None));
+        assert_eq!(split_host_port("[::1]:8080"), ("::1", Some(8080)));
+        assert_eq!(split_host_port("[::1]"), ("::1", None));
+        assert_eq!(split_host_port("u:p@h:1"), ("h", Some(1)));
+        assert_eq!(split_host_port("h:notaport"), ("h:notaport", None));
+    }
+
+    #[test]
+    fn methods() {
+        assert_eq!(KnownMethod::of(&Method::GET).name, "GET");
+        let other = KnownMethod::of(&Method::from_bytes(b"PURGE").unwrap());
+        assert!(other.is_other);
+        assert_eq!(other.name, "_OTHER");
+        assert_eq!(other.span_name(), "HTTP");
+    }
+}

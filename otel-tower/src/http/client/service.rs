@@ -1,0 +1,255 @@
+//! [`HttpClient`]: the instrumented client service, and the request bookkeeping shared with
+//! the reqwest middleware.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
+use opentelemetry::trace::SpanKind;
+use opentelemetry::{KeyValue, StringValue};
+use opentelemetry_semantic_conventions::attribute as semconv;
+use tower_service::Service;
+
+use super::future::ResponseFuture;
+use super::layer::ClientShared;
+use crate::attributes::{KnownMethod, default_port, protocol_version, split_host_port, url_full};
+use crate::config::RequestView;
+use crate::telemetry::Operation;
+
+/// Service made by [`HttpClientLayer`](super::HttpClientLayer).
+#[derive(Debug, Clone)]
+pub struct HttpClient<S> {
+    inner: S,
+    shared: Arc<ClientShared>,
+}
+
+impl<S> HttpClient<S> {
+    pub(crate) fn new(inner: S, shared: Arc<ClientShared>) -> Self {
+        Self { inner, shared }
+    }
+
+    /// The wrapped client.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped client, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner client.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, B, ResBody> Service<Request<B>> for HttpClient<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+    S::Error: std::fmt::Debug + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let view = RequestView::new(&req);
+        if let Some(filter) = &self.shared.config.filter
+            && !filter.should_instrument(&view)
+        {
+            return ResponseFuture::untraced(self.inner.call(req));
+        }
+        let state = ClientRequest::start(
+            Arc::clone(&self.shared),
+            &view,
+            req.method(),
+            req.uri(),
+            req.version(),
+            req.headers(),
+        );
+        let shared = &self.shared;
+        shared
+            .config
+            .propagation
+            .inject(state.op.context(), req.headers_mut());
+        let future = {
+            let _guard = state.op.context().clone().attach();
+            self.inner.call(req)
+        };
+        ResponseFuture::traced(future, state)
+    }
+}
+
+/// One outgoing request's telemetry, from start to response head or failure.
+#[derive(Debug)]
+pub(crate) struct ClientRequest {
+    pub(crate) op: Operation,
+    shared: Arc<ClientShared>,
+    method: KnownMethod,
+    scheme: &'static str,
+    server_address: Option<StringValue>,
+    server_port: Option<u16>,
+    version: &'static str,
+    status: Option<u16>,
+    error_type: Option<Cow<'static, str>>,
+}
+
+impl ClientRequest {
+    /// Starts the CLIENT span as a child of the current context.
+    pub(crate) fn start(
+        shared: Arc<ClientShared>,
+        view: &RequestView<'_>,
+        method: &Method,
+        uri: &Uri,
+        version: Version,
+        headers: &HeaderMap,
+    ) -> Self {
+        let config = &shared.config;
+        let known = KnownMethod::of(method);
+        let scheme = match uri.scheme_str() {
+            Some(s) if s.eq_ignore_ascii_case("https") => "https",
+            _ => "http",
+        };
+        let authority = uri
+            .authority()
+            .map(http::uri::Authority::as_str)
+            .or_else(|| {
+                headers
+                    .get(http::header::HOST)
+                    .and_then(|h| h.to_str().ok())
+            });
+        let (server_address, server_port) = match authority {
+            Some(authority) => {
+                let (host, port) = split_host_port(authority);
+                (
+                    Some(StringValue::from(host.to_owned())),
+                    port.or_else(|| default_port(scheme)),
+                )
+            }
+            None => (None, None),
+        };
+        let name = match &config.span_name {
+            Some(namer) => namer.span_name(view),
+            None => Cow::Borrowed(known.span_name()),
+        };
+        let op = opentelemetry::Context::map_current(|parent| {
+            config
+                .instrumentation
+                .start(parent, name, SpanKind::Client, Vec::new())
+        });
+        if op.is_recording() {
+            let mut attrs = Vec::with_capacity(12);
+            attrs.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, known.name));
+            if known.is_other {
+                attrs.push(KeyValue::new(
+                    semconv::HTTP_REQUEST_METHOD_ORIGINAL,
+                    method.as_str().to_owned(),
+                ));
+            }
+            if let Some(address) = &server_address {
+                attrs.push(KeyValue::new(semconv::SERVER_ADDRESS, address.clone()));
+            }
+            if let Some(port) = server_port {
+                attrs.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+            }
+            attrs.push(KeyValue::new(semconv::URL_FULL, url_full(uri, config)));
+            attrs.push(KeyValue::new(semconv::URL_SCHEME, scheme));
+            config.request_headers.capture(headers, &mut attrs);
+            if let Some(extra) = &config.request_attributes {
+                extra.attributes(view, &mut attrs);
+            }
+            op.set_attributes(attrs);
+        }
+        Self {
+            op,
+            shared,
+            method: known,
+            scheme,
+            server_address,
+            server_port,
+            version: protocol_version(version),
+            status: None,
+            error_type: None,
+        }
+    }
+
+    /// Records the response head: status (Error for ≥ 400), protocol version, headers.
+    pub(crate) fn on_response(
+        &mut self,
+        status: StatusCode,
+        version: Version,
+        headers: &HeaderMap,
+    ) {
+        let code = status.as_u16();
+        self.status = Some(code);
+        self.version = protocol_version(version);
+        if code >= 400 {
+            self.op.set_error_status(Cow::Borrowed(""));
+            self.error_type = Some(Cow::Owned(code.to_string()));
+        }
+        if self.op.is_recording() {
+            let mut attrs = Vec::with_capacity(4);
+            attrs.push(KeyValue::new(
+                semconv::HTTP_RESPONSE_STATUS_CODE,
+                i64::from(code),
+            ));
+            attrs.push(KeyValue::new(
+                semconv::NETWORK_PROTOCOL_VERSION,
+                self.version,
+            ));
+            if let Some(error_type) = &self.error_type {
+                attrs.push(KeyValue::new(semconv::ERROR_TYPE, error_type.clone()));
+            }
+            self.shared
+                .config
+                .response_headers
+                .capture(headers, &mut attrs);
+            self.op.set_attributes(attrs);
+        }
+    }
+
+    /// Marks the request failed: `error.type`, status Error, `exception` event.
+    pub(crate) fn fail(&mut self, error_type: Cow<'static, str>, message: String) {
+        self.op
+            .record_error(error_type.clone(), Cow::Owned(message));
+        self.error_type = Some(error_type);
+    }
+
+    /// Ends the span and records `http.client.request.duration`.
+    pub(crate) fn finish(self) {
+        let mut attrs: [KeyValue; 7] = [
+            KeyValue::new(semconv::HTTP_REQUEST_METHOD, self.method.name),
+            KeyValue::new(semconv::URL_SCHEME, self.scheme),
+            KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, self.version),
+            KeyValue::new(semconv::SERVER_ADDRESS, ""),
+            KeyValue::new(semconv::SERVER_PORT, 0_i64),
+            KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, 0_i64),
+            KeyValue::new(semconv::ERROR_TYPE, ""),
+        ];
+        let mut n = 3;
+        if let Some(address) = self.server_address {
+            attrs[n] = KeyValue::new(semconv::SERVER_ADDRESS, address);
+            n += 1;
+        }
+        if let Some(port) = self.server_port {
+            attrs[n] = KeyValue::new(semconv::SERVER_PORT, i64::from(port));
+            n += 1;
+        }
+        if let Some(status) = self.status {
+            attrs[n] = KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, i64::from(status));
+            n += 1;
+        }
+        if let Some(error_type) = self.error_type {
+            attrs[n] = KeyValue::new(semconv::ERROR_TYPE, error_type);
+            n += 1;
+        }
+        self.op
+            .end_with_duration(&self.shared.duration, &attrs[..n]);
+    }
+}

@@ -1,0 +1,227 @@
+//! [`ResponseFuture`]: waits for the inner service's response head.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use http::Response;
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry::{KeyValue, StringValue};
+use opentelemetry_semantic_conventions::attribute as semconv;
+use pin_project_lite::pin_project;
+
+use super::body::ResponseBody;
+use super::layer::ServerShared;
+use crate::attributes::{ERROR_CANCELLED, ERROR_PANIC, KnownMethod};
+use crate::telemetry::Operation;
+
+/// Everything needed to finish a request's telemetry once its response has been sent.
+#[derive(Debug)]
+pub(crate) struct RequestState {
+    pub(crate) op: Operation,
+    pub(crate) shared: Arc<ServerShared>,
+    pub(crate) method: KnownMethod,
+    pub(crate) scheme: &'static str,
+    pub(crate) version: &'static str,
+    pub(crate) route: Option<StringValue>,
+    pub(crate) status: Option<u16>,
+    pub(crate) error_type: Option<Cow<'static, str>>,
+}
+
+impl RequestState {
+    /// Records the response head: status, captured headers, late route, traceresponse.
+    fn on_response<B>(&mut self, res: &mut Response<B>) {
+        let status = res.status().as_u16();
+        self.status = Some(status);
+        let config = &self.shared.config;
+        if self.route.is_none() {
+            self.route = route_from_response(res);
+            if let Some(route) = &self.route
+                && self.op.is_recording()
+            {
+                self.op
+                    .set_attribute(KeyValue::new(semconv::HTTP_ROUTE, route.clone()));
+                if config.span_name.is_none() {
+                    self.op
+                        .update_name(format!("{} {}", self.method.span_name(), route.as_str()));
+                }
+            }
+        }
+        if status >= 500 {
+            let error_type = status.to_string();
+            self.op.set_error_status(Cow::Borrowed(""));
+            self.error_type = Some(Cow::Owned(error_type));
+        }
+        if self.op.is_recording() {
+            let mut attrs =
+                Vec::with_capacity(2 + usize::from(!config.response_headers.is_empty()));
+            attrs.push(KeyValue::new(
+                semconv::HTTP_RESPONSE_STATUS_CODE,
+                i64::from(status),
+            ));
+            if let Some(error_type) = &self.error_type {
+                attrs.push(KeyValue::new(semconv::ERROR_TYPE, error_type.clone()));
+            }
+            config.response_headers.capture(res.headers(), &mut attrs);
+            self.op.set_attributes(attrs);
+        }
+        if config.trace_response {
+            let span = self.op.context().span();
+            let sc = span.span_context();
+            if sc.is_valid() {
+                let value = format!(
+                    "00-{}-{}-{:02x}",
+                    sc.trace_id(),
+                    sc.span_id(),
+                    sc.trace_flags().to_u8()
+                );
+                if let Ok(value) = http::HeaderValue::from_str(&value) {
+                    res.headers_mut()
+                        .insert(http::HeaderName::from_static("traceresponse"), value);
+                }
+            }
+        }
+    }
+
+    /// Marks the request failed with `error_type` (panic, cancellation, service or body error).
+    pub(crate) fn fail(&mut self, error_type: &'static str, message: &'static str) {
+        self.op.record_error(error_type, Cow::Borrowed(message));
+        self.error_type = Some(Cow::Borrowed(error_type));
+    }
+
+    /// Ends the span and records the duration and the active-request decrement.
+    pub(crate) fn finish(self) {
+        let RequestState {
+            op,
+            shared,
+            method,
+            scheme,
+            version,
+            route,
+            status,
+            error_type,
+        } = self;
+        let mut attrs: [KeyValue; 6] = [
+            KeyValue::new(semconv::HTTP_REQUEST_METHOD, method.name),
+            KeyValue::new(semconv::URL_SCHEME, scheme),
+            KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version),
+            KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, 0_i64),
+            KeyValue::new(semconv::HTTP_ROUTE, ""),
+            KeyValue::new(semconv::ERROR_TYPE, ""),
+        ];
+        let mut n = 3;
+        if let Some(status) = status {
+            attrs[n] = KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, i64::from(status));
+            n += 1;
+        }
+        if let Some(route) = route {
+            attrs[n] = KeyValue::new(semconv::HTTP_ROUTE, route);
+            n += 1;
+        }
+        if let Some(error_type) = error_type {
+            attrs[n] = KeyValue::new(semconv::ERROR_TYPE, error_type);
+            n += 1;
+        }
+        op.end_with_duration(&shared.duration, &attrs[..n]);
+        shared.active.add(-1, &attrs[..2]);
+    }
+}
+
+/// Route template that an inner layer put on the response (axum's `MatchedPath`), for a
+/// layer placed outside the router.
+fn route_from_response<B>(res: &Response<B>) -> Option<StringValue> {
+    #[cfg(feature = "axum")]
+    if let Some(path) = res.extensions().get::<axum::extract::MatchedPath>() {
+        return Some(StringValue::from(path.as_str().to_owned()));
+    }
+    let _ = res;
+    None
+}
+
+pin_project! {
+    /// Future returned by [`HttpServer`](super::HttpServer): resolves to the inner response
+    /// with its body wrapped so that the span ends when the body has been sent.
+    ///
+    /// Dropped before completion, it ends the span with `error.type` `cancelled`; if the
+    /// inner future panicked, with `error.type` `panic`.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        state: Option<RequestState>,
+        polling: bool,
+    }
+
+    impl<F> PinnedDrop for ResponseFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(mut state) = this.state.take() {
+                if *this.polling {
+                    state.fail(ERROR_PANIC, "the handler panicked");
+                } else {
+                    state.fail(ERROR_CANCELLED, "the request future was dropped before completion");
+                }
+                state.finish();
+            }
+        }
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(crate) fn traced(inner: F, state: RequestState) -> Self {
+        Self {
+            inner,
+            state: Some(state),
+            polling: false,
+        }
+    }
+
+    pub(crate) fn untraced(inner: F) -> Self {
+        Self {
+            inner,
+            state: None,
+            polling: false,
+        }
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: http_body::Body,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Some(state) = this.state.as_mut() else {
+            let result = ready!(this.inner.poll(cx));
+            return Poll::Ready(result.map(|res| res.map(ResponseBody::untraced)));
+        };
+        let guard = state.op.context().clone().attach();
+        *this.polling = true;
+        let result = this.inner.poll(cx);
+        *this.polling = false;
+        drop(guard);
+        let result = ready!(result);
+        let Some(mut state) = this.state.take() else {
+            return Poll::Ready(result.map(|res| res.map(ResponseBody::untraced)));
+        };
+        match result {
+            Ok(mut res) => {
+                state.on_response(&mut res);
+                Poll::Ready(Ok(res.map(|body| ResponseBody::traced(body, state))))
+            }
+            Err(err) => {
+                let type_name = std::any::type_name::<E>();
+                state
+                    .op
+                    .record_error(type_name, Cow::Borrowed("the service returned an error"));
+                state.error_type = Some(Cow::Borrowed(type_name));
+                state.finish();
+                Poll::Ready(Err(err))
+            }
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! [`HttpServer`]: the instrumented service.
+
+use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+
+use http::{HeaderMap, Request, Response};
+use opentelemetry::trace::SpanKind;
+use opentelemetry::{KeyValue, StringValue};
+use opentelemetry_semantic_conventions::attribute as semconv;
+use tower_service::Service;
+
+use super::body::ResponseBody;
+use super::future::{RequestState, ResponseFuture};
+use super::layer::ServerShared;
+use crate::attributes::{KnownMethod, protocol_version, redact_query, split_host_port};
+use crate::config::{Config, RequestView};
+use crate::telemetry::{Operation, ParentSampling};
+
+/// Service made by [`HttpServerLayer`](super::HttpServerLayer): instruments each request
+/// and passes it on to the inner service.
+#[derive(Debug, Clone)]
+pub struct HttpServer<S> {
+    inner: S,
+    shared: Arc<ServerShared>,
+    /// The route template last seen by this service and its clones. With
+    /// `Router::layer`, axum builds one service per route, so this holds that route and
+    /// `http.route` costs a reference count instead of an allocation per request.
+    route_cache: Arc<OnceLock<StringValue>>,
+}
+
+impl<S> HttpServer<S> {
+    pub(crate) fn new(inner: S, shared: Arc<ServerShared>) -> Self {
+        Self {
+            inner,
+            shared,
+            route_cache: Arc::default(),
+        }
+    }
+
+    /// `http.route` for the template `route`, from the cache when it matches.
+    fn route_value(&self, route: &str) -> StringValue {
+        match self.route_cache.get() {
+            Some(cached) if cached.as_str() == route => cached.clone(),
+            cached => {
+                let value = StringValue::from(Arc::<str>::from(route));
+                if cached.is_none() {
+                    let _ = self.route_cache.set(value.clone());
+                }
+                value
+            }
+        }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, B, ResBody> Service<Request<B>> for HttpServer<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+    ResBody: http_body::Body,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let shared = &self.shared;
+        let config = &shared.config;
+        let view = RequestView::new(&req);
+        if let Some(filter) = &config.filter
+            && !filter.should_instrument(&view)
+        {
+            return ResponseFuture::untraced(self.inner.call(req));
+        }
+
+        let method = KnownMethod::of(req.method());
+        let scheme = scheme_of(&req);
+        let version = protocol_version(req.version());
+        let route: Option<StringValue> = view.route().map(|r| self.route_value(r));
+        let parent = config.propagation.extract(req.headers());
+        let sampling = ParentSampling::of(&parent);
+        let op = if sampling == ParentSampling::Unsampled && config.skip_unsampled {
+            Operation::without_span(parent)
+        } else {
+            // With a sampled remote parent the span is all but certainly recorded: build
+            // its attributes and final name up front so the sampler sees them and the SDK
+            // takes them without a second pass. Otherwise build them only if recording.
+            let expect_recording = sampling == ParentSampling::Sampled;
+            let route_name = |route: &StringValue| {
+                Cow::Owned(format!("{} {}", method.span_name(), route.as_str()))
+            };
+            let name = match (&config.span_name, &route) {
+                (Some(namer), _) => namer.span_name(&view),
+                (None, Some(route)) if expect_recording => route_name(route),
+                (None, _) => Cow::Borrowed(method.span_name()),
+            };
+            let attrs = if expect_recording {
+                request_attributes(&req, &view, config, method, scheme, version, route.as_ref())
+            } else {
+                Vec::new()
+            };
+            let mut op = config
+                .instrumentation
+                .start(&parent, name, SpanKind::Server, attrs);
+            if op.is_recording() && !expect_recording {
+                op.set_attributes(request_attributes(
+                    &req,
+                    &view,
+                    config,
+                    method,
+                    scheme,
+                    version,
+                    route.as_ref(),
+                ));
+                if let (None, Some(route)) = (&config.span_name, &route) {
+                    op.update_name(route_name(route).into_owned());
+                }
+            }
+            op
+        };
+
+        shared.active.add(
+            1,
+            &[
+                KeyValue::new(semconv::HTTP_REQUEST_METHOD, method.name),
+                KeyValue::new(semconv::URL_SCHEME, scheme),
+            ],
+        );
+
+        let future = {
+            let _guard = op.context().clone().attach();
+            self.inner.call(req)
+        };
+        ResponseFuture::traced(
+            future,
+            RequestState {
+                op,
+                shared: Arc::clone(&self.shared),
+                method,
+                scheme,
+                version,
+                route,
+                status: None,
+                error_type: None,
+            },
+        )
+    }
+}
+
+/// The request attributes of a SERVER span (see the module documentation).
+fn request_attributes<B>(
+    req: &Request<B>,
+    view: &RequestView<'_>,
+    config: &Config,
+    method: KnownMethod,
+    scheme: &'static str,
+    version: &'static str,
+    route: Option<&StringValue>,
+) -> Vec<KeyValue> {
+    let mut attrs = Vec::with_capacity(12);
+    attrs.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, method.name));
+    if method.is_other {
+        attrs.push(KeyValue::new(
+            semconv::HTTP_REQUEST_METHOD_ORIGINAL,
+            req.method().as_str().to_owned(),
+        ));
+    }
+    attrs.push(KeyValue::new(semconv::URL_PATH, view.path().to_owned()));
+    if let Some(query) = req.uri().query() {
+        attrs.push(KeyValue::new(
+            semconv::URL_QUERY,
+            redact_query(query, config).into_owned(),
+        ));
+    }
+    attrs.push(KeyValue::new(semconv::URL_SCHEME, scheme));
+    attrs.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(http::uri::Authority::as_str));
+    if let Some(host) = host {
+        let (address, port) = split_host_port(host);
+        attrs.push(KeyValue::new(semconv::SERVER_ADDRESS, address.to_owned()));
+        if let Some(port) = port {
+            attrs.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+        }
+    }
+    if let Some(client) = client_address(req) {
+        attrs.push(KeyValue::new(semconv::CLIENT_ADDRESS, client));
+    }
+    if let Some(agent) = req
+        .headers()
+        .get(http::header::USER_AGENT)
+        .and_then(|h| h.to_str().ok())
+    {
+        attrs.push(KeyValue::new(
+            semconv::USER_AGENT_ORIGINAL,
+            agent.to_owned(),
+        ));
+    }
+    if let Some(route) = route {
+        attrs.push(KeyValue::new(semconv::HTTP_ROUTE, route.clone()));
+    }
+    config.request_headers.capture(req.headers(), &mut attrs);
+    if let Some(extra) = &config.request_attributes {
+        extra.attributes(view, &mut attrs);
+    }
+    attrs
+}
+
+/// `url.scheme`: the request URI's scheme when it has one (HTTP/2, absolute-form), else
+/// `http`.
+fn scheme_of<B>(req: &Request<B>) -> &'static str {
+    match req.uri().scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("https") => "https",
+        _ => "http",
+    }
+}
+
+/// `client.address`: the first `Forwarded: for=` or `X-Forwarded-For` entry, else the peer
+/// address from axum's `ConnectInfo<SocketAddr>` or a `SocketAddr` request extension.
+fn client_address<B>(req: &Request<B>) -> Option<String> {
+    if let Some(addr) = forwarded_for(req.headers()) {
+        return Some(addr);
+    }
+    #[cfg(feature = "axum")]
+    if let Some(info) = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+    {
+        return Some(info.0.ip().to_string());
+    }
+    req.extensions()
+        .get::<std::net::SocketAddr>()
+        .map(|addr| addr.ip().to_string())
+}
+
+fn forwarded_for(headers: &HeaderMap) -> Option<String> {
+    if let Some(forwarded) = headers
+        .get(http::header::FORWARDED)
+        .and_then(|h| h.to_str().ok())
+    {
+        let first = forwarded.split(',').next().unwrap_or_default();
+        for pair in first.split(';') {
+            let pair = pair.trim();
+            if pair.len() > 4 && pair[..4].eq_ignore_ascii_case("for=") {
+                let value = pair[4..].trim_matches('"');
+                let host = match value.strip_prefix('[') {
+                    Some(rest) => rest.split(']').next().unwrap_or_default(),
+                    None => value.split(':').next().unwrap_or_default(),
+                };
+                if !host.is_empty() {
+                    return Some(host.to_owned());
+                }
+            }
+        }
+    }
+    static X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
+    let xff = headers.get(&X_FORWARDED_FOR)?.to_str().ok()?;
+    let first = xff.split(',').next()?.trim();
+    (!first.is_empty()).then(|| first.to_owned())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_headers() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", "203.0.113.7, 10.0.0.1".parse().unwrap());
+        assert_eq!(forwarded_for(&h).as_deref(), Some("203.0.113.7"));
+        h.insert(
+            http::header::FORWARDED,
+            "for=\"[2001:db8::1]:4711\";proto=https, for=10.0.0.1"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(forwarded_for(&h).as_deref(), Some("2001:db8::1"));
+        h.insert(
+            http::header::FORWARDED,
+            "For=192.0.2.60:80".parse().unwrap(),
+        );
+        assert_eq!(forwarded_for(&h).as_deref(), Some("192.0.2.60"));
+    }
+}

@@ -1,0 +1,365 @@
+//! gRPC layers against a real tonic server and client on loopback.
+#![cfg(feature = "grpc")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    unreachable_pub
+)]
+
+mod common;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use common::*;
+use http::uri::PathAndQuery;
+use opentelemetry::Context;
+use opentelemetry::context::FutureExt as _;
+use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer};
+use opentelemetry_sdk::trace::SdkTracer;
+use opentelemetry_semantic_conventions::attribute as semconv;
+use opentelemetry_semantic_conventions::metric;
+use otel_tower::grpc::{GrpcClient, GrpcClientLayer, GrpcServerLayer};
+use tonic::body::Body;
+use tonic::server::NamedService;
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+use tonic_prost::ProstCodec;
+use tower::ServiceBuilder;
+
+/// Hand-written protobuf messages (no protoc on the build machines).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct EchoRequest {
+    #[prost(string, tag = "1")]
+    pub message: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct EchoReply {
+    #[prost(string, tag = "1")]
+    pub message: String,
+}
+
+/// Hand-written service `test.Echo`, routed the way tonic's generated servers are.
+#[derive(Clone)]
+struct EchoServer {
+    tracer: SdkTracer,
+}
+
+impl NamedService for EchoServer {
+    const NAME: &'static str = "test.Echo";
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = Result<T, Infallible>> + Send>>;
+
+impl tower::Service<http::Request<Body>> for EchoServer {
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response>;
+
+    fn poll_ready(&mut self, _cx: &mut TaskContext<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+        let tracer = self.tracer.clone();
+        match req.uri().path() {
+            "/test.Echo/Say" => Box::pin(async move {
+                let svc = tower::service_fn(move |r: tonic::Request<EchoRequest>| {
+                    let message = tracer.in_span("render reply", |_| r.into_inner().message);
+                    async move { Ok::<_, Status>(tonic::Response::new(EchoReply { message })) }
+                });
+                let mut grpc =
+                    tonic::server::Grpc::new(ProstCodec::<EchoReply, EchoRequest>::default());
+                Ok(grpc.unary(svc, req).await)
+            }),
+            "/test.Echo/Fail" => Box::pin(async move {
+                let svc = tower::service_fn(|_r: tonic::Request<EchoRequest>| async {
+                    Err::<tonic::Response<EchoReply>, _>(Status::not_found("no such echo"))
+                });
+                let mut grpc =
+                    tonic::server::Grpc::new(ProstCodec::<EchoReply, EchoRequest>::default());
+                Ok(grpc.unary(svc, req).await)
+            }),
+            "/test.Echo/Crash" => Box::pin(async move {
+                let svc = tower::service_fn(|_r: tonic::Request<EchoRequest>| async {
+                    Err::<tonic::Response<EchoReply>, _>(Status::internal("database exploded"))
+                });
+                let mut grpc =
+                    tonic::server::Grpc::new(ProstCodec::<EchoReply, EchoRequest>::default());
+                Ok(grpc.unary(svc, req).await)
+            }),
+            "/test.Echo/Stream" => Box::pin(async move {
+                let svc = tower::service_fn(|_r: tonic::Request<EchoRequest>| async {
+                    let stream = futures_util::stream::unfold(0u32, |i| async move {
+                        match i {
+                            0 | 1 => {
+                                tokio::time::sleep(Duration::from_millis(120)).await;
+                                Some((
+                                    Ok(EchoReply {
+                                        message: format!("part {i}"),
+                                    }),
+                                    i + 1,
+                                ))
+                            }
+                            2 => Some((Err(Status::unavailable("backend went away")), 3)),
+                            _ => None,
+                        }
+                    });
+                    Ok::<_, Status>(tonic::Response::new(Box::pin(stream)
+                        as Pin<
+                            Box<dyn futures_util::Stream<Item = Result<EchoReply, Status>> + Send>,
+                        >))
+                });
+                let mut grpc =
+                    tonic::server::Grpc::new(ProstCodec::<EchoReply, EchoRequest>::default());
+                Ok(grpc.server_streaming(svc, req).await)
+            }),
+            _ => Box::pin(async move {
+                let mut res = http::Response::new(Body::default());
+                res.headers_mut()
+                    .insert("grpc-status", (Code::Unimplemented as i32).into());
+                res.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/grpc"),
+                );
+                Ok(res)
+            }),
+        }
+    }
+}
+
+async fn serve(t: &Telemetry) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tonic::transport::Server::builder()
+        .layer(GrpcServerLayer::new(t.config().build()))
+        .add_service(EchoServer { tracer: t.tracer() });
+    tokio::spawn(async move {
+        server
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+            .await
+            .unwrap();
+    });
+    addr
+}
+
+async fn client(t: &Telemetry, addr: SocketAddr) -> tonic::client::Grpc<GrpcClient<Channel>> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let channel = ServiceBuilder::new()
+        .layer(
+            GrpcClientLayer::new(t.config().build())
+                .with_server_address(addr.ip().to_string(), Some(addr.port())),
+        )
+        .service(channel);
+    tonic::client::Grpc::new(channel)
+}
+
+async fn unary(
+    grpc: &mut tonic::client::Grpc<GrpcClient<Channel>>,
+    path: &'static str,
+) -> Result<tonic::Response<EchoReply>, Status> {
+    grpc.ready().await.unwrap();
+    grpc.unary(
+        tonic::Request::new(EchoRequest {
+            message: "hello".into(),
+        }),
+        PathAndQuery::from_static(path),
+        ProstCodec::<EchoRequest, EchoReply>::default(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn unary_call_is_one_trace_with_rpc_attributes() {
+    let t = Telemetry::new();
+    let addr = serve(&t).await;
+    let mut grpc = client(&t, addr).await;
+
+    let cx = Context::current_with_span(t.tracer().start("caller"));
+    let reply = unary(&mut grpc, "/test.Echo/Say")
+        .with_context(cx.clone())
+        .await
+        .unwrap();
+    assert_eq!(reply.into_inner().message, "hello");
+    cx.span().end();
+
+    let caller = t.wait_span("caller", SpanKind::Internal).await;
+    let client_span = t.wait_span("test.Echo/Say", SpanKind::Client).await;
+    let server_span = t.wait_span("test.Echo/Say", SpanKind::Server).await;
+    let inner = t.wait_span("render reply", SpanKind::Internal).await;
+    assert_child_of(&client_span, &caller);
+    assert_child_of(&server_span, &client_span);
+    assert_child_of(&inner, &server_span);
+
+    for span in [&client_span, &server_span] {
+        assert_attr(span, semconv::RPC_SYSTEM_NAME, "grpc");
+        assert_attr(span, semconv::RPC_METHOD, "test.Echo/Say");
+        assert_attr(span, semconv::RPC_RESPONSE_STATUS_CODE, "OK");
+        assert_no_attr(span, semconv::ERROR_TYPE);
+        assert_unset_status(span);
+    }
+    assert_attr(&client_span, semconv::SERVER_ADDRESS, "127.0.0.1");
+    assert_attr(&client_span, semconv::SERVER_PORT, i64::from(addr.port()));
+
+    for name in [
+        metric::RPC_SERVER_CALL_DURATION,
+        metric::RPC_CLIENT_CALL_DURATION,
+    ] {
+        let points = t.histogram(name);
+        assert_eq!(points.len(), 1, "{name}");
+        let p = &points[0];
+        assert_eq!(count(p), 1);
+        assert!(point_has(p, semconv::RPC_SYSTEM_NAME, "grpc"));
+        assert!(point_has(p, semconv::RPC_METHOD, "test.Echo/Say"));
+        assert!(point_has(p, semconv::RPC_RESPONSE_STATUS_CODE, "OK"));
+        assert!(point_attr(p, semconv::ERROR_TYPE).is_none());
+    }
+    let server_point = &t.histogram(metric::RPC_SERVER_CALL_DURATION)[0];
+    assert!(exemplar_for(server_point, &server_span));
+    let client_point = &t.histogram(metric::RPC_CLIENT_CALL_DURATION)[0];
+    assert!(exemplar_for(client_point, &client_span));
+    t.assert_exemplars(metric::RPC_SERVER_CALL_DURATION);
+    t.assert_exemplars(metric::RPC_CLIENT_CALL_DURATION);
+}
+
+#[tokio::test]
+async fn trailers_only_error_statuses() {
+    let t = Telemetry::new();
+    let addr = serve(&t).await;
+    let mut grpc = client(&t, addr).await;
+
+    // NOT_FOUND: an error for the client, not for the server.
+    let status = unary(&mut grpc, "/test.Echo/Fail").await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    let client_span = t.wait_span("test.Echo/Fail", SpanKind::Client).await;
+    let server_span = t.wait_span("test.Echo/Fail", SpanKind::Server).await;
+    assert_child_of(&server_span, &client_span);
+    for span in [&client_span, &server_span] {
+        assert_attr(span, semconv::RPC_RESPONSE_STATUS_CODE, "NOT_FOUND");
+    }
+    assert_attr(&client_span, semconv::ERROR_TYPE, "NOT_FOUND");
+    assert_error_status(&client_span);
+    assert_no_attr(&server_span, semconv::ERROR_TYPE);
+    assert_unset_status(&server_span);
+
+    // INTERNAL: an error on both sides.
+    let status = unary(&mut grpc, "/test.Echo/Crash").await.unwrap_err();
+    assert_eq!(status.code(), Code::Internal);
+    let server_span = t.wait_span("test.Echo/Crash", SpanKind::Server).await;
+    assert_attr(&server_span, semconv::RPC_RESPONSE_STATUS_CODE, "INTERNAL");
+    assert_attr(&server_span, semconv::ERROR_TYPE, "INTERNAL");
+    assert_error_status(&server_span);
+
+    // Unknown method: UNIMPLEMENTED; the server records `_OTHER` (bounded series).
+    let status = unary(&mut grpc, "/test.Echo/Nope").await.unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented);
+    let server_span = t.wait_span("grpc", SpanKind::Server).await;
+    assert_attr(&server_span, semconv::RPC_METHOD, "_OTHER");
+    assert_attr(&server_span, semconv::RPC_METHOD_ORIGINAL, "test.Echo/Nope");
+    assert_attr(
+        &server_span,
+        semconv::RPC_RESPONSE_STATUS_CODE,
+        "UNIMPLEMENTED",
+    );
+    assert_error_status(&server_span);
+    let client_span = t.wait_span("test.Echo/Nope", SpanKind::Client).await;
+    assert_attr(&client_span, semconv::RPC_METHOD, "test.Echo/Nope");
+
+    let server_points = t.histogram(metric::RPC_SERVER_CALL_DURATION);
+    assert!(server_points.iter().any(|p| point_has(
+        p,
+        semconv::RPC_RESPONSE_STATUS_CODE,
+        "NOT_FOUND"
+    ) && point_attr(p, semconv::ERROR_TYPE).is_none()));
+    assert!(
+        server_points
+            .iter()
+            .any(|p| point_has(p, semconv::ERROR_TYPE, "INTERNAL"))
+    );
+    assert!(
+        server_points
+            .iter()
+            .any(|p| point_has(p, semconv::RPC_METHOD, "_OTHER"))
+    );
+    assert!(
+        !server_points
+            .iter()
+            .any(|p| point_has(p, semconv::RPC_METHOD, "test.Echo/Nope"))
+    );
+    let client_points = t.histogram(metric::RPC_CLIENT_CALL_DURATION);
+    assert!(
+        client_points
+            .iter()
+            .any(|p| point_has(p, semconv::ERROR_TYPE, "NOT_FOUND")
+                && point_has(p, semconv::SERVER_PORT, i64::from(addr.port())))
+    );
+}
+
+#[tokio::test]
+async fn status_from_trailers_after_a_stream() {
+    let t = Telemetry::new();
+    let addr = serve(&t).await;
+    let mut grpc = client(&t, addr).await;
+    grpc.ready().await.unwrap();
+    let mut stream = grpc
+        .server_streaming(
+            tonic::Request::new(EchoRequest::default()),
+            PathAndQuery::from_static("/test.Echo/Stream"),
+            ProstCodec::<EchoRequest, EchoReply>::default(),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    let mut got = Vec::new();
+    let err = loop {
+        match stream.message().await {
+            Ok(Some(m)) => got.push(m.message),
+            Ok(None) => panic!("stream ended without the error"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(got, ["part 0", "part 1"]);
+    assert_eq!(err.code(), Code::Unavailable);
+    drop(stream);
+
+    let client_span = t.wait_span("test.Echo/Stream", SpanKind::Client).await;
+    let server_span = t.wait_span("test.Echo/Stream", SpanKind::Server).await;
+    for span in [&client_span, &server_span] {
+        assert_attr(span, semconv::RPC_RESPONSE_STATUS_CODE, "UNAVAILABLE");
+        assert_attr(span, semconv::ERROR_TYPE, "UNAVAILABLE");
+        assert_error_status(span);
+        let lasted = span.end_time.duration_since(span.start_time).unwrap();
+        assert!(
+            lasted >= Duration::from_millis(230),
+            "{} lasted {lasted:?}",
+            span.span_kind_str()
+        );
+    }
+    let server_point = t
+        .histogram(metric::RPC_SERVER_CALL_DURATION)
+        .into_iter()
+        .find(|p| point_has(p, semconv::RPC_RESPONSE_STATUS_CODE, "UNAVAILABLE"))
+        .unwrap();
+    assert!(sum(&server_point) >= 0.23, "{}", sum(&server_point));
+    assert!(exemplar_for(&server_point, &server_span));
+}
+
+trait KindStr {
+    fn span_kind_str(&self) -> String;
+}
+
+impl KindStr for opentelemetry_sdk::trace::SpanData {
+    fn span_kind_str(&self) -> String {
+        format!("{:?}", self.span_kind)
+    }
+}

@@ -1,0 +1,471 @@
+//! HTTP server layer against a real axum server on loopback.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Path;
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::routing::get;
+use bytes::Bytes;
+use common::*;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer};
+use opentelemetry_semantic_conventions::attribute as semconv;
+use opentelemetry_semantic_conventions::metric;
+use otel_tower::config::{HeaderAttribute, RequestView, SkipPaths};
+use otel_tower::http::server::HttpServerLayer;
+
+/// Serves `app` on an ephemeral loopback port with peer addresses available.
+async fn serve(app: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    addr
+}
+
+fn app(telemetry: &Telemetry, layer: HttpServerLayer) -> Router {
+    let tracer = telemetry.tracer();
+    Router::new()
+        .route(
+            "/users/{id}",
+            get(move |Path(id): Path<String>| {
+                let tracer = tracer.clone();
+                async move {
+                    // A span the handler opens: must be a child of the request's span.
+                    tracer.in_span("load user", |_cx| format!("user {id}"))
+                }
+            }),
+        )
+        .route(
+            "/fail",
+            get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "boom") }),
+        )
+        .route(
+            "/panic",
+            get(|| async {
+                if std::hint::black_box(true) {
+                    panic!("handler panicked on purpose");
+                }
+                "unreachable"
+            }),
+        )
+        .route(
+            "/stream",
+            get(|| async {
+                let chunks = futures_util::stream::unfold(0u32, |i| async move {
+                    if i == 3 {
+                        return None;
+                    }
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                    Some((
+                        Ok::<_, std::io::Error>(Bytes::from(format!("chunk {i}\n"))),
+                        i + 1,
+                    ))
+                });
+                Body::from_stream(chunks)
+            }),
+        )
+        .route("/health", get(|| async { "ok" }))
+        .layer(layer)
+}
+
+fn client() -> Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+async fn get_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> hyper::Response<hyper::body::Incoming> {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    client()
+        .request(req.body(Empty::new()).unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn ok_request_has_every_attribute_and_a_child_span() {
+    let t = Telemetry::new();
+    let layer = HttpServerLayer::new(
+        t.config()
+            .with_capture_request_headers([
+                HeaderName::from_static("x-request-id"),
+                http::header::AUTHORIZATION,
+                http::header::COOKIE,
+            ])
+            .with_capture_response_headers([http::header::CONTENT_TYPE, http::header::SET_COOKIE])
+            .with_request_attributes(HeaderAttribute::new(
+                HeaderName::from_static("x-tenant"),
+                "tenant.id",
+            ))
+            .build(),
+    );
+    let addr = serve(app(&t, layer)).await;
+    let tp = traceparent();
+    let res = get_with(
+        addr,
+        "GET",
+        "/users/42?sig=secret&page=2",
+        &[
+            ("traceparent", &tp),
+            ("user-agent", "otel-test/1.0"),
+            ("x-request-id", "req-1"),
+            ("authorization", "Bearer secret"),
+            ("cookie", "session=secret"),
+            ("x-tenant", "acme"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers().get("traceresponse").is_none(),
+        "off by default"
+    );
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"user 42");
+
+    let server = t.wait_span("GET /users/{id}", SpanKind::Server).await;
+    let inner = t.wait_span("load user", SpanKind::Internal).await;
+    assert_eq!(server.span_context.trace_id(), remote_trace_id());
+    assert_eq!(server.parent_span_id, remote_span_id());
+    assert!(server.parent_span_is_remote);
+    assert_child_of(&inner, &server);
+    assert_unset_status(&server);
+
+    assert_attr(&server, semconv::HTTP_REQUEST_METHOD, "GET");
+    assert_no_attr(&server, semconv::HTTP_REQUEST_METHOD_ORIGINAL);
+    assert_attr(&server, semconv::URL_PATH, "/users/42");
+    assert_attr(&server, semconv::URL_QUERY, "sig=REDACTED&page=2");
+    assert_attr(&server, semconv::URL_SCHEME, "http");
+    assert_attr(&server, semconv::HTTP_ROUTE, "/users/{id}");
+    assert_attr(&server, semconv::HTTP_RESPONSE_STATUS_CODE, 200_i64);
+    assert_attr(&server, semconv::NETWORK_PROTOCOL_VERSION, "1.1");
+    assert_attr(&server, semconv::SERVER_ADDRESS, "127.0.0.1");
+    assert_attr(&server, semconv::SERVER_PORT, i64::from(addr.port()));
+    assert_attr(&server, semconv::CLIENT_ADDRESS, "127.0.0.1");
+    assert_attr(&server, semconv::USER_AGENT_ORIGINAL, "otel-test/1.0");
+    assert_attr(&server, "tenant.id", "acme");
+    assert_no_attr(&server, semconv::ERROR_TYPE);
+    assert_attr(
+        &server,
+        "http.request.header.x-request-id",
+        opentelemetry::Value::Array(vec![opentelemetry::StringValue::from("req-1")].into()),
+    );
+    assert_attr(
+        &server,
+        "http.response.header.content-type",
+        opentelemetry::Value::Array(
+            vec![opentelemetry::StringValue::from(
+                "text/plain; charset=utf-8",
+            )]
+            .into(),
+        ),
+    );
+    for never in [
+        "http.request.header.authorization",
+        "http.request.header.cookie",
+        "http.response.header.set-cookie",
+    ] {
+        assert_no_attr(&server, never);
+    }
+    // Nothing secret anywhere on the span.
+    for kv in &server.attributes {
+        let v = kv.value.to_string();
+        assert!(!v.contains("secret"), "{} leaks a secret: {v}", kv.key);
+    }
+
+    let points = t.histogram(metric::HTTP_SERVER_REQUEST_DURATION);
+    let point = points
+        .iter()
+        .find(|p| point_has(p, semconv::HTTP_ROUTE, "/users/{id}"))
+        .expect("duration point for the route");
+    assert_eq!(count(point), 1);
+    assert!(point_has(point, semconv::HTTP_REQUEST_METHOD, "GET"));
+    assert!(point_has(
+        point,
+        semconv::HTTP_RESPONSE_STATUS_CODE,
+        200_i64
+    ));
+    assert!(point_has(point, semconv::URL_SCHEME, "http"));
+    assert!(point_has(point, semconv::NETWORK_PROTOCOL_VERSION, "1.1"));
+    assert!(point_attr(point, semconv::ERROR_TYPE).is_none());
+    assert!(
+        point_attr(point, "tenant.id").is_none(),
+        "no span-only attributes on metrics"
+    );
+    let span_secs = server
+        .end_time
+        .duration_since(server.start_time)
+        .unwrap()
+        .as_secs_f64();
+    assert!(sum(point) > 0.0 && sum(point) <= span_secs + 0.01);
+    // The duration's exemplar opens this very request's span.
+    assert!(
+        exemplar_for(point, &server),
+        "no exemplar for the server span"
+    );
+    t.assert_exemplars(metric::HTTP_SERVER_REQUEST_DURATION);
+
+    let active = t.up_down(metric::HTTP_SERVER_ACTIVE_REQUESTS);
+    assert!(!active.is_empty());
+    assert!(active.iter().all(|(_, v)| *v == 0), "{active:?}");
+}
+
+#[tokio::test]
+async fn not_found_has_no_route_and_no_error() {
+    let t = Telemetry::new();
+    let addr = serve(app(&t, HttpServerLayer::new(t.config().build()))).await;
+    let res = get_with(addr, "GET", "/nope/123", &[]).await;
+    assert_eq!(res.status(), 404);
+    let span = t.wait_span("GET", SpanKind::Server).await;
+    assert_attr(&span, semconv::HTTP_RESPONSE_STATUS_CODE, 404_i64);
+    assert_attr(&span, semconv::URL_PATH, "/nope/123");
+    assert_no_attr(&span, semconv::HTTP_ROUTE);
+    assert_no_attr(&span, semconv::ERROR_TYPE);
+    assert_unset_status(&span);
+    let points = t.histogram(metric::HTTP_SERVER_REQUEST_DURATION);
+    assert!(points.iter().any(
+        |p| point_has(p, semconv::HTTP_RESPONSE_STATUS_CODE, 404_i64)
+            && point_attr(p, semconv::HTTP_ROUTE).is_none()
+    ));
+}
+
+#[tokio::test]
+async fn server_error_sets_status_and_error_type() {
+    let t = Telemetry::new();
+    let addr = serve(app(&t, HttpServerLayer::new(t.config().build()))).await;
+    let res = get_with(addr, "GET", "/fail", &[]).await;
+    assert_eq!(res.status(), 500);
+    let span = t.wait_span("GET /fail", SpanKind::Server).await;
+    assert_attr(&span, semconv::HTTP_RESPONSE_STATUS_CODE, 500_i64);
+    assert_attr(&span, semconv::ERROR_TYPE, "500");
+    assert_error_status(&span);
+    let points = t.histogram(metric::HTTP_SERVER_REQUEST_DURATION);
+    assert!(
+        points
+            .iter()
+            .any(|p| point_has(p, semconv::ERROR_TYPE, "500")
+                && point_has(p, semconv::HTTP_ROUTE, "/fail"))
+    );
+}
+
+#[tokio::test]
+async fn panicking_handler_still_ends_the_span_with_an_error() {
+    let t = Telemetry::new();
+    let addr = serve(app(&t, HttpServerLayer::new(t.config().build()))).await;
+    let req = Request::builder()
+        .uri(format!("http://{addr}/panic"))
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let result = client().request(req).await;
+    assert!(result.is_err(), "the connection is closed by the panic");
+    let span = t.wait_span("GET /panic", SpanKind::Server).await;
+    assert_attr(&span, semconv::ERROR_TYPE, "panic");
+    assert_no_attr(&span, semconv::HTTP_RESPONSE_STATUS_CODE);
+    assert_error_status(&span);
+    assert!(span.events.iter().any(|e| e.name == "exception"));
+    let points = t.histogram(metric::HTTP_SERVER_REQUEST_DURATION);
+    let point = points
+        .iter()
+        .find(|p| point_has(p, semconv::ERROR_TYPE, "panic"))
+        .expect("duration recorded for the panicked request");
+    assert!(exemplar_for(point, &span));
+    let active = t.up_down(metric::HTTP_SERVER_ACTIVE_REQUESTS);
+    assert!(active.iter().all(|(_, v)| *v == 0), "{active:?}");
+}
+
+#[tokio::test]
+async fn streaming_response_is_timed_until_its_last_chunk() {
+    let t = Telemetry::new();
+    let addr = serve(app(&t, HttpServerLayer::new(t.config().build()))).await;
+    let started = std::time::Instant::now();
+    let res = get_with(addr, "GET", "/stream", &[]).await;
+    let head_after = started.elapsed();
+    assert_eq!(res.status(), 200);
+    assert!(
+        head_after < Duration::from_millis(400),
+        "head arrived after {head_after:?}"
+    );
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"chunk 0\nchunk 1\nchunk 2\n");
+    let span = t.wait_span("GET /stream", SpanKind::Server).await;
+    let span_time = span.end_time.duration_since(span.start_time).unwrap();
+    assert!(
+        span_time >= Duration::from_millis(440),
+        "span lasted {span_time:?}, the body took 3 x 150 ms"
+    );
+    let point = t
+        .histogram(metric::HTTP_SERVER_REQUEST_DURATION)
+        .into_iter()
+        .find(|p| point_has(p, semconv::HTTP_ROUTE, "/stream"))
+        .unwrap();
+    assert!(sum(&point) >= 0.44, "recorded {}", sum(&point));
+    assert!(exemplar_for(&point, &span));
+}
+
+#[tokio::test]
+async fn unknown_method_is_other() {
+    let t = Telemetry::new();
+    let app = Router::new()
+        .fallback(|| async { "any" })
+        .layer(HttpServerLayer::new(t.config().build()));
+    let addr = serve(app).await;
+    let res = get_with(addr, "PURGE", "/cache", &[]).await;
+    assert_eq!(res.status(), 200);
+    let span = t.wait_span("HTTP", SpanKind::Server).await;
+    assert_attr(&span, semconv::HTTP_REQUEST_METHOD, "_OTHER");
+    assert_attr(&span, semconv::HTTP_REQUEST_METHOD_ORIGINAL, "PURGE");
+    let points = t.histogram(metric::HTTP_SERVER_REQUEST_DURATION);
+    assert!(
+        points
+            .iter()
+            .any(|p| point_has(p, semconv::HTTP_REQUEST_METHOD, "_OTHER"))
+    );
+}
+
+#[tokio::test]
+async fn filter_skips_health_checks() {
+    let t = Telemetry::new();
+    let layer = HttpServerLayer::new(t.config().with_filter(SkipPaths::new(["/health"])).build());
+    let addr = serve(app(&t, layer)).await;
+    assert_eq!(get_with(addr, "GET", "/health", &[]).await.status(), 200);
+    assert_eq!(get_with(addr, "GET", "/fail", &[]).await.status(), 500);
+    t.wait_span("GET /fail", SpanKind::Server).await;
+    assert!(!t.span_names().iter().any(|n| n.contains("health")));
+    let points = t.histogram(metric::HTTP_SERVER_REQUEST_DURATION);
+    assert!(
+        !points
+            .iter()
+            .any(|p| point_has(p, semconv::HTTP_ROUTE, "/health"))
+    );
+}
+
+#[tokio::test]
+async fn trace_response_header_and_span_name_override() {
+    let t = Telemetry::new();
+    let layer = HttpServerLayer::new(
+        t.config()
+            .with_trace_response(true)
+            .with_span_name(|req: &RequestView<'_>| {
+                format!("custom {}", req.route().unwrap_or("?")).into()
+            })
+            .build(),
+    );
+    let addr = serve(app(&t, layer)).await;
+    let tp = traceparent();
+    let res = get_with(addr, "GET", "/users/7", &[("traceparent", &tp)]).await;
+    let header = res
+        .headers()
+        .get("traceresponse")
+        .expect("traceresponse header")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let span = t.wait_span("custom /users/{id}", SpanKind::Server).await;
+    assert_eq!(
+        header,
+        format!(
+            "00-{}-{}-01",
+            span.span_context.trace_id(),
+            span.span_context.span_id()
+        )
+    );
+    assert_attr(&span, semconv::HTTP_ROUTE, "/users/{id}");
+}
+
+#[tokio::test]
+async fn unsampled_requests_record_metrics_but_no_spans() {
+    let t = Telemetry::with_sampler(opentelemetry_sdk::trace::Sampler::ParentBased(Box::new(
+        opentelemetry_sdk::trace::Sampler::AlwaysOn,
+    )));
+    let addr = serve(app(&t, HttpServerLayer::new(t.config().build()))).await;
+    let unsampled = format!("00-{TRACE_ID}-{PARENT_SPAN_ID}-00");
+    let res = get_with(addr, "GET", "/users/1", &[("traceparent", &unsampled)]).await;
+    assert_eq!(res.status(), 200);
+    let _ = res.into_body().collect().await.unwrap();
+    for _ in 0..50 {
+        let points = t.histogram(metric::HTTP_SERVER_REQUEST_DURATION);
+        if let Some(p) = points
+            .iter()
+            .find(|p| point_has(p, semconv::HTTP_ROUTE, "/users/{id}"))
+        {
+            assert!(t.spans().is_empty(), "{:?}", t.span_names());
+            // No exemplar can point at a span that was never sampled.
+            assert!(p.histogram().unwrap().exemplars.is_empty());
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no duration recorded for the unsampled request");
+}
+
+/// A plain hyper service (no axum) behind the layer: no route, span named by method.
+#[tokio::test]
+async fn plain_hyper_service() {
+    use hyper_util::rt::TokioIo;
+    use hyper_util::service::TowerToHyperService;
+    use tower::ServiceBuilder;
+
+    let t = Telemetry::new();
+    let tracer = t.tracer();
+    let svc = ServiceBuilder::new()
+        .layer(HttpServerLayer::new(t.config().build()))
+        .service_fn(move |_req: http::Request<hyper::body::Incoming>| {
+            let tracer = tracer.clone();
+            async move {
+                // The request's context is current inside the service.
+                let cx = opentelemetry::Context::current();
+                assert!(cx.span().span_context().is_valid());
+                let _span = tracer.start("inner");
+                Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(
+                    Bytes::from_static(b"hi"),
+                )))
+            }
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc))
+            .await
+            .unwrap();
+    });
+    let res = get_with(
+        addr,
+        "POST",
+        "/x?y=1",
+        &[("x-forwarded-for", "203.0.113.9")],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let span = t.wait_span("POST", SpanKind::Server).await;
+    let inner = t.wait_span("inner", SpanKind::Internal).await;
+    assert_child_of(&inner, &span);
+    assert_attr(&span, semconv::URL_PATH, "/x");
+    assert_attr(&span, semconv::URL_QUERY, "y=1");
+    assert_attr(&span, semconv::CLIENT_ADDRESS, "203.0.113.9");
+    assert_no_attr(&span, semconv::HTTP_ROUTE);
+}
