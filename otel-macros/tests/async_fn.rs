@@ -232,3 +232,48 @@ fn async_trait_methods_are_traced_as_futures() {
     );
     assert_eq!(calls[1].status, Status::error("no such id"));
 }
+
+#[async_trait::async_trait]
+trait Repository {
+    async fn balance(&self, account: u64) -> Result<i64, String>;
+}
+
+struct Postgres;
+
+#[async_trait::async_trait]
+impl Repository for Postgres {
+    #[traced(kind = client, err, fields(db.system.name = "postgresql"))]
+    async fn balance(&self, account: u64) -> Result<i64, String> {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        if account == 0 {
+            return Err("no such account".into());
+        }
+        Ok(lookup(account).await as i64 * 10)
+    }
+}
+
+#[test]
+fn methods_of_async_trait_impls_are_traced() {
+    let tt = run(|| async {
+        let repo: Box<dyn Repository + Send + Sync> = Box::new(Postgres);
+        assert_eq!(repo.balance(4).await, Ok(50));
+        assert!(repo.balance(0).await.is_err());
+    });
+    let spans = tt.spans_named("balance");
+    assert_eq!(spans.len(), 2);
+    assert_eq!(spans[0].span_kind, opentelemetry::trace::SpanKind::Client);
+    assert_attr(&spans[0], "account", 4);
+    assert_attr(&spans[0], "db.system.name", "postgresql");
+    assert_attr(
+        &spans[0],
+        CODE_FUNCTION_NAME,
+        "<async_fn::Postgres as async_fn::Repository>::balance",
+    );
+    let took = spans[0]
+        .end_time
+        .duration_since(spans[0].start_time)
+        .unwrap();
+    assert!(took >= Duration::from_millis(5), "{took:?}");
+    assert_child_of(&tt.span("lookup"), &spans[0]);
+    assert_eq!(spans[1].status, Status::error("no such account"));
+}

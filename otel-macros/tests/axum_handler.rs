@@ -1,5 +1,5 @@
 //! An axum handler marked `#[traced]` stays a valid handler, is routed and called over
-//! loopback, and its span nests under the request's server span.
+//! loopback, and its span nests under the SERVER span of otel-tower's `HttpServerLayer`.
 //!
 //! This test binary (its own process) uses the **global** tracer provider, installed once
 //! before any traced call, because server tasks do not inherit the test's context: it covers
@@ -9,19 +9,17 @@
 use std::sync::{Arc, OnceLock};
 
 use axum::Router;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::middleware::{self, Next};
-use axum::response::Response;
 use axum::routing::get;
+use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanKind, Status};
-use opentelemetry::{Context, KeyValue};
-use opentelemetry_semantic_conventions::attribute::{CODE_FUNCTION_NAME, ERROR_TYPE};
-use otel_core::context::FutureExt as _;
+use opentelemetry_semantic_conventions::attribute::{CODE_FUNCTION_NAME, ERROR_TYPE, HTTP_ROUTE};
 use otel_core::macro_support::{CALL_DURATION, RESULT};
 use otel_core::metrics::{Metrics, SnapshotExt as _};
 use otel_core::testing::{TestTelemetry, assert_attr, assert_child_of, assert_no_attr};
 use otel_core::traced;
+use otel_tower::http::server::HttpServerLayer;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 fn telemetry() -> &'static TestTelemetry {
@@ -53,18 +51,6 @@ async fn get_account(
         .ok_or(StatusCode::NOT_FOUND)
 }
 
-/// Stand-in for otel-tower's server layer (not on main yet): a SERVER span per request, made
-/// current while the handler runs.
-async fn server_span(req: Request, next: Next) -> Response {
-    let inst = otel_core::instrument::Instrumentation::builder("otel-tower", "test").build();
-    let name = format!("{} {}", req.method(), "/accounts/{id}");
-    let op = inst.start(&Context::current(), name, SpanKind::Server, vec![]);
-    let cx = op.context().clone();
-    let response = next.run(req).with_context(cx).await;
-    op.end();
-    response
-}
-
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let request = format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n");
@@ -82,7 +68,12 @@ async fn traced_handler_is_routed_and_called_over_loopback() {
     };
     let app = Router::new()
         .route("/accounts/{id}", get(get_account))
-        .layer(middleware::from_fn(server_span))
+        .layer(HttpServerLayer::new(
+            otel_tower::Config::builder()
+                .with_tracer_provider(tt.tracer_provider().clone())
+                .with_metrics(tt.metrics().clone())
+                .build(),
+        ))
         .with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -94,12 +85,18 @@ async fn traced_handler_is_routed_and_called_over_loopback() {
     let missing = http_get(addr, "/accounts/8").await;
     assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
 
+    // The server span ends when the response body is done, possibly after the client read it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while tt.spans_named("GET /accounts/{id}").len() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     let handlers = tt.spans_named("get_account");
     let servers = tt.spans_named("GET /accounts/{id}");
     assert_eq!((handlers.len(), servers.len()), (2, 2));
     for (handler, server) in handlers.iter().zip(&servers) {
         assert_child_of(handler, server);
         assert_eq!(server.span_kind, SpanKind::Server);
+        assert_attr(server, HTTP_ROUTE, "/accounts/{id}");
         assert_eq!(handler.span_kind, SpanKind::Internal);
         assert_attr(handler, CODE_FUNCTION_NAME, "axum_handler::get_account");
         assert_attr(handler, "app.accounts", 1);

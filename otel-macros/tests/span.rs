@@ -190,8 +190,8 @@ fn nested_traced_functions_are_parent_and_child() {
 
 #[test]
 fn nests_under_a_request_span() {
-    // Stand-in for otel-tower's server span (not on main yet): the same Operation an adapter
-    // opens, with kind Server, made current while the handler runs.
+    // The Operation every adapter opens (here kind Server, as otel-tower's layer does), made
+    // current while the handler runs; tests/axum_handler.rs does it with otel-tower itself.
     let (tt, _g) = capture();
     let inst = tt.instrumentation("otel-tower");
     let request = inst.start(
