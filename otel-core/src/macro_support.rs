@@ -88,7 +88,8 @@ pub fn metrics_by_default() -> bool {
 ///
 /// Attach it (`.attach()`) or run futures in it (`FutureExt::with_context`); the routing
 /// follows the context into child spans, across `.await` and into
-/// [`crate::context::spawn`]ed tasks.
+/// [`crate::context::spawn`]ed tasks. Work that starts from an empty context (a plain
+/// `tokio::spawn`, a server's connection tasks) is not routed: it uses the globals.
 pub fn with_instrumentation(parent: &Context, instrumentation: &Instrumentation) -> Context {
     parent.with_value(Routed::new(instrumentation.clone()))
 }
