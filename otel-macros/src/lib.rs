@@ -1,11 +1,4 @@
-//! Procedural macros of the suite, used through their re-exports in `otel-core`:
-//! [`#[otel_core::traced]`](macro@traced) traces (and optionally measures) a function, and
-//! [`#[derive(otel_core::SpanAttributes)]`](derive@SpanAttributes) turns a struct of business
-//! context into span attributes. The code they generate calls
-//! `otel_core::macro_support`, so depend on `otel-core`, not on this crate.
-//!
-//! Layout: `attr.rs` parses `#[traced(..)]`, `expand.rs` generates the traced function,
-//! `derive.rs` does both for the derive.
+#![doc = include_str!("../../docs/adapters/macros.md")]
 
 mod attr;
 mod derive;
