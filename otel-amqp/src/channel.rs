@@ -1,0 +1,396 @@
+//! The instrumented channel and its builder.
+
+use std::sync::Arc;
+
+use lapin::options::{BasicConsumeOptions, BasicGetOptions, BasicPublishOptions};
+use lapin::types::{FieldTable, ShortString};
+use lapin::{BasicProperties, Channel, Consumer};
+use opentelemetry::trace::{Link, SpanKind, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_semantic_conventions::attribute as attr;
+use otel_core::metrics::Metrics;
+
+use crate::attributes::{
+    consumer_destination_name, error_type, producer_destination_name, publish_span_destination,
+    span_name,
+};
+use crate::carrier::{extract_context, inject_context};
+use crate::consumer::{InstrumentedConsumer, QueueNames};
+use crate::delivery::{InstrumentedDelivery, ReceiveKind};
+use crate::publish::{InstrumentedPublisherConfirm, PendingPublish};
+use crate::record::{self, InstrumentationBuilder};
+use crate::shared::{ConsumerParent, Shared, push_message_attributes, push_routing_key};
+
+/// A [`lapin::Channel`] whose publishing and consuming are traced and measured.
+///
+/// Publishing goes through [`basic_publish`](Self::basic_publish) (same arguments as lapin's),
+/// consuming through [`basic_consume`](Self::basic_consume) or
+/// [`basic_get`](Self::basic_get). Every other channel operation (declaring queues, QoS,
+/// `confirm_select`, …) is done on the wrapped channel, reached with
+/// [`get_ref`](Self::get_ref). Cloning is cheap and clones share the instrumentation.
+///
+/// ```no_run
+/// # async fn run() -> lapin::Result<()> {
+/// use lapin::{BasicProperties, Connection, ConnectionProperties, options::*};
+/// use otel_amqp::InstrumentedChannel;
+///
+/// let connection =
+///     Connection::connect("amqp://127.0.0.1:5672/%2f", ConnectionProperties::default()).await?;
+/// let channel = InstrumentedChannel::builder(connection.create_channel().await?)
+///     .with_server("127.0.0.1", 5672)
+///     .build();
+/// channel.get_ref().confirm_select(ConfirmSelectOptions::default()).await?;
+/// let confirmation = channel
+///     .basic_publish(
+///         "".into(),
+///         "jobs".into(),
+///         BasicPublishOptions::default(),
+///         b"analyse account 42",
+///         BasicProperties::default(),
+///     )
+///     .await?
+///     .await?;
+/// assert!(confirmation.is_ack());
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct InstrumentedChannel {
+    channel: Channel,
+    shared: Arc<Shared>,
+}
+
+/// Builder of an [`InstrumentedChannel`]; see [`InstrumentedChannel::builder`].
+pub struct InstrumentedChannelBuilder {
+    channel: Channel,
+    instrumentation: InstrumentationBuilder,
+    server: Option<(String, u16)>,
+    consumer_parent: ConsumerParent,
+}
+
+impl std::fmt::Debug for InstrumentedChannelBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstrumentedChannelBuilder")
+            .field("channel", &self.channel)
+            .field("server", &self.server)
+            .field("consumer_parent", &self.consumer_parent)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InstrumentedChannelBuilder {
+    /// Records spans through `provider` instead of the tracer provider installed globally when
+    /// [`build`](Self::build) runs.
+    #[must_use]
+    pub fn with_tracer_provider<P>(mut self, provider: P) -> Self
+    where
+        P: TracerProvider + Send + Sync + 'static,
+        P::Tracer: Send + Sync + 'static,
+        <P::Tracer as Tracer>::Span: Send + Sync + 'static,
+    {
+        self.instrumentation = self.instrumentation.with_tracer_provider(provider);
+        self
+    }
+
+    /// Records the metrics in `metrics` instead of [`Metrics::global`].
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.instrumentation = self.instrumentation.with_metrics(metrics);
+        self
+    }
+
+    /// The broker's host name (or IP address) and port, recorded as `server.address` and
+    /// `server.port` on every span and metric point. A lapin channel does not expose the
+    /// address it is connected to, so without this call they are not recorded. Take them from
+    /// the URI you connect with (never its credentials), for example with
+    /// [`lapin::uri::AMQPUri`]'s `authority.host` and `authority.port`.
+    #[must_use]
+    pub fn with_server(mut self, address: impl Into<String>, port: u16) -> Self {
+        self.server = Some((address.into(), port));
+        self
+    }
+
+    /// Chooses whether consumer spans are children of the producer's span (the default) or of
+    /// the consumer's ambient span; see [`ConsumerParent`].
+    #[must_use]
+    pub fn with_consumer_parent(mut self, consumer_parent: ConsumerParent) -> Self {
+        self.consumer_parent = consumer_parent;
+        self
+    }
+
+    /// Builds the instrumented channel.
+    pub fn build(self) -> InstrumentedChannel {
+        InstrumentedChannel {
+            channel: self.channel,
+            shared: Arc::new(Shared::new(
+                self.instrumentation.build(),
+                self.server,
+                self.consumer_parent,
+            )),
+        }
+    }
+}
+
+impl From<Channel> for InstrumentedChannel {
+    /// Wraps `channel` with the default configuration; see [`InstrumentedChannel::new`].
+    fn from(channel: Channel) -> Self {
+        Self::new(channel)
+    }
+}
+
+impl InstrumentedChannel {
+    /// Wraps `channel`, recording spans through the global tracer provider and metrics in
+    /// [`Metrics::global`], without `server.*` attributes. The global tracer provider is read
+    /// now: wrap channels after installing the pipeline. Use [`builder`](Self::builder) to
+    /// configure.
+    pub fn new(channel: Channel) -> Self {
+        Self::builder(channel).build()
+    }
+
+    /// Starts configuring the instrumentation of `channel`.
+    pub fn builder(channel: Channel) -> InstrumentedChannelBuilder {
+        InstrumentedChannelBuilder {
+            channel,
+            instrumentation: record::instrumentation_builder(),
+            server: None,
+            consumer_parent: ConsumerParent::default(),
+        }
+    }
+
+    /// The wrapped channel, for operations this wrapper does not instrument.
+    pub fn get_ref(&self) -> &Channel {
+        &self.channel
+    }
+
+    /// The wrapped channel, mutably.
+    pub fn get_mut(&mut self) -> &mut Channel {
+        &mut self.channel
+    }
+
+    /// Unwraps the channel; later operations on it are not instrumented.
+    pub fn into_inner(self) -> Channel {
+        self.channel
+    }
+
+    /// Publishes a message, like [`Channel::basic_publish`], inside a PRODUCER span
+    /// `publish {exchange}` (or `publish {routing key}` on the default exchange).
+    ///
+    /// The span's context is injected into the message headers (`traceparent`, … with the
+    /// global propagator) next to the headers already in `properties`, which are kept. If those
+    /// headers already carry a valid trace context, it is left as it is and the span links to it.
+    ///
+    /// When the channel is in confirm mode, the span stays open until the returned
+    /// [`InstrumentedPublisherConfirm`] resolves, so the wait for the broker's confirmation is
+    /// inside it, and a nack or a returned (unroutable mandatory) message marks it as an error.
+    /// Otherwise the span ends when this call returns. Errors are recorded on the span, in
+    /// `error.type`, and on the metrics.
+    pub async fn basic_publish(
+        &self,
+        exchange: ShortString,
+        routing_key: ShortString,
+        options: BasicPublishOptions,
+        payload: &[u8],
+        properties: BasicProperties,
+    ) -> lapin::Result<InstrumentedPublisherConfirm> {
+        let shared = &self.shared;
+        let metric_attributes = shared.operation_attributes(
+            "publish",
+            "send",
+            producer_destination_name(exchange.as_str(), routing_key.as_str()),
+            0,
+        );
+        // A context the user already put in the headers is their creation context: keep it,
+        // link to it.
+        let (mut headers, had_headers) = match properties.headers() {
+            Some(headers) => (headers.clone(), true),
+            None => (FieldTable::default(), false),
+        };
+        let user_context = if had_headers {
+            let cx = extract_context(&headers);
+            let span_context = cx.span().span_context().clone();
+            span_context.is_valid().then_some(span_context)
+        } else {
+            None
+        };
+        let links = user_context
+            .iter()
+            .map(|span_context| Link::with_context(span_context.clone()))
+            .collect();
+
+        let name = span_name(
+            "publish",
+            publish_span_destination(exchange.as_str(), routing_key.as_str()),
+        );
+        // Started with the attributes samplers may look at; those about the message are set once
+        // the message is on its way, while the broker works on it.
+        let mut operation = record::start(
+            &shared.instrumentation,
+            &Context::current(),
+            name,
+            SpanKind::Producer,
+            metric_attributes.clone(),
+            links,
+        );
+        let message_attributes = operation.is_recording().then(|| {
+            let mut attributes = Vec::with_capacity(5);
+            push_routing_key(&mut attributes, routing_key.as_str());
+            push_message_attributes(&mut attributes, &properties, payload.len());
+            attributes
+        });
+
+        let properties = if user_context.is_none() {
+            inject_context(operation.context(), &mut headers);
+            if had_headers || !headers.inner().is_empty() {
+                properties.with_headers(headers)
+            } else {
+                properties
+            }
+        } else {
+            properties
+        };
+
+        let sent = self
+            .channel
+            .basic_publish(exchange, routing_key, options, payload, properties)
+            .await;
+        if let Some(attributes) = message_attributes {
+            operation.context().span().set_attributes(attributes);
+        }
+        match sent {
+            Err(error) => {
+                let error_type = error_type(&error);
+                operation.record_error(error_type, error.to_string());
+                PendingPublish::new(operation, metric_attributes, shared.clone())
+                    .finish(Some(error_type.into()));
+                Err(error)
+            }
+            Ok(confirm) => {
+                let pending = PendingPublish::new(operation, metric_attributes, shared.clone());
+                if self.channel.status().confirm() {
+                    Ok(InstrumentedPublisherConfirm::new(confirm, Some(pending)))
+                } else {
+                    pending.finish(None);
+                    Ok(InstrumentedPublisherConfirm::new(confirm, None))
+                }
+            }
+        }
+    }
+
+    /// Starts a consumer, like [`Channel::basic_consume`], whose deliveries are traced; see
+    /// [`InstrumentedConsumer`].
+    pub async fn basic_consume(
+        &self,
+        queue: ShortString,
+        consumer_tag: ShortString,
+        options: BasicConsumeOptions,
+        arguments: FieldTable,
+    ) -> lapin::Result<InstrumentedConsumer> {
+        let consumer = self
+            .channel
+            .basic_consume(queue, consumer_tag, options, arguments)
+            .await?;
+        Ok(self.instrument_consumer(consumer))
+    }
+
+    /// Wraps a consumer started on the inner channel (for example with a
+    /// [`ConsumerDelegate`](lapin::ConsumerDelegate)-free stream obtained elsewhere), with this
+    /// channel's instrumentation.
+    pub fn instrument_consumer(&self, consumer: Consumer) -> InstrumentedConsumer {
+        InstrumentedConsumer::new(consumer, self.shared.clone())
+    }
+
+    /// Fetches one message, like [`Channel::basic_get`] (pull style), inside a CLIENT span
+    /// `receive {queue}`.
+    ///
+    /// The receive span is a child of the current context; when a message arrives it links to
+    /// the producer's context found in the message headers, and the returned
+    /// [`InstrumentedDelivery`] opens the CONSUMER span `process {queue}` for it (parented as
+    /// [`ConsumerParent`] says, linked to the receive span). `Ok(None)` means the queue was
+    /// empty; the receive span then has no link.
+    pub async fn basic_get(
+        &self,
+        queue: ShortString,
+        options: BasicGetOptions,
+    ) -> lapin::Result<Option<InstrumentedDelivery>> {
+        let shared = &self.shared;
+        let names = Arc::new(QueueNames::new(queue.as_str()));
+        let metric_attributes = shared.operation_attributes(
+            "receive",
+            "receive",
+            consumer_destination_name("", "", queue.as_str()),
+            0,
+        );
+        let ambient = Context::current();
+        let mut receive = record::start(
+            &shared.instrumentation,
+            &ambient,
+            names.receive.clone(),
+            SpanKind::Client,
+            metric_attributes.clone(),
+            Vec::new(),
+        );
+        match self.channel.basic_get(queue, options).await {
+            Err(error) => {
+                let error_type = error_type(&error);
+                receive.record_error(error_type, error.to_string());
+                let attributes =
+                    crate::shared::with_error_type(&metric_attributes, Some(error_type.into()));
+                record::end_with_duration(receive, &shared.operation_duration, &attributes);
+                Err(error)
+            }
+            Ok(None) => {
+                record::end_with_duration(receive, &shared.operation_duration, &metric_attributes);
+                Ok(None)
+            }
+            Ok(Some(message)) => {
+                let message_count = message.message_count;
+                let delivery = message.delivery;
+                let creation = delivery
+                    .properties
+                    .headers()
+                    .as_ref()
+                    .map(extract_context)
+                    .unwrap_or_default();
+                let creation_span = creation.span().span_context().clone();
+                if receive.is_recording() {
+                    if creation_span.is_valid() {
+                        receive
+                            .context()
+                            .span()
+                            .add_link(creation_span.clone(), Vec::new());
+                    }
+                    let mut message_attributes: Vec<KeyValue> = Vec::with_capacity(6);
+                    push_routing_key(&mut message_attributes, delivery.routing_key.as_str());
+                    push_message_attributes(
+                        &mut message_attributes,
+                        &delivery.properties,
+                        delivery.data.len(),
+                    );
+                    message_attributes.push(KeyValue::new(
+                        attr::MESSAGING_RABBITMQ_MESSAGE_DELIVERY_TAG,
+                        i64::try_from(delivery.delivery_tag).unwrap_or(i64::MAX),
+                    ));
+                    message_attributes.push(KeyValue::new(
+                        crate::attributes::AMQP_REDELIVERED,
+                        delivery.redelivered,
+                    ));
+                    for kv in message_attributes {
+                        receive.set_attribute(kv);
+                    }
+                }
+                shared.consumed_messages.add(1, &metric_attributes);
+                let receive_context = receive.context().clone();
+                record::end_with_duration(receive, &shared.operation_duration, &metric_attributes);
+                Ok(Some(InstrumentedDelivery::start(
+                    delivery,
+                    creation,
+                    ReceiveKind::Pulled {
+                        receive: receive_context,
+                        message_count,
+                    },
+                    names,
+                    shared.clone(),
+                )))
+            }
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! A received message with its process span, and its settlement.
+
+use std::borrow::Cow;
+use std::fmt::Display;
+use std::future::Future;
+use std::sync::Arc;
+
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicNackOptions, BasicRejectOptions};
+use lapin::types::MessageCount;
+use opentelemetry::context::FutureExt;
+use opentelemetry::trace::{Link, SpanKind, TraceContextExt};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_semantic_conventions::attribute as attr;
+
+use crate::attributes::{
+    AMQP_MULTIPLE, AMQP_REDELIVERED, AMQP_REQUEUE, consumer_destination_name, error_type,
+};
+use crate::consumer::QueueNames;
+use crate::record::{self, Operation};
+use crate::shared::{
+    ConsumerParent, Shared, push_message_attributes, push_routing_key, with_error_type,
+};
+
+/// How a delivery reached the application.
+pub(crate) enum ReceiveKind {
+    /// Pushed by the broker to a consumer (`basic.consume`).
+    Pushed,
+    /// Fetched with `basic.get`; `receive` is the context of the receive span.
+    Pulled {
+        receive: Context,
+        message_count: MessageCount,
+    },
+}
+
+/// A received message (from an [`InstrumentedConsumer`](crate::InstrumentedConsumer) or
+/// [`InstrumentedChannel::basic_get`](crate::InstrumentedChannel::basic_get)) together with
+/// the producer's context found in its headers and the open CONSUMER span `process {queue}`.
+///
+/// Run the handling of the message inside the process span, either with
+/// [`process`](Self::process) or by attaching [`context`](Self::context) to your own future
+/// (`opentelemetry::context::FutureExt::with_context`). Then settle it with
+/// [`ack`](Self::ack), [`nack`](Self::nack) or [`reject`](Self::reject): each records a CLIENT
+/// span (`ack {queue}`, …) under the process span and then ends the process span, recording
+/// `messaging.process.duration`. Dropped without being settled (as with a consumer in
+/// `no_ack` mode), the process span ends at the drop.
+///
+/// Settling through the inner delivery's own acker (`delivery().ack(…)`) works but is not
+/// recorded.
+pub struct InstrumentedDelivery {
+    delivery: Delivery,
+    creation_context: Context,
+    message_count: Option<MessageCount>,
+    process: ProcessSpan,
+}
+
+impl std::fmt::Debug for InstrumentedDelivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstrumentedDelivery")
+            .field("delivery", &self.delivery)
+            .field("message_count", &self.message_count)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InstrumentedDelivery {
+    /// Records the receipt (for a pushed message) and opens the process span.
+    pub(crate) fn start(
+        delivery: Delivery,
+        creation_context: Context,
+        kind: ReceiveKind,
+        names: Arc<QueueNames>,
+        shared: Arc<Shared>,
+    ) -> Self {
+        let ambient = match &kind {
+            ReceiveKind::Pushed => Context::current(),
+            ReceiveKind::Pulled { receive, .. } => receive.clone(),
+        };
+        let creation_span = creation_context.span().span_context().clone();
+        let use_creation =
+            creation_span.is_valid() && shared.consumer_parent == ConsumerParent::CreationContext;
+        let mut links = Vec::with_capacity(2);
+        if creation_span.is_valid() {
+            links.push(Link::with_context(creation_span));
+        }
+        let ambient_span = ambient.span().span_context().clone();
+        if use_creation && ambient_span.is_valid() {
+            links.push(Link::with_context(ambient_span));
+        }
+        let parent = if use_creation {
+            &creation_context
+        } else {
+            &ambient
+        };
+
+        let destination = consumer_destination_name(
+            delivery.exchange.as_str(),
+            delivery.routing_key.as_str(),
+            &names.queue,
+        );
+        let message_attributes = |attributes: &mut Vec<KeyValue>| {
+            push_routing_key(attributes, delivery.routing_key.as_str());
+            push_message_attributes(attributes, &delivery.properties, delivery.data.len());
+            attributes.push(KeyValue::new(
+                attr::MESSAGING_RABBITMQ_MESSAGE_DELIVERY_TAG,
+                i64::try_from(delivery.delivery_tag).unwrap_or(i64::MAX),
+            ));
+            attributes.push(KeyValue::new(AMQP_REDELIVERED, delivery.redelivered));
+        };
+
+        let (process_parent, message_count) = match kind {
+            ReceiveKind::Pushed => {
+                let receive_metrics =
+                    shared.operation_attributes("receive", "receive", destination.clone(), 0);
+                let mut attributes = Vec::with_capacity(receive_metrics.len() + 6);
+                attributes.extend_from_slice(&receive_metrics);
+                message_attributes(&mut attributes);
+                let receive = record::start(
+                    &shared.instrumentation,
+                    parent,
+                    names.receive.clone(),
+                    SpanKind::Consumer,
+                    attributes,
+                    links.clone(),
+                );
+                shared.consumed_messages.add(1, &receive_metrics);
+                let receive_context = receive.context().clone();
+                receive.end();
+                // The process span is the receive span's child; it carries the same links.
+                (receive_context, None)
+            }
+            // The ambient context is the receive span: the process span is its child, or (with
+            // the producer as parent) links to it.
+            ReceiveKind::Pulled { message_count, .. } => (parent.clone(), Some(message_count)),
+        };
+
+        let metric_attributes =
+            shared.operation_attributes("process", "process", destination.clone(), 0);
+        let mut attributes = Vec::with_capacity(metric_attributes.len() + 6);
+        attributes.extend_from_slice(&metric_attributes);
+        message_attributes(&mut attributes);
+        let operation = record::start(
+            &shared.instrumentation,
+            &process_parent,
+            names.process.clone(),
+            SpanKind::Consumer,
+            attributes,
+            links,
+        );
+        Self {
+            delivery,
+            creation_context,
+            message_count,
+            process: ProcessSpan {
+                context: operation.context().clone(),
+                operation: Some(operation),
+                metric_attributes,
+                destination,
+                error_type: None,
+                names,
+                shared,
+            },
+        }
+    }
+
+    /// The message as lapin delivered it: body (`data`), properties and headers, routing.
+    pub fn delivery(&self) -> &Delivery {
+        &self.delivery
+    }
+
+    /// The message, mutably (for example to take its body).
+    pub fn delivery_mut(&mut self) -> &mut Delivery {
+        &mut self.delivery
+    }
+
+    /// The message body.
+    pub fn data(&self) -> &[u8] {
+        &self.delivery.data
+    }
+
+    /// Whether the broker delivered this message before (it was not acknowledged then).
+    pub fn redelivered(&self) -> bool {
+        self.delivery.redelivered
+    }
+
+    /// For a message fetched with `basic_get`: how many messages were left in the queue.
+    pub fn message_count(&self) -> Option<MessageCount> {
+        self.message_count
+    }
+
+    /// The producer's context extracted from the message headers: its span is the publish span
+    /// when the producer was instrumented. Holds no valid span when the headers carried no
+    /// context or a malformed one.
+    pub fn creation_context(&self) -> &Context {
+        &self.creation_context
+    }
+
+    /// The context of the process span: attach it to the work done for this message so that
+    /// its spans are children of the process span.
+    pub fn context(&self) -> &Context {
+        &self.process.context
+    }
+
+    /// Runs `handler` on the message inside the process span and returns its result. An `Err`
+    /// is recorded on the process span (status Error, `error.type` = the error's type name,
+    /// an `exception` event with its message) and in `messaging.process.duration`. The
+    /// message is not settled: call [`ack`](Self::ack), [`nack`](Self::nack) or
+    /// [`reject`](Self::reject) afterwards.
+    pub async fn process<'a, F, Fut, T, E>(&'a mut self, handler: F) -> Result<T, E>
+    where
+        F: FnOnce(&'a Delivery) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Display,
+    {
+        let context = self.process.context.clone();
+        let result = handler(&self.delivery).with_context(context).await;
+        if let Err(error) = &result {
+            self.process
+                .record_error(std::any::type_name::<E>().into(), error.to_string().into());
+        }
+        result
+    }
+
+    /// Marks the processing of this message as failed with `error_type` (low cardinality, for
+    /// example an error's type name) and `message`, as [`process`](Self::process) does for an
+    /// `Err`.
+    pub fn record_error(
+        &mut self,
+        error_type: impl Into<Cow<'static, str>>,
+        message: impl Into<Cow<'static, str>>,
+    ) {
+        self.process.record_error(error_type.into(), message.into());
+    }
+
+    /// Acknowledges the message (`basic.ack`) inside an `ack {queue}` span, then ends the
+    /// process span. Returns lapin's result: `Ok(false)` when nothing was sent because the
+    /// delivery was already settled or its channel is closed (recorded as `error.type`
+    /// `not-settled`).
+    pub async fn ack(self, options: BasicAckOptions) -> lapin::Result<bool> {
+        let attributes = vec![KeyValue::new(AMQP_MULTIPLE, options.multiple)];
+        let Self {
+            delivery, process, ..
+        } = self;
+        process
+            .settle("ack", attributes, delivery.acker.ack(options))
+            .await
+    }
+
+    /// Negatively acknowledges the message (`basic.nack`) inside a `nack {queue}` span that
+    /// records whether it is requeued, then ends the process span. Returns lapin's result; see
+    /// [`ack`](Self::ack).
+    pub async fn nack(self, options: BasicNackOptions) -> lapin::Result<bool> {
+        let attributes = vec![
+            KeyValue::new(AMQP_REQUEUE, options.requeue),
+            KeyValue::new(AMQP_MULTIPLE, options.multiple),
+        ];
+        let Self {
+            delivery, process, ..
+        } = self;
+        process
+            .settle("nack", attributes, delivery.acker.nack(options))
+            .await
+    }
+
+    /// Rejects the message (`basic.reject`) inside a `reject {queue}` span that records
+    /// whether it is requeued, then ends the process span. Returns lapin's result; see
+    /// [`ack`](Self::ack).
+    pub async fn reject(self, options: BasicRejectOptions) -> lapin::Result<bool> {
+        let attributes = vec![KeyValue::new(AMQP_REQUEUE, options.requeue)];
+        let Self {
+            delivery, process, ..
+        } = self;
+        process
+            .settle("reject", attributes, delivery.acker.reject(options))
+            .await
+    }
+
+    /// Ends the process span now and returns the lapin delivery (settle it yourself).
+    pub fn into_inner(self) -> Delivery {
+        let Self {
+            delivery,
+            mut process,
+            ..
+        } = self;
+        process.finish();
+        delivery
+    }
+}
+
+/// The open process span of a delivery; ends it when dropped.
+struct ProcessSpan {
+    context: Context,
+    operation: Option<Operation>,
+    metric_attributes: Vec<KeyValue>,
+    destination: Cow<'static, str>,
+    error_type: Option<Cow<'static, str>>,
+    names: Arc<QueueNames>,
+    shared: Arc<Shared>,
+}
+
+impl ProcessSpan {
+    fn record_error(&mut self, error_type: Cow<'static, str>, message: Cow<'static, str>) {
+        if let Some(operation) = self.operation.as_mut() {
+            operation.record_error(error_type.clone(), message);
+        }
+        self.error_type = Some(error_type);
+    }
+
+    /// Runs the settlement `settle` inside a settle span, then ends the process span.
+    async fn settle(
+        mut self,
+        operation_name: &'static str,
+        extra_attributes: Vec<KeyValue>,
+        settle: impl Future<Output = lapin::Result<bool>>,
+    ) -> lapin::Result<bool> {
+        let name = match operation_name {
+            "ack" => self.names.ack.clone(),
+            "nack" => self.names.nack.clone(),
+            _ => self.names.reject.clone(),
+        };
+        let metric_attributes =
+            self.shared
+                .operation_attributes(operation_name, "settle", self.destination.clone(), 0);
+        let mut attributes = Vec::with_capacity(metric_attributes.len() + extra_attributes.len());
+        attributes.extend_from_slice(&metric_attributes);
+        attributes.extend(extra_attributes);
+        let mut operation = record::start(
+            &self.shared.instrumentation,
+            &self.context,
+            name,
+            SpanKind::Client,
+            attributes,
+            Vec::new(),
+        );
+        let result = settle.await;
+        let error = match &result {
+            Ok(true) => None,
+            Ok(false) => Some((
+                Cow::Borrowed("not-settled"),
+                "nothing sent: the delivery was already settled or its channel is closed"
+                    .to_owned(),
+            )),
+            Err(error) => Some((Cow::Borrowed(error_type(error)), error.to_string())),
+        };
+        let error_type = error.map(|(error_type, message)| {
+            operation.record_error(error_type.clone(), message);
+            error_type
+        });
+        let attributes = with_error_type(&metric_attributes, error_type);
+        record::end_with_duration(operation, &self.shared.operation_duration, &attributes);
+        self.finish();
+        result
+    }
+
+    fn finish(&mut self) {
+        if let Some(operation) = self.operation.take() {
+            let attributes = with_error_type(&self.metric_attributes, self.error_type.take());
+            record::end_with_duration(operation, &self.shared.process_duration, &attributes);
+        }
+    }
+}
+
+impl Drop for ProcessSpan {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}

@@ -1,0 +1,137 @@
+//! The publisher-confirm future that ends the publish span.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use lapin::protocol::AMQPErrorKind;
+use lapin::{Confirmation, PublisherConfirm};
+use opentelemetry::KeyValue;
+
+use crate::attributes::{amqp_error_type, error_type};
+use crate::record::{self, Operation};
+use crate::shared::{Shared, with_error_type};
+
+/// The broker's confirmation of a message published with
+/// [`InstrumentedChannel::basic_publish`](crate::InstrumentedChannel::basic_publish): a
+/// future resolving to lapin's [`Confirmation`], exactly as [`PublisherConfirm`] does.
+///
+/// On a channel in confirm mode the publish span is still open while this is pending and ends
+/// when it resolves: an `Ack` ends it successfully; a `Nack` (`error.type` `nack`) or a
+/// returned message (`error.type` from the reply code, such as `no-route`) end it as an error.
+/// Dropped without being awaited, the span ends without an outcome, like lapin, which then
+/// hands the confirmation to [`Channel::wait_for_confirms`](lapin::Channel::wait_for_confirms).
+pub struct InstrumentedPublisherConfirm {
+    inner: PublisherConfirm,
+    pending: Option<PendingPublish>,
+}
+
+impl std::fmt::Debug for InstrumentedPublisherConfirm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstrumentedPublisherConfirm")
+            .field("inner", &self.inner)
+            .field("span_open", &self.pending.is_some())
+            .finish()
+    }
+}
+
+impl InstrumentedPublisherConfirm {
+    pub(crate) fn new(inner: PublisherConfirm, pending: Option<PendingPublish>) -> Self {
+        Self { inner, pending }
+    }
+
+    /// Unwraps lapin's confirm; the publish span ends now, without the broker's answer.
+    pub fn into_inner(mut self) -> PublisherConfirm {
+        if let Some(pending) = self.pending.take() {
+            pending.finish(None);
+        }
+        self.inner
+    }
+}
+
+impl Future for InstrumentedPublisherConfirm {
+    type Output = lapin::Result<Confirmation>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let result = match Pin::new(&mut this.inner).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(result) => result,
+        };
+        if let Some(mut pending) = this.pending.take() {
+            let outcome: Option<(Cow<'static, str>, String)> = match &result {
+                Ok(Confirmation::Ack(None) | Confirmation::NotRequested) => None,
+                Ok(Confirmation::Ack(Some(returned))) => {
+                    let error_type = AMQPErrorKind::from_id(returned.reply_code)
+                        .map_or("returned", |kind| amqp_error_type(&kind));
+                    Some((
+                        error_type.into(),
+                        format!(
+                            "message returned by the broker: {} {}",
+                            returned.reply_code, returned.reply_text
+                        ),
+                    ))
+                }
+                Ok(Confirmation::Nack(_)) => Some((
+                    "nack".into(),
+                    "the broker did not accept the message (publisher confirm nack)".to_owned(),
+                )),
+                Err(error) => Some((error_type(error).into(), error.to_string())),
+            };
+            let error_type = outcome.map(|(error_type, message)| {
+                pending.record_error(error_type.clone(), message);
+                error_type
+            });
+            pending.finish(error_type);
+        }
+        Poll::Ready(result)
+    }
+}
+
+/// The publish span of a message whose outcome is not known yet, with what ending it records.
+pub(crate) struct PendingPublish {
+    operation: Option<Operation>,
+    metric_attributes: Vec<KeyValue>,
+    shared: Arc<Shared>,
+}
+
+impl PendingPublish {
+    pub(crate) fn new(
+        operation: Operation,
+        metric_attributes: Vec<KeyValue>,
+        shared: Arc<Shared>,
+    ) -> Self {
+        Self {
+            operation: Some(operation),
+            metric_attributes,
+            shared,
+        }
+    }
+
+    fn record_error(&mut self, error_type: Cow<'static, str>, message: String) {
+        if let Some(operation) = self.operation.as_mut() {
+            operation.record_error(error_type, message);
+        }
+    }
+
+    /// Ends the span, records the operation duration and counts the sent message.
+    pub(crate) fn finish(mut self, error_type: Option<Cow<'static, str>>) {
+        self.finish_inner(error_type);
+    }
+
+    fn finish_inner(&mut self, error_type: Option<Cow<'static, str>>) {
+        if let Some(operation) = self.operation.take() {
+            let attributes = with_error_type(&self.metric_attributes, error_type);
+            self.shared.sent_messages.add(1, &attributes);
+            record::end_with_duration(operation, &self.shared.operation_duration, &attributes);
+        }
+    }
+}
+
+impl Drop for PendingPublish {
+    fn drop(&mut self) {
+        self.finish_inner(None);
+    }
+}

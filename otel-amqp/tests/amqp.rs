@@ -1,0 +1,952 @@
+//! Integration tests against the RabbitMQ on loopback (`scripts/services.sh` starts it).
+//!
+//! Producer and consumer use separate connections and separate telemetry pipelines, sharing
+//! nothing but the broker, as two processes would.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions,
+    BasicRejectOptions, ConfirmSelectOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel};
+use opentelemetry::context::FutureExt;
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::{Context, Value};
+use opentelemetry_semantic_conventions::{attribute as semattr, metric as semmetric};
+use otel_amqp::{ConsumerParent, InstrumentedChannel, InstrumentedConsumer};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn instrumented(channel: Channel, telemetry: &TestTelemetry) -> InstrumentedChannel {
+    InstrumentedChannel::builder(channel)
+        .with_tracer_provider(telemetry.tracer_provider().clone())
+        .with_metrics(telemetry.metrics().clone())
+        .with_server("127.0.0.1", 5672)
+        .build()
+}
+
+/// A consumer on its own connection, with its own telemetry, on a fresh auto-delete queue.
+struct Worker {
+    telemetry: TestTelemetry,
+    consumer: InstrumentedConsumer,
+    _connection: lapin::Connection,
+}
+
+async fn worker(queue: &str, parent: ConsumerParent) -> Worker {
+    let telemetry = test_telemetry();
+    let connection = connect().await;
+    let channel = InstrumentedChannel::builder(connection.create_channel().await.unwrap())
+        .with_tracer_provider(telemetry.tracer_provider().clone())
+        .with_metrics(telemetry.metrics().clone())
+        .with_server("127.0.0.1", 5672)
+        .with_consumer_parent(parent)
+        .build();
+    declare(channel.get_ref(), queue).await;
+    let consumer = channel
+        .basic_consume(
+            queue.into(),
+            "worker".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    Worker {
+        telemetry,
+        consumer,
+        _connection: connection,
+    }
+}
+
+async fn declare(channel: &Channel, queue: &str) {
+    channel
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                auto_delete: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+}
+
+async fn next(consumer: &mut InstrumentedConsumer) -> otel_amqp::InstrumentedDelivery {
+    tokio::time::timeout(WAIT, consumer.next())
+        .await
+        .expect("no delivery within the time limit")
+        .expect("consumer ended")
+        .expect("consumer error")
+}
+
+fn long(s: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(s))
+}
+
+#[tokio::test]
+async fn consumer_spans_join_the_publishers_trace() {
+    let queue = unique_name("trace");
+    let Worker {
+        telemetry: consumer_telemetry,
+        mut consumer,
+        _connection,
+        ..
+    } = worker(&queue, ConsumerParent::CreationContext).await;
+
+    // The worker runs in its own task, as a separate process would.
+    let worker_task = tokio::spawn(async move {
+        let mut delivery = next(&mut consumer).await;
+        let headers = delivery.delivery().properties.headers().clone().unwrap();
+        let handled = delivery
+            .process(|message| {
+                let body = message.data.clone();
+                async move {
+                    // The handler runs with the process span as its current span.
+                    let span = Context::current().span().span_context().clone();
+                    Ok::<_, std::io::Error>((body, span))
+                }
+            })
+            .await
+            .unwrap();
+        assert!(delivery.ack(BasicAckOptions::default()).await.unwrap());
+        (headers, handled)
+    });
+
+    let producer_telemetry = test_telemetry();
+    let producer_connection = connect().await;
+    let producer = instrumented(
+        producer_connection.create_channel().await.unwrap(),
+        &producer_telemetry,
+    );
+    producer
+        .get_ref()
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let mut user_headers = FieldTable::default();
+    user_headers.insert("x-tenant".into(), long("acme"));
+    user_headers.insert("x-attempt".into(), AMQPValue::LongInt(1));
+
+    let request = producer_telemetry.tracer().start("request");
+    let request_cx = Context::current_with_span(request);
+    let confirmation = async {
+        producer
+            .basic_publish(
+                "".into(),
+                queue.as_str().into(),
+                BasicPublishOptions::default(),
+                b"analyse account 42",
+                BasicProperties::default()
+                    .with_headers(user_headers)
+                    .with_message_id("msg-1".into())
+                    .with_correlation_id("conv-1".into()),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap()
+    }
+    .with_context(request_cx.clone())
+    .await;
+    assert!(confirmation.is_ack());
+    request_cx.span().end();
+
+    let (headers, (body, handler_span)) = tokio::time::timeout(WAIT, worker_task)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(body, b"analyse account 42");
+    // The user's headers survive next to the injected context.
+    assert_eq!(headers.inner().get("x-tenant"), Some(&long("acme")));
+    assert_eq!(
+        headers.inner().get("x-attempt"),
+        Some(&AMQPValue::LongInt(1))
+    );
+    assert!(headers.contains_key("traceparent"), "{headers:?}");
+
+    // Producer side.
+    let request = producer_telemetry.span("request");
+    let publish = producer_telemetry.span(&format!("publish {queue}"));
+    assert_eq!(publish.span_kind, SpanKind::Producer);
+    assert_child_of(&publish, &request);
+    assert_eq!(publish.status, Status::Unset);
+    assert_attr(&publish, semattr::MESSAGING_SYSTEM, "rabbitmq");
+    assert_attr(&publish, semattr::MESSAGING_OPERATION_NAME, "publish");
+    assert_attr(&publish, semattr::MESSAGING_OPERATION_TYPE, "send");
+    assert_attr(&publish, semattr::MESSAGING_DESTINATION_NAME, queue.clone());
+    assert_attr(
+        &publish,
+        semattr::MESSAGING_RABBITMQ_DESTINATION_ROUTING_KEY,
+        queue.clone(),
+    );
+    assert_attr(&publish, semattr::MESSAGING_MESSAGE_ID, "msg-1");
+    assert_attr(
+        &publish,
+        semattr::MESSAGING_MESSAGE_CONVERSATION_ID,
+        "conv-1",
+    );
+    assert_attr(&publish, semattr::MESSAGING_MESSAGE_BODY_SIZE, 18_i64);
+    assert_attr(&publish, semattr::SERVER_ADDRESS, "127.0.0.1");
+    assert_attr(&publish, semattr::SERVER_PORT, 5672_i64);
+    assert_no_attr(&publish, semattr::ERROR_TYPE);
+    assert_eq!(
+        publish.instrumentation_scope.name(),
+        "otel-amqp",
+        "instrumentation scope"
+    );
+    assert!(publish.instrumentation_scope.schema_url().is_some());
+
+    // Consumer side: same trace, parent and link to the publish span.
+    let receive = consumer_telemetry.span(&format!("receive {queue}"));
+    let process = consumer_telemetry.span(&format!("process {queue}"));
+    let ack = consumer_telemetry.span(&format!("ack {queue}"));
+    assert_eq!(receive.span_kind, SpanKind::Consumer);
+    assert_eq!(process.span_kind, SpanKind::Consumer);
+    assert_eq!(ack.span_kind, SpanKind::Client);
+    assert_child_of(&receive, &publish);
+    assert!(receive.parent_span_is_remote);
+    assert!(links_to(&receive, &publish));
+    assert_child_of(&process, &receive);
+    assert!(links_to(&process, &publish));
+    assert_child_of(&ack, &process);
+    assert_eq!(handler_span.span_id(), process.span_context.span_id());
+    assert_eq!(handler_span.trace_id(), request.span_context.trace_id());
+
+    for span in [&receive, &process] {
+        assert_attr(span, semattr::MESSAGING_SYSTEM, "rabbitmq");
+        assert_attr(span, semattr::MESSAGING_DESTINATION_NAME, queue.clone());
+        assert_attr(
+            span,
+            semattr::MESSAGING_RABBITMQ_DESTINATION_ROUTING_KEY,
+            queue.clone(),
+        );
+        assert_attr(span, semattr::MESSAGING_MESSAGE_ID, "msg-1");
+        assert_attr(span, semattr::MESSAGING_MESSAGE_CONVERSATION_ID, "conv-1");
+        assert_attr(span, semattr::MESSAGING_MESSAGE_BODY_SIZE, 18_i64);
+        assert_attr(span, otel_amqp::AMQP_REDELIVERED, false);
+        assert_attr(span, semattr::SERVER_PORT, 5672_i64);
+        assert!(attr(span, semattr::MESSAGING_RABBITMQ_MESSAGE_DELIVERY_TAG).is_some());
+    }
+    assert_attr(&receive, semattr::MESSAGING_OPERATION_TYPE, "receive");
+    assert_attr(&process, semattr::MESSAGING_OPERATION_TYPE, "process");
+    assert_attr(&ack, semattr::MESSAGING_OPERATION_TYPE, "settle");
+    assert_attr(&ack, semattr::MESSAGING_OPERATION_NAME, "ack");
+
+    // Metrics on both sides.
+    let sent = series(
+        &producer_telemetry,
+        semmetric::MESSAGING_CLIENT_SENT_MESSAGES,
+    );
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].value(), 1);
+    assert_eq!(
+        point_attr(&sent[0], semattr::MESSAGING_DESTINATION_NAME),
+        Some(Value::from(queue.clone()))
+    );
+    let publish_duration = series(
+        &producer_telemetry,
+        semmetric::MESSAGING_CLIENT_OPERATION_DURATION,
+    );
+    assert_eq!(publish_duration.len(), 1);
+    assert_eq!(publish_duration[0].count(), 1);
+    assert_eq!(
+        point_attr(&publish_duration[0], semattr::MESSAGING_OPERATION_NAME),
+        Some(Value::from("publish"))
+    );
+    assert_eq!(point_attr(&publish_duration[0], semattr::ERROR_TYPE), None);
+
+    let consumed = series(
+        &consumer_telemetry,
+        semmetric::MESSAGING_CLIENT_CONSUMED_MESSAGES,
+    );
+    assert_eq!(consumed.iter().map(|p| p.value()).sum::<u64>(), 1);
+    let processed = series(&consumer_telemetry, semmetric::MESSAGING_PROCESS_DURATION);
+    assert_eq!(processed.len(), 1);
+    assert_eq!(processed[0].count(), 1);
+    let settled = series(
+        &consumer_telemetry,
+        semmetric::MESSAGING_CLIENT_OPERATION_DURATION,
+    );
+    assert_eq!(settled.len(), 1);
+    assert_eq!(
+        point_attr(&settled[0], semattr::MESSAGING_OPERATION_NAME),
+        Some(Value::from("ack"))
+    );
+
+    // Exemplars: each duration histogram points at the very span it measured.
+    let exemplar_span = |telemetry: &TestTelemetry, histogram: &str| {
+        assert_exemplars_point_at_exported(telemetry.metrics(), histogram, &telemetry.spans());
+        let exemplars = series(telemetry, histogram)[0]
+            .histogram()
+            .unwrap()
+            .exemplars
+            .clone();
+        assert_eq!(exemplars.len(), 1);
+        exemplars[0].span_id
+    };
+    assert_eq!(
+        exemplar_span(
+            &producer_telemetry,
+            semmetric::MESSAGING_CLIENT_OPERATION_DURATION
+        ),
+        publish.span_context.span_id()
+    );
+    assert_eq!(
+        exemplar_span(&consumer_telemetry, semmetric::MESSAGING_PROCESS_DURATION),
+        process.span_context.span_id()
+    );
+    assert_eq!(
+        exemplar_span(
+            &consumer_telemetry,
+            semmetric::MESSAGING_CLIENT_OPERATION_DURATION
+        ),
+        ack.span_context.span_id()
+    );
+}
+
+#[tokio::test]
+async fn nack_with_requeue_and_the_redelivery_are_visible() {
+    let queue = unique_name("redeliver");
+    let Worker {
+        telemetry: consumer_telemetry,
+        mut consumer,
+        _connection,
+        ..
+    } = worker(&queue, ConsumerParent::CreationContext).await;
+
+    let producer_telemetry = test_telemetry();
+    let producer_connection = connect().await;
+    let producer = instrumented(
+        producer_connection.create_channel().await.unwrap(),
+        &producer_telemetry,
+    );
+    producer
+        .basic_publish(
+            "".into(),
+            queue.as_str().into(),
+            BasicPublishOptions::default(),
+            b"flaky job",
+            BasicProperties::default(),
+        )
+        .await
+        .unwrap();
+
+    let mut first = next(&mut consumer).await;
+    assert!(!first.redelivered());
+    let failed: Result<(), std::io::Error> = first
+        .process(|_| async { Err(std::io::Error::other("database unavailable")) })
+        .await;
+    assert!(failed.is_err());
+    assert!(
+        first
+            .nack(BasicNackOptions {
+                requeue: true,
+                ..BasicNackOptions::default()
+            })
+            .await
+            .unwrap()
+    );
+
+    let second = next(&mut consumer).await;
+    assert!(second.redelivered());
+    assert!(second.ack(BasicAckOptions::default()).await.unwrap());
+
+    let publish = producer_telemetry.span(&format!("publish {queue}"));
+    let mut processes = consumer_telemetry.spans_named(&format!("process {queue}"));
+    processes.sort_by_key(|span| span.start_time);
+    assert_eq!(processes.len(), 2);
+    let receives = consumer_telemetry.spans_named(&format!("receive {queue}"));
+    assert_eq!(receives.len(), 2);
+    for span in processes.iter().chain(&receives) {
+        assert_eq!(
+            span.span_context.trace_id(),
+            publish.span_context.trace_id()
+        );
+        assert!(links_to(span, &publish));
+    }
+    assert_attr(&processes[0], otel_amqp::AMQP_REDELIVERED, false);
+    assert_attr(&processes[1], otel_amqp::AMQP_REDELIVERED, true);
+
+    // The failed handler is on the first process span.
+    assert!(matches!(processes[0].status, Status::Error { .. }));
+    assert_attr(&processes[0], semattr::ERROR_TYPE, "std::io::error::Error");
+    assert!(
+        processes[0]
+            .events
+            .iter()
+            .any(|event| event.name == "exception")
+    );
+    assert_eq!(processes[1].status, Status::Unset);
+
+    let nack = consumer_telemetry.span(&format!("nack {queue}"));
+    assert_child_of(&nack, &processes[0]);
+    assert_attr(&nack, semattr::MESSAGING_OPERATION_NAME, "nack");
+    assert_attr(&nack, otel_amqp::AMQP_REQUEUE, true);
+    let ack = consumer_telemetry.span(&format!("ack {queue}"));
+    assert_child_of(&ack, &processes[1]);
+
+    let durations = series(&consumer_telemetry, semmetric::MESSAGING_PROCESS_DURATION);
+    let failed_points: u64 = durations
+        .iter()
+        .filter(|p| point_attr(p, semattr::ERROR_TYPE).is_some())
+        .map(|p| p.count())
+        .sum();
+    let ok_points: u64 = durations
+        .iter()
+        .filter(|p| point_attr(p, semattr::ERROR_TYPE).is_none())
+        .map(|p| p.count())
+        .sum();
+    assert_eq!((failed_points, ok_points), (1, 1));
+    let consumed = series(
+        &consumer_telemetry,
+        semmetric::MESSAGING_CLIENT_CONSUMED_MESSAGES,
+    );
+    assert_eq!(consumed.iter().map(|p| p.value()).sum::<u64>(), 2);
+}
+
+/// Publishes `headers` with a plain lapin channel: no instrumentation on the producer side.
+async fn publish_plain(queue: &str, headers: Option<FieldTable>) -> lapin::Connection {
+    let connection = connect().await;
+    let channel = connection.create_channel().await.unwrap();
+    let mut properties = BasicProperties::default();
+    if let Some(headers) = headers {
+        properties = properties.with_headers(headers);
+    }
+    channel
+        .basic_publish(
+            "".into(),
+            ShortString::from(queue),
+            BasicPublishOptions::default(),
+            b"plain",
+            properties,
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    connection
+}
+
+#[tokio::test]
+async fn a_message_without_context_starts_a_new_trace() {
+    let queue = unique_name("plain");
+    let Worker {
+        telemetry,
+        mut consumer,
+        _connection,
+        ..
+    } = worker(&queue, ConsumerParent::CreationContext).await;
+    let _producer = publish_plain(&queue, None).await;
+
+    let delivery = next(&mut consumer).await;
+    assert!(!delivery.creation_context().span().span_context().is_valid());
+    delivery
+        .reject(BasicRejectOptions::default())
+        .await
+        .unwrap();
+
+    let receive = telemetry.span(&format!("receive {queue}"));
+    let process = telemetry.span(&format!("process {queue}"));
+    assert_root(&receive);
+    assert!(receive.links.is_empty());
+    assert_child_of(&process, &receive);
+    assert!(process.links.is_empty());
+    let reject = telemetry.span(&format!("reject {queue}"));
+    assert_attr(&reject, otel_amqp::AMQP_REQUEUE, false);
+}
+
+#[tokio::test]
+async fn garbage_in_traceparent_does_not_break_consumption() {
+    let queue = unique_name("garbage");
+    let Worker {
+        telemetry,
+        mut consumer,
+        _connection,
+        ..
+    } = worker(&queue, ConsumerParent::CreationContext).await;
+
+    let garbage = [
+        long("garbage"),
+        long("00-zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz-00f067aa0ba902b7-01"),
+        AMQPValue::LongInt(42),
+        AMQPValue::FieldTable(FieldTable::default()),
+        AMQPValue::LongString(LongString::from(vec![0xff, 0xfe, 0x80])),
+    ];
+    let count = garbage.len();
+    let mut connections = Vec::new();
+    for value in garbage {
+        let mut headers = FieldTable::default();
+        headers.insert("traceparent".into(), value);
+        headers.insert("tracestate".into(), long("=,=,==garbage"));
+        headers.insert("x-kept".into(), long("yes"));
+        connections.push(publish_plain(&queue, Some(headers)).await);
+    }
+
+    for _ in 0..count {
+        let mut delivery = next(&mut consumer).await;
+        assert!(!delivery.creation_context().span().span_context().is_valid());
+        let kept = delivery
+            .process(|message| {
+                let kept = message
+                    .properties
+                    .headers()
+                    .as_ref()
+                    .and_then(|h| h.inner().get("x-kept").cloned());
+                async move { Ok::<_, std::io::Error>(kept) }
+            })
+            .await
+            .unwrap();
+        assert_eq!(kept, Some(long("yes")));
+        assert!(delivery.ack(BasicAckOptions::default()).await.unwrap());
+    }
+
+    let receives = telemetry.spans_named(&format!("receive {queue}"));
+    assert_eq!(receives.len(), count);
+    for receive in &receives {
+        assert_root(receive);
+        assert!(receive.links.is_empty());
+    }
+    let mut trace_ids: Vec<_> = receives.iter().map(|s| s.span_context.trace_id()).collect();
+    trace_ids.dedup();
+    assert_eq!(trace_ids.len(), count, "each message has its own trace");
+}
+
+#[tokio::test]
+async fn basic_get_receives_inside_the_callers_span() {
+    let queue = unique_name("pull");
+    let telemetry = test_telemetry();
+    let connection = connect().await;
+    let channel = instrumented(connection.create_channel().await.unwrap(), &telemetry);
+    declare(channel.get_ref(), &queue).await;
+
+    let producer_telemetry = test_telemetry();
+    let producer_connection = connect().await;
+    let producer = instrumented(
+        producer_connection.create_channel().await.unwrap(),
+        &producer_telemetry,
+    );
+    producer
+        .get_ref()
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    for body in [b"one", b"two"] {
+        producer
+            .basic_publish(
+                "".into(),
+                queue.as_str().into(),
+                BasicPublishOptions::default(),
+                body,
+                BasicProperties::default(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let publishes = producer_telemetry.spans_named(&format!("publish {queue}"));
+    assert_eq!(publishes.len(), 2);
+
+    let job = telemetry.tracer().start("poll job");
+    let job_cx = Context::current_with_span(job);
+    let (first_count, got) = async {
+        let first = channel
+            .basic_get(queue.as_str().into(), BasicGetOptions::default())
+            .await
+            .unwrap()
+            .expect("a message");
+        let count = first.message_count();
+        assert_eq!(first.data(), b"one");
+        first.ack(BasicAckOptions::default()).await.unwrap();
+        let second = channel
+            .basic_get(queue.as_str().into(), BasicGetOptions::default())
+            .await
+            .unwrap()
+            .expect("a message");
+        second.ack(BasicAckOptions::default()).await.unwrap();
+        let empty = channel
+            .basic_get(queue.as_str().into(), BasicGetOptions::default())
+            .await
+            .unwrap();
+        (count, empty.is_none())
+    }
+    .with_context(job_cx.clone())
+    .await;
+    job_cx.span().end();
+    assert_eq!(first_count, Some(1));
+    assert!(got, "the third get finds the queue empty");
+
+    let job = telemetry.span("poll job");
+    let mut receives = telemetry.spans_named(&format!("receive {queue}"));
+    receives.sort_by_key(|s| s.start_time);
+    assert_eq!(receives.len(), 3);
+    let mut processes = telemetry.spans_named(&format!("process {queue}"));
+    processes.sort_by_key(|s| s.start_time);
+    assert_eq!(processes.len(), 2);
+    let mut publishes = publishes;
+    publishes.sort_by_key(|s| s.start_time);
+    for ((receive, process), publish) in receives.iter().zip(&processes).zip(&publishes) {
+        assert_eq!(receive.span_kind, SpanKind::Client);
+        assert_child_of(receive, &job);
+        assert!(links_to(receive, publish));
+        assert_eq!(process.span_kind, SpanKind::Consumer);
+        assert_child_of(process, publish);
+        assert!(links_to(process, publish));
+        assert!(
+            links_to(process, receive),
+            "process links to its receive span"
+        );
+    }
+    // The empty get: a receive span without a link.
+    assert_child_of(&receives[2], &job);
+    assert!(receives[2].links.is_empty());
+
+    let durations = series(&telemetry, semmetric::MESSAGING_CLIENT_OPERATION_DURATION);
+    let receive_count: u64 = durations
+        .iter()
+        .filter(|p| {
+            point_attr(p, semattr::MESSAGING_OPERATION_NAME) == Some(Value::from("receive"))
+        })
+        .map(|p| p.count())
+        .sum();
+    assert_eq!(receive_count, 3);
+    let consumed = series(&telemetry, semmetric::MESSAGING_CLIENT_CONSUMED_MESSAGES);
+    assert_eq!(consumed.iter().map(|p| p.value()).sum::<u64>(), 2);
+}
+
+#[tokio::test]
+async fn ambient_parent_links_the_producer() {
+    let queue = unique_name("ambient");
+    let Worker {
+        telemetry,
+        mut consumer,
+        _connection,
+        ..
+    } = worker(&queue, ConsumerParent::Ambient).await;
+    let producer_telemetry = test_telemetry();
+    let producer_connection = connect().await;
+    let producer = instrumented(
+        producer_connection.create_channel().await.unwrap(),
+        &producer_telemetry,
+    );
+    producer
+        .basic_publish(
+            "".into(),
+            queue.as_str().into(),
+            BasicPublishOptions::default(),
+            b"batch item",
+            BasicProperties::default(),
+        )
+        .await
+        .unwrap();
+
+    let batch_cx = Context::current_with_span(telemetry.tracer().start("batch"));
+    let delivery = next(&mut consumer).with_context(batch_cx.clone()).await;
+    delivery.ack(BasicAckOptions::default()).await.unwrap();
+    batch_cx.span().end();
+
+    let publish = producer_telemetry.span(&format!("publish {queue}"));
+    let batch = telemetry.span("batch");
+    let receive = telemetry.span(&format!("receive {queue}"));
+    assert_child_of(&receive, &batch);
+    assert!(links_to(&receive, &publish));
+    let process = telemetry.span(&format!("process {queue}"));
+    assert_child_of(&process, &receive);
+    assert!(links_to(&process, &publish));
+}
+
+#[tokio::test]
+async fn a_consumer_inside_a_span_links_it_when_joining_the_producer() {
+    let queue = unique_name("ambient-link");
+    let Worker {
+        telemetry,
+        mut consumer,
+        _connection,
+        ..
+    } = worker(&queue, ConsumerParent::CreationContext).await;
+    let producer_telemetry = test_telemetry();
+    let producer_connection = connect().await;
+    let producer = instrumented(
+        producer_connection.create_channel().await.unwrap(),
+        &producer_telemetry,
+    );
+    producer
+        .basic_publish(
+            "".into(),
+            queue.as_str().into(),
+            BasicPublishOptions::default(),
+            b"x",
+            BasicProperties::default(),
+        )
+        .await
+        .unwrap();
+    let loop_cx = Context::current_with_span(telemetry.tracer().start("consume loop"));
+    let delivery = next(&mut consumer).with_context(loop_cx.clone()).await;
+    drop(delivery); // auto-settled elsewhere; the process span ends at the drop
+    loop_cx.span().end();
+
+    let publish = producer_telemetry.span(&format!("publish {queue}"));
+    let consume_loop = telemetry.span("consume loop");
+    let receive = telemetry.span(&format!("receive {queue}"));
+    assert_child_of(&receive, &publish);
+    assert!(links_to(&receive, &publish));
+    assert!(links_to(&receive, &consume_loop));
+    let process = telemetry.span(&format!("process {queue}"));
+    assert_eq!(process.status, Status::Unset, "a drop is not an error");
+}
+
+#[tokio::test]
+async fn a_context_already_in_the_headers_is_kept_and_linked() {
+    let queue = unique_name("custom-context");
+    let Worker {
+        telemetry: consumer_telemetry,
+        mut consumer,
+        _connection,
+        ..
+    } = worker(&queue, ConsumerParent::CreationContext).await;
+    let producer_telemetry = test_telemetry();
+    let producer_connection = connect().await;
+    let producer = instrumented(
+        producer_connection.create_channel().await.unwrap(),
+        &producer_telemetry,
+    );
+
+    // A creation context the application attached itself.
+    let creator = producer_telemetry.tracer().start("create job");
+    let creator_cx = Context::current_with_span(creator);
+    let mut headers = FieldTable::default();
+    otel_amqp::inject_context(&creator_cx, &mut headers);
+    creator_cx.span().end();
+    let traceparent = headers.inner().get("traceparent").cloned().unwrap();
+
+    producer
+        .basic_publish(
+            "".into(),
+            queue.as_str().into(),
+            BasicPublishOptions::default(),
+            b"x",
+            BasicProperties::default().with_headers(headers),
+        )
+        .await
+        .unwrap();
+    let delivery = next(&mut consumer).await;
+    let received = delivery.delivery().properties.headers().clone().unwrap();
+    delivery.ack(BasicAckOptions::default()).await.unwrap();
+    assert_eq!(received.inner().get("traceparent"), Some(&traceparent));
+
+    let create = producer_telemetry.span("create job");
+    let publish = producer_telemetry.span(&format!("publish {queue}"));
+    assert!(links_to(&publish, &create));
+    let receive = consumer_telemetry.span(&format!("receive {queue}"));
+    assert_child_of(&receive, &create);
+}
+
+#[tokio::test]
+async fn publish_failures_are_recorded() {
+    let telemetry = test_telemetry();
+    let connection = connect().await;
+    let channel = instrumented(connection.create_channel().await.unwrap(), &telemetry);
+    channel
+        .get_ref()
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+
+    // Unroutable mandatory message: returned by the broker.
+    let nowhere = unique_name("nowhere");
+    let confirmation = channel
+        .basic_publish(
+            "".into(),
+            nowhere.as_str().into(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..BasicPublishOptions::default()
+            },
+            b"lost",
+            BasicProperties::default(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert!(confirmation.take_message().is_some());
+    let returned = telemetry.span(&format!("publish {nowhere}"));
+    assert!(matches!(returned.status, Status::Error { .. }));
+    assert_attr(&returned, semattr::ERROR_TYPE, "no-route");
+
+    // Unknown exchange: the broker closes the channel.
+    let exchange = unique_name("no-exchange");
+    let outcome = async {
+        channel
+            .basic_publish(
+                exchange.as_str().into(),
+                "rk".into(),
+                BasicPublishOptions::default(),
+                b"lost",
+                BasicProperties::default(),
+            )
+            .await?
+            .await
+    }
+    .await;
+    assert!(outcome.is_err(), "publishing to a missing exchange fails");
+    let failed = telemetry.span(&format!("publish {exchange}"));
+    assert!(matches!(failed.status, Status::Error { .. }));
+    assert_attr(&failed, semattr::ERROR_TYPE, "not-found");
+    assert_attr(
+        &failed,
+        semattr::MESSAGING_DESTINATION_NAME,
+        format!("{exchange}:rk"),
+    );
+
+    // The channel is closed now: publishing fails before reaching the broker.
+    let closed = channel
+        .basic_publish(
+            "".into(),
+            "rk".into(),
+            BasicPublishOptions::default(),
+            b"lost",
+            BasicProperties::default(),
+        )
+        .await;
+    assert!(closed.is_err());
+    let closed = telemetry.span("publish rk");
+    assert_attr(&closed, semattr::ERROR_TYPE, "invalid-channel-state");
+
+    let sent = series(&telemetry, semmetric::MESSAGING_CLIENT_SENT_MESSAGES);
+    let mut error_types: Vec<String> = sent
+        .iter()
+        .filter_map(|p| point_attr(p, semattr::ERROR_TYPE))
+        .map(|v| v.as_str().into_owned())
+        .collect();
+    error_types.sort();
+    assert_eq!(
+        error_types,
+        ["invalid-channel-state", "no-route", "not-found"]
+    );
+}
+
+#[tracing::instrument(skip(body))]
+fn score_job(body: &[u8]) -> usize {
+    tracing::info!(len = body.len(), "scoring");
+    body.len()
+}
+
+#[tokio::test]
+async fn tracing_spans_interoperate() {
+    use tracing::Instrument as _;
+
+    let queue = unique_name("tracing");
+    let telemetry = test_telemetry();
+    let _guard = telemetry.set_tracing_default();
+    let connection = connect().await;
+    let channel = instrumented(connection.create_channel().await.unwrap(), &telemetry);
+    declare(channel.get_ref(), &queue).await;
+    let mut consumer = channel
+        .basic_consume(
+            queue.as_str().into(),
+            "worker".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+
+    // The publish span is a child of the user's `tracing` span.
+    channel
+        .basic_publish(
+            "".into(),
+            queue.as_str().into(),
+            BasicPublishOptions::default(),
+            b"job",
+            BasicProperties::default(),
+        )
+        .instrument(tracing::info_span!("handle_request"))
+        .await
+        .unwrap();
+
+    // A `#[tracing::instrument]` function run by the handler is a child of the process span,
+    // and its log line carries the process span's trace.
+    let mut delivery = next(&mut consumer).await;
+    let scored = delivery
+        .process(|message| async move { Ok::<_, std::io::Error>(score_job(&message.data)) })
+        .await
+        .unwrap();
+    assert_eq!(scored, 3);
+    let process_trace = delivery.context().span().span_context().trace_id();
+    delivery.ack(BasicAckOptions::default()).await.unwrap();
+
+    let request = telemetry.span("handle_request");
+    let publish = telemetry.span(&format!("publish {queue}"));
+    assert_child_of(&publish, &request);
+    let process = telemetry.span(&format!("process {queue}"));
+    assert_eq!(
+        process.span_context.trace_id(),
+        request.span_context.trace_id()
+    );
+    let score = telemetry.span("score_job");
+    assert_child_of(&score, &process);
+    let logs = telemetry.log_output();
+    assert!(
+        logs.lines()
+            .any(|line| line.contains("scoring") && line.contains(&process_trace.to_string())),
+        "{logs}"
+    );
+}
+
+#[tokio::test]
+async fn an_unsampled_publish_records_nothing_but_still_propagates() {
+    let queue = unique_name("unsampled");
+    let Worker {
+        telemetry: consumer_telemetry,
+        mut consumer,
+        _connection,
+        ..
+    } = worker(&queue, ConsumerParent::CreationContext).await;
+    let producer_telemetry = telemetry_with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOff);
+    let producer_connection = connect().await;
+    let producer = instrumented(
+        producer_connection.create_channel().await.unwrap(),
+        &producer_telemetry,
+    );
+    producer
+        .basic_publish(
+            "".into(),
+            queue.as_str().into(),
+            BasicPublishOptions::default(),
+            b"x",
+            BasicProperties::default(),
+        )
+        .await
+        .unwrap();
+    let delivery = next(&mut consumer).await;
+    let headers = delivery.delivery().properties.headers().clone().unwrap();
+    let creation = delivery.creation_context().span().span_context().clone();
+    delivery.ack(BasicAckOptions::default()).await.unwrap();
+
+    assert!(producer_telemetry.spans().is_empty());
+    let Some(AMQPValue::LongString(traceparent)) = headers.inner().get("traceparent") else {
+        panic!("no traceparent in {headers:?}");
+    };
+    assert!(
+        traceparent.to_string().ends_with("-00"),
+        "not sampled: {traceparent}"
+    );
+    assert!(creation.is_valid() && !creation.is_sampled());
+    let receive = consumer_telemetry.span(&format!("receive {queue}"));
+    assert_eq!(receive.span_context.trace_id(), creation.trace_id());
+    // Metrics are recorded whether or not the span is sampled.
+    let sent = series(
+        &producer_telemetry,
+        semmetric::MESSAGING_CLIENT_SENT_MESSAGES,
+    );
+    assert_eq!(sent.iter().map(|p| p.value()).sum::<u64>(), 1);
+}
