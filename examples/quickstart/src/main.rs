@@ -8,7 +8,7 @@
 //! - SQLite in memory behind `otel-sqlx`'s [`InstrumentedPool`];
 //! - a hyper client behind `otel-tower`'s [`HttpClientLayer`] that sends three requests to the
 //!   service: one fast, one slow, one failing. Each is one trace: client span → server span →
-//!   SQL spans (and the handler's own spans).
+//!   SQL spans, and the spans of the handler marked with `#[otel_core::traced]`.
 //!
 //! The console exporter prints each trace as a waterfall; then the `/metrics` text
 //! (OpenMetrics, asked for with `Accept: application/openmetrics-text`) is fetched and its
@@ -30,7 +30,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use otel_core::metrics::openmetrics::{Format, MetricsService};
-use otel_core::{Telemetry, TracesExporter};
+use otel_core::{Telemetry, TracesExporter, traced};
 use otel_sqlx::{InstrumentedPool, PoolBuilder};
 use otel_tower::Config;
 use otel_tower::config::SkipPaths;
@@ -164,6 +164,10 @@ async fn account(State(db): State<Db>, Path(id): Path<i64>) -> Result<String, St
 }
 
 /// Slow: reads the account's transactions, then spends a while "scoring" them.
+///
+/// `#[traced]` makes each call a span of its own (child of the server span, parent of the
+/// SQL span) recording the `id` argument; the database handle is skipped.
+#[traced(skip(db))]
 async fn analyze(State(db): State<Db>, Path(id): Path<i64>) -> Result<String, StatusCode> {
     tracing::info!(id, "handling request");
     let amounts: Vec<i64> = sqlx::query_scalar(
@@ -177,7 +181,9 @@ async fn analyze(State(db): State<Db>, Path(id): Path<i64>) -> Result<String, St
     Ok(format!("risk score {}", score(&amounts).await))
 }
 
-/// The slow part of `/analyze/{id}`.
+/// The slow part of `/analyze/{id}`, a span of its own, so the waterfall shows where the time
+/// went.
+#[traced(skip_all)]
 async fn score(amounts: &[i64]) -> i64 {
     tokio::time::sleep(Duration::from_millis(60)).await;
     amounts.iter().sum::<i64>() % 100

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use otel_core::testing::OtlpHttpReceiver;
 
 /// Spans of one run: per request a client span and a server span, plus the SQL spans (one for
-/// each of the fast and slow requests; BEGIN, UPDATE and ROLLBACK for the failing one).
-const SPANS: usize = 11;
+/// each of the fast and slow requests; BEGIN, UPDATE and ROLLBACK for the failing one) and the
+/// two `#[traced]` spans of the slow request (`analyze`, `score`).
+const SPANS: usize = 13;
 
 fn quickstart() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_quickstart"));
@@ -38,6 +39,7 @@ fn delivers_spans_with_resource_to_otlp_http() {
     assert!(stdout.contains("GET /analyze/{id}"), "{stdout}");
     assert!(stdout.contains("✗ POST /transfer"), "{stdout}");
     assert!(stdout.contains("✗ UPDATE accounts"), "{stdout}");
+    assert!(stdout.contains("    score "), "{stdout}");
     assert!(
         stdout.contains("handling request") && stdout.contains("trace_id="),
         "{stdout}"
@@ -68,6 +70,20 @@ fn delivers_spans_with_resource_to_otlp_http() {
     assert_eq!(server.parent_span_id, client.span_id);
     assert_eq!(update.trace_id, client.trace_id);
     assert_eq!(update.parent_span_id, server.span_id);
+    // The `#[traced]` handler sits between the server span and its SQL and scoring spans.
+    let find = |name: &str| spans.iter().find(|s| s.name == name).expect(name);
+    let (server, handler) = (find("GET /analyze/{id}"), find("analyze"));
+    assert_eq!(handler.parent_span_id, server.span_id);
+    assert_eq!(find("SELECT transactions").parent_span_id, handler.span_id);
+    assert_eq!(find("score").parent_span_id, handler.span_id);
+    assert!(
+        handler
+            .attributes
+            .iter()
+            .any(|kv| kv.key == "id" && format!("{:?}", kv.value).contains("IntValue(1)")),
+        "{:?}",
+        handler.attributes
+    );
     let res = format!("{:?}", rs[0].resource);
     assert!(
         res.contains("\"quickstart\"") && res.contains("\"ci\""),
