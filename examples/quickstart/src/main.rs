@@ -80,9 +80,12 @@ async fn main() -> Result<(), Error> {
         tracing::info!(path, %status, body = %String::from_utf8_lossy(&body), "response");
     }
 
-    // Let the console exporter print the waterfalls (it batches every 100 ms) before the
-    // metrics text.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Every span has ended: have the console exporter print the waterfalls now, before the
+    // metrics text (flushing waits for the exporters, so it runs off the async workers).
+    if let Some(provider) = guard.tracer_provider().cloned() {
+        // An OTLP export failing here is counted and reported when the guard is dropped.
+        let _ = tokio::task::spawn_blocking(move || provider.force_flush()).await?;
+    }
     let text = scrape(addr).await?;
     let mut out = std::io::stdout().lock();
     writeln!(
