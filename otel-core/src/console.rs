@@ -8,8 +8,11 @@
 //! ```
 //!
 //! Turn it on with `OTEL_TRACES_EXPORTER=console` (alone or beside `otlp`) or
-//! `with_traces_exporters([TracesExporter::Console])`. Spans are held until the local root of
-//! their trace ends (a span with no parent in this process), then the whole tree is printed.
+//! `with_traces_exporters([TracesExporter::Console])`. Spans are held until the root of their
+//! trace ends (a span without parent), then the whole tree is printed. A part of a trace whose
+//! root is remote (a server span continuing a caller's trace) is printed [`REMOTE_ROOT_GRACE`]
+//! after it ended, at the next export or at shutdown, so that when the caller is in the same
+//! process (a client calling its own server) the whole trace still prints as one tree.
 //! Memory is bounded: at most [`MAX_PENDING_SPANS`] spans wait; the oldest trace is printed
 //! incomplete to make room.
 
@@ -25,6 +28,9 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
 /// Spans held at most while waiting for their local root.
 pub const MAX_PENDING_SPANS: usize = 10_000;
+
+/// How long the part of a trace under a remote parent waits for the rest of its trace.
+pub const REMOTE_ROOT_GRACE: Duration = Duration::from_millis(500);
 
 /// Attributes shown after the bar, when present, in this order.
 const KEY_ATTRIBUTES: &[&str] = &[
@@ -56,7 +62,19 @@ pub struct ConsoleExporter {
 struct Pending {
     by_trace: HashMap<TraceId, Vec<SpanData>>,
     order: VecDeque<TraceId>,
+    /// Traces whose local root (under a remote parent) ended, with when to print them.
+    due: HashMap<TraceId, std::time::Instant>,
     count: usize,
+}
+
+impl Pending {
+    fn take(&mut self, trace: TraceId) -> Option<Vec<SpanData>> {
+        let spans = self.by_trace.remove(&trace)?;
+        self.count -= spans.len();
+        self.order.retain(|t| *t != trace);
+        self.due.remove(&trace);
+        Some(spans)
+    }
 }
 
 impl ConsoleExporter {
@@ -96,29 +114,36 @@ impl SpanExporter for ConsoleExporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let mut ready = Vec::new();
         if let Ok(mut p) = self.pending.lock() {
+            let now = std::time::Instant::now();
             for span in batch {
                 let trace = span.span_context.trace_id();
-                let local_root =
-                    span.parent_span_id == SpanId::INVALID || span.parent_span_is_remote;
+                let root = span.parent_span_id == SpanId::INVALID;
+                let remote_root = span.parent_span_is_remote;
                 if !p.by_trace.contains_key(&trace) {
                     p.order.push_back(trace);
                 }
                 p.by_trace.entry(trace).or_default().push(span);
                 p.count += 1;
-                if local_root && let Some(spans) = p.by_trace.remove(&trace) {
-                    p.count -= spans.len();
-                    p.order.retain(|t| *t != trace);
-                    ready.push(spans);
+                if root {
+                    ready.extend(p.take(trace));
+                } else if remote_root {
+                    p.due.insert(trace, now + REMOTE_ROOT_GRACE);
                 }
                 while p.count > MAX_PENDING_SPANS {
-                    let Some(oldest) = p.order.pop_front() else {
+                    let Some(oldest) = p.order.front().copied() else {
                         break;
                     };
-                    if let Some(spans) = p.by_trace.remove(&oldest) {
-                        p.count -= spans.len();
-                        ready.push(spans);
-                    }
+                    ready.extend(p.take(oldest));
                 }
+            }
+            let expired: Vec<TraceId> = p
+                .due
+                .iter()
+                .filter(|(_, at)| **at <= now)
+                .map(|(t, _)| *t)
+                .collect();
+            for t in expired {
+                ready.extend(p.take(t));
             }
         }
         for spans in ready {
@@ -134,9 +159,8 @@ impl SpanExporter for ConsoleExporter {
     fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
         let rest: Vec<Vec<SpanData>> = match self.pending.lock() {
             Ok(mut p) => {
-                p.order.clear();
-                p.count = 0;
-                p.by_trace.drain().map(|(_, v)| v).collect()
+                let order: Vec<TraceId> = p.order.iter().copied().collect();
+                order.into_iter().filter_map(|t| p.take(t)).collect()
             }
             Err(_) => Vec::new(),
         };
@@ -259,7 +283,10 @@ fn line(out: &mut String, span: &SpanData, depth: usize, t0: SystemTime, total: 
         }
     }
     if let Status::Error { description } = &span.status {
-        let _ = write!(out, "  ERROR {description}");
+        out.push_str("  ERROR");
+        if !description.is_empty() {
+            let _ = write!(out, " {description}");
+        }
     }
     out.push('\n');
 }

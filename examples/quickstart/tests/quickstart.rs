@@ -156,5 +156,11 @@ fn metrics_exemplars_point_at_printed_traces() {
             waterfalls.contains(&format!("trace {trace} ·")),
             "exemplar trace {trace} not in the waterfalls:\n{waterfalls}"
         );
+        // Client, server and handler spans of one request print as ONE tree.
+        assert_eq!(
+            waterfalls.matches(&format!("trace {trace} ·")).count(),
+            1,
+            "trace {trace} printed in pieces:\n{waterfalls}"
+        );
     }
 }
