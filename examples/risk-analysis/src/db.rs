@@ -78,21 +78,38 @@ pub async fn create_schema(pool: &InstrumentedPgPool, schema: &str) -> Result<()
 
 /// Inserts the seed data of the original brief, resetting risk levels to `low`.
 pub async fn seed(pool: &InstrumentedPgPool, schema: &str) -> Result<(), sqlx::Error> {
-    let accounts: Vec<(String, String)> = SEED_ACCOUNTS
+    let accounts: Vec<Account> = SEED_ACCOUNTS
         .iter()
-        .map(|(id, name)| ((*id).to_owned(), (*name).to_owned()))
+        .map(|(id, name)| Account {
+            id: (*id).to_owned(),
+            name: (*name).to_owned(),
+            risk_level: "low".to_owned(),
+        })
         .collect();
-    let transactions: Vec<(String, String, f64)> = SEED_TRANSACTIONS
+    let transactions: Vec<Transaction> = SEED_TRANSACTIONS
         .iter()
-        .map(|(f, t, a)| ((*f).to_owned(), (*t).to_owned(), *a))
+        .map(|(from, to, amount)| Transaction {
+            from: (*from).to_owned(),
+            to: (*to).to_owned(),
+            amount: *amount,
+        })
         .collect();
     insert(pool, schema, &accounts, &transactions).await
+}
+
+/// Accounts and transactions made by [`generate`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeneratedGraph {
+    /// `gen-00000`, `gen-00001`, …
+    pub accounts: Vec<Account>,
+    /// Up to two outgoing transactions per account.
+    pub transactions: Vec<Transaction>,
 }
 
 /// A deterministic graph of `n` accounts `gen-00000…` for load and scale experiments: each
 /// account sends to two others chosen by a fixed pseudo-random sequence (so it has rings and
 /// outflows), never to the seed accounts.
-pub fn generate(n: usize, seed: u64) -> (Vec<(String, String)>, Vec<(String, String, f64)>) {
+pub fn generate(n: usize, seed: u64) -> GeneratedGraph {
     let mut state = seed | 1;
     let mut next = || {
         // xorshift64*: enough for a reproducible spread, no dependency.
@@ -101,8 +118,12 @@ pub fn generate(n: usize, seed: u64) -> (Vec<(String, String)>, Vec<(String, Str
         state ^= state >> 27;
         state.wrapping_mul(0x2545_F491_4F6C_DD1D)
     };
-    let accounts: Vec<(String, String)> = (0..n)
-        .map(|i| (format!("gen-{i:05}"), format!("Generated {i}")))
+    let accounts: Vec<Account> = (0..n)
+        .map(|i| Account {
+            id: format!("gen-{i:05}"),
+            name: format!("Generated {i}"),
+            risk_level: "low".to_owned(),
+        })
         .collect();
     let mut transactions = Vec::new();
     if n >= 2 {
@@ -111,13 +132,19 @@ pub fn generate(n: usize, seed: u64) -> (Vec<(String, String)>, Vec<(String, Str
             for _ in 0..2 {
                 let j = (next() % n64) as usize;
                 if j != i {
-                    let amount = (next() % 1_000_000) as f64 / 100.0;
-                    transactions.push((accounts[i].0.clone(), accounts[j].0.clone(), amount));
+                    transactions.push(Transaction {
+                        from: accounts[i].id.clone(),
+                        to: accounts[j].id.clone(),
+                        amount: (next() % 1_000_000) as f64 / 100.0,
+                    });
                 }
             }
         }
     }
-    (accounts, transactions)
+    GeneratedGraph {
+        accounts,
+        transactions,
+    }
 }
 
 /// Inserts accounts and transactions, leaving existing ones as they are except for
@@ -125,12 +152,12 @@ pub fn generate(n: usize, seed: u64) -> (Vec<(String, String)>, Vec<(String, Str
 pub async fn insert(
     pool: &InstrumentedPgPool,
     schema: &str,
-    accounts: &[(String, String)],
-    transactions: &[(String, String, f64)],
+    accounts: &[Account],
+    transactions: &[Transaction],
 ) -> Result<(), sqlx::Error> {
     let (ids, names): (Vec<&str>, Vec<&str>) = accounts
         .iter()
-        .map(|(i, n)| (i.as_str(), n.as_str()))
+        .map(|a| (a.id.as_str(), a.name.as_str()))
         .unzip();
     sqlx::query(sql(
         schema,
@@ -142,9 +169,9 @@ pub async fn insert(
     .bind(&names)
     .execute(pool)
     .await?;
-    let from: Vec<&str> = transactions.iter().map(|t| t.0.as_str()).collect();
-    let to: Vec<&str> = transactions.iter().map(|t| t.1.as_str()).collect();
-    let amount: Vec<f64> = transactions.iter().map(|t| t.2).collect();
+    let from: Vec<&str> = transactions.iter().map(|t| t.from.as_str()).collect();
+    let to: Vec<&str> = transactions.iter().map(|t| t.to.as_str()).collect();
+    let amount: Vec<f64> = transactions.iter().map(|t| t.amount).collect();
     sqlx::query(sql(
         schema,
         "INSERT INTO {schema}.transactions (from_account, to_account, amount)
@@ -263,4 +290,24 @@ pub async fn risk_level(
     .bind(account)
     .fetch_optional(pool)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::generate;
+
+    #[test]
+    fn generated_graphs_are_reproducible_and_stay_apart_from_the_seed() {
+        let a = generate(100, 42);
+        assert_eq!(a, generate(100, 42));
+        assert_eq!(a.accounts.len(), 100);
+        assert!(a.transactions.len() > 150);
+        assert!(
+            a.transactions
+                .iter()
+                .all(|t| t.from.starts_with("gen-") && t.to.starts_with("gen-") && t.from != t.to)
+        );
+        assert!(generate(1, 42).transactions.is_empty());
+        assert!(generate(0, 42).accounts.is_empty());
+    }
 }

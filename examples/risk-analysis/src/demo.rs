@@ -143,8 +143,8 @@ async fn run_in_schema(
 ) -> Result<DemoOutcome, Box<dyn std::error::Error>> {
     db::seed(pool, schema).await?;
     if options.generated > 0 {
-        let (accounts, transactions) = db::generate(options.generated, 42);
-        db::insert(pool, schema, &accounts, &transactions).await?;
+        let generated = db::generate(options.generated, 42);
+        db::insert(pool, schema, &generated.accounts, &generated.transactions).await?;
     }
 
     let receiver = OtlpHttpReceiver::start()?;

@@ -151,7 +151,7 @@ pub fn analyze(graph: &Subgraph) -> Result<Analysis, InvalidSubgraph> {
             total_amount: round2(totals.get(&root).copied().unwrap_or(0.0)),
         })
         .collect();
-    communities.sort_by(|a, b| b.accounts.len().cmp(&a.accounts.len()));
+    communities.sort_by_key(|c| std::cmp::Reverse(c.accounts.len()));
 
     let (cycles, truncated) = find_cycles(&out);
     let cycles = cycles

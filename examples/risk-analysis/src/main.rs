@@ -101,8 +101,14 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             db::create_schema(&pool, &settings.schema).await?;
             db::seed(&pool, &settings.schema).await?;
             if args.generate > 0 {
-                let (accounts, transactions) = db::generate(args.generate, 42);
-                db::insert(&pool, &settings.schema, &accounts, &transactions).await?;
+                let generated = db::generate(args.generate, 42);
+                db::insert(
+                    &pool,
+                    &settings.schema,
+                    &generated.accounts,
+                    &generated.transactions,
+                )
+                .await?;
             }
             pool.close().await;
             Ok(())

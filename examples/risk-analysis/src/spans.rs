@@ -48,7 +48,11 @@ pub fn decode(requests: &[ExportTraceServiceRequest]) -> Vec<ReceivedSpan> {
         let service = rs
             .resource
             .as_ref()
-            .and_then(|r| r.attributes.iter().find(|kv| kv.key == "service.name"))
+            .and_then(|r| {
+                r.attributes
+                    .iter()
+                    .find(|kv| kv.key == otel_core::semconv::resource::SERVICE_NAME)
+            })
             .and_then(|kv| kv.value.as_ref())
             .map(|v| value(v).as_str().into_owned())
             .unwrap_or_default();
