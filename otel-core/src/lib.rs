@@ -6,6 +6,7 @@ pub mod console;
 pub mod context;
 pub mod instrument;
 pub mod logs;
+pub mod macro_support;
 pub mod metrics;
 mod pipeline;
 pub mod propagation;
@@ -17,6 +18,8 @@ pub mod sampling;
 pub mod testing;
 
 pub use config::{ConfigError, EnvSource, OtlpProtocol};
+pub use macro_support::SpanAttributes;
+pub use otel_macros::{SpanAttributes, traced};
 pub use pipeline::{
     ExportStats, ShutdownReport, Telemetry, TelemetryBuilder, TelemetryGuard, TracesExporter,
 };

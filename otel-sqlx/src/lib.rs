@@ -1,4 +1,4 @@
-#![doc = include_str!("../README.md")]
+#![doc = include_str!("../../docs/adapters/sqlx.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod builder;

@@ -1,0 +1,4 @@
+#[otel_core::traced(kind = serve)]
+fn f() {}
+
+fn main() {}

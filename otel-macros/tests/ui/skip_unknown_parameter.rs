@@ -1,0 +1,6 @@
+#[otel_core::traced(skip(pasword))]
+fn login(user: &str, password: &str) -> bool {
+    user != password
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[otel_core::traced(name = "a", levle = "info")]
+fn f() {}
+
+fn main() {}

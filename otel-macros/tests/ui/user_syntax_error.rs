@@ -1,0 +1,7 @@
+#[otel_core::traced]
+fn f() -> u32 {
+    let x = ;
+    x
+}
+
+fn main() {}
