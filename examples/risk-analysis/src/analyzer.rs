@@ -53,6 +53,7 @@ async fn analyze(headers: HeaderMap, body: Bytes) -> Response {
     }
 }
 
+#[otel_core::traced(skip_all, fields(app.accounts = subgraph.accounts.len() as i64, app.transactions = subgraph.transactions.len() as i64), err)]
 fn run_analysis(subgraph: &Subgraph) -> Result<graph::Analysis, graph::InvalidSubgraph> {
     let analysis = graph::analyze(subgraph)?;
     tracing::info!(

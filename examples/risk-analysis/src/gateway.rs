@@ -154,6 +154,16 @@ enum Failure {
     Internal(String),
 }
 
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::BadRequest(m) | Self::NotFound(m) | Self::Analyzer(m) | Self::Internal(m) => {
+                f.write_str(m)
+            }
+        }
+    }
+}
+
 impl Failure {
     fn into_response(self) -> Response {
         match self {
@@ -180,6 +190,9 @@ async fn analyze(
     }
 }
 
+/// The handler's work, as an internal span with the account id (`account_id`) and, on
+/// failure, the reason (`err`).
+#[otel_core::traced(skip(app, headers), err)]
 async fn analyze_account(
     app: &App,
     account_id: &str,
@@ -210,6 +223,7 @@ async fn analyze_account(
 
 /// The neighbourhood from Redis, else from PostgreSQL (then cached). A cache that cannot be
 /// read or written is logged and bypassed, never an error for the client.
+#[otel_core::traced(skip(app), err)]
 async fn load_neighbourhood(app: &App, account_id: &str) -> Result<(Subgraph, bool), Failure> {
     let key = format!("{}:subgraph:{account_id}", app.settings.schema);
     let mut redis = app.redis.clone();

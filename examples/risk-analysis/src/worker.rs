@@ -5,7 +5,6 @@ use futures_util::StreamExt as _;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions};
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
-use opentelemetry::context::FutureExt as _;
 use otel_amqp::InstrumentedChannel;
 
 use crate::db;
@@ -48,25 +47,9 @@ pub async fn run(
             },
         };
         let mut delivery = delivery;
-        let cx = delivery.context().clone();
-        let (pool_ref, schema) = (&pool, settings.schema.as_str());
+        let (pool, schema) = (&pool, settings.schema.as_str());
         let result = delivery
-            .process(|message| {
-                async move {
-                    let flagged: RiskFlagged = serde_json::from_slice(&message.data)
-                        .map_err(|e| format!("unreadable risk.flagged message: {e}"))?;
-                    let changed = db::raise_risk(pool_ref, schema, &flagged.accounts)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    tracing::info!(
-                        accounts = ?flagged.accounts,
-                        changed,
-                        "raised risk level"
-                    );
-                    Ok::<_, String>(changed)
-                }
-                .with_context(cx)
-            })
+            .process(|message| handle_flag(pool, schema, &message.data))
             .await;
         match result {
             Ok(_) => {
@@ -86,4 +69,20 @@ pub async fn run(
         .await?;
     pool.close().await;
     Ok(())
+}
+
+/// Raises the accounts of one `risk.flagged` message to `high`; returns how many changed.
+#[otel_core::traced(skip_all, err)]
+async fn handle_flag(
+    pool: &otel_sqlx::InstrumentedPgPool,
+    schema: &str,
+    body: &[u8],
+) -> Result<u64, String> {
+    let flagged: RiskFlagged = serde_json::from_slice(body)
+        .map_err(|e| format!("unreadable risk.flagged message: {e}"))?;
+    let changed = db::raise_risk(pool, schema, &flagged.accounts)
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(accounts = ?flagged.accounts, changed, "raised risk level");
+    Ok(changed)
 }
