@@ -1,4 +1,5 @@
-//! The analyzer service: `POST /analyze` with a [`Subgraph`], answers an [`Analysis`].
+//! The analyzer service: `POST /analyze` with a [`Subgraph`], answers an
+//! [`Analysis`](crate::graph::Analysis).
 //! Stateless; any implementation of the API in the README can stand in for it.
 
 use axum::Router;

@@ -23,10 +23,13 @@ pub mod worker;
 /// Opens a PostgreSQL pool on `url`, instrumented with the global tracer provider (install
 /// the pipeline first).
 pub async fn connect_postgres(url: &str) -> Result<otel_sqlx::InstrumentedPgPool, sqlx::Error> {
+    let options: sqlx::postgres::PgConnectOptions = url.parse()?;
+    // Quiet the "already exists, skipping" notices of the idempotent schema creation.
+    let options = options.options([("client_min_messages", "warning")]);
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(5)
         .acquire_timeout(std::time::Duration::from_secs(10))
-        .connect(url)
+        .connect_with(options)
         .await?;
     Ok(otel_sqlx::PoolBuilder::from(pool).build())
 }

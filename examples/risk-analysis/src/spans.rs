@@ -153,3 +153,80 @@ pub fn waterfall(spans: &[ReceivedSpan], trace_id: TraceId) -> String {
         .collect();
     otel_core::console::render_waterfall(&of_trace)
 }
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_proto::tonic::common::v1::KeyValue as ProtoKeyValue;
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
+
+    use super::*;
+
+    fn string(key: &str, value: &str) -> ProtoKeyValue {
+        ProtoKeyValue {
+            key: key.into(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::StringValue(value.into())),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn decodes_spans_with_their_service_and_skips_malformed_ids() {
+        let span = |id: u8, parent: Vec<u8>, name: &str, error: bool| Span {
+            trace_id: vec![7; 16],
+            span_id: vec![id; 8],
+            parent_span_id: parent,
+            name: name.into(),
+            kind: span::SpanKind::Server as i32,
+            start_time_unix_nano: 1_000_000,
+            end_time_unix_nano: 3_000_000,
+            attributes: vec![string("http.route", "/analyze/{account_id}")],
+            status: Some(Status {
+                code: if error {
+                    status::StatusCode::Error as i32
+                } else {
+                    status::StatusCode::Unset as i32
+                },
+                message: String::new(),
+            }),
+            ..Default::default()
+        };
+        let mut bad = span(9, vec![], "bad", false);
+        bad.trace_id = vec![1, 2, 3];
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(Resource {
+                    attributes: vec![string("service.name", "gateway")],
+                    ..Default::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![
+                        span(1, vec![], "GET /analyze/{account_id}", true),
+                        span(2, vec![1; 8], "POST", false),
+                        bad,
+                    ],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let spans = decode(&[request]);
+        assert_eq!(spans.len(), 2);
+        assert_eq!(spans[0].service, "gateway");
+        assert!(spans[0].is_error());
+        assert_eq!(spans[0].span.span_kind, SpanKind::Server);
+        assert_eq!(
+            spans[0].attr("http.route").map(Value::as_str).as_deref(),
+            Some("/analyze/{account_id}")
+        );
+        assert_eq!(spans[1].span.parent_span_id, SpanId::from_bytes([1; 8]));
+        let text = waterfall(&spans, TraceId::from_bytes([7; 16]));
+        assert!(
+            text.contains("[gateway] GET /analyze/{account_id}"),
+            "{text}"
+        );
+        assert!(text.contains("  [gateway] POST"), "{text}");
+    }
+}
