@@ -395,6 +395,12 @@ impl TelemetryBuilder {
                     let counted = CountingExporter {
                         inner: exporter,
                         stats: stats.clone(),
+                        health: ExportHealth::new(
+                            &guard.metrics,
+                            opentelemetry_semantic_conventions::metric::OTEL_SDK_EXPORTER_SPAN_EXPORTED,
+                            "spans",
+                            &settings.endpoint,
+                        ),
                     };
                     let processor = BatchSpanProcessor::builder(counted)
                         .with_batch_config(batch.config())
@@ -459,7 +465,15 @@ impl TelemetryBuilder {
         };
         if logs_export {
             let settings = OtlpSettings::resolve(&env, Signal::Logs, &self.otlp)?;
-            let exporter = otlp_log_exporter(&settings)?;
+            let exporter = CountingLogExporter {
+                health: ExportHealth::new(
+                    &guard.metrics,
+                    opentelemetry_semantic_conventions::metric::OTEL_SDK_EXPORTER_LOG_EXPORTED,
+                    "log records",
+                    &settings.endpoint,
+                ),
+                inner: otlp_log_exporter(&settings)?,
+            };
             guard.logger_provider = Some(
                 SdkLoggerProvider::builder()
                     .with_resource(resource)
@@ -672,10 +686,74 @@ impl ExportStats {
     }
 }
 
+/// The pipeline's own health: every export outcome counted in the suite's metrics
+/// (`otel.sdk.exporter.{span,log}.exported`, with `error.type` on failures) and, on failure,
+/// a warning on standard error at most once every [`WARN_INTERVAL`] with the count lost since
+/// the last one.
+#[derive(Debug)]
+struct ExportHealth {
+    counter: crate::metrics::Counter,
+    what: &'static str,
+    endpoint: String,
+    lost_since_warning: AtomicU64,
+    last_warning: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+/// Least time between two warnings about failed exports.
+const WARN_INTERVAL: Duration = Duration::from_secs(10);
+
+impl ExportHealth {
+    fn new(metrics: &Metrics, name: &'static str, what: &'static str, endpoint: &str) -> Self {
+        Self {
+            counter: metrics
+                .u64_counter(name)
+                .with_unit(if what == "spans" {
+                    "{span}"
+                } else {
+                    "{log_record}"
+                })
+                .with_description("Items the exporter handled; error.type set when lost.")
+                .build(),
+            what,
+            endpoint: endpoint.to_owned(),
+            lost_since_warning: AtomicU64::new(0),
+            last_warning: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn record(&self, n: u64, result: &OTelSdkResult) {
+        match result {
+            Ok(()) => self.counter.add(n, &[]),
+            Err(e) => {
+                self.counter.add(
+                    n,
+                    &[KeyValue::new(
+                        opentelemetry_semantic_conventions::attribute::ERROR_TYPE,
+                        "export_failed",
+                    )],
+                );
+                let lost = self.lost_since_warning.fetch_add(n, Ordering::Relaxed) + n;
+                let Ok(mut last) = self.last_warning.lock() else {
+                    return;
+                };
+                if last.is_none_or(|t| t.elapsed() >= WARN_INTERVAL) {
+                    *last = Some(std::time::Instant::now());
+                    self.lost_since_warning.store(0, Ordering::Relaxed);
+                    eprintln!(
+                        "otel-core: {lost} {} could not be exported to {} ({e}); export goes on in the background",
+                        self.what, self.endpoint
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[derive(Debug)]
 struct CountingExporter<E> {
     inner: E,
     stats: Arc<ExportStats>,
+    health: ExportHealth,
 }
 
 impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
@@ -686,6 +764,7 @@ impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
             Ok(()) => self.stats.exported.fetch_add(n, Ordering::Relaxed),
             Err(_) => self.stats.failed.fetch_add(n, Ordering::Relaxed),
         };
+        self.health.record(n, &result);
         result
     }
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
@@ -693,6 +772,37 @@ impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
     }
     fn force_flush(&self) -> OTelSdkResult {
         self.inner.force_flush()
+    }
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+#[derive(Debug)]
+struct CountingLogExporter<E> {
+    inner: E,
+    health: ExportHealth,
+}
+
+impl<E: opentelemetry_sdk::logs::LogExporter> opentelemetry_sdk::logs::LogExporter
+    for CountingLogExporter<E>
+{
+    async fn export(&self, batch: opentelemetry_sdk::logs::LogBatch<'_>) -> OTelSdkResult {
+        let n = batch.iter().count() as u64;
+        let result = self.inner.export(batch).await;
+        self.health.record(n, &result);
+        result
+    }
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+    fn event_enabled(
+        &self,
+        level: opentelemetry::logs::Severity,
+        target: &str,
+        name: Option<&str>,
+    ) -> bool {
+        self.inner.event_enabled(level, target, name)
     }
     fn set_resource(&mut self, resource: &Resource) {
         self.inner.set_resource(resource);

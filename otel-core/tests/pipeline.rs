@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use opentelemetry::trace::{Span as _, TraceContextExt as _, Tracer as _, TracerProvider as _};
+use otel_core::metrics::SnapshotExt as _;
 use otel_core::testing::OtlpHttpReceiver;
 use otel_core::{EnvSource, Telemetry};
 
@@ -52,6 +53,12 @@ fn otlp_http_export_carries_resource_from_env() {
     assert_eq!(report.spans_ended, 2);
     assert_eq!(report.spans_exported, 2);
     assert_eq!(report.spans_dropped, 0);
+    let snapshot = guard.metrics().snapshot();
+    let exported = snapshot
+        .find(otel_core::semconv::metric::OTEL_SDK_EXPORTER_SPAN_EXPORTED)
+        .and_then(|m| m.find_series(&[]))
+        .and_then(|s| s.counter());
+    assert_eq!(exported, Some(2));
 
     let reqs = rx.trace_requests();
     let rs: Vec<_> = reqs.iter().flat_map(|r| r.resource_spans.iter()).collect();
@@ -103,6 +110,14 @@ fn closed_port_shuts_down_quickly_and_counts_drops() {
     assert_eq!(report.spans_ended, 25);
     assert_eq!(report.spans_exported, 0);
     assert_eq!(report.spans_dropped, 25);
+    // The loss is visible in the suite's own metrics too.
+    let snapshot = guard.metrics().snapshot();
+    let lost = snapshot
+        .find(otel_core::semconv::metric::OTEL_SDK_EXPORTER_SPAN_EXPORTED)
+        .expect("export counter")
+        .find_series(&[opentelemetry::KeyValue::new("error.type", "export_failed")])
+        .and_then(|s| s.counter());
+    assert_eq!(lost, Some(25));
 }
 
 #[test]
