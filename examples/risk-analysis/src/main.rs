@@ -10,7 +10,9 @@
 //! ```
 //!
 //! Servers come from `DATABASE_URL`, `REDIS_URL`, `AMQP_URL`, `ANALYZER_URL`; the schema and
-//! queue from `RISK_SCHEMA` and `RISK_QUEUE`; telemetry from the `OTEL_*` variables.
+//! queue from `RISK_SCHEMA` and `RISK_QUEUE`; telemetry from the `OTEL_*` variables. With
+//! `--stop-on-stdin-eof` a service stops cleanly (flushing its telemetry) when its standard
+//! input closes.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;

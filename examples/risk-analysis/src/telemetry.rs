@@ -23,33 +23,22 @@ pub fn shutdown(mut guard: TelemetryGuard) {
     }
 }
 
-/// Resolves when the process should stop: Ctrl-C, SIGTERM, or (with `watch_stdin`) standard
-/// input reaching end of file, which is how the demo stops its children without signals.
+/// Resolves when the process should stop: with `watch_stdin`, when standard input reaches end
+/// of file (Ctrl-D in a terminal; the demo closes its children's stdin), otherwise never.
+///
+/// Ctrl-C and SIGTERM are not caught: tokio's `signal` feature would split tokio's feature set
+/// in the workspace (`cargo tree -d`), so a process stopped by a signal exits without flushing
+/// its last batch of spans. Use `--stop-on-stdin-eof` for a clean stop.
 pub async fn stop_signal(watch_stdin: bool) {
-    let stdin_closed = async {
-        if watch_stdin {
-            use tokio::io::AsyncReadExt as _;
-            let mut stdin = tokio::io::stdin();
-            let mut buf = [0u8; 64];
-            while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-        () = stdin_closed => {}
+    if !watch_stdin {
+        return std::future::pending().await;
     }
+    // A blocking read on a thread of tokio's blocking pool; it ends with the process.
+    let _ = tokio::task::spawn_blocking(|| {
+        use std::io::Read as _;
+        let mut stdin = std::io::stdin().lock();
+        let mut buf = [0u8; 64];
+        while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+    })
+    .await;
 }
