@@ -209,6 +209,14 @@ fn metrics_pushed_over_otlp_with_exemplars_and_resource() {
     drop(cx);
     let report = guard.shutdown(Duration::from_secs(5));
     assert_eq!(report.metric_exports_failed, 0);
+    // The pipeline accounts for the points it delivered in its own metrics.
+    let delivered = guard
+        .metrics()
+        .snapshot()
+        .find(otel_core::semconv::metric::OTEL_SDK_EXPORTER_METRIC_DATA_POINT_EXPORTED)
+        .and_then(|m| m.find_series(&[]))
+        .and_then(|s| s.counter());
+    assert!(delivered.is_some_and(|n| n >= 1), "{delivered:?}");
     let reqs = rx.metric_requests();
     let rm = reqs
         .iter()

@@ -157,7 +157,15 @@ impl PeriodicMetricsExporter {
     ) -> Result<Self, MetricsError> {
         let (sender, receiver) = mpsc::sync_channel::<Command>(4);
         let shared = Arc::new(Shared::default());
+        let points = metrics
+            .u64_counter(
+                opentelemetry_semantic_conventions::metric::OTEL_SDK_EXPORTER_METRIC_DATA_POINT_EXPORTED,
+            )
+            .with_unit("{data_point}")
+            .with_description("Metric data points the exporter handled; error.type set when lost.")
+            .build();
         let worker = Worker {
+            points,
             metrics,
             exporter,
             config,
@@ -282,6 +290,30 @@ struct Worker {
     exporter: OtlpMetricsExporter,
     config: PeriodicConfig,
     shared: Arc<Shared>,
+    /// `otel.sdk.exporter.metric_data_point.exported`: the pipeline's own account of points
+    /// delivered (and lost, with `error.type`).
+    points: crate::metrics::Counter,
+}
+
+/// Data points in an export request.
+fn data_points(
+    request: &opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest,
+) -> u64 {
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+    request
+        .resource_metrics
+        .iter()
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics)
+        .map(|m| match &m.data {
+            Some(Data::Histogram(h)) => h.data_points.len(),
+            Some(Data::Sum(s)) => s.data_points.len(),
+            Some(Data::Gauge(g)) => g.data_points.len(),
+            Some(Data::ExponentialHistogram(h)) => h.data_points.len(),
+            Some(Data::Summary(s)) => s.data_points.len(),
+            None => 0,
+        } as u64)
+        .sum()
 }
 
 impl Worker {
@@ -324,12 +356,21 @@ impl Worker {
             &self.metrics.resource(),
         );
         let result = self.exporter.export_with_timeout(&request, timeout);
+        let points = data_points(&request);
         match &result {
             Ok(()) => {
                 self.shared.succeeded.fetch_add(1, Ordering::Relaxed);
+                self.points.add(points, &[]);
             }
             Err(e) => {
                 self.shared.failed.fetch_add(1, Ordering::Relaxed);
+                self.points.add(
+                    points,
+                    &[opentelemetry::KeyValue::new(
+                        opentelemetry_semantic_conventions::attribute::ERROR_TYPE,
+                        "export_failed",
+                    )],
+                );
                 *self
                     .shared
                     .last_error
