@@ -568,6 +568,19 @@ fn propagator_from_env(
         .map_err(|e| ConfigError::invalid("OTEL_PROPAGATORS", value, e.to_string()))
 }
 
+/// The tonic channel of the gRPC exporters lives on the application's tokio runtime: building
+/// one outside a runtime would panic deep in hyper, so say so instead.
+fn require_tokio_runtime(component: &'static str) -> Result<(), ConfigError> {
+    tokio::runtime::Handle::try_current()
+        .map(|_| ())
+        .map_err(|_| ConfigError::Build {
+            component,
+            reason: "OTLP over gRPC needs a tokio runtime: build the pipeline inside one \
+                     (e.g. in #[tokio::main]) or use OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"
+                .to_owned(),
+        })
+}
+
 fn metrics_error(e: MetricsError) -> ConfigError {
     match e {
         MetricsError::InvalidEnv { var, value, reason } => ConfigError::invalid(var, value, reason),
@@ -585,6 +598,9 @@ fn headers_map(settings: &OtlpSettings) -> std::collections::HashMap<String, Str
 fn otlp_span_exporter(
     settings: &OtlpSettings,
 ) -> Result<opentelemetry_otlp::SpanExporter, ConfigError> {
+    if settings.protocol == OtlpProtocol::Grpc {
+        require_tokio_runtime("OTLP span exporter")?;
+    }
     let built = match settings.protocol {
         OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
             .with_http()
@@ -609,6 +625,9 @@ fn otlp_span_exporter(
 fn otlp_log_exporter(
     settings: &OtlpSettings,
 ) -> Result<opentelemetry_otlp::LogExporter, ConfigError> {
+    if settings.protocol == OtlpProtocol::Grpc {
+        require_tokio_runtime("OTLP log exporter")?;
+    }
     let built = match settings.protocol {
         OtlpProtocol::HttpProtobuf => opentelemetry_otlp::LogExporter::builder()
             .with_http()

@@ -1,0 +1,131 @@
+//! Spans exported over OTLP/gRPC (`OTEL_EXPORTER_OTLP_PROTOCOL=grpc`) to a real gRPC receiver
+//! (the generated `TraceServiceServer` on hyper) on loopback, headers sent as metadata.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use otel_core::{EnvSource, Telemetry};
+
+type Received = (ExportTraceServiceRequest, Option<String>);
+
+struct Receiver {
+    tx: mpsc::Sender<Received>,
+}
+
+#[tonic::async_trait]
+impl TraceService for Receiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let key = request
+            .metadata()
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let _ = self.tx.send((request.into_inner(), key));
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+fn grpc_receiver() -> (String, mpsc::Receiver<Received>) {
+    let (tx, rx) = mpsc::channel();
+    let (addr_tx, addr_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            let service = TraceServiceServer::new(Receiver { tx });
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let service = service.clone();
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http2::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(
+                        hyper_util::rt::TokioIo::new(stream),
+                        hyper_util::service::TowerToHyperService::new(service),
+                    )
+                    .await;
+                });
+            }
+        });
+    });
+    let addr = addr_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    (format!("http://{addr}"), rx)
+}
+
+#[test]
+fn spans_reach_a_grpc_collector_with_metadata_and_resource() {
+    let (endpoint, received) = grpc_receiver();
+    // The service's own runtime: the gRPC exporter's channel lives on it.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let _enter = rt.enter();
+    let mut guard = Telemetry::builder()
+        .with_env(EnvSource::from_pairs([
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=secret-1"),
+            ("OTEL_SERVICE_NAME", "grpc-exported"),
+            ("OTEL_METRICS_EXPORTER", "none"),
+        ]))
+        .with_tracing_subscriber(false)
+        .build()
+        .unwrap();
+    let tracer = guard.tracer_provider().unwrap().tracer("t");
+    tracer.start("over-grpc").end();
+    let report = guard.shutdown(Duration::from_secs(5));
+    assert_eq!(report.spans_exported, 1, "{report:?}");
+    let (request, key) = received.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(key.as_deref(), Some("secret-1"));
+    let rs = &request.resource_spans[0];
+    let resource = format!("{:?}", rs.resource);
+    assert!(resource.contains("grpc-exported"), "{resource}");
+    assert_eq!(rs.scope_spans[0].spans[0].name, "over-grpc");
+}
+
+#[test]
+fn grpc_outside_a_runtime_is_an_error_not_a_panic() {
+    let result = std::panic::catch_unwind(|| {
+        Telemetry::builder()
+            .with_env(EnvSource::from_pairs([
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                ("OTEL_METRICS_EXPORTER", "none"),
+            ]))
+            .with_tracing_subscriber(false)
+            .build()
+            .map(|mut g| g.shutdown(Duration::from_secs(1)))
+    });
+    match result {
+        Ok(Ok(_)) => panic!("expected an error naming the missing runtime"),
+        Ok(Err(e)) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains("tokio runtime") && msg.contains("http/protobuf"),
+                "{msg}"
+            );
+        }
+        Err(_) => panic!("building a gRPC pipeline outside a tokio runtime panicked"),
+    }
+}
