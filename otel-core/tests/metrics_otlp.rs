@@ -3,6 +3,8 @@
 //! generated `MetricsServiceServer` on hyper).
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
@@ -369,37 +371,10 @@ fn grpc_receiver() -> (
     mpsc::Receiver<(ExportMetricsServiceRequest, Option<String>)>,
 ) {
     let (tx, rx) = mpsc::channel();
-    let (addr_tx, addr_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            addr_tx.send(listener.local_addr().unwrap()).unwrap();
-            let service = MetricsServiceServer::new(GrpcReceiver { tx });
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let service = service.clone();
-                tokio::spawn(async move {
-                    let _ = hyper::server::conn::http2::Builder::new(
-                        hyper_util::rt::TokioExecutor::new(),
-                    )
-                    .serve_connection(
-                        hyper_util::rt::TokioIo::new(stream),
-                        hyper_util::service::TowerToHyperService::new(service),
-                    )
-                    .await;
-                });
-            }
-        });
-    });
-    let addr = addr_rx.recv_timeout(Duration::from_secs(5)).unwrap();
-    (format!("http://{addr}"), rx)
+    (
+        common::serve_grpc(MetricsServiceServer::new(GrpcReceiver { tx })),
+        rx,
+    )
 }
 
 #[test]
