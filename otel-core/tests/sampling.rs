@@ -38,7 +38,10 @@ fn rate_limit_is_respected_over_a_window_and_children_follow() {
     let roots = spans.iter().filter(|s| s.name == "request").count() as f64;
     let children = spans.iter().filter(|s| s.name == "child").count() as f64;
     // Far more attempts than the rate allows (the loop sleeps 200 µs; a loaded machine sleeps longer).
-    assert!(attempts as f64 > rate * window * 3.0, "only {attempts} attempts");
+    assert!(
+        attempts as f64 > rate * window * 3.0,
+        "only {attempts} attempts"
+    );
     // The bucket holds one second's worth, so at most rate * (window + 1).
     assert!(
         roots <= rate * (window + 1.0),
