@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use opentelemetry::global::BoxedTracer;
-use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _};
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt, TracerProvider as _};
 use opentelemetry::{Context, InstrumentationScope, KeyValue, Value};
 use opentelemetry_semantic_conventions::attribute::{
     ERROR_TYPE, EXCEPTION_MESSAGE, EXCEPTION_TYPE,
@@ -51,8 +51,35 @@ pub struct Instrumentation {
 }
 
 struct Inner {
-    tracer: BoxedTracer,
+    tracer: AnyTracer,
     metrics: Metrics,
+}
+
+/// The SDK's tracer when the provider is the SDK's (the common case: spans are then boxed once,
+/// by the context), else any tracer behind the API's box.
+enum AnyTracer {
+    Sdk(opentelemetry_sdk::trace::SdkTracer),
+    Boxed(BoxedTracer),
+}
+
+impl AnyTracer {
+    fn from_tracer<T>(tracer: T) -> Self
+    where
+        T: opentelemetry::trace::Tracer + Send + Sync + 'static,
+        T::Span: Send + Sync + 'static,
+    {
+        let any: Box<dyn std::any::Any> = Box::new(tracer);
+        match any.downcast::<opentelemetry_sdk::trace::SdkTracer>() {
+            Ok(sdk) => Self::Sdk(*sdk),
+            Err(other) => match other.downcast::<T>() {
+                Ok(t) => Self::Boxed(BoxedTracer::new(Box::new(*t))),
+                // Unreachable: `other` holds a `T`. Fall back to a no-op tracer, never panic.
+                Err(_) => Self::Boxed(BoxedTracer::new(Box::new(
+                    opentelemetry::trace::noop::NoopTracer::new(),
+                ))),
+            },
+        }
+    }
 }
 
 impl std::fmt::Debug for Instrumentation {
@@ -65,7 +92,7 @@ impl std::fmt::Debug for Instrumentation {
 #[must_use]
 pub struct InstrumentationBuilder {
     scope: InstrumentationScope,
-    tracer: Option<BoxedTracer>,
+    tracer: Option<AnyTracer>,
     metrics: Option<Metrics>,
 }
 
@@ -94,11 +121,6 @@ impl Instrumentation {
         }
     }
 
-    /// The tracer spans are started with.
-    pub fn tracer(&self) -> &BoxedTracer {
-        &self.inner.tracer
-    }
-
     /// The metrics registry the adapter's instruments live in.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
@@ -113,15 +135,15 @@ impl Instrumentation {
         kind: SpanKind,
         attributes: Vec<KeyValue>,
     ) -> Operation {
-        let span = self
-            .inner
-            .tracer
-            .span_builder(name)
+        let builder = opentelemetry::trace::SpanBuilder::from_name(name)
             .with_kind(kind)
-            .with_attributes(attributes)
-            .start_with_context(&self.inner.tracer, parent);
+            .with_attributes(attributes);
+        let cx = match &self.inner.tracer {
+            AnyTracer::Sdk(t) => parent.with_span(builder.start_with_context(t, parent)),
+            AnyTracer::Boxed(t) => parent.with_span(builder.start_with_context(t, parent)),
+        };
         Operation {
-            cx: parent.with_span(span),
+            cx,
             start: Instant::now(),
             ended: false,
         }
@@ -137,7 +159,7 @@ impl InstrumentationBuilder {
         <P::Tracer as opentelemetry::trace::Tracer>::Span: Send + Sync + 'static,
     {
         let tracer = provider.tracer_with_scope(self.scope.clone());
-        self.tracer = Some(BoxedTracer::new(Box::new(tracer)));
+        self.tracer = Some(AnyTracer::from_tracer(tracer));
         self
     }
 
@@ -149,9 +171,15 @@ impl InstrumentationBuilder {
 
     /// Builds; unset parts come from the globals as they are now.
     pub fn build(self) -> Instrumentation {
-        let tracer = self.tracer.unwrap_or_else(|| {
-            opentelemetry::global::tracer_provider().tracer_with_scope(self.scope.clone())
-        });
+        let tracer =
+            self.tracer
+                .unwrap_or_else(|| match crate::pipeline::installed_tracer_provider() {
+                    Some(p) => AnyTracer::Sdk(p.tracer_with_scope(self.scope.clone())),
+                    None => AnyTracer::Boxed(
+                        opentelemetry::global::tracer_provider()
+                            .tracer_with_scope(self.scope.clone()),
+                    ),
+                });
         Instrumentation {
             inner: Arc::new(Inner {
                 tracer,

@@ -497,6 +497,9 @@ impl TelemetryBuilder {
         let mut guard = self.build()?;
         if let Some(provider) = &guard.tracer_provider {
             opentelemetry::global::set_tracer_provider(provider.clone());
+            if let Ok(mut installed) = INSTALLED.write() {
+                *installed = Some(provider.clone());
+            }
         }
         Metrics::set_global(guard.metrics.clone());
         if let Some(p) = guard.propagator.take() {
@@ -579,6 +582,15 @@ fn require_tokio_runtime(component: &'static str) -> Result<(), ConfigError> {
                      (e.g. in #[tokio::main]) or use OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"
                 .to_owned(),
         })
+}
+
+/// The provider [`TelemetryBuilder::install`] made global, kept typed so that adapters built
+/// afterwards start SDK spans without the API's extra box.
+static INSTALLED: std::sync::RwLock<Option<SdkTracerProvider>> = std::sync::RwLock::new(None);
+
+/// The tracer provider installed by [`TelemetryBuilder::install`], if any.
+pub(crate) fn installed_tracer_provider() -> Option<SdkTracerProvider> {
+    INSTALLED.read().ok().and_then(|p| p.clone())
 }
 
 fn metrics_error(e: MetricsError) -> ConfigError {
