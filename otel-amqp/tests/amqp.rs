@@ -32,6 +32,35 @@ fn instrumented(channel: Channel, telemetry: &TestTelemetry) -> InstrumentedChan
         .build()
 }
 
+/// A producer on its own connection, with its own telemetry, as another process would be.
+/// Keep the connection bound (`_connection`) for as long as the channel is used.
+async fn separate_producer(
+    telemetry: TestTelemetry,
+) -> (TestTelemetry, InstrumentedChannel, lapin::Connection) {
+    let connection = connect().await;
+    let channel = instrumented(connection.create_channel().await.unwrap(), &telemetry);
+    (telemetry, channel, connection)
+}
+
+/// Publishes `body` to `queue` through the default exchange with default properties; returns
+/// the (instrumented) confirmation, which the caller may await in confirm mode.
+async fn publish(
+    producer: &InstrumentedChannel,
+    queue: &str,
+    body: &[u8],
+) -> otel_amqp::InstrumentedPublisherConfirm {
+    producer
+        .basic_publish(
+            "".into(),
+            queue.into(),
+            BasicPublishOptions::default(),
+            body,
+            BasicProperties::default(),
+        )
+        .await
+        .unwrap()
+}
+
 /// A consumer on its own connection, with its own telemetry, on a fresh auto-delete queue.
 struct Worker {
     telemetry: TestTelemetry,
@@ -120,12 +149,8 @@ async fn consumer_spans_join_the_publishers_trace() {
         (headers, handled)
     });
 
-    let producer_telemetry = test_telemetry();
-    let producer_connection = connect().await;
-    let producer = instrumented(
-        producer_connection.create_channel().await.unwrap(),
-        &producer_telemetry,
-    );
+    let (producer_telemetry, producer, _producer_connection) =
+        separate_producer(test_telemetry()).await;
     producer
         .get_ref()
         .confirm_select(ConfirmSelectOptions::default())
@@ -322,22 +347,9 @@ async fn nack_with_requeue_and_the_redelivery_are_visible() {
         ..
     } = worker(&queue, ConsumerParent::CreationContext).await;
 
-    let producer_telemetry = test_telemetry();
-    let producer_connection = connect().await;
-    let producer = instrumented(
-        producer_connection.create_channel().await.unwrap(),
-        &producer_telemetry,
-    );
-    producer
-        .basic_publish(
-            "".into(),
-            queue.as_str().into(),
-            BasicPublishOptions::default(),
-            b"flaky job",
-            BasicProperties::default(),
-        )
-        .await
-        .unwrap();
+    let (producer_telemetry, producer, _producer_connection) =
+        separate_producer(test_telemetry()).await;
+    publish(&producer, &queue, b"flaky job").await;
 
     let mut first = next(&mut consumer).await;
     assert!(!first.redelivered());
@@ -527,30 +539,15 @@ async fn basic_get_receives_inside_the_callers_span() {
     let channel = instrumented(connection.create_channel().await.unwrap(), &telemetry);
     declare(channel.get_ref(), &queue).await;
 
-    let producer_telemetry = test_telemetry();
-    let producer_connection = connect().await;
-    let producer = instrumented(
-        producer_connection.create_channel().await.unwrap(),
-        &producer_telemetry,
-    );
+    let (producer_telemetry, producer, _producer_connection) =
+        separate_producer(test_telemetry()).await;
     producer
         .get_ref()
         .confirm_select(ConfirmSelectOptions::default())
         .await
         .unwrap();
     for body in [b"one", b"two"] {
-        producer
-            .basic_publish(
-                "".into(),
-                queue.as_str().into(),
-                BasicPublishOptions::default(),
-                body,
-                BasicProperties::default(),
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+        publish(&producer, &queue, body).await.await.unwrap();
     }
     let publishes = producer_telemetry.spans_named(&format!("publish {queue}"));
     assert_eq!(publishes.len(), 2);
@@ -631,22 +628,9 @@ async fn ambient_parent_links_the_producer() {
         _connection,
         ..
     } = worker(&queue, ConsumerParent::Ambient).await;
-    let producer_telemetry = test_telemetry();
-    let producer_connection = connect().await;
-    let producer = instrumented(
-        producer_connection.create_channel().await.unwrap(),
-        &producer_telemetry,
-    );
-    producer
-        .basic_publish(
-            "".into(),
-            queue.as_str().into(),
-            BasicPublishOptions::default(),
-            b"batch item",
-            BasicProperties::default(),
-        )
-        .await
-        .unwrap();
+    let (producer_telemetry, producer, _producer_connection) =
+        separate_producer(test_telemetry()).await;
+    publish(&producer, &queue, b"batch item").await;
 
     let batch_cx = Context::current_with_span(telemetry.tracer().start("batch"));
     let delivery = next(&mut consumer).with_context(batch_cx.clone()).await;
@@ -672,22 +656,9 @@ async fn a_consumer_inside_a_span_links_it_when_joining_the_producer() {
         _connection,
         ..
     } = worker(&queue, ConsumerParent::CreationContext).await;
-    let producer_telemetry = test_telemetry();
-    let producer_connection = connect().await;
-    let producer = instrumented(
-        producer_connection.create_channel().await.unwrap(),
-        &producer_telemetry,
-    );
-    producer
-        .basic_publish(
-            "".into(),
-            queue.as_str().into(),
-            BasicPublishOptions::default(),
-            b"x",
-            BasicProperties::default(),
-        )
-        .await
-        .unwrap();
+    let (producer_telemetry, producer, _producer_connection) =
+        separate_producer(test_telemetry()).await;
+    publish(&producer, &queue, b"x").await;
     let loop_cx = Context::current_with_span(telemetry.tracer().start("consume loop"));
     let delivery = next(&mut consumer).with_context(loop_cx.clone()).await;
     drop(delivery); // auto-settled elsewhere; the process span ends at the drop
@@ -712,12 +683,8 @@ async fn a_context_already_in_the_headers_is_kept_and_linked() {
         _connection,
         ..
     } = worker(&queue, ConsumerParent::CreationContext).await;
-    let producer_telemetry = test_telemetry();
-    let producer_connection = connect().await;
-    let producer = instrumented(
-        producer_connection.create_channel().await.unwrap(),
-        &producer_telemetry,
-    );
+    let (producer_telemetry, producer, _producer_connection) =
+        separate_producer(test_telemetry()).await;
 
     // A creation context the application attached itself.
     let creator = producer_telemetry.tracer().start("create job");
@@ -911,22 +878,11 @@ async fn an_unsampled_publish_records_nothing_but_still_propagates() {
         _connection,
         ..
     } = worker(&queue, ConsumerParent::CreationContext).await;
-    let producer_telemetry = telemetry_with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOff);
-    let producer_connection = connect().await;
-    let producer = instrumented(
-        producer_connection.create_channel().await.unwrap(),
-        &producer_telemetry,
-    );
-    producer
-        .basic_publish(
-            "".into(),
-            queue.as_str().into(),
-            BasicPublishOptions::default(),
-            b"x",
-            BasicProperties::default(),
-        )
-        .await
-        .unwrap();
+    let (producer_telemetry, producer, _producer_connection) = separate_producer(
+        telemetry_with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOff),
+    )
+    .await;
+    publish(&producer, &queue, b"x").await;
     let delivery = next(&mut consumer).await;
     let headers = delivery.delivery().properties.headers().clone().unwrap();
     let creation = delivery.creation_context().span().span_context().clone();
