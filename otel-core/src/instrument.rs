@@ -31,17 +31,19 @@
 //! [`start`]: Instrumentation::start
 
 use std::borrow::Cow;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
 
-use opentelemetry::global::BoxedTracer;
-use opentelemetry::trace::{SpanKind, Status, TraceContextExt, TracerProvider as _};
+use opentelemetry::global::{BoxedSpan, BoxedTracer};
+use opentelemetry::trace::{
+    Span as _, SpanContext, SpanKind, Status, TraceContextExt, TracerProvider as _,
+};
 use opentelemetry::{Context, InstrumentationScope, KeyValue, Value};
 use opentelemetry_semantic_conventions::attribute::{
     ERROR_TYPE, EXCEPTION_MESSAGE, EXCEPTION_TYPE,
 };
 
-use crate::metrics::{Histogram, Metrics};
+use crate::metrics::{BoundHistogram, Histogram, Metrics};
 
 /// Tracer and metrics an adapter records through, with a full instrumentation scope
 /// (name, version, schema URL). Cheap to clone.
@@ -135,18 +137,60 @@ impl Instrumentation {
         kind: SpanKind,
         attributes: Vec<KeyValue>,
     ) -> Operation {
+        // One wall-clock reading serves as the span's start time and the duration's origin.
+        let start = SystemTime::now();
         let builder = opentelemetry::trace::SpanBuilder::from_name(name)
             .with_kind(kind)
+            .with_start_time(start)
             .with_attributes(attributes);
         let cx = match &self.inner.tracer {
             AnyTracer::Sdk(t) => parent.with_span(builder.start_with_context(t, parent)),
             AnyTracer::Boxed(t) => parent.with_span(builder.start_with_context(t, parent)),
         };
-        Operation {
-            cx,
-            start: Instant::now(),
-            ended: false,
-        }
+        Operation::new(OpSpan::Context(cx), start)
+    }
+
+    /// Starts an operation like [`start`](Self::start) for a call that runs no instrumented
+    /// work of its own (a Redis command, a SQL query): the span is held by the operation
+    /// instead of being placed in a new [`Context`], which saves building that context.
+    /// [`Operation::context`] still works (it builds one on first use).
+    ///
+    /// ```
+    /// use opentelemetry::{Context, KeyValue, trace::SpanKind};
+    /// use otel_core::instrument::Instrumentation;
+    ///
+    /// let inst = Instrumentation::builder("my-adapter", "0.1.0").build();
+    /// let duration = inst.metrics().f64_histogram("db.client.operation.duration").build();
+    /// let mut op = inst.start_leaf(&Context::current(), "GET", SpanKind::Client, vec![
+    ///     KeyValue::new("db.system.name", "redis"),
+    /// ]);
+    /// op.set_attribute(KeyValue::new("db.operation.name", "GET"));
+    /// op.end_with_duration(&duration, &[KeyValue::new("db.system.name", "redis")]);
+    /// ```
+    pub fn start_leaf(
+        &self,
+        parent: &Context,
+        name: impl Into<Cow<'static, str>>,
+        kind: SpanKind,
+        attributes: Vec<KeyValue>,
+    ) -> Operation {
+        let start = SystemTime::now();
+        let builder = opentelemetry::trace::SpanBuilder::from_name(name)
+            .with_kind(kind)
+            .with_start_time(start)
+            .with_attributes(attributes);
+        let span = match &self.inner.tracer {
+            AnyTracer::Sdk(t) => LeafSpan::Sdk(builder.start_with_context(t, parent)),
+            AnyTracer::Boxed(t) => LeafSpan::Boxed(builder.start_with_context(t, parent)),
+        };
+        Operation::new(
+            OpSpan::Leaf {
+                span,
+                parent: parent.clone(),
+                cx: OnceLock::new(),
+            },
+            start,
+        )
     }
 }
 
@@ -191,41 +235,160 @@ impl InstrumentationBuilder {
 
 /// One call in flight: its span (inside [`Operation::context`]) and its start time.
 ///
+/// The span's start and end timestamps and the recorded duration come from the same two
+/// readings of the system clock, so the duration in the histogram is exactly the span's (a
+/// backwards step of the clock during the call records a duration of zero).
+///
 /// Dropped without [`end`](Operation::end) or [`end_with_duration`](Operation::end_with_duration)
 /// (for example because the caller dropped the future), the span still ends, with status Error
 /// and `error.type = "cancelled"`, so no call is lost from the trace.
-#[derive(Debug)]
 pub struct Operation {
-    cx: Context,
-    start: Instant,
+    span: OpSpan,
+    start: SystemTime,
     ended: bool,
 }
 
+impl std::fmt::Debug for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Operation")
+            .field("span_context", &self.span_context())
+            .field("start", &self.start)
+            .field("ended", &self.ended)
+            .finish()
+    }
+}
+
+/// Where an operation's span lives.
+// The SDK span is held inline on purpose: boxing it is the allocation `start_leaf` saves.
+#[allow(clippy::large_enum_variant)]
+enum OpSpan {
+    /// Inside a context (from [`Instrumentation::start`]).
+    Context(Context),
+    /// Held directly (from [`Instrumentation::start_leaf`]): no context is built unless asked.
+    Leaf {
+        span: LeafSpan,
+        parent: Context,
+        cx: OnceLock<Context>,
+    },
+}
+
+/// A span held outside any context.
+#[allow(clippy::large_enum_variant)]
+enum LeafSpan {
+    Sdk(opentelemetry_sdk::trace::Span),
+    Boxed(BoxedSpan),
+}
+
+/// Runs `$body` with `$s` bound to the operation's span, whichever way it is held.
+macro_rules! on_span {
+    ($op:expr, $s:ident => $body:expr) => {
+        match &mut $op.span {
+            OpSpan::Context(cx) => {
+                let $s = cx.span();
+                $body
+            }
+            OpSpan::Leaf {
+                span: LeafSpan::Sdk($s),
+                ..
+            } => $body,
+            OpSpan::Leaf {
+                span: LeafSpan::Boxed($s),
+                ..
+            } => $body,
+        }
+    };
+}
+
 impl Operation {
+    fn new(span: OpSpan, start: SystemTime) -> Self {
+        Self {
+            span,
+            start,
+            ended: false,
+        }
+    }
+
     /// The context holding this operation's span: run the call's inner work in it
     /// (`fut.with_context(op.context().clone())`) so its spans become children.
+    ///
+    /// For an operation from [`Instrumentation::start_leaf`] the context is built on the first
+    /// call and carries the span's identity (children and propagated headers point at it), but
+    /// attributes set through it do not reach the span: use this operation's methods.
     pub fn context(&self) -> &Context {
-        &self.cx
+        match &self.span {
+            OpSpan::Context(cx) => cx,
+            OpSpan::Leaf { span, parent, cx } => cx.get_or_init(|| {
+                let span_context = match span {
+                    LeafSpan::Sdk(s) => s.span_context().clone(),
+                    LeafSpan::Boxed(s) => s.span_context().clone(),
+                };
+                parent.with_remote_span_context(span_context)
+            }),
+        }
+    }
+
+    /// The span's identity (trace id, span id, sampled flag).
+    ///
+    /// ```
+    /// use opentelemetry::{Context, trace::SpanKind};
+    /// use otel_core::instrument::Instrumentation;
+    ///
+    /// let inst = Instrumentation::builder("my-adapter", "0.1.0").build();
+    /// let op = inst.start(&Context::new(), "call", SpanKind::Internal, Vec::new());
+    /// // No tracer provider is installed here: the span is a no-op and its context invalid.
+    /// assert!(!op.span_context().is_valid());
+    /// ```
+    pub fn span_context(&self) -> SpanContext {
+        self.with_span_context(SpanContext::clone)
+    }
+
+    fn with_span_context<R>(&self, f: impl FnOnce(&SpanContext) -> R) -> R {
+        match &self.span {
+            OpSpan::Context(cx) => f(cx.span().span_context()),
+            OpSpan::Leaf {
+                span: LeafSpan::Sdk(s),
+                ..
+            } => f(s.span_context()),
+            OpSpan::Leaf {
+                span: LeafSpan::Boxed(s),
+                ..
+            } => f(s.span_context()),
+        }
     }
 
     /// Whether the span records anything; skip building attribute values when it does not.
     pub fn is_recording(&self) -> bool {
-        self.cx.span().is_recording()
+        match &self.span {
+            OpSpan::Context(cx) => cx.span().is_recording(),
+            OpSpan::Leaf {
+                span: LeafSpan::Sdk(s),
+                ..
+            } => s.is_recording(),
+            OpSpan::Leaf {
+                span: LeafSpan::Boxed(s),
+                ..
+            } => s.is_recording(),
+        }
     }
 
     /// Time since the start.
     pub fn elapsed(&self) -> Duration {
-        self.start.elapsed()
+        self.start.elapsed().unwrap_or_default()
     }
 
     /// Sets an attribute on the span.
     pub fn set_attribute(&mut self, kv: KeyValue) {
-        self.cx.span().set_attribute(kv);
+        on_span!(self, s => s.set_attribute(kv));
+    }
+
+    /// Sets attributes on the span.
+    pub fn set_attributes(&mut self, attributes: impl IntoIterator<Item = KeyValue>) {
+        on_span!(self, s => s.set_attributes(attributes));
     }
 
     /// Renames the span (for names only known once the call ran, like an HTTP route).
     pub fn update_name(&mut self, name: impl Into<Cow<'static, str>>) {
-        self.cx.span().update_name(name);
+        on_span!(self, s => s.update_name(name));
     }
 
     /// Marks the call failed: `error.type`, span status Error with `message`, and an
@@ -235,35 +398,56 @@ impl Operation {
         error_type: impl Into<Value>,
         message: impl Into<Cow<'static, str>>,
     ) {
-        let span = self.cx.span();
-        if !span.is_recording() {
+        if !self.is_recording() {
             return;
         }
         let error_type = error_type.into();
         let message = message.into();
-        span.add_event(
-            "exception",
-            vec![
-                KeyValue::new(EXCEPTION_TYPE, error_type.clone()),
-                KeyValue::new(EXCEPTION_MESSAGE, message.to_string()),
-            ],
-        );
-        span.set_attribute(KeyValue::new(ERROR_TYPE, error_type));
-        span.set_status(Status::error(message));
+        let event = vec![
+            KeyValue::new(EXCEPTION_TYPE, error_type.clone()),
+            KeyValue::new(EXCEPTION_MESSAGE, message.to_string()),
+        ];
+        on_span!(self, s => {
+            s.add_event("exception", event);
+            s.set_attribute(KeyValue::new(ERROR_TYPE, error_type));
+            s.set_status(Status::error(message));
+        });
     }
 
     /// Sets the span status without other changes (for conventions where an error does not
     /// mean status Error, or to mark Ok explicitly).
     pub fn set_status(&mut self, status: Status) {
-        self.cx.span().set_status(status);
+        on_span!(self, s => s.set_status(status));
     }
 
     /// Ends the span and records the elapsed seconds in `histogram` with `metric_attributes`;
     /// the exemplar (when the span is sampled) points at this span.
     pub fn end_with_duration(mut self, histogram: &Histogram, metric_attributes: &[KeyValue]) {
-        let secs = self.start.elapsed().as_secs_f64();
-        histogram.record_with_context(secs, metric_attributes, &self.cx);
-        self.finish();
+        let end = SystemTime::now();
+        let secs = self.seconds_until(end);
+        self.with_span_context(|sc| histogram.record_at(secs, metric_attributes, sc, end));
+        self.finish_at(end);
+    }
+
+    /// Ends the span and records the elapsed seconds in the bound series `histogram` (see
+    /// [`Histogram::bind`]): the same as [`end_with_duration`](Self::end_with_duration) without
+    /// looking the series up by its attributes.
+    ///
+    /// ```
+    /// use opentelemetry::{Context, KeyValue, trace::SpanKind};
+    /// use otel_core::instrument::Instrumentation;
+    ///
+    /// let inst = Instrumentation::builder("my-adapter", "0.1.0").build();
+    /// let duration = inst.metrics().f64_histogram("app.call.duration").with_unit("s").build();
+    /// let ok_calls = duration.bind(&[KeyValue::new("result", "ok")]);
+    /// let op = inst.start(&Context::current(), "call", SpanKind::Internal, Vec::new());
+    /// op.end_with_bound(&ok_calls);
+    /// ```
+    pub fn end_with_bound(mut self, histogram: &BoundHistogram) {
+        let end = SystemTime::now();
+        let secs = self.seconds_until(end);
+        self.with_span_context(|sc| histogram.record_at(secs, sc, end));
+        self.finish_at(end);
     }
 
     /// Ends the span only.
@@ -272,10 +456,21 @@ impl Operation {
     }
 
     fn finish(&mut self) {
+        self.finish_at(SystemTime::now());
+    }
+
+    fn finish_at(&mut self, end: SystemTime) {
         if !self.ended {
             self.ended = true;
-            self.cx.span().end();
+            on_span!(self, s => s.end_with_timestamp(end));
         }
+    }
+
+    /// Seconds from the start to `end` (zero if the clock stepped back).
+    fn seconds_until(&self, end: SystemTime) -> f64 {
+        end.duration_since(self.start)
+            .unwrap_or_default()
+            .as_secs_f64()
     }
 }
 

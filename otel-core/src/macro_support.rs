@@ -382,7 +382,7 @@ pub mod __private {
 
     use super::{Routed, call_duration, metrics_by_default};
     use crate::instrument::{Instrumentation, Operation};
-    use crate::metrics::Histogram;
+    use crate::metrics::{BoundHistogram, Histogram};
 
     pub use super::{SpanAttributes, ToAttributeValue};
     pub use opentelemetry::context::FutureExt;
@@ -443,6 +443,9 @@ pub mod __private {
         function: &'static str,
         instrumentation: Instrumentation,
         histogram: Histogram,
+        /// The series of successful calls, bound once: the common end records without
+        /// looking the series up.
+        ok: BoundHistogram,
     }
 
     /// The fully qualified function name from the type name of an item nested in it:
@@ -473,10 +476,16 @@ pub mod __private {
                 let instrumentation =
                     Instrumentation::builder(self.meta.scope_name, self.meta.scope_version).build();
                 let histogram = call_duration(instrumentation.metrics());
+                let function = function_name((self.meta.function_path)());
+                let ok = histogram.bind(&[
+                    KeyValue::new(CODE_FUNCTION_NAME, function),
+                    KeyValue::new(super::RESULT, "ok"),
+                ]);
                 State {
-                    function: function_name((self.meta.function_path)()),
+                    function,
                     instrumentation,
                     histogram,
+                    ok,
                 }
             })
         }
@@ -509,7 +518,7 @@ pub mod __private {
             let histogram = match (metrics_on, routed) {
                 (false, _) => None,
                 (true, Some(r)) => Some(HistogramRef::Owned(r.histogram.clone())),
-                (true, None) => Some(HistogramRef::Static(&state.histogram)),
+                (true, None) => Some(HistogramRef::Static(state)),
             };
             // The code.* attributes go in at the start, where samplers see them (and the SDK
             // keeps this vector, so the arguments recorded next fit without reallocating).
@@ -535,14 +544,14 @@ pub mod __private {
     }
 
     enum HistogramRef {
-        Static(&'static Histogram),
+        Static(&'static State),
         Owned(Histogram),
     }
 
     impl HistogramRef {
         fn get(&self) -> &Histogram {
             match self {
-                Self::Static(h) => h,
+                Self::Static(state) => &state.histogram,
                 Self::Owned(h) => h,
             }
         }
@@ -645,6 +654,9 @@ pub mod __private {
             }
             match &self.histogram {
                 None => op.end(),
+                Some(HistogramRef::Static(state)) if self.error_type.is_none() => {
+                    op.end_with_bound(&state.ok);
+                }
                 Some(h) => {
                     let function = KeyValue::new(CODE_FUNCTION_NAME, self.function);
                     match self.error_type {

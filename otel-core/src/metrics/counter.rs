@@ -2,6 +2,7 @@
 //! one atomic per series.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use opentelemetry::KeyValue;
@@ -9,7 +10,7 @@ use opentelemetry::KeyValue;
 use super::config::MetricsConfig;
 use super::registry::{Descriptor, Handle};
 use super::snapshot::{SeriesData, SeriesSnapshot};
-use super::table::{SeriesTable, hash_attributes, sorted_attributes};
+use super::table::{Series, SeriesTable, hash_attributes, sorted_attributes};
 
 /// A monotonic counter (e.g. requests served, bytes sent), exported as an OTLP monotonic sum
 /// and an OpenMetrics `counter` (`…_total`).
@@ -125,10 +126,13 @@ impl<C: SumCell> SumInstrument<C> {
 
     #[inline]
     fn cell(&self, attributes: &[KeyValue]) -> &C {
-        &self
-            .table
+        &self.series(attributes).data
+    }
+
+    #[inline]
+    fn series(&self, attributes: &[KeyValue]) -> &Arc<Series<C>> {
+        self.table
             .get_or_insert(hash_attributes(attributes), attributes, C::default)
-            .data
     }
 
     pub(crate) fn collect(&self, now: SystemTime) -> Vec<SeriesSnapshot> {
@@ -142,5 +146,81 @@ impl<C: SumCell> SumInstrument<C> {
             });
         });
         out
+    }
+}
+
+impl Counter {
+    /// A handle on the series `attributes` of this counter, for call sites that add to the same
+    /// attribute set over and over: [`BoundCounter::add`] skips hashing and comparing the
+    /// attributes. The series is looked up on the first add (see
+    /// [`Histogram::bind`](super::Histogram::bind)).
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_core::metrics::{Metrics, SeriesData, SnapshotExt};
+    ///
+    /// let metrics = Metrics::default();
+    /// let sent = metrics.u64_counter("app.sent").build();
+    /// let to_orders = sent.bind(&[KeyValue::new("queue", "orders")]);
+    /// to_orders.add(2);
+    /// to_orders.add(1);
+    /// let snapshot = metrics.snapshot();
+    /// let sent = snapshot.find("app.sent").expect("registered");
+    /// let series = sent.find_series(&[KeyValue::new("queue", "orders")]).expect("one series");
+    /// assert!(matches!(series.data, SeriesData::Counter(3)));
+    /// ```
+    pub fn bind(&self, attributes: &[KeyValue]) -> BoundCounter {
+        BoundCounter {
+            counter: self.clone(),
+            attributes: attributes.into(),
+            series: OnceLock::new(),
+        }
+    }
+}
+
+/// One series of a [`Counter`], bound with [`Counter::bind`]. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct BoundCounter {
+    counter: Counter,
+    attributes: Arc<[KeyValue]>,
+    series: OnceLock<Arc<Series<AtomicU64>>>,
+}
+
+impl BoundCounter {
+    /// Adds `value` to the series.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_core::metrics::Metrics;
+    ///
+    /// let sent = Metrics::default().u64_counter("app.sent").build();
+    /// sent.bind(&[KeyValue::new("queue", "orders")]).add(1);
+    /// ```
+    #[inline]
+    pub fn add(&self, value: u64) {
+        let Some(instrument) = self.counter.inner.get() else {
+            return;
+        };
+        let series = match self.series.get() {
+            Some(series) => series,
+            None => self
+                .series
+                .get_or_init(|| Arc::clone(instrument.series(&self.attributes))),
+        };
+        series.data.fetch_add(value, Ordering::Relaxed);
+    }
+
+    /// The attributes of the series.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_core::metrics::Metrics;
+    ///
+    /// let sent = Metrics::default().u64_counter("app.sent").build();
+    /// let bound = sent.bind(&[KeyValue::new("queue", "orders")]);
+    /// assert_eq!(bound.attributes(), &[KeyValue::new("queue", "orders")]);
+    /// ```
+    pub fn attributes(&self) -> &[KeyValue] {
+        &self.attributes
     }
 }

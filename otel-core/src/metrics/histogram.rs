@@ -2,10 +2,10 @@
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceId};
 use opentelemetry::{Context, KeyValue};
 
 use super::config::{ExemplarFilter, MetricsConfig};
@@ -75,7 +75,9 @@ impl Histogram {
     #[inline]
     pub fn record(&self, value: f64, attributes: &[KeyValue]) {
         if let Some(instrument) = self.inner.get() {
-            Context::map_current(|cx| instrument.record(value, attributes, cx));
+            Context::map_current(|cx| {
+                instrument.record(value, attributes, cx.span().span_context(), None);
+            });
         }
     }
 
@@ -85,7 +87,23 @@ impl Histogram {
     #[inline]
     pub fn record_with_context(&self, value: f64, attributes: &[KeyValue], cx: &Context) {
         if let Some(instrument) = self.inner.get() {
-            instrument.record(value, attributes, cx);
+            instrument.record(value, attributes, cx.span().span_context(), None);
+        }
+    }
+
+    /// Records `value` for `attributes` at the time `now` (the exemplar's timestamp) with the
+    /// span `span` as exemplar candidate, for a caller that holds the span and has just read
+    /// the clock.
+    #[inline]
+    pub(crate) fn record_at(
+        &self,
+        value: f64,
+        attributes: &[KeyValue],
+        span: &SpanContext,
+        now: SystemTime,
+    ) {
+        if let Some(instrument) = self.inner.get() {
+            instrument.record(value, attributes, span, Some(now));
         }
     }
 
@@ -108,6 +126,105 @@ impl Histogram {
     /// of an unset global registry, or rejected at registration).
     pub fn is_enabled(&self) -> bool {
         self.inner.get().is_some()
+    }
+}
+
+impl Histogram {
+    /// A handle on the series `attributes` of this histogram, for call sites that record the
+    /// same attribute set over and over: [`BoundHistogram::record_with_context`] skips the
+    /// hashing and comparison of the attributes that [`Histogram::record_with_context`] does on
+    /// every call.
+    ///
+    /// The series is looked up (and created) on the first record, so binding is cheap and a
+    /// handle made before the global registry is set starts recording once it is. Past the
+    /// cardinality limit the handle records into the overflow series, as `record` would.
+    ///
+    /// ```
+    /// use opentelemetry::{Context, KeyValue};
+    /// use otel_core::metrics::Metrics;
+    ///
+    /// let metrics = Metrics::default();
+    /// let duration = metrics.f64_histogram("app.job.duration").with_unit("s").build();
+    /// let attributes = [KeyValue::new("job", "reindex")];
+    /// let reindex = duration.bind(&attributes);
+    /// reindex.record_with_context(0.25, &Context::current());
+    /// reindex.record_with_context(0.75, &Context::current());
+    /// assert_eq!(duration.percentiles(&attributes).expect("recorded").count, 2);
+    /// ```
+    pub fn bind(&self, attributes: &[KeyValue]) -> BoundHistogram {
+        BoundHistogram {
+            histogram: self.clone(),
+            attributes: attributes.into(),
+            series: OnceLock::new(),
+        }
+    }
+}
+
+/// One series of a [`Histogram`], bound with [`Histogram::bind`]. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct BoundHistogram {
+    histogram: Histogram,
+    attributes: Arc<[KeyValue]>,
+    series: OnceLock<Arc<Series<HistogramCells>>>,
+}
+
+impl BoundHistogram {
+    /// Records `value` with the span of `cx` as exemplar candidate; see
+    /// [`Histogram::record_with_context`].
+    ///
+    /// ```
+    /// use opentelemetry::{Context, KeyValue};
+    /// use otel_core::metrics::Metrics;
+    ///
+    /// let metrics = Metrics::default();
+    /// let histogram = metrics.f64_histogram("app.latency").with_unit("s").build();
+    /// let bound = histogram.bind(&[KeyValue::new("route", "/")]);
+    /// bound.record_with_context(0.002, &Context::new());
+    /// let p = histogram.percentiles(&[KeyValue::new("route", "/")]).expect("recorded");
+    /// assert_eq!(p.count, 1);
+    /// ```
+    #[inline]
+    pub fn record_with_context(&self, value: f64, cx: &Context) {
+        self.record_inner(value, cx.span().span_context(), None);
+    }
+
+    /// Records `value` at the time `now` (the exemplar's timestamp) with the span `span` as
+    /// exemplar candidate, for a caller that holds the span and has just read the clock.
+    #[inline]
+    pub(crate) fn record_at(&self, value: f64, span: &SpanContext, now: SystemTime) {
+        self.record_inner(value, span, Some(now));
+    }
+
+    #[inline]
+    fn record_inner(&self, value: f64, span: &SpanContext, now: Option<SystemTime>) {
+        let Some(instrument) = self.histogram.inner.get() else {
+            return;
+        };
+        if !(value >= 0.0 && value.is_finite()) {
+            instrument.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let series = match self.series.get() {
+            Some(series) => series,
+            None => self
+                .series
+                .get_or_init(|| Arc::clone(instrument.series(&self.attributes))),
+        };
+        instrument.record_in(series, value, &self.attributes, span, now);
+    }
+
+    /// The attributes of the series.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_core::metrics::Metrics;
+    ///
+    /// let histogram = Metrics::default().f64_histogram("app.latency").build();
+    /// let bound = histogram.bind(&[KeyValue::new("route", "/")]);
+    /// assert_eq!(bound.attributes(), &[KeyValue::new("route", "/")]);
+    /// ```
+    pub fn attributes(&self) -> &[KeyValue] {
+        &self.attributes
     }
 }
 
@@ -181,19 +298,43 @@ impl HistogramInstrument {
     }
 
     #[inline]
-    pub(crate) fn record(&self, value: f64, attributes: &[KeyValue], cx: &Context) {
+    pub(crate) fn record(
+        &self,
+        value: f64,
+        attributes: &[KeyValue],
+        span: &SpanContext,
+        now: Option<SystemTime>,
+    ) {
         // Also rejects NaN.
         if !(value >= 0.0 && value.is_finite()) {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let series = self
-            .table
+        let series = self.series(attributes);
+        self.record_in(series, value, attributes, span, now);
+    }
+
+    /// The series of `attributes`, created on first use (or the overflow series).
+    #[inline]
+    fn series(&self, attributes: &[KeyValue]) -> &Arc<Series<HistogramCells>> {
+        self.table
             .get_or_insert(hash_attributes(attributes), attributes, || {
                 HistogramCells::new(self.boundaries.len() + 1, self.stripes)
-            });
+            })
+    }
+
+    /// Records an already validated `value` into `series` (whose attributes are `attributes`).
+    #[inline]
+    fn record_in(
+        &self,
+        series: &Series<HistogramCells>,
+        value: f64,
+        attributes: &[KeyValue],
+        span: &SpanContext,
+        now: Option<SystemTime>,
+    ) {
         let bucket = bucket_index(&self.boundaries, value);
-        let exemplar = self.exemplar(value, attributes, series, cx);
+        let exemplar = self.exemplar(value, attributes, series, span, now);
         series.data.record(
             value,
             bucket,
@@ -210,21 +351,18 @@ impl HistogramInstrument {
         value: f64,
         attributes: &[KeyValue],
         series: &Series<HistogramCells>,
-        cx: &Context,
+        sc: &SpanContext,
+        now: Option<SystemTime>,
     ) -> Option<ExemplarSlot> {
         let (trace_id, span_id) = match self.filter {
             ExemplarFilter::AlwaysOff => return None,
             ExemplarFilter::TraceBased => {
-                let span = cx.span();
-                let sc = span.span_context();
                 if !(sc.is_valid() && sc.is_sampled()) {
                     return None;
                 }
                 (sc.trace_id(), sc.span_id())
             }
             ExemplarFilter::AlwaysOn => {
-                let span = cx.span();
-                let sc = span.span_context();
                 if sc.is_valid() {
                     (sc.trace_id(), sc.span_id())
                 } else {
@@ -239,7 +377,7 @@ impl HistogramInstrument {
         };
         Some(ExemplarSlot {
             value,
-            time: SystemTime::now(),
+            time: now.unwrap_or_else(SystemTime::now),
             trace_id,
             span_id,
             filtered,

@@ -158,8 +158,8 @@ pub use config::{
     DEFAULT_CARDINALITY_LIMIT, ExemplarFilter, MetricsConfig, MetricsError,
     OTEL_METRICS_EXEMPLAR_FILTER,
 };
-pub use counter::{Counter, UpDownCounter};
-pub use histogram::{DEFAULT_BOUNDARIES, DURATION_BOUNDARIES_SECONDS, Histogram};
+pub use counter::{BoundCounter, Counter, UpDownCounter};
+pub use histogram::{BoundHistogram, DEFAULT_BOUNDARIES, DURATION_BOUNDARIES_SECONDS, Histogram};
 pub use openmetrics::{Format, MetricsService};
 pub use otlp::{
     OtlpMetricsConfig, OtlpMetricsExporter, OtlpProtocol, PeriodicConfig, PeriodicMetricsExporter,

@@ -80,7 +80,7 @@ impl<D> SeriesTable<D> {
         hash: u64,
         attributes: &[KeyValue],
         make: impl FnOnce() -> D,
-    ) -> &Series<D> {
+    ) -> &Arc<Series<D>> {
         match self.probe(hash, attributes) {
             Probe::Found(series) => series,
             Probe::Vacant(_) | Probe::Full => self.insert_slow(hash, attributes, make),
@@ -114,7 +114,7 @@ impl<D> SeriesTable<D> {
         hash: u64,
         attributes: &[KeyValue],
         make: impl FnOnce() -> D,
-    ) -> &Series<D> {
+    ) -> &Arc<Series<D>> {
         // Past the limit, new attribute sets go straight to the overflow series without taking
         // the insertion lock, so a cardinality explosion does not serialise recording threads.
         if self.len.load(Ordering::Acquire) >= self.max_regular {
@@ -148,7 +148,7 @@ impl<D> SeriesTable<D> {
         series
     }
 
-    fn overflow_series(&self, make: impl FnOnce() -> D) -> &Series<D> {
+    fn overflow_series(&self, make: impl FnOnce() -> D) -> &Arc<Series<D>> {
         self.overflow.get_or_init(|| {
             let attributes: Box<[KeyValue]> = Box::new([KeyValue::new(OVERFLOW_KEY, true)]);
             Arc::new(Series {
@@ -176,7 +176,7 @@ impl<D> SeriesTable<D> {
     /// The existing series for `attributes`, if any (never creates one).
     pub(crate) fn get(&self, attributes: &[KeyValue]) -> Option<&Series<D>> {
         match self.probe(hash_attributes(attributes), attributes) {
-            Probe::Found(series) => Some(series),
+            Probe::Found(series) => Some(&**series),
             Probe::Vacant(_) | Probe::Full => None,
         }
     }
@@ -199,7 +199,7 @@ impl<D> std::fmt::Debug for SeriesTable<D> {
 }
 
 enum Probe<'a, D> {
-    Found(&'a Series<D>),
+    Found(&'a Arc<Series<D>>),
     Vacant(usize),
     Full,
 }
