@@ -9,6 +9,7 @@ use opentelemetry_semantic_conventions::attribute::{
     DB_RESPONSE_STATUS_CODE, DB_SYSTEM_NAME, ERROR_TYPE, SERVER_ADDRESS, SERVER_PORT,
 };
 use otel_core::instrument::Operation;
+use otel_core::metrics::BoundHistogram;
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 use smallvec::SmallVec;
 
@@ -37,6 +38,7 @@ pub struct InstrumentedConnection<C> {
     inner: C,
     shared: Arc<Shared>,
     namespace: NamespaceCache,
+    series: SeriesCache,
 }
 
 impl<C> InstrumentedConnection<C> {
@@ -45,6 +47,7 @@ impl<C> InstrumentedConnection<C> {
             inner,
             shared,
             namespace: NamespaceCache::default(),
+            series: SeriesCache::default(),
         }
     }
 
@@ -75,6 +78,7 @@ impl<C: Clone> Clone for InstrumentedConnection<C> {
             inner: self.inner.clone(),
             shared: Arc::clone(&self.shared),
             namespace: self.namespace.clone(),
+            series: self.series.clone(),
         }
     }
 }
@@ -110,6 +114,46 @@ impl NamespaceCache {
                 value
             }
         }
+    }
+}
+
+/// Most duration series a connection keeps bound (one per command and database it uses).
+const SERIES_CACHE: usize = 16;
+
+/// The `db.client.operation.duration` series of the successful calls a connection made
+/// recently, bound, so that recording them does not hash and compare their attributes.
+#[derive(Clone, Default)]
+struct SeriesCache {
+    entries: Vec<(&'static str, StringValue, BoundHistogram)>,
+    /// The entry to replace next once full.
+    next: usize,
+}
+
+impl SeriesCache {
+    fn get(
+        &mut self,
+        name: &'static str,
+        namespace: &StringValue,
+        bind: impl FnOnce() -> BoundHistogram,
+    ) -> &BoundHistogram {
+        let found = self
+            .entries
+            .iter()
+            .position(|(n, ns, _)| *n == name && ns.as_str() == namespace.as_str());
+        let index = match found {
+            Some(index) => index,
+            None if self.entries.len() < SERIES_CACHE => {
+                self.entries.push((name, namespace.clone(), bind()));
+                self.entries.len() - 1
+            }
+            None => {
+                let index = self.next;
+                self.next = (self.next + 1) % SERIES_CACHE;
+                self.entries[index] = (name, namespace.clone(), bind());
+                index
+            }
+        };
+        &self.entries[index].2
     }
 }
 
@@ -153,14 +197,38 @@ impl Shared {
         self.query_text == QueryTextMode::Obfuscated && operation.is_recording()
     }
 
-    /// Records the outcome on the span, ends it and records the duration.
+    /// Records the outcome on the span, ends it and records the duration (a success in the
+    /// bound series of `series`).
     fn finish(
         &self,
         mut operation: Operation,
         name: &'static str,
         namespace: StringValue,
         failure: Option<Failure>,
+        series: &mut SeriesCache,
     ) {
+        if failure.is_none() {
+            let bound = series.get(name, &namespace, || {
+                self.recorder
+                    .bind(&self.metric_attributes(name, namespace.clone(), None))
+            });
+            Recorder::end_bound(operation, bound);
+            return;
+        }
+        let attributes = self.metric_attributes(name, namespace, failure.as_ref());
+        if let Some(failure) = failure {
+            Recorder::fail(&mut operation, failure);
+        }
+        self.recorder.end(operation, &attributes);
+    }
+
+    /// The attributes of a `db.client.operation.duration` measurement.
+    fn metric_attributes(
+        &self,
+        name: &'static str,
+        namespace: StringValue,
+        failure: Option<&Failure>,
+    ) -> MetricAttributes {
         let mut attributes = MetricAttributes::new();
         attributes.push(KeyValue::new(DB_SYSTEM_NAME, REDIS));
         attributes.push(KeyValue::new(DB_OPERATION_NAME, name));
@@ -185,9 +253,8 @@ impl Shared {
                     OtelValue::String(code.clone()),
                 ));
             }
-            Recorder::fail(&mut operation, failure);
         }
-        self.recorder.end(operation, &attributes);
+        attributes
     }
 }
 
@@ -208,9 +275,11 @@ where
             operation.set_attribute(query_text(command::obfuscated_single(name, argc)));
         }
         let reply = self.inner.req_packed_command(cmd);
+        let series = &mut self.series;
         Box::pin(async move {
             let result = reply.await;
-            shared.finish(operation, name.name, namespace, outcome::of_single(&result));
+            let failure = outcome::of_single(&result);
+            shared.finish(operation, name.name, namespace, failure, series);
             result
         })
     }
@@ -230,10 +299,11 @@ where
             operation.set_attribute(query_text(command::obfuscated_pipeline(pipeline)));
         }
         let reply = self.inner.req_packed_commands(pipeline, offset, count);
+        let series = &mut self.series;
         Box::pin(async move {
             let result = reply.await;
             let failure = outcome::of_pipeline(&result, transaction);
-            shared.finish(operation, name, namespace, failure);
+            shared.finish(operation, name, namespace, failure, series);
             result
         })
     }
@@ -256,7 +326,8 @@ impl<C: redis::ConnectionLike> redis::ConnectionLike for InstrumentedConnection<
         }
         let result = self.inner.req_packed_command(cmd);
         let failure = outcome::of_single(&result);
-        self.shared.finish(operation, name.name, namespace, failure);
+        self.shared
+            .finish(operation, name.name, namespace, failure, &mut self.series);
         result
     }
 
@@ -284,7 +355,8 @@ impl<C: redis::ConnectionLike> redis::ConnectionLike for InstrumentedConnection<
         }
         let result = self.inner.req_packed_commands(cmd, offset, count);
         let failure = outcome::of_pipeline(&result, transaction);
-        self.shared.finish(operation, name, namespace, failure);
+        self.shared
+            .finish(operation, name, namespace, failure, &mut self.series);
         result
     }
 
@@ -297,7 +369,8 @@ impl<C: redis::ConnectionLike> redis::ConnectionLike for InstrumentedConnection<
         }
         let result = self.inner.req_command(cmd);
         let failure = outcome::of_single(&result);
-        self.shared.finish(operation, name.name, namespace, failure);
+        self.shared
+            .finish(operation, name.name, namespace, failure, &mut self.series);
         result
     }
 

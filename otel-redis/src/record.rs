@@ -6,7 +6,7 @@ use opentelemetry::{Context, KeyValue, Value};
 use opentelemetry_semantic_conventions::attribute::DB_RESPONSE_STATUS_CODE;
 use opentelemetry_semantic_conventions::metric::DB_CLIENT_OPERATION_DURATION;
 use otel_core::instrument::{Instrumentation, Operation};
-use otel_core::metrics::Histogram;
+use otel_core::metrics::{BoundHistogram, Histogram};
 
 use crate::outcome::Failure;
 
@@ -39,7 +39,7 @@ impl Recorder {
     pub(crate) fn start(&self, name: &'static str, attributes: Vec<KeyValue>) -> Operation {
         Context::map_current(|parent| {
             self.instrumentation
-                .start(parent, name, SpanKind::Client, attributes)
+                .start_leaf(parent, name, SpanKind::Client, attributes)
         })
     }
 
@@ -53,6 +53,16 @@ impl Recorder {
             operation.set_attribute(KeyValue::new(DB_RESPONSE_STATUS_CODE, Value::String(code)));
         }
         operation.record_error(Value::String(failure.error_type), failure.message);
+    }
+
+    /// The `db.client.operation.duration` series of `metric_attributes`, for repeated records.
+    pub(crate) fn bind(&self, metric_attributes: &[KeyValue]) -> BoundHistogram {
+        self.duration.bind(metric_attributes)
+    }
+
+    /// Ends the span and records its duration in the bound series `duration`.
+    pub(crate) fn end_bound(operation: Operation, duration: &BoundHistogram) {
+        operation.end_with_bound(duration);
     }
 
     /// Ends the span and records its duration (the exemplar points at the span when sampled).
