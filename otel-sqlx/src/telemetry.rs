@@ -175,7 +175,9 @@ impl<DB: SupportedDatabase> Telemetry<DB> {
         if let Some(coll) = &collection {
             attributes.push(KeyValue::new(DB_COLLECTION_NAME, coll.clone()));
         }
-        let mut op = self.inst.start(parent, name, SpanKind::Client, attributes);
+        let mut op = self
+            .inst
+            .start_leaf(parent, name, SpanKind::Client, attributes);
         if op.is_recording() {
             let text = match self.query_text {
                 QueryTextMode::Obfuscated => Some(sql::obfuscate(sql_text, DB::DIALECT)),
@@ -209,7 +211,7 @@ impl<DB: SupportedDatabase> Telemetry<DB> {
         attributes.push(KeyValue::new(DB_OPERATION_NAME, operation));
         let op = self
             .inst
-            .start(parent, operation, SpanKind::Client, attributes);
+            .start_leaf(parent, operation, SpanKind::Client, attributes);
         (
             op,
             OpMeta {
@@ -298,7 +300,7 @@ impl<DB: SupportedDatabase> Telemetry<DB> {
         attributes.extend_from_slice(&self.base);
         attributes.push(self.pool_attr[0].clone());
         self.inst
-            .start(parent, ACQUIRE_SPAN_NAME, SpanKind::Client, attributes)
+            .start_leaf(parent, ACQUIRE_SPAN_NAME, SpanKind::Client, attributes)
     }
 
     /// Ends the span of an explicit connection acquisition.
