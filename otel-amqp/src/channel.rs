@@ -10,10 +10,7 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_semantic_conventions::attribute as attr;
 use otel_core::metrics::Metrics;
 
-use crate::attributes::{
-    consumer_destination_name, error_type, producer_destination_name, publish_span_destination,
-    span_name,
-};
+use crate::attributes::{consumer_destination_name, error_type};
 use crate::carrier::{extract_context, inject_context};
 use crate::consumer::{InstrumentedConsumer, QueueNames};
 use crate::delivery::{InstrumentedDelivery, ReceiveKind};
@@ -192,12 +189,7 @@ impl InstrumentedChannel {
         properties: BasicProperties,
     ) -> lapin::Result<InstrumentedPublisherConfirm> {
         let shared = &self.shared;
-        let metric_attributes = shared.operation_attributes(
-            "publish",
-            "send",
-            producer_destination_name(exchange.as_str(), routing_key.as_str()),
-            0,
-        );
+        let target = shared.publish_target(exchange.as_str(), routing_key.as_str());
         // A context the user already put in the headers is their creation context: keep it,
         // link to it.
         let (mut headers, had_headers) = match properties.headers() {
@@ -216,18 +208,14 @@ impl InstrumentedChannel {
             .map(|span_context| Link::with_context(span_context.clone()))
             .collect();
 
-        let name = span_name(
-            "publish",
-            publish_span_destination(exchange.as_str(), routing_key.as_str()),
-        );
         // Started with the attributes samplers may look at; those about the message are set once
         // the message is on its way, while the broker works on it.
         let mut operation = record::start(
             &shared.instrumentation,
             &Context::current(),
-            name,
+            target.span_name.clone(),
             SpanKind::Producer,
-            metric_attributes.clone(),
+            target.attributes.clone(),
             links,
         );
         let message_attributes = operation.is_recording().then(|| {
@@ -259,12 +247,12 @@ impl InstrumentedChannel {
             Err(error) => {
                 let error_type = error_type(&error);
                 operation.record_error(error_type, error.to_string());
-                PendingPublish::new(operation, metric_attributes, shared.clone())
+                PendingPublish::new(operation, target, shared.clone())
                     .finish(Some(error_type.into()));
                 Err(error)
             }
             Ok(confirm) => {
-                let pending = PendingPublish::new(operation, metric_attributes, shared.clone());
+                let pending = PendingPublish::new(operation, target, shared.clone());
                 if self.channel.status().confirm() {
                     Ok(InstrumentedPublisherConfirm::new(confirm, Some(pending)))
                 } else {

@@ -8,11 +8,10 @@ use std::task::{Context as TaskContext, Poll};
 
 use lapin::protocol::AMQPErrorKind;
 use lapin::{Confirmation, PublisherConfirm};
-use opentelemetry::KeyValue;
 
 use crate::attributes::{amqp_error_type, error_type};
 use crate::record::{self, Operation};
-use crate::shared::{Shared, with_error_type};
+use crate::shared::{PublishTarget, Shared, with_error_type};
 
 /// The broker's confirmation of a message published with
 /// [`InstrumentedChannel::basic_publish`](crate::InstrumentedChannel::basic_publish): a
@@ -93,19 +92,15 @@ impl Future for InstrumentedPublisherConfirm {
 /// The publish span of a message whose outcome is not known yet, with what ending it records.
 pub(crate) struct PendingPublish {
     operation: Option<Operation>,
-    metric_attributes: Vec<KeyValue>,
+    target: Arc<PublishTarget>,
     shared: Arc<Shared>,
 }
 
 impl PendingPublish {
-    pub(crate) fn new(
-        operation: Operation,
-        metric_attributes: Vec<KeyValue>,
-        shared: Arc<Shared>,
-    ) -> Self {
+    pub(crate) fn new(operation: Operation, target: Arc<PublishTarget>, shared: Arc<Shared>) -> Self {
         Self {
             operation: Some(operation),
-            metric_attributes,
+            target,
             shared,
         }
     }
@@ -122,8 +117,14 @@ impl PendingPublish {
     }
 
     fn finish_inner(&mut self, error_type: Option<Cow<'static, str>>) {
-        if let Some(operation) = self.operation.take() {
-            let attributes = with_error_type(&self.metric_attributes, error_type);
+        let Some(operation) = self.operation.take() else {
+            return;
+        };
+        if error_type.is_none() {
+            self.target.sent.add(1);
+            operation.end_with_bound(&self.target.duration);
+        } else {
+            let attributes = with_error_type(&self.target.attributes, error_type);
             self.shared.sent_messages.add(1, &attributes);
             record::end_with_duration(operation, &self.shared.operation_duration, &attributes);
         }

@@ -2,13 +2,14 @@
 //! instruments, and the attributes every span and metric point carries.
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use lapin::BasicProperties;
 use opentelemetry::{KeyValue, Value};
 use opentelemetry_semantic_conventions::{attribute as attr, metric};
 
-use crate::record::{Counter, Histogram, Instrumentation};
+use crate::attributes::{producer_destination_name, publish_span_destination, span_name};
+use crate::record::{BoundCounter, BoundHistogram, Counter, Histogram, Instrumentation};
 
 /// `messaging.system` value.
 pub(crate) const SYSTEM: &str = "rabbitmq";
@@ -41,6 +42,26 @@ pub(crate) struct Shared {
     /// `server.address` and `server.port`, when known.
     pub(crate) server: Vec<KeyValue>,
     pub(crate) consumer_parent: ConsumerParent,
+    /// What publishing to the destinations used recently needs, computed once per destination.
+    publish_targets: Mutex<Vec<Arc<PublishTarget>>>,
+}
+
+/// Most publish destinations (exchange and routing key pairs) a channel keeps prepared.
+const PUBLISH_TARGETS: usize = 32;
+
+/// The span name, attributes and bound metric series of publishing to one exchange with one
+/// routing key.
+pub(crate) struct PublishTarget {
+    exchange: String,
+    routing_key: String,
+    /// `publish {destination}`.
+    pub(crate) span_name: Cow<'static, str>,
+    /// The operation attributes (spans and metric points of a successful publish).
+    pub(crate) attributes: Vec<KeyValue>,
+    /// `messaging.client.operation.duration` of a successful publish.
+    pub(crate) duration: BoundHistogram,
+    /// `messaging.client.sent.messages` of a successful publish.
+    pub(crate) sent: BoundCounter,
 }
 
 impl std::fmt::Debug for Shared {
@@ -97,7 +118,41 @@ impl Shared {
             consumed_messages,
             server,
             consumer_parent,
+            publish_targets: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The prepared publish target of `exchange` and `routing_key`.
+    pub(crate) fn publish_target(&self, exchange: &str, routing_key: &str) -> Arc<PublishTarget> {
+        let mut targets = self
+            .publish_targets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(target) = targets
+            .iter()
+            .find(|t| t.exchange == exchange && t.routing_key == routing_key)
+        {
+            return Arc::clone(target);
+        }
+        let attributes = self.operation_attributes(
+            "publish",
+            "send",
+            producer_destination_name(exchange, routing_key),
+            0,
+        );
+        let target = Arc::new(PublishTarget {
+            exchange: exchange.to_owned(),
+            routing_key: routing_key.to_owned(),
+            span_name: span_name("publish", publish_span_destination(exchange, routing_key)),
+            duration: self.operation_duration.bind(&attributes),
+            sent: self.sent_messages.bind(&attributes),
+            attributes,
+        });
+        if targets.len() >= PUBLISH_TARGETS {
+            targets.remove(0);
+        }
+        targets.push(Arc::clone(&target));
+        target
     }
 
     /// The attributes common to spans and metric points of one operation:
