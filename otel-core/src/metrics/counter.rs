@@ -1,8 +1,8 @@
 //! Counters and up-down counters: the same series table and export path as histograms, with
 //! one atomic per series.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use opentelemetry::KeyValue;
@@ -10,7 +10,7 @@ use opentelemetry::KeyValue;
 use super::config::MetricsConfig;
 use super::registry::{Descriptor, Handle};
 use super::snapshot::{SeriesData, SeriesSnapshot};
-use super::table::{Series, SeriesTable, hash_attributes, sorted_attributes};
+use super::table::{LazySeries, Series, SeriesTable, hash_attributes, sorted_attributes};
 
 /// A monotonic counter (e.g. requests served, bytes sent), exported as an OTLP monotonic sum
 /// and an OpenMetrics `counter` (`…_total`).
@@ -129,6 +129,14 @@ impl<C: SumCell> SumInstrument<C> {
         &self.series(attributes).data
     }
 
+    /// The cell of a bound series (looked up on first use).
+    #[inline]
+    fn bound_cell<'a>(&'a self, bound: &'a LazySeries<C>) -> &'a C {
+        &bound
+            .get(|attributes| Arc::clone(self.series(attributes)))
+            .data
+    }
+
     #[inline]
     fn series(&self, attributes: &[KeyValue]) -> &Arc<Series<C>> {
         self.table
@@ -172,8 +180,7 @@ impl Counter {
     pub fn bind(&self, attributes: &[KeyValue]) -> BoundCounter {
         BoundCounter {
             counter: self.clone(),
-            attributes: attributes.into(),
-            series: OnceLock::new(),
+            series: LazySeries::new(attributes),
         }
     }
 }
@@ -182,8 +189,7 @@ impl Counter {
 #[derive(Clone, Debug)]
 pub struct BoundCounter {
     counter: Counter,
-    attributes: Arc<[KeyValue]>,
-    series: OnceLock<Arc<Series<AtomicU64>>>,
+    series: LazySeries<AtomicU64>,
 }
 
 impl BoundCounter {
@@ -198,16 +204,11 @@ impl BoundCounter {
     /// ```
     #[inline]
     pub fn add(&self, value: u64) {
-        let Some(instrument) = self.counter.inner.get() else {
-            return;
-        };
-        let series = match self.series.get() {
-            Some(series) => series,
-            None => self
-                .series
-                .get_or_init(|| Arc::clone(instrument.series(&self.attributes))),
-        };
-        series.data.fetch_add(value, Ordering::Relaxed);
+        if let Some(instrument) = self.counter.inner.get() {
+            instrument
+                .bound_cell(&self.series)
+                .fetch_add(value, Ordering::Relaxed);
+        }
     }
 
     /// The attributes of the series.
@@ -221,6 +222,76 @@ impl BoundCounter {
     /// assert_eq!(bound.attributes(), &[KeyValue::new("queue", "orders")]);
     /// ```
     pub fn attributes(&self) -> &[KeyValue] {
-        &self.attributes
+        &self.series.attributes
+    }
+}
+
+impl UpDownCounter {
+    /// A handle on the series `attributes` of this up-down counter: [`BoundUpDownCounter::add`]
+    /// skips hashing and comparing the attributes (see [`Counter::bind`]).
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_core::metrics::{Metrics, SeriesData, SnapshotExt};
+    ///
+    /// let metrics = Metrics::default();
+    /// let active = metrics.i64_up_down_counter("app.active").build();
+    /// let gets = active.bind(&[KeyValue::new("method", "GET")]);
+    /// gets.add(1);
+    /// gets.add(1);
+    /// gets.add(-1);
+    /// let snapshot = metrics.snapshot();
+    /// let active = snapshot.find("app.active").expect("registered");
+    /// let series = active.find_series(&[KeyValue::new("method", "GET")]).expect("one series");
+    /// assert!(matches!(series.data, SeriesData::UpDownCounter(1)));
+    /// ```
+    pub fn bind(&self, attributes: &[KeyValue]) -> BoundUpDownCounter {
+        BoundUpDownCounter {
+            counter: self.clone(),
+            series: LazySeries::new(attributes),
+        }
+    }
+}
+
+/// One series of an [`UpDownCounter`], bound with [`UpDownCounter::bind`]. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct BoundUpDownCounter {
+    counter: UpDownCounter,
+    series: LazySeries<AtomicI64>,
+}
+
+impl BoundUpDownCounter {
+    /// Adds `value` (negative to subtract) to the series.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_core::metrics::Metrics;
+    ///
+    /// let active = Metrics::default().i64_up_down_counter("app.active").build();
+    /// let bound = active.bind(&[KeyValue::new("method", "GET")]);
+    /// bound.add(1);
+    /// bound.add(-1);
+    /// ```
+    #[inline]
+    pub fn add(&self, value: i64) {
+        if let Some(instrument) = self.counter.inner.get() {
+            instrument
+                .bound_cell(&self.series)
+                .fetch_add(value, Ordering::Relaxed);
+        }
+    }
+
+    /// The attributes of the series.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_core::metrics::Metrics;
+    ///
+    /// let active = Metrics::default().i64_up_down_counter("app.active").build();
+    /// let bound = active.bind(&[KeyValue::new("method", "GET")]);
+    /// assert_eq!(bound.attributes(), &[KeyValue::new("method", "GET")]);
+    /// ```
+    pub fn attributes(&self) -> &[KeyValue] {
+        &self.series.attributes
     }
 }

@@ -2,7 +2,7 @@
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceId};
@@ -13,7 +13,9 @@ use super::registry::{Descriptor, Handle};
 use super::snapshot::{
     Exemplar, HistogramData, Percentiles, SeriesData, SeriesSnapshot, bucket_index,
 };
-use super::table::{Series, SeriesTable, canonical_attributes, hash_attributes, sorted_attributes};
+use super::table::{
+    LazySeries, Series, SeriesTable, canonical_attributes, hash_attributes, sorted_attributes,
+};
 
 /// Default bucket boundaries for durations in seconds, from the semantic conventions (e.g.
 /// `http.server.request.duration`): 5 ms … 10 s.
@@ -154,8 +156,7 @@ impl Histogram {
     pub fn bind(&self, attributes: &[KeyValue]) -> BoundHistogram {
         BoundHistogram {
             histogram: self.clone(),
-            attributes: attributes.into(),
-            series: OnceLock::new(),
+            series: LazySeries::new(attributes),
         }
     }
 }
@@ -164,8 +165,7 @@ impl Histogram {
 #[derive(Clone, Debug)]
 pub struct BoundHistogram {
     histogram: Histogram,
-    attributes: Arc<[KeyValue]>,
-    series: OnceLock<Arc<Series<HistogramCells>>>,
+    series: LazySeries<HistogramCells>,
 }
 
 impl BoundHistogram {
@@ -204,13 +204,10 @@ impl BoundHistogram {
             instrument.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let series = match self.series.get() {
-            Some(series) => series,
-            None => self
-                .series
-                .get_or_init(|| Arc::clone(instrument.series(&self.attributes))),
-        };
-        instrument.record_in(series, value, &self.attributes, span, now);
+        let series = self
+            .series
+            .get(|attributes| Arc::clone(instrument.series(attributes)));
+        instrument.record_in(series, value, &self.series.attributes, span, now);
     }
 
     /// The attributes of the series.
@@ -224,7 +221,7 @@ impl BoundHistogram {
     /// assert_eq!(bound.attributes(), &[KeyValue::new("route", "/")]);
     /// ```
     pub fn attributes(&self) -> &[KeyValue] {
-        &self.attributes
+        &self.series.attributes
     }
 }
 

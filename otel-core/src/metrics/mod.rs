@@ -145,6 +145,7 @@
 //! (gauge); `db.client.connection.count` (unit `{connection}`) → `db_client_connection_count`
 //! (gauge); a counter `app.sent` (unit `By`) → `app_sent_bytes_total`.
 
+mod bound_cache;
 mod config;
 mod counter;
 mod histogram;
@@ -154,11 +155,12 @@ mod registry;
 mod snapshot;
 mod table;
 
+pub use bound_cache::BoundCache;
 pub use config::{
     DEFAULT_CARDINALITY_LIMIT, ExemplarFilter, MetricsConfig, MetricsError,
     OTEL_METRICS_EXEMPLAR_FILTER,
 };
-pub use counter::{BoundCounter, Counter, UpDownCounter};
+pub use counter::{BoundCounter, BoundUpDownCounter, Counter, UpDownCounter};
 pub use histogram::{BoundHistogram, DEFAULT_BOUNDARIES, DURATION_BOUNDARIES_SECONDS, Histogram};
 pub use openmetrics::{Format, MetricsService};
 pub use otlp::{

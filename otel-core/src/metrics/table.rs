@@ -24,6 +24,41 @@ pub(crate) const OVERFLOW_KEY: &str = "otel.metric.overflow";
 /// Number of slots per lazily allocated chunk of the table.
 const CHUNK: usize = 64;
 
+/// The attributes of a bound series handle and the series, looked up on first use (so a
+/// handle made before the instrument records, or while it is disabled, costs no series).
+#[derive(Debug)]
+pub(crate) struct LazySeries<D> {
+    pub(crate) attributes: Arc<[KeyValue]>,
+    series: OnceLock<Arc<Series<D>>>,
+}
+
+impl<D> Clone for LazySeries<D> {
+    fn clone(&self) -> Self {
+        Self {
+            attributes: Arc::clone(&self.attributes),
+            series: self.series.clone(),
+        }
+    }
+}
+
+impl<D> LazySeries<D> {
+    pub(crate) fn new(attributes: &[KeyValue]) -> Self {
+        Self {
+            attributes: attributes.into(),
+            series: OnceLock::new(),
+        }
+    }
+
+    /// The series, found with `lookup` (given the attributes) the first time.
+    #[inline]
+    pub(crate) fn get(&self, lookup: impl FnOnce(&[KeyValue]) -> Arc<Series<D>>) -> &Series<D> {
+        match self.series.get() {
+            Some(series) => series,
+            None => self.series.get_or_init(|| lookup(&self.attributes)),
+        }
+    }
+}
+
 /// One attribute set (series) of one instrument and its aggregation cells.
 #[derive(Debug)]
 pub(crate) struct Series<D> {
