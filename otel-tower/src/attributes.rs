@@ -30,9 +30,14 @@ const METHOD_NAMES: [&str; 10] = [
 pub(crate) struct KnownMethod {
     pub(crate) name: &'static str,
     pub(crate) is_other: bool,
+    /// Position in the list of recorded method names (`_OTHER` is [`Self::COUNT`] - 1).
+    pub(crate) index: u8,
 }
 
 impl KnownMethod {
+    /// The number of distinct recorded methods.
+    pub(crate) const COUNT: usize = METHOD_NAMES.len();
+
     pub(crate) fn of(method: &Method) -> Self {
         let index = match *method {
             Method::GET => 0,
@@ -49,6 +54,17 @@ impl KnownMethod {
         Self {
             name: METHOD_NAMES[index],
             is_other: index == 9,
+            index: index as u8,
+        }
+    }
+
+    /// The method recorded at `index` (below [`Self::COUNT`]).
+    pub(crate) fn by_index(index: usize) -> Self {
+        let index = index.min(Self::COUNT - 1);
+        Self {
+            name: METHOD_NAMES[index],
+            is_other: index == Self::COUNT - 1,
+            index: index as u8,
         }
     }
 

@@ -13,7 +13,7 @@ use opentelemetry_semantic_conventions::attribute as semconv;
 use pin_project_lite::pin_project;
 
 use super::body::ResponseBody;
-use super::layer::ServerShared;
+use super::layer::{DurationKey, ServerShared};
 use crate::attributes::{ERROR_CANCELLED, ERROR_PANIC, KnownMethod};
 use crate::telemetry::Operation;
 
@@ -103,29 +103,18 @@ impl RequestState {
             status,
             error_type,
         } = self;
-        let mut attrs: [KeyValue; 6] = [
-            KeyValue::new(semconv::HTTP_REQUEST_METHOD, method.name),
-            KeyValue::new(semconv::URL_SCHEME, scheme),
-            KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version),
-            KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, 0_i64),
-            KeyValue::new(semconv::HTTP_ROUTE, ""),
-            KeyValue::new(semconv::ERROR_TYPE, ""),
-        ];
-        let mut n = 3;
-        if let Some(status) = status {
-            attrs[n] = KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, i64::from(status));
-            n += 1;
-        }
-        if let Some(route) = route {
-            attrs[n] = KeyValue::new(semconv::HTTP_ROUTE, route);
-            n += 1;
-        }
-        if let Some(error_type) = error_type {
-            attrs[n] = KeyValue::new(semconv::ERROR_TYPE, error_type);
-            n += 1;
-        }
-        op.end_with_duration(&shared.duration, &attrs[..n]);
-        shared.active.add(-1, &attrs[..2]);
+        shared.active(method, scheme).add(-1);
+        shared.end(
+            op,
+            DurationKey {
+                method,
+                scheme,
+                version,
+                status,
+                route,
+                error_type,
+            },
+        );
     }
 }
 

@@ -1,5 +1,6 @@
 //! [`HttpServerLayer`]: builds [`HttpServer`] services.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use opentelemetry_semantic_conventions::metric::{
@@ -8,15 +9,100 @@ use opentelemetry_semantic_conventions::metric::{
 use tower_layer::Layer;
 
 use super::service::HttpServer;
+use opentelemetry::KeyValue;
+use opentelemetry::{StringValue, Value};
+use opentelemetry_semantic_conventions::attribute as semconv;
+
+use crate::attributes::KnownMethod;
 use crate::config::Config;
-use crate::telemetry::{Histogram, UpDownCounter};
+use crate::telemetry::{BoundCache, BoundHistogram, BoundUpDownCounter, Histogram, Operation};
+
+/// The most duration series one layer keeps bound (route × status × … combinations); past
+/// that, durations are recorded through the histogram's attribute lookup.
+const BOUND_DURATIONS: usize = 64;
 
 /// What every [`HttpServer`] built by one layer shares: the configuration and instruments.
 #[derive(Debug)]
 pub(crate) struct ServerShared {
     pub(crate) config: Config,
-    pub(crate) duration: Histogram,
-    pub(crate) active: UpDownCounter,
+    duration: Histogram,
+    /// `http.server.request.duration` series by their attributes.
+    durations: BoundCache<DurationKey, BoundHistogram>,
+    /// `http.server.active_requests` series by method and scheme (see [`Self::active`]).
+    active: Box<[BoundUpDownCounter]>,
+}
+
+/// The attributes of one `http.server.request.duration` series.
+#[derive(Debug, Clone)]
+pub(crate) struct DurationKey {
+    pub(crate) method: KnownMethod,
+    pub(crate) scheme: &'static str,
+    pub(crate) version: &'static str,
+    pub(crate) status: Option<u16>,
+    pub(crate) route: Option<StringValue>,
+    pub(crate) error_type: Option<Cow<'static, str>>,
+}
+
+impl DurationKey {
+    fn matches(&self, other: &DurationKey) -> bool {
+        self.method.index == other.method.index
+            && self.status == other.status
+            && self.scheme == other.scheme
+            && self.version == other.version
+            && self.route.as_ref().map(StringValue::as_str)
+                == other.route.as_ref().map(StringValue::as_str)
+            && self.error_type == other.error_type
+    }
+
+    /// The metric attributes of the series.
+    fn attributes(&self) -> Vec<KeyValue> {
+        let mut attrs = Vec::with_capacity(6);
+        attrs.push(KeyValue::new(
+            semconv::HTTP_REQUEST_METHOD,
+            self.method.name,
+        ));
+        attrs.push(KeyValue::new(semconv::URL_SCHEME, self.scheme));
+        attrs.push(KeyValue::new(
+            semconv::NETWORK_PROTOCOL_VERSION,
+            self.version,
+        ));
+        if let Some(status) = self.status {
+            attrs.push(KeyValue::new(
+                semconv::HTTP_RESPONSE_STATUS_CODE,
+                i64::from(status),
+            ));
+        }
+        if let Some(route) = &self.route {
+            attrs.push(KeyValue::new(semconv::HTTP_ROUTE, route.clone()));
+        }
+        if let Some(error_type) = &self.error_type {
+            attrs.push(KeyValue::new(
+                semconv::ERROR_TYPE,
+                Value::from(error_type.clone()),
+            ));
+        }
+        attrs
+    }
+}
+
+impl ServerShared {
+    /// The `http.server.active_requests` series of `method` and `scheme`.
+    pub(crate) fn active(&self, method: KnownMethod, scheme: &'static str) -> &BoundUpDownCounter {
+        let https = usize::from(scheme == "https");
+        &self.active[usize::from(method.index) * 2 + https]
+    }
+
+    /// Ends `op` and records its duration in the series of `key`.
+    pub(crate) fn end(&self, op: Operation, key: DurationKey) {
+        let bound = self.durations.get_or_insert_with(
+            |k| k.matches(&key),
+            || (key.clone(), self.duration.bind(&key.attributes())),
+        );
+        match bound {
+            Some(bound) => op.end_with_bound(bound),
+            None => op.end_with_duration(&self.duration, &key.attributes()),
+        }
+    }
 }
 
 /// Tower layer that makes every HTTP request a SERVER span and a point in
@@ -49,10 +135,22 @@ impl HttpServerLayer {
             "{request}",
             "Number of active HTTP server requests.",
         );
+        let active = (0..KnownMethod::COUNT)
+            .flat_map(|index| {
+                let method = KnownMethod::by_index(index);
+                ["http", "https"].map(|scheme| {
+                    active.bind(&[
+                        KeyValue::new(semconv::HTTP_REQUEST_METHOD, method.name),
+                        KeyValue::new(semconv::URL_SCHEME, scheme),
+                    ])
+                })
+            })
+            .collect();
         Self {
             shared: Arc::new(ServerShared {
                 config,
                 duration,
+                durations: BoundCache::new(BOUND_DURATIONS),
                 active,
             }),
         }

@@ -137,13 +137,7 @@ where
             op
         };
 
-        shared.active.add(
-            1,
-            &[
-                KeyValue::new(semconv::HTTP_REQUEST_METHOD, method.name),
-                KeyValue::new(semconv::URL_SCHEME, scheme),
-            ],
-        );
+        shared.active(method, scheme).add(1);
 
         let future = {
             let _guard = op.context().clone().attach();
