@@ -97,7 +97,11 @@ pub(crate) struct PendingPublish {
 }
 
 impl PendingPublish {
-    pub(crate) fn new(operation: Operation, target: Arc<PublishTarget>, shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(
+        operation: Operation,
+        target: Arc<PublishTarget>,
+        shared: Arc<Shared>,
+    ) -> Self {
         Self {
             operation: Some(operation),
             target,
