@@ -59,6 +59,19 @@ pub struct BaggagePropagator {
 
 impl BaggagePropagator {
     /// Creates the propagator.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use opentelemetry::baggage::BaggageExt;
+    /// use opentelemetry::propagation::TextMapPropagator;
+    /// use opentelemetry::{Context, KeyValue};
+    /// use otel_core::propagation::BaggagePropagator;
+    ///
+    /// let cx = Context::new().with_baggage([KeyValue::new("tenant.id", "acme corp")]);
+    /// let mut headers = HashMap::new();
+    /// BaggagePropagator::new().inject_context(&cx, &mut headers);
+    /// assert_eq!(headers["baggage"], "tenant.id=acme%20corp");
+    /// ```
     pub const fn new() -> Self {
         Self { _private: () }
     }

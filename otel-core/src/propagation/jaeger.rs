@@ -72,6 +72,21 @@ pub struct JaegerPropagator {
 
 impl JaegerPropagator {
     /// Creates the propagator.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use opentelemetry::baggage::BaggageExt;
+    /// use opentelemetry::propagation::TextMapPropagator;
+    /// use opentelemetry::{Context, KeyValue};
+    /// use otel_core::propagation::JaegerPropagator;
+    ///
+    /// // Baggage is written even without a span context.
+    /// let cx = Context::new().with_baggage([KeyValue::new("user", "ada lovelace")]);
+    /// let mut headers = HashMap::new();
+    /// JaegerPropagator::new().inject_context(&cx, &mut headers);
+    /// assert_eq!(headers["uberctx-user"], "ada%20lovelace");
+    /// assert!(!headers.contains_key("uber-trace-id"));
+    /// ```
     pub const fn new() -> Self {
         Self { _private: () }
     }
