@@ -15,7 +15,10 @@
 //! let traces = OtlpSettings::resolve(&env, Signal::Traces, &OtlpOverrides::default())?;
 //! assert_eq!(traces.endpoint, "http://collector:4318/v1/traces");
 //! assert_eq!(traces.protocol, OtlpProtocol::HttpProtobuf);
-//! assert_eq!(traces.headers, [("api-key".to_owned(), "secret".to_owned())]);
+//! assert_eq!(
+//!     traces.headers,
+//!     [("api-key".to_owned(), "secret".to_owned())]
+//! );
 //!
 //! // A malformed value names the variable.
 //! let bad = EnvSource::from_pairs([("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon")]);
@@ -57,7 +60,9 @@ impl EnvSource {
     ///
     /// // Whatever the process was started with, e.g. `OTEL_SERVICE_NAME=checkout ./app`.
     /// let env = EnvSource::process();
-    /// let service = env.get("OTEL_SERVICE_NAME").unwrap_or_else(|| "unknown_service".into());
+    /// let service = env
+    ///     .get("OTEL_SERVICE_NAME")
+    ///     .unwrap_or_else(|| "unknown_service".into());
     /// assert!(!service.is_empty());
     /// ```
     pub fn process() -> Self {
@@ -199,10 +204,13 @@ pub fn parse_bool(variable: &str, value: &str) -> Result<bool, ConfigError> {
 /// Parses a duration in whole milliseconds (the unit of every `OTEL_*` timeout and interval).
 ///
 /// ```
-/// use std::time::Duration;
 /// use otel_core::config::parse_millis;
+/// use std::time::Duration;
 ///
-/// assert_eq!(parse_millis("OTEL_BSP_SCHEDULE_DELAY", "5000"), Ok(Duration::from_secs(5)));
+/// assert_eq!(
+///     parse_millis("OTEL_BSP_SCHEDULE_DELAY", "5000"),
+///     Ok(Duration::from_secs(5))
+/// );
 /// assert!(parse_millis("OTEL_BSP_SCHEDULE_DELAY", "5s").is_err());
 /// ```
 pub fn parse_millis(variable: &str, value: &str) -> Result<Duration, ConfigError> {
@@ -243,14 +251,23 @@ pub fn parse_count(variable: &str, value: &str) -> Result<usize, ConfigError> {
 /// ```
 /// use otel_core::config::parse_key_values;
 ///
-/// let pairs = parse_key_values("OTEL_RESOURCE_ATTRIBUTES", "team=payments, region=eu%20west,,")?;
+/// let pairs = parse_key_values(
+///     "OTEL_RESOURCE_ATTRIBUTES",
+///     "team=payments, region=eu%20west,,",
+/// )?;
 /// assert_eq!(
 ///     pairs,
-///     [("team".to_owned(), "payments".to_owned()), ("region".to_owned(), "eu west".to_owned())]
+///     [
+///         ("team".to_owned(), "payments".to_owned()),
+///         ("region".to_owned(), "eu west".to_owned())
+///     ]
 /// );
 ///
 /// let err = parse_key_values("OTEL_RESOURCE_ATTRIBUTES", "team=payments,oops").unwrap_err();
-/// assert!(err.to_string().contains("\"oops\" is not of the form key=value"));
+/// assert!(
+///     err.to_string()
+///         .contains("\"oops\" is not of the form key=value")
+/// );
 /// # Ok::<(), otel_core::ConfigError>(())
 /// ```
 pub fn parse_key_values(variable: &str, value: &str) -> Result<Vec<(String, String)>, ConfigError> {
@@ -321,7 +338,10 @@ pub(crate) fn to_key_values(pairs: Vec<(String, String)>) -> Vec<KeyValue> {
 /// use otel_core::OtlpProtocol;
 ///
 /// assert_eq!(OtlpProtocol::default(), OtlpProtocol::HttpProtobuf);
-/// assert_eq!(OtlpProtocol::parse("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"), Ok(OtlpProtocol::Grpc));
+/// assert_eq!(
+///     OtlpProtocol::parse("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+///     Ok(OtlpProtocol::Grpc)
+/// );
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
@@ -341,7 +361,10 @@ impl OtlpProtocol {
     /// use otel_core::OtlpProtocol;
     ///
     /// let var = "OTEL_EXPORTER_OTLP_PROTOCOL";
-    /// assert_eq!(OtlpProtocol::parse(var, "http/protobuf"), Ok(OtlpProtocol::HttpProtobuf));
+    /// assert_eq!(
+    ///     OtlpProtocol::parse(var, "http/protobuf"),
+    ///     Ok(OtlpProtocol::HttpProtobuf)
+    /// );
     /// let err = OtlpProtocol::parse(var, "http/json").unwrap_err();
     /// assert!(err.to_string().contains("http/json is not supported"));
     /// ```
@@ -412,8 +435,8 @@ impl Signal {
 /// Settings given in code for the OTLP exporters; each overrides its environment variable.
 ///
 /// ```
-/// use std::time::Duration;
 /// use otel_core::config::{EnvSource, OtlpOverrides, OtlpProtocol, OtlpSettings, Signal};
+/// use std::time::Duration;
 ///
 /// let env = EnvSource::from_pairs([
 ///     ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://from-env:4318"),
@@ -427,6 +450,7 @@ impl Signal {
 /// let s = OtlpSettings::resolve(&env, Signal::Traces, &overrides)?;
 /// assert_eq!(s.endpoint, "http://from-code:4317"); // gRPC: no signal path appended
 /// assert_eq!(s.timeout, Duration::from_secs(30)); // not overridden: from the environment
+///     
 /// # Ok::<(), otel_core::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, Default)]
@@ -444,8 +468,8 @@ pub struct OtlpOverrides {
 /// The resolved OTLP settings for one signal.
 ///
 /// ```
-/// use std::time::Duration;
 /// use otel_core::config::{EnvSource, OtlpOverrides, OtlpProtocol, OtlpSettings, Signal};
+/// use std::time::Duration;
 ///
 /// // Nothing set: the specification's defaults.
 /// let env = EnvSource::from_pairs::<&str, &str>([]);
@@ -475,12 +499,15 @@ impl OtlpSettings {
     /// specification's defaults (`http/protobuf`, `http://localhost:4318`, 10 s).
     ///
     /// ```
-    /// use std::time::Duration;
     /// use otel_core::config::{EnvSource, OtlpOverrides, OtlpSettings, Signal};
+    /// use std::time::Duration;
     ///
     /// let env = EnvSource::from_pairs([
     ///     ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
-    ///     ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://metrics-gateway:9090/otlp"),
+    ///     (
+    ///         "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+    ///         "http://metrics-gateway:9090/otlp",
+    ///     ),
     ///     ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "2500"),
     /// ]);
     /// let none = OtlpOverrides::default();

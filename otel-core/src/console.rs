@@ -29,11 +29,11 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 /// Spans held at most while waiting for their local root.
 ///
 /// ```
-/// use std::sync::{Arc, Mutex};
-/// use opentelemetry::trace::{Span as _, TraceContextExt as _, Tracer as _, TracerProvider as _};
 /// use opentelemetry::Context;
+/// use opentelemetry::trace::{Span as _, TraceContextExt as _, Tracer as _, TracerProvider as _};
 /// use opentelemetry_sdk::trace::SdkTracerProvider;
 /// use otel_core::console::{ConsoleExporter, MAX_PENDING_SPANS};
+/// use std::sync::{Arc, Mutex};
 ///
 /// let out = Arc::new(Mutex::new(String::new()));
 /// let provider = SdkTracerProvider::builder()
@@ -48,21 +48,25 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 /// assert!(out.lock().unwrap().is_empty());
 /// // …until one more would pass the bound: the trace is printed incomplete.
 /// tracer.start_with_context("step", &job).end();
-/// assert!(out.lock().unwrap().contains(&format!(" · {} spans · ", MAX_PENDING_SPANS + 1)));
+/// assert!(
+///     out.lock()
+///         .unwrap()
+///         .contains(&format!(" · {} spans · ", MAX_PENDING_SPANS + 1))
+/// );
 /// ```
 pub const MAX_PENDING_SPANS: usize = 10_000;
 
 /// How long the part of a trace under a remote parent waits for the rest of its trace.
 ///
 /// ```
-/// use std::sync::{Arc, Mutex};
+/// use opentelemetry::Context;
 /// use opentelemetry::trace::{
 ///     Span as _, SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
 ///     Tracer as _, TracerProvider as _,
 /// };
-/// use opentelemetry::Context;
 /// use opentelemetry_sdk::trace::SdkTracerProvider;
 /// use otel_core::console::ConsoleExporter;
+/// use std::sync::{Arc, Mutex};
 ///
 /// let out = Arc::new(Mutex::new(String::new()));
 /// let provider = SdkTracerProvider::builder()
@@ -76,7 +80,10 @@ pub const MAX_PENDING_SPANS: usize = 10_000;
 ///     true,
 ///     TraceState::NONE,
 /// ));
-/// provider.tracer("example").start_with_context("GET /accounts", &caller).end();
+/// provider
+///     .tracer("example")
+///     .start_with_context("GET /accounts", &caller)
+///     .end();
 /// // Held for REMOTE_ROOT_GRACE, in case the caller's spans end in this process too…
 /// assert!(out.lock().unwrap().is_empty());
 /// // …then printed at the next export, or at shutdown.
@@ -108,10 +115,10 @@ enum Sink {
 /// The waterfall exporter. See the module docs.
 ///
 /// ```
-/// use std::sync::{Arc, Mutex};
 /// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
 /// use opentelemetry_sdk::trace::SdkTracerProvider;
 /// use otel_core::console::ConsoleExporter;
+/// use std::sync::{Arc, Mutex};
 ///
 /// let out = Arc::new(Mutex::new(String::new()));
 /// let provider = SdkTracerProvider::builder()
@@ -179,10 +186,10 @@ impl ConsoleExporter {
     /// Appends to a shared string instead (for tests and for programs that print it later).
     ///
     /// ```
-    /// use std::sync::{Arc, Mutex};
     /// use opentelemetry::trace::{Span as _, Status, Tracer as _, TracerProvider as _};
     /// use opentelemetry_sdk::trace::SdkTracerProvider;
     /// use otel_core::console::ConsoleExporter;
+    /// use std::sync::{Arc, Mutex};
     ///
     /// let out = Arc::new(Mutex::new(String::new()));
     /// let provider = SdkTracerProvider::builder()
@@ -288,7 +295,9 @@ impl SpanExporter for ConsoleExporter {
 /// use otel_core::console::render_waterfall;
 ///
 /// let exporter = InMemorySpanExporter::default();
-/// let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+/// let provider = SdkTracerProvider::builder()
+///     .with_simple_exporter(exporter.clone())
+///     .build();
 /// let tracer = provider.tracer("example");
 /// tracer.in_span("checkout", |_| {
 ///     tracer.in_span("charge card", |_| {});

@@ -7,8 +7,8 @@
 //!
 //! ```
 //! # async fn demo() {
-//! use otel_core::context::{spawn, FutureExt};
 //! use opentelemetry::Context;
+//! use otel_core::context::{FutureExt, spawn};
 //!
 //! // Work in the background that stays in the current trace:
 //! let handle = spawn(async { /* spans started here are children of the current span */ });
@@ -32,8 +32,8 @@ use opentelemetry::trace::TraceContextExt;
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), tokio::task::JoinError> {
-/// use opentelemetry::trace::{TraceContextExt as _, TraceId, Tracer as _, TracerProvider as _};
 /// use opentelemetry::Context;
+/// use opentelemetry::trace::{TraceContextExt as _, TraceId, Tracer as _, TracerProvider as _};
 /// use opentelemetry_sdk::trace::SdkTracerProvider;
 ///
 /// fn current_trace() -> TraceId {
@@ -51,6 +51,7 @@ use opentelemetry::trace::TraceContextExt;
 /// };
 /// assert_eq!(carried.await?, request.span().span_context().trace_id());
 /// assert_eq!(plain.await?, TraceId::INVALID); // a plain task starts with an empty context
+///     
 /// # Ok(())
 /// # }
 /// ```

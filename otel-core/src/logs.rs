@@ -12,10 +12,11 @@
 //! compose your own subscriber:
 //!
 //! ```
-//! use otel_core::logs::{fmt_layer, LogFormat};
+//! use otel_core::logs::{LogFormat, fmt_layer};
 //! use tracing_subscriber::prelude::*;
 //!
-//! let subscriber = tracing_subscriber::registry().with(fmt_layer(LogFormat::Json, std::io::stderr));
+//! let subscriber =
+//!     tracing_subscriber::registry().with(fmt_layer(LogFormat::Json, std::io::stderr));
 //! tracing::subscriber::with_default(subscriber, || tracing::info!(order = 42, "accepted"));
 //! ```
 
@@ -35,7 +36,7 @@ use crate::redact::Redactor;
 ///
 /// ```
 /// # #[cfg(feature = "testing")] {
-/// use otel_core::logs::{fmt_layer, LogFormat};
+/// use otel_core::logs::{LogFormat, fmt_layer};
 /// use otel_core::testing::LogBuffer;
 /// use tracing_subscriber::prelude::*;
 ///
@@ -67,8 +68,14 @@ impl LogFormat {
     /// ```
     /// use otel_core::logs::LogFormat;
     ///
-    /// assert_eq!(LogFormat::parse("OTEL_CORE_LOG_FORMAT", "JSON"), Ok(LogFormat::Json));
-    /// assert_eq!(LogFormat::parse("OTEL_CORE_LOG_FORMAT", "none"), Ok(LogFormat::Off));
+    /// assert_eq!(
+    ///     LogFormat::parse("OTEL_CORE_LOG_FORMAT", "JSON"),
+    ///     Ok(LogFormat::Json)
+    /// );
+    /// assert_eq!(
+    ///     LogFormat::parse("OTEL_CORE_LOG_FORMAT", "none"),
+    ///     Ok(LogFormat::Off)
+    /// );
     /// let err = LogFormat::parse("OTEL_CORE_LOG_FORMAT", "xml").unwrap_err();
     /// assert!(err.to_string().contains("OTEL_CORE_LOG_FORMAT"));
     /// ```
@@ -94,7 +101,7 @@ impl LogFormat {
 /// # #[cfg(feature = "testing")] {
 /// use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
 /// use opentelemetry_sdk::trace::SdkTracerProvider;
-/// use otel_core::logs::{fmt_layer, LogFormat};
+/// use otel_core::logs::{LogFormat, fmt_layer};
 /// use otel_core::testing::LogBuffer;
 /// use tracing_subscriber::prelude::*;
 ///
@@ -114,7 +121,9 @@ impl LogFormat {
 /// assert!(lines[1].contains(&format!("charged trace_id={trace_id} span_id=")));
 ///
 /// // `Off` is no layer at all.
-/// assert!(fmt_layer::<tracing_subscriber::Registry, _>(LogFormat::Off, std::io::stderr).is_none());
+/// assert!(
+///     fmt_layer::<tracing_subscriber::Registry, _>(LogFormat::Off, std::io::stderr).is_none()
+/// );
 /// # }
 /// ```
 pub fn fmt_layer<S, W>(
@@ -133,7 +142,7 @@ where
 /// `redactor` when it is `Some` (see [`crate::redact`]).
 ///
 /// ```
-/// use otel_core::logs::{fmt_layer_with_redaction, LogFormat};
+/// use otel_core::logs::{LogFormat, fmt_layer_with_redaction};
 /// use otel_core::redact::Redactor;
 /// use tracing_subscriber::prelude::*;
 ///
@@ -244,12 +253,13 @@ impl CorrelatedFormat {
     ///     .with_writer(out.clone())
     ///     .event_format(CorrelatedFormat::json());
     /// let tracer = SdkTracerProvider::builder().build().tracer("example");
-    /// let span_id = tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
-    ///     tracer.in_span("checkout", |cx| {
-    ///         tracing::info!(amount = 12.5, "charged");
-    ///         cx.span().span_context().span_id()
-    ///     })
-    /// });
+    /// let span_id =
+    ///     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    ///         tracer.in_span("checkout", |cx| {
+    ///             tracing::info!(amount = 12.5, "charged");
+    ///             cx.span().span_context().span_id()
+    ///         })
+    ///     });
     /// let line: serde_json::Value = serde_json::from_str(out.contents().trim())?;
     /// assert_eq!(line["message"], "charged");
     /// assert_eq!(line["fields"]["amount"], 12.5);

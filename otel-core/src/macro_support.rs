@@ -18,9 +18,9 @@
 //!
 //! ```
 //! # #[cfg(feature = "testing")] {
+//! use opentelemetry::Context;
 //! use otel_core::macro_support::with_instrumentation;
 //! use otel_core::testing::TestTelemetry;
-//! use opentelemetry::Context;
 //!
 //! #[otel_core::traced]
 //! fn load_account(id: u64) -> u64 {
@@ -29,7 +29,8 @@
 //!
 //! let tt = TestTelemetry::new();
 //! {
-//!     let _guard = with_instrumentation(&Context::current(), &tt.instrumentation("test")).attach();
+//!     let _guard =
+//!         with_instrumentation(&Context::current(), &tt.instrumentation("test")).attach();
 //!     load_account(7);
 //! }
 //! otel_core::testing::assert_attr(&tt.span("load_account"), "id", 7);
@@ -62,7 +63,7 @@ use crate::metrics::{Histogram, Metrics};
 /// ```
 /// # #[cfg(feature = "testing")] {
 /// use opentelemetry::{Context, KeyValue};
-/// use otel_core::macro_support::{with_instrumentation, CALL_DURATION, RESULT};
+/// use otel_core::macro_support::{CALL_DURATION, RESULT, with_instrumentation};
 /// use otel_core::metrics::SnapshotExt as _;
 /// use otel_core::semconv::attribute::CODE_FUNCTION_NAME;
 /// use otel_core::testing::TestTelemetry;
@@ -74,15 +75,22 @@ use crate::metrics::{Histogram, Metrics};
 ///
 /// let tt = TestTelemetry::new();
 /// {
-///     let _guard = with_instrumentation(&Context::current(), &tt.instrumentation("shop")).attach();
+///     let _guard =
+///         with_instrumentation(&Context::current(), &tt.instrumentation("shop")).attach();
 ///     reserve_stock("A-1");
 ///     reserve_stock("B-2");
 /// }
 /// let snapshot = tt.metrics().snapshot();
 /// let calls = snapshot.find(CALL_DURATION).expect("the histogram exists");
 /// assert_eq!(calls.unit, "s");
-/// let ok = calls.series_matching(&[KeyValue::new(RESULT, "ok")]).next().expect("a series of successful calls");
-/// assert!(ok.attribute(CODE_FUNCTION_NAME).is_some_and(|f| f.as_str().ends_with("reserve_stock")));
+/// let ok = calls
+///     .series_matching(&[KeyValue::new(RESULT, "ok")])
+///     .next()
+///     .expect("a series of successful calls");
+/// assert!(
+///     ok.attribute(CODE_FUNCTION_NAME)
+///         .is_some_and(|f| f.as_str().ends_with("reserve_stock"))
+/// );
 /// assert_eq!(ok.histogram().map(|h| h.count), Some(2));
 /// # }
 /// ```
@@ -94,7 +102,7 @@ pub const CALL_DURATION: &str = "function.call.duration";
 /// ```
 /// # #[cfg(feature = "testing")] {
 /// use opentelemetry::Context;
-/// use otel_core::macro_support::{with_instrumentation, CALL_DURATION, RESULT};
+/// use otel_core::macro_support::{CALL_DURATION, RESULT, with_instrumentation};
 /// use otel_core::metrics::SnapshotExt as _;
 /// use otel_core::testing::TestTelemetry;
 ///
@@ -105,7 +113,8 @@ pub const CALL_DURATION: &str = "function.call.duration";
 ///
 /// let tt = TestTelemetry::new();
 /// {
-///     let _guard = with_instrumentation(&Context::current(), &tt.instrumentation("shop")).attach();
+///     let _guard =
+///         with_instrumentation(&Context::current(), &tt.instrumentation("shop")).attach();
 ///     let _ = parse_quantity("3");
 ///     let _ = parse_quantity("three");
 /// }
@@ -129,8 +138,8 @@ pub const RESULT: &str = "result";
 /// ```
 /// # #[cfg(feature = "testing")] {
 /// use opentelemetry::Context;
-/// use otel_core::macro_support::{with_instrumentation, RETURN};
-/// use otel_core::testing::{assert_attr, TestTelemetry};
+/// use otel_core::macro_support::{RETURN, with_instrumentation};
+/// use otel_core::testing::{TestTelemetry, assert_attr};
 ///
 /// #[otel_core::traced(ret)]
 /// fn discount_percent(code: &str) -> i64 {
@@ -139,7 +148,8 @@ pub const RESULT: &str = "result";
 ///
 /// let tt = TestTelemetry::new();
 /// {
-///     let _guard = with_instrumentation(&Context::current(), &tt.instrumentation("shop")).attach();
+///     let _guard =
+///         with_instrumentation(&Context::current(), &tt.instrumentation("shop")).attach();
 ///     discount_percent("SPRING");
 /// }
 /// assert_attr(&tt.span("discount_percent"), RETURN, 15);
@@ -150,8 +160,8 @@ pub const RETURN: &str = "return";
 /// The value recorded instead of a field marked `#[otel(redact)]`.
 ///
 /// ```
-/// use otel_core::macro_support::REDACTED;
 /// use otel_core::SpanAttributes;
+/// use otel_core::macro_support::REDACTED;
 ///
 /// #[derive(SpanAttributes)]
 /// struct Login {
@@ -160,7 +170,10 @@ pub const RETURN: &str = "return";
 ///     password: String,
 /// }
 ///
-/// let login = Login { user: "ann".into(), password: "hunter2".into() };
+/// let login = Login {
+///     user: "ann".into(),
+///     password: "hunter2".into(),
+/// };
 /// let attributes = login.attributes();
 /// assert_eq!(attributes[1].key.as_str(), "password");
 /// assert_eq!(attributes[1].value.as_str(), REDACTED);
@@ -214,10 +227,10 @@ pub fn metrics_by_default() -> bool {
 /// # #[cfg(feature = "testing")] {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use opentelemetry::context::FutureExt as _;
 /// use opentelemetry::Context;
+/// use opentelemetry::context::FutureExt as _;
 /// use otel_core::macro_support::with_instrumentation;
-/// use otel_core::testing::{assert_child_of, TestTelemetry};
+/// use otel_core::testing::{TestTelemetry, assert_child_of};
 ///
 /// #[otel_core::traced]
 /// async fn handle(order: u64) {
@@ -291,7 +304,12 @@ fn call_duration(metrics: &Metrics) -> Histogram {
 ///     _cache: Vec<u8>,
 /// }
 ///
-/// let c = Checkout { tenant: "acme".into(), order: 42, card_number: "4111".into(), _cache: vec![] };
+/// let c = Checkout {
+///     tenant: "acme".into(),
+///     order: 42,
+///     card_number: "4111".into(),
+///     _cache: vec![],
+/// };
 /// let kvs = c.attributes();
 /// assert_eq!(kvs[0].key.as_str(), "app.tenant");
 /// assert_eq!(kvs[1].key.as_str(), "app.order.id");
@@ -377,8 +395,14 @@ impl SpanAttributes for Vec<KeyValue> {
 /// use otel_core::macro_support::ToAttributeValue;
 ///
 /// assert_eq!(42u8.to_attribute_value(), Some(Value::I64(42)));
-/// assert_eq!(u64::MAX.to_attribute_value(), Some(Value::String(u64::MAX.to_string().into())));
-/// assert_eq!(Some("eu").to_attribute_value(), Some(Value::String("eu".into())));
+/// assert_eq!(
+///     u64::MAX.to_attribute_value(),
+///     Some(Value::String(u64::MAX.to_string().into()))
+/// );
+/// assert_eq!(
+///     Some("eu").to_attribute_value(),
+///     Some(Value::String("eu".into()))
+/// );
 /// assert_eq!(None::<bool>.to_attribute_value(), None);
 ///
 /// // A newtype recorded as its inner value (usable in `fields(order = id)` and derived sets).

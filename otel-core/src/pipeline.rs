@@ -52,10 +52,10 @@ use crate::sampling::tail::{FanOut, TailConfig, TailSampler, TailSpanProcessor, 
 /// Entry point of the pipeline setup.
 ///
 /// ```
-/// use std::time::Duration;
 /// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
 /// use opentelemetry_sdk::trace::InMemorySpanExporter;
 /// use otel_core::{EnvSource, Telemetry};
+/// use std::time::Duration;
 ///
 /// // `build` wires everything without touching global state (`install` also makes it global).
 /// // Variables come from the process environment unless `with_env` says otherwise.
@@ -65,9 +65,15 @@ use crate::sampling::tail::{FanOut, TailConfig, TailSampler, TailSpanProcessor, 
 ///     .with_service_name("checkout")
 ///     .with_span_exporter(spans.clone())
 ///     .build()?;
-/// let tracer = guard.tracer_provider().expect("the SDK is enabled").tracer("example");
+/// let tracer = guard
+///     .tracer_provider()
+///     .expect("the SDK is enabled")
+///     .tracer("example");
 /// tracer.in_span("GET /cart", |_| {});
-/// guard.tracer_provider().expect("the SDK is enabled").force_flush()?;
+/// guard
+///     .tracer_provider()
+///     .expect("the SDK is enabled")
+///     .force_flush()?;
 /// assert_eq!(spans.get_finished_spans()?[0].name, "GET /cart");
 /// let report = guard.shutdown(Duration::from_secs(5));
 /// assert!(report.completed_in_time);
@@ -80,11 +86,14 @@ impl Telemetry {
     /// A builder reading the process environment; see [`TelemetryBuilder`].
     ///
     /// ```
-    /// use otel_core::{EnvSource, Telemetry};
     /// use otel_core::resource::service_name;
+    /// use otel_core::{EnvSource, Telemetry};
     ///
     /// let guard = Telemetry::builder()
-    ///     .with_env(EnvSource::from_pairs([("OTEL_SERVICE_NAME", "billing"), ("OTEL_TRACES_EXPORTER", "none")]))
+    ///     .with_env(EnvSource::from_pairs([
+    ///         ("OTEL_SERVICE_NAME", "billing"),
+    ///         ("OTEL_TRACES_EXPORTER", "none"),
+    ///     ]))
     ///     .build()?;
     /// assert_eq!(service_name(guard.resource()), "billing");
     /// # Ok::<(), otel_core::ConfigError>(())
@@ -108,7 +117,10 @@ impl Telemetry {
 ///
 /// // From the environment, an unknown name is an error.
 /// let err = Telemetry::builder()
-///     .with_env(EnvSource::from_pairs([("OTEL_TRACES_EXPORTER", "otlp,zipkin")]))
+///     .with_env(EnvSource::from_pairs([(
+///         "OTEL_TRACES_EXPORTER",
+///         "otlp,zipkin",
+///     )]))
 ///     .build()
 ///     .unwrap_err();
 /// assert!(err.to_string().contains("unknown exporter \"zipkin\""));
@@ -148,10 +160,10 @@ impl TracesExporter {
 /// Builder of the pipeline. Every `with_*` overrides the matching environment variable.
 ///
 /// ```
-/// use std::time::Duration;
 /// use opentelemetry_sdk::trace::Sampler;
-/// use otel_core::{EnvSource, Telemetry, TracesExporter};
 /// use otel_core::logs::LogFormat;
+/// use otel_core::{EnvSource, Telemetry, TracesExporter};
+/// use std::time::Duration;
 ///
 /// let guard = Telemetry::builder()
 ///     .with_env(EnvSource::from_pairs([("OTEL_SERVICE_NAME", "from-env")]))
@@ -162,7 +174,10 @@ impl TracesExporter {
 ///     .with_log_format(LogFormat::Json)
 ///     .with_shutdown_timeout(Duration::from_secs(2))
 ///     .build()?;
-/// assert_eq!(otel_core::resource::service_name(guard.resource()), "checkout");
+/// assert_eq!(
+///     otel_core::resource::service_name(guard.resource()),
+///     "checkout"
+/// );
 /// # Ok::<(), otel_core::ConfigError>(())
 /// ```
 #[must_use]
@@ -222,11 +237,14 @@ impl TelemetryBuilder {
     /// `service.name` (overrides `OTEL_SERVICE_NAME`).
     ///
     /// ```
-    /// use otel_core::{EnvSource, Telemetry};
     /// use otel_core::resource::service_name;
+    /// use otel_core::{EnvSource, Telemetry};
     ///
     /// let guard = Telemetry::builder()
-    ///     .with_env(EnvSource::from_pairs([("OTEL_SERVICE_NAME", "from-env"), ("OTEL_TRACES_EXPORTER", "none")]))
+    ///     .with_env(EnvSource::from_pairs([
+    ///         ("OTEL_SERVICE_NAME", "from-env"),
+    ///         ("OTEL_TRACES_EXPORTER", "none"),
+    ///     ]))
     ///     .with_service_name("checkout")
     ///     .build()?;
     /// assert_eq!(service_name(guard.resource()), "checkout");
@@ -248,7 +266,10 @@ impl TelemetryBuilder {
     ///     .with_service_version(env!("CARGO_PKG_VERSION"))
     ///     .build()?;
     /// let version = guard.resource().get(&Key::from_static_str(SERVICE_VERSION));
-    /// assert_eq!(version.map(|v| v.to_string()).as_deref(), Some(env!("CARGO_PKG_VERSION")));
+    /// assert_eq!(
+    ///     version.map(|v| v.to_string()).as_deref(),
+    ///     Some(env!("CARGO_PKG_VERSION"))
+    /// );
     /// # Ok::<(), otel_core::ConfigError>(())
     /// ```
     pub fn with_service_version(mut self, version: impl Into<String>) -> Self {
@@ -266,8 +287,13 @@ impl TelemetryBuilder {
     ///     .with_env(EnvSource::from_pairs([("OTEL_TRACES_EXPORTER", "none")]))
     ///     .with_service_namespace("payments")
     ///     .build()?;
-    /// let namespace = guard.resource().get(&Key::from_static_str(SERVICE_NAMESPACE));
-    /// assert_eq!(namespace.map(|v| v.to_string()).as_deref(), Some("payments"));
+    /// let namespace = guard
+    ///     .resource()
+    ///     .get(&Key::from_static_str(SERVICE_NAMESPACE));
+    /// assert_eq!(
+    ///     namespace.map(|v| v.to_string()).as_deref(),
+    ///     Some("payments")
+    /// );
     /// # Ok::<(), otel_core::ConfigError>(())
     /// ```
     pub fn with_service_namespace(mut self, namespace: impl Into<String>) -> Self {
@@ -283,13 +309,21 @@ impl TelemetryBuilder {
     ///
     /// let guard = Telemetry::builder()
     ///     .with_env(EnvSource::from_pairs([
-    ///         ("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=from-env"),
+    ///         (
+    ///             "OTEL_RESOURCE_ATTRIBUTES",
+    ///             "deployment.environment.name=from-env",
+    ///         ),
     ///         ("OTEL_TRACES_EXPORTER", "none"),
     ///     ]))
     ///     .with_deployment_environment("production")
     ///     .build()?;
-    /// let environment = guard.resource().get(&Key::from_static_str(DEPLOYMENT_ENVIRONMENT_NAME));
-    /// assert_eq!(environment.map(|v| v.to_string()).as_deref(), Some("production"));
+    /// let environment = guard
+    ///     .resource()
+    ///     .get(&Key::from_static_str(DEPLOYMENT_ENVIRONMENT_NAME));
+    /// assert_eq!(
+    ///     environment.map(|v| v.to_string()).as_deref(),
+    ///     Some("production")
+    /// );
     /// # Ok::<(), otel_core::ConfigError>(())
     /// ```
     pub fn with_deployment_environment(mut self, environment: impl Into<String>) -> Self {
@@ -309,7 +343,12 @@ impl TelemetryBuilder {
     ///     ]))
     ///     .with_resource_attribute(KeyValue::new("team", "payments"))
     ///     .build()?;
-    /// let get = |key| guard.resource().get(&Key::from_static_str(key)).map(|v| v.to_string());
+    /// let get = |key| {
+    ///     guard
+    ///         .resource()
+    ///         .get(&Key::from_static_str(key))
+    ///         .map(|v| v.to_string())
+    /// };
     /// assert_eq!(get("team").as_deref(), Some("payments"));
     /// assert_eq!(get("region").as_deref(), Some("eu"));
     /// # Ok::<(), otel_core::ConfigError>(())
@@ -332,7 +371,11 @@ impl TelemetryBuilder {
     /// let resource = guard.resource();
     /// assert!(resource.get(&Key::from_static_str(PROCESS_PID)).is_none());
     /// // The SDK's own attributes are always there.
-    /// assert!(resource.get(&Key::from_static_str(TELEMETRY_SDK_LANGUAGE)).is_some());
+    /// assert!(
+    ///     resource
+    ///         .get(&Key::from_static_str(TELEMETRY_SDK_LANGUAGE))
+    ///         .is_some()
+    /// );
     /// # Ok::<(), otel_core::ConfigError>(())
     /// ```
     pub fn without_resource_detectors(mut self) -> Self {
@@ -349,7 +392,10 @@ impl TelemetryBuilder {
     /// // None of the built-in exporters (whatever OTEL_TRACES_EXPORTER says): only the test's own.
     /// let spans = InMemorySpanExporter::default();
     /// let guard = Telemetry::builder()
-    ///     .with_env(EnvSource::from_pairs([("OTEL_TRACES_EXPORTER", "otlp,console")]))
+    ///     .with_env(EnvSource::from_pairs([(
+    ///         "OTEL_TRACES_EXPORTER",
+    ///         "otlp,console",
+    ///     )]))
     ///     .with_traces_exporters([])
     ///     .with_span_exporter(spans.clone())
     ///     .build()?;
@@ -358,6 +404,7 @@ impl TelemetryBuilder {
     /// provider.force_flush()?;
     /// assert_eq!(spans.get_finished_spans()?.len(), 1);
     /// assert_eq!(guard.stats().spans_ended(), 0); // nothing went to OTLP
+    ///     
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn with_traces_exporters(
@@ -371,23 +418,34 @@ impl TelemetryBuilder {
     ///
     /// ```
     /// # #[cfg(feature = "testing")] {
-    /// use std::time::Duration;
     /// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
     /// use otel_core::testing::OtlpHttpReceiver;
     /// use otel_core::{EnvSource, Telemetry};
+    /// use std::time::Duration;
     ///
     /// let collector = OtlpHttpReceiver::start()?; // http://127.0.0.1:<port>
     /// let mut guard = Telemetry::builder()
-    ///     .with_env(EnvSource::from_pairs([("OTEL_EXPORTER_OTLP_ENDPOINT", "http://elsewhere:4318")]))
+    ///     .with_env(EnvSource::from_pairs([(
+    ///         "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ///         "http://elsewhere:4318",
+    ///     )]))
     ///     .with_otlp_endpoint(collector.endpoint())
     ///     .with_metrics_export(false)
     ///     .build()?;
-    /// let tracer = guard.tracer_provider().expect("the SDK is enabled").tracer("example");
+    /// let tracer = guard
+    ///     .tracer_provider()
+    ///     .expect("the SDK is enabled")
+    ///     .tracer("example");
     /// tracer.in_span("work", |_| {});
     /// let report = guard.shutdown(Duration::from_secs(5));
     /// assert_eq!(report.spans_exported, 1);
     /// // For HTTP the signal path is appended to the base endpoint.
-    /// assert!(collector.requests().iter().any(|(path, _)| path == "/v1/traces"));
+    /// assert!(
+    ///     collector
+    ///         .requests()
+    ///         .iter()
+    ///         .any(|(path, _)| path == "/v1/traces")
+    /// );
     /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -404,12 +462,16 @@ impl TelemetryBuilder {
     /// # async fn main() -> Result<(), otel_core::ConfigError> {
     /// // gRPC runs on the application's tokio runtime: build the pipeline inside it.
     /// let guard = Telemetry::builder()
-    ///     .with_env(EnvSource::from_pairs([("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")]))
+    ///     .with_env(EnvSource::from_pairs([(
+    ///         "OTEL_EXPORTER_OTLP_PROTOCOL",
+    ///         "http/protobuf",
+    ///     )]))
     ///     .with_otlp_protocol(OtlpProtocol::Grpc)
     ///     .with_otlp_endpoint("http://localhost:4317")
     ///     .with_metrics_export(false)
     ///     .build()?;
     /// assert!(format!("{guard:?}").contains("http://localhost:4317")); // no `/v1/traces` for gRPC
+    ///     
     /// # Ok(())
     /// # }
     /// ```
@@ -421,20 +483,27 @@ impl TelemetryBuilder {
     ///
     /// ```
     /// # #[cfg(feature = "testing")] {
-    /// use std::time::Duration;
     /// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
     /// use otel_core::testing::OtlpHttpReceiver;
     /// use otel_core::{EnvSource, Telemetry};
+    /// use std::time::Duration;
     ///
     /// let collector = OtlpHttpReceiver::start()?;
     /// let mut guard = Telemetry::builder()
     ///     // `api-key` from the environment is replaced, `x-team` kept.
-    ///     .with_env(EnvSource::from_pairs([("OTEL_EXPORTER_OTLP_HEADERS", "api-key=old,x-team=risk")]))
+    ///     .with_env(EnvSource::from_pairs([(
+    ///         "OTEL_EXPORTER_OTLP_HEADERS",
+    ///         "api-key=old,x-team=risk",
+    ///     )]))
     ///     .with_otlp_endpoint(collector.endpoint())
     ///     .with_otlp_header("api-key", "s3cr3t")
     ///     .with_metrics_export(false)
     ///     .build()?;
-    /// guard.tracer_provider().expect("the SDK is enabled").tracer("example").in_span("work", |_| {});
+    /// guard
+    ///     .tracer_provider()
+    ///     .expect("the SDK is enabled")
+    ///     .tracer("example")
+    ///     .in_span("work", |_| {});
     /// assert_eq!(guard.shutdown(Duration::from_secs(5)).spans_exported, 1);
     /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -446,9 +515,9 @@ impl TelemetryBuilder {
     /// OTLP export timeout (overrides `OTEL_EXPORTER_OTLP_TIMEOUT`).
     ///
     /// ```
-    /// use std::time::{Duration, Instant};
     /// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
     /// use otel_core::{EnvSource, Telemetry};
+    /// use std::time::{Duration, Instant};
     ///
     /// // A collector that is not there: a loopback port bound and closed again.
     /// let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
@@ -458,7 +527,11 @@ impl TelemetryBuilder {
     ///     .with_otlp_timeout(Duration::from_secs(1))
     ///     .with_metrics_export(false)
     ///     .build()?;
-    /// guard.tracer_provider().expect("the SDK is enabled").tracer("example").in_span("lost", |_| {});
+    /// guard
+    ///     .tracer_provider()
+    ///     .expect("the SDK is enabled")
+    ///     .tracer("example")
+    ///     .in_span("lost", |_| {});
     /// let started = Instant::now();
     /// let report = guard.shutdown(Duration::from_secs(5));
     /// assert!(started.elapsed() < Duration::from_secs(5));
@@ -480,10 +553,17 @@ impl TelemetryBuilder {
     /// use otel_core::{EnvSource, Telemetry};
     ///
     /// let guard = Telemetry::builder()
-    ///     .with_env(EnvSource::from_pairs([("OTEL_TRACES_SAMPLER", "always_on"), ("OTEL_TRACES_EXPORTER", "none")]))
+    ///     .with_env(EnvSource::from_pairs([
+    ///         ("OTEL_TRACES_SAMPLER", "always_on"),
+    ///         ("OTEL_TRACES_EXPORTER", "none"),
+    ///     ]))
     ///     .with_sampler(Sampler::AlwaysOff)
     ///     .build()?;
-    /// let span = guard.tracer_provider().expect("the SDK is enabled").tracer("example").start("health");
+    /// let span = guard
+    ///     .tracer_provider()
+    ///     .expect("the SDK is enabled")
+    ///     .tracer("example")
+    ///     .start("health");
     /// assert!(!span.span_context().is_sampled());
     ///
     /// // Or one of this crate's samplers: at most 50 new traces per second.
@@ -505,7 +585,10 @@ impl TelemetryBuilder {
     ///
     /// // The code's choice wins: OTEL_PROPAGATORS (here invalid) is not even read.
     /// let built = Telemetry::builder()
-    ///     .with_env(EnvSource::from_pairs([("OTEL_PROPAGATORS", "xray"), ("OTEL_TRACES_EXPORTER", "none")]))
+    ///     .with_env(EnvSource::from_pairs([
+    ///         ("OTEL_PROPAGATORS", "xray"),
+    ///         ("OTEL_TRACES_EXPORTER", "none"),
+    ///     ]))
     ///     .with_propagator(Propagators::from_names("tracecontext,baggage,b3")?)
     ///     .build();
     /// assert!(built.is_ok());
@@ -543,7 +626,10 @@ impl TelemetryBuilder {
     ///
     /// // The code's choice wins over OTEL_CORE_LOG_FORMAT (here invalid, so not read).
     /// let built = Telemetry::builder()
-    ///     .with_env(EnvSource::from_pairs([("OTEL_CORE_LOG_FORMAT", "xml"), ("OTEL_TRACES_EXPORTER", "none")]))
+    ///     .with_env(EnvSource::from_pairs([
+    ///         ("OTEL_CORE_LOG_FORMAT", "xml"),
+    ///         ("OTEL_TRACES_EXPORTER", "none"),
+    ///     ]))
     ///     .with_log_format(LogFormat::Json)
     ///     .build();
     /// assert!(built.is_ok());
@@ -557,10 +643,10 @@ impl TelemetryBuilder {
     ///
     /// ```
     /// # #[cfg(feature = "testing")] {
-    /// use std::time::Duration;
     /// use otel_core::logs::LogFormat;
     /// use otel_core::testing::OtlpHttpReceiver;
     /// use otel_core::{EnvSource, Telemetry};
+    /// use std::time::Duration;
     /// use tracing_subscriber::prelude::*;
     ///
     /// let collector = OtlpHttpReceiver::start()?;
@@ -571,7 +657,9 @@ impl TelemetryBuilder {
     ///     .with_log_format(LogFormat::Off)
     ///     .build()?;
     /// let subscriber = tracing_subscriber::registry().with(guard.tracing_layer());
-    /// tracing::subscriber::with_default(subscriber, || tracing::error!(account = "acc-1", "payment declined"));
+    /// tracing::subscriber::with_default(subscriber, || {
+    ///     tracing::error!(account = "acc-1", "payment declined")
+    /// });
     /// let _ = guard.shutdown(Duration::from_secs(5));
     /// let records: Vec<_> = collector
     ///     .log_requests()
@@ -595,9 +683,9 @@ impl TelemetryBuilder {
     ///
     /// ```
     /// # #[cfg(feature = "testing")] {
-    /// use std::time::Duration;
     /// use otel_core::testing::OtlpHttpReceiver;
     /// use otel_core::{EnvSource, Telemetry};
+    /// use std::time::Duration;
     ///
     /// let collector = OtlpHttpReceiver::start()?;
     /// let mut guard = Telemetry::builder()
@@ -605,7 +693,11 @@ impl TelemetryBuilder {
     ///     .with_otlp_endpoint(collector.endpoint())
     ///     .with_metrics_export(true)
     ///     .build()?;
-    /// guard.metrics().u64_counter("orders.accepted").build().add(3, &[]);
+    /// guard
+    ///     .metrics()
+    ///     .u64_counter("orders.accepted")
+    ///     .build()
+    ///     .add(3, &[]);
     /// let report = guard.shutdown(Duration::from_secs(5)); // a last push on shutdown
     /// assert_eq!(report.metric_exports_failed, 0);
     /// let names: Vec<String> = collector
@@ -632,7 +724,9 @@ impl TelemetryBuilder {
     /// use tracing_subscriber::prelude::*;
     ///
     /// // Compose the subscriber yourself, with this pipeline's layers in it.
-    /// let guard = Telemetry::builder().with_tracing_subscriber(false).install()?;
+    /// let guard = Telemetry::builder()
+    ///     .with_tracing_subscriber(false)
+    ///     .install()?;
     /// tracing_subscriber::registry()
     ///     .with(guard.tracing_layer())
     ///     .with(tracing_subscriber::EnvFilter::new("info,my_app=debug"))
@@ -647,10 +741,10 @@ impl TelemetryBuilder {
     ///
     /// ```
     /// # #[cfg(feature = "testing")] {
-    /// use std::time::Duration;
     /// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
     /// use otel_core::testing::OtlpHttpReceiver;
     /// use otel_core::{EnvSource, Telemetry};
+    /// use std::time::Duration;
     ///
     /// let collector = OtlpHttpReceiver::start()?;
     /// let guard = Telemetry::builder()
@@ -659,7 +753,11 @@ impl TelemetryBuilder {
     ///     .with_metrics_export(false)
     ///     .with_shutdown_timeout(Duration::from_secs(2))
     ///     .build()?;
-    /// guard.tracer_provider().expect("the SDK is enabled").tracer("example").in_span("last", |_| {});
+    /// guard
+    ///     .tracer_provider()
+    ///     .expect("the SDK is enabled")
+    ///     .tracer("example")
+    ///     .in_span("last", |_| {});
     /// drop(guard); // flushes, waiting at most 2 s
     /// assert_eq!(collector.trace_requests().len(), 1);
     /// # }
@@ -723,7 +821,11 @@ impl TelemetryBuilder {
     /// failed.end();
     /// provider.force_flush()?;
     /// // …but the trace with an error is exported all the same.
-    /// let names: Vec<_> = spans.get_finished_spans()?.into_iter().map(|s| s.name).collect();
+    /// let names: Vec<_> = spans
+    ///     .get_finished_spans()?
+    ///     .into_iter()
+    ///     .map(|s| s.name)
+    ///     .collect();
     /// assert_eq!(names, ["failed"]);
     /// let stats = guard.tail_stats().expect("tail mode is on");
     /// assert_eq!((stats.traces_kept(), stats.traces_discarded()), (1, 1));
@@ -738,8 +840,8 @@ impl TelemetryBuilder {
     /// [`crate::redact`].
     ///
     /// ```
-    /// use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
     /// use opentelemetry::KeyValue;
+    /// use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
     /// use opentelemetry_sdk::trace::InMemorySpanExporter;
     /// use otel_core::redact::Redactor;
     /// use otel_core::{EnvSource, Telemetry};
@@ -757,7 +859,11 @@ impl TelemetryBuilder {
     /// span.end();
     /// provider.force_flush()?;
     /// let exported = &spans.get_finished_spans()?[0];
-    /// assert!(exported.attributes.contains(&KeyValue::new("user.email", "[REDACTED]")));
+    /// assert!(
+    ///     exported
+    ///         .attributes
+    ///         .contains(&KeyValue::new("user.email", "[REDACTED]"))
+    /// );
     /// assert!(exported.attributes.contains(&KeyValue::new("plan", "pro")));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -1219,10 +1325,10 @@ fn grpc_metadata(settings: &OtlpSettings) -> Result<tonic::metadata::MetadataMap
 ///
 /// ```
 /// # #[cfg(feature = "testing")] {
-/// use std::time::Duration;
 /// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
 /// use otel_core::testing::OtlpHttpReceiver;
 /// use otel_core::{EnvSource, Telemetry};
+/// use std::time::Duration;
 ///
 /// let collector = OtlpHttpReceiver::start()?;
 /// let mut guard = Telemetry::builder()
@@ -1230,13 +1336,23 @@ fn grpc_metadata(settings: &OtlpSettings) -> Result<tonic::metadata::MetadataMap
 ///     .with_otlp_endpoint(collector.endpoint())
 ///     .with_metrics_export(false)
 ///     .build()?;
-/// let tracer = guard.tracer_provider().expect("the SDK is enabled").tracer("example");
+/// let tracer = guard
+///     .tracer_provider()
+///     .expect("the SDK is enabled")
+///     .tracer("example");
 /// for _ in 0..3 {
 ///     tracer.in_span("work", |_| {});
 /// }
 /// let _ = guard.shutdown(Duration::from_secs(5));
 /// let stats = guard.stats();
-/// assert_eq!((stats.spans_ended(), stats.spans_exported(), stats.spans_dropped()), (3, 3, 0));
+/// assert_eq!(
+///     (
+///         stats.spans_ended(),
+///         stats.spans_exported(),
+///         stats.spans_dropped()
+///     ),
+///     (3, 3, 0)
+/// );
 /// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -1271,7 +1387,10 @@ impl ExportStats {
     ///     .with_metrics_export(false)
     ///     .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
     ///     .build()?;
-    /// let tracer = guard.tracer_provider().expect("the SDK is enabled").tracer("example");
+    /// let tracer = guard
+    ///     .tracer_provider()
+    ///     .expect("the SDK is enabled")
+    ///     .tracer("example");
     /// tracer.in_span("work", |_| {});
     /// // Counted as soon as the span ends, before any export.
     /// assert_eq!(guard.stats().spans_ended(), 1);
@@ -1284,10 +1403,10 @@ impl ExportStats {
     ///
     /// ```
     /// # #[cfg(feature = "testing")] {
-    /// use std::time::Duration;
     /// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
     /// use otel_core::testing::OtlpHttpReceiver;
     /// use otel_core::{EnvSource, Telemetry};
+    /// use std::time::Duration;
     ///
     /// let collector = OtlpHttpReceiver::start()?;
     /// let guard = Telemetry::builder()
@@ -1308,9 +1427,9 @@ impl ExportStats {
     /// Spans lost: export failed, the queue was full, or shutdown came first.
     ///
     /// ```
-    /// use std::time::Duration;
     /// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
     /// use otel_core::{EnvSource, Telemetry};
+    /// use std::time::Duration;
     ///
     /// // A collector that is not there: a loopback port bound and closed again.
     /// let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
@@ -1319,7 +1438,10 @@ impl ExportStats {
     ///     .with_otlp_endpoint(format!("http://{closed}"))
     ///     .with_metrics_export(false)
     ///     .build()?;
-    /// let tracer = guard.tracer_provider().expect("the SDK is enabled").tracer("example");
+    /// let tracer = guard
+    ///     .tracer_provider()
+    ///     .expect("the SDK is enabled")
+    ///     .tracer("example");
     /// tracer.in_span("a", |_| {});
     /// tracer.in_span("b", |_| {});
     /// let _ = guard.shutdown(Duration::from_secs(5));
@@ -1561,8 +1683,8 @@ struct GuardInner {
 /// spans could not be delivered, if any.
 ///
 /// ```
-/// use std::time::Duration;
 /// use otel_core::{EnvSource, Telemetry};
+/// use std::time::Duration;
 ///
 /// let mut guard = Telemetry::builder()
 ///     .with_env(EnvSource::from_pairs([("OTEL_TRACES_EXPORTER", "none")]))
@@ -1602,17 +1724,21 @@ impl fmt::Debug for TelemetryGuard {
 ///
 /// ```
 /// # #[cfg(feature = "testing")] {
-/// use std::time::Duration;
 /// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
 /// use otel_core::testing::OtlpHttpReceiver;
 /// use otel_core::{EnvSource, ShutdownReport, Telemetry};
+/// use std::time::Duration;
 ///
 /// let collector = OtlpHttpReceiver::start()?;
 /// let mut guard = Telemetry::builder()
 ///     .with_env(EnvSource::from_pairs::<&str, &str>([]))
 ///     .with_otlp_endpoint(collector.endpoint())
 ///     .build()?;
-/// guard.tracer_provider().expect("the SDK is enabled").tracer("example").in_span("work", |_| {});
+/// guard
+///     .tracer_provider()
+///     .expect("the SDK is enabled")
+///     .tracer("example")
+///     .in_span("work", |_| {});
 /// let report = guard.shutdown(Duration::from_secs(5));
 /// assert_eq!(
 ///     report,
@@ -1699,7 +1825,10 @@ impl TelemetryGuard {
     ///     .with_service_name("checkout")
     ///     .build()?;
     /// assert_eq!(service_name(guard.resource()), "checkout");
-    /// assert_eq!(guard.resource().schema_url(), Some(otel_core::semconv::SCHEMA_URL));
+    /// assert_eq!(
+    ///     guard.resource().schema_url(),
+    ///     Some(otel_core::semconv::SCHEMA_URL)
+    /// );
     /// # Ok::<(), otel_core::ConfigError>(())
     /// ```
     pub fn resource(&self) -> &Resource {
@@ -1738,7 +1867,11 @@ impl TelemetryGuard {
     ///     .build()?;
     /// let stats = guard.stats();
     /// assert_eq!(stats.spans_ended(), 0);
-    /// guard.tracer_provider().expect("the SDK is enabled").tracer("example").in_span("work", |_| {});
+    /// guard
+    ///     .tracer_provider()
+    ///     .expect("the SDK is enabled")
+    ///     .tracer("example")
+    ///     .in_span("work", |_| {});
     /// assert_eq!(stats.spans_ended(), 1);
     /// # Ok::<(), otel_core::ConfigError>(())
     /// ```
@@ -1767,7 +1900,10 @@ impl TelemetryGuard {
     ///     // `tracing` spans (and `#[tracing::instrument]`) become OpenTelemetry spans.
     ///     tracing::info_span!("load_config").in_scope(|| tracing::info!("loaded"));
     /// });
-    /// guard.tracer_provider().expect("the SDK is enabled").force_flush()?;
+    /// guard
+    ///     .tracer_provider()
+    ///     .expect("the SDK is enabled")
+    ///     .force_flush()?;
     /// assert_eq!(spans.get_finished_spans()?[0].name, "load_config");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -1806,14 +1942,18 @@ impl TelemetryGuard {
     /// Flushes and shuts down now, waiting at most `timeout`.
     ///
     /// ```
-    /// use std::time::Duration;
     /// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
     /// use otel_core::{EnvSource, Telemetry};
+    /// use std::time::Duration;
     ///
     /// let mut guard = Telemetry::builder()
     ///     .with_env(EnvSource::from_pairs([("OTEL_TRACES_EXPORTER", "none")]))
     ///     .build()?;
-    /// guard.tracer_provider().expect("the SDK is enabled").tracer("example").in_span("work", |_| {});
+    /// guard
+    ///     .tracer_provider()
+    ///     .expect("the SDK is enabled")
+    ///     .tracer("example")
+    ///     .in_span("work", |_| {});
     /// let report = guard.shutdown(Duration::from_secs(1));
     /// assert!(report.completed_in_time);
     /// // Shut down once: the guard has nothing left to drop.

@@ -17,16 +17,22 @@
 //!
 //! ```
 //! use otel_core::EnvSource;
-//! use otel_core::resource::{service_name, ResourceConfig};
+//! use otel_core::resource::{ResourceConfig, service_name};
 //!
 //! let env = EnvSource::from_pairs([
 //!     ("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attributes"),
 //!     ("OTEL_SERVICE_NAME", "from-env"),
 //! ]);
 //! // OTEL_SERVICE_NAME beats OTEL_RESOURCE_ATTRIBUTES…
-//! assert_eq!(service_name(&ResourceConfig::default().build(&env)?), "from-env");
+//! assert_eq!(
+//!     service_name(&ResourceConfig::default().build(&env)?),
+//!     "from-env"
+//! );
 //! // …and code beats both.
-//! let code = ResourceConfig { service_name: Some("checkout".into()), ..Default::default() };
+//! let code = ResourceConfig {
+//!     service_name: Some("checkout".into()),
+//!     ..Default::default()
+//! };
 //! assert_eq!(service_name(&code.build(&env)?), "checkout");
 //! # Ok::<(), otel_core::ConfigError>(())
 //! ```
@@ -41,7 +47,7 @@ use crate::config::{ConfigError, EnvSource, parse_key_values, to_key_values};
 ///
 /// ```
 /// use otel_core::EnvSource;
-/// use otel_core::resource::{service_name, ResourceConfig};
+/// use otel_core::resource::{ResourceConfig, service_name};
 ///
 /// let config = ResourceConfig {
 ///     service_name: Some("checkout".into()),
@@ -79,12 +85,19 @@ impl ResourceConfig {
     /// use otel_core::resource::ResourceConfig;
     ///
     /// let env = EnvSource::from_pairs([
-    ///     ("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attributes,team=payments"),
+    ///     (
+    ///         "OTEL_RESOURCE_ATTRIBUTES",
+    ///         "service.name=from-attributes,team=payments",
+    ///     ),
     ///     ("OTEL_SERVICE_NAME", "billing"),
     ///     ("K8S_POD_NAME", "billing-7d9f"),
     /// ]);
     /// let resource = ResourceConfig::default().build(&env)?;
-    /// let get = |key: &'static str| resource.get(&Key::from_static_str(key)).map(|v| v.to_string());
+    /// let get = |key: &'static str| {
+    ///     resource
+    ///         .get(&Key::from_static_str(key))
+    ///         .map(|v| v.to_string())
+    /// };
     /// assert_eq!(get("service.name").as_deref(), Some("billing")); // OTEL_SERVICE_NAME wins
     /// assert_eq!(get("team").as_deref(), Some("payments"));
     /// assert_eq!(get("k8s.pod.name").as_deref(), Some("billing-7d9f"));
@@ -143,9 +156,12 @@ impl ResourceConfig {
 ///
 /// ```
 /// use otel_core::EnvSource;
-/// use otel_core::resource::{service_name, ResourceConfig};
+/// use otel_core::resource::{ResourceConfig, service_name};
 ///
-/// let config = ResourceConfig { skip_detectors: true, ..Default::default() };
+/// let config = ResourceConfig {
+///     skip_detectors: true,
+///     ..Default::default()
+/// };
 /// let resource = config.build(&EnvSource::from_pairs::<&str, &str>([]))?;
 /// // No name anywhere: `unknown_service:<executable>`, as the specification asks.
 /// assert!(service_name(&resource).starts_with("unknown_service:"));

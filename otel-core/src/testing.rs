@@ -12,8 +12,12 @@
 //!
 //! let tt = TestTelemetry::new();
 //! let inst = tt.instrumentation("my-adapter");
-//! let op = inst.start(&opentelemetry::Context::current(), "GET", SpanKind::Client,
-//!     vec![opentelemetry::KeyValue::new("db.system.name", "redis")]);
+//! let op = inst.start(
+//!     &opentelemetry::Context::current(),
+//!     "GET",
+//!     SpanKind::Client,
+//!     vec![opentelemetry::KeyValue::new("db.system.name", "redis")],
+//! );
 //! op.end();
 //! assert_attr(&tt.span("GET"), "db.system.name", "redis");
 //! ```
@@ -37,8 +41,8 @@ use crate::metrics::{Metrics, MetricsConfig};
 /// (with [`set_tracing_default`](Self::set_tracing_default)) `tracing` output to a buffer.
 ///
 /// ```
-/// use opentelemetry::trace::{Tracer as _, TraceContextExt as _};
-/// use otel_core::testing::{assert_child_of, TestTelemetry};
+/// use opentelemetry::trace::{TraceContextExt as _, Tracer as _};
+/// use otel_core::testing::{TestTelemetry, assert_child_of};
 ///
 /// let tt = TestTelemetry::new();
 /// // The test opens a "request" itself; the code under test runs inside it.
@@ -136,7 +140,9 @@ impl TestTelemetry {
     /// let requests = tt.metrics().u64_counter("app.requests").build();
     /// requests.add(1, &[KeyValue::new("route", "/cart")]);
     /// let snapshot = tt.metrics().snapshot();
-    /// let series = snapshot.find("app.requests").and_then(|m| m.find_series(&[KeyValue::new("route", "/cart")]));
+    /// let series = snapshot
+    ///     .find("app.requests")
+    ///     .and_then(|m| m.find_series(&[KeyValue::new("route", "/cart")]));
     /// assert_eq!(series.and_then(|s| s.counter()), Some(1));
     /// ```
     pub fn metrics(&self) -> &Metrics {
@@ -164,13 +170,16 @@ impl TestTelemetry {
     /// ```
     /// use opentelemetry::trace::SpanKind;
     /// use opentelemetry::{Context, KeyValue};
-    /// use otel_core::testing::{assert_attr, TestTelemetry};
+    /// use otel_core::testing::{TestTelemetry, assert_attr};
     ///
     /// let tt = TestTelemetry::new();
     /// let inst = tt.instrumentation("my-adapter");
-    /// let op = inst.start(&Context::new(), "PUBLISH orders", SpanKind::Producer, vec![
-    ///     KeyValue::new("messaging.system", "rabbitmq"),
-    /// ]);
+    /// let op = inst.start(
+    ///     &Context::new(),
+    ///     "PUBLISH orders",
+    ///     SpanKind::Producer,
+    ///     vec![KeyValue::new("messaging.system", "rabbitmq")],
+    /// );
     /// op.end();
     /// let span = tt.span("PUBLISH orders");
     /// assert_attr(&span, "messaging.system", "rabbitmq");
@@ -188,11 +197,13 @@ impl TestTelemetry {
     ///
     /// ```
     /// use opentelemetry::trace::{SpanKind, TraceContextExt as _};
-    /// use otel_core::testing::{assert_child_of, TestTelemetry};
+    /// use otel_core::testing::{TestTelemetry, assert_child_of};
     ///
     /// let tt = TestTelemetry::new();
     /// let parent = tt.root_context("request");
-    /// let op = tt.instrumentation("my-adapter").start(&parent, "GET", SpanKind::Client, vec![]);
+    /// let op = tt
+    ///     .instrumentation("my-adapter")
+    ///     .start(&parent, "GET", SpanKind::Client, vec![]);
     /// op.end();
     /// parent.span().end();
     /// assert_child_of(&tt.span("GET"), &tt.span("request"));
@@ -327,9 +338,9 @@ impl TestTelemetry {
     /// Waits up to `timeout` until a span named `name` has finished (for work on other tasks).
     ///
     /// ```
-    /// use std::time::Duration;
     /// use opentelemetry::trace::Tracer as _;
     /// use otel_core::testing::TestTelemetry;
+    /// use std::time::Duration;
     ///
     /// let tt = TestTelemetry::new();
     /// let tracer = tt.tracer();
@@ -337,7 +348,10 @@ impl TestTelemetry {
     /// let span = tt.wait_for_span("background job", Duration::from_secs(5));
     /// assert!(span.is_some());
     /// worker.join().expect("the worker finished");
-    /// assert!(tt.wait_for_span("never", Duration::from_millis(20)).is_none());
+    /// assert!(
+    ///     tt.wait_for_span("never", Duration::from_millis(20))
+    ///         .is_none()
+    /// );
     /// ```
     pub fn wait_for_span(&self, name: &str, timeout: Duration) -> Option<SpanData> {
         let deadline = std::time::Instant::now() + timeout;
@@ -372,12 +386,13 @@ impl TestTelemetry {
 /// A cloneable in-memory writer for the fmt layer.
 ///
 /// ```
-/// use otel_core::logs::{fmt_layer, LogFormat};
+/// use otel_core::logs::{LogFormat, fmt_layer};
 /// use otel_core::testing::LogBuffer;
 /// use tracing_subscriber::prelude::*;
 ///
 /// let buffer = LogBuffer::default();
-/// let subscriber = tracing_subscriber::registry().with(fmt_layer(LogFormat::Text, buffer.clone()));
+/// let subscriber =
+///     tracing_subscriber::registry().with(fmt_layer(LogFormat::Text, buffer.clone()));
 /// tracing::subscriber::with_default(subscriber, || tracing::info!("hello"));
 /// assert!(buffer.contents().trim_end().ends_with("hello"));
 /// ```
@@ -388,8 +403,8 @@ impl LogBuffer {
     /// What was written, as text.
     ///
     /// ```
-    /// use std::io::Write as _;
     /// use otel_core::testing::LogBuffer;
+    /// use std::io::Write as _;
     ///
     /// let buffer = LogBuffer::default();
     /// let mut writer = buffer.clone(); // clones share the buffer
@@ -429,14 +444,17 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
 /// ```
 /// use opentelemetry::trace::{Span as _, Tracer as _};
 /// use opentelemetry::{KeyValue, Value};
-/// use otel_core::testing::{attr, TestTelemetry};
+/// use otel_core::testing::{TestTelemetry, attr};
 ///
 /// let tt = TestTelemetry::new();
 /// let mut span = tt.tracer().start("GET");
 /// span.set_attribute(KeyValue::new("http.response.status_code", 200));
 /// span.end();
 /// let span = tt.span("GET");
-/// assert_eq!(attr(&span, "http.response.status_code"), Some(&Value::I64(200)));
+/// assert_eq!(
+///     attr(&span, "http.response.status_code"),
+///     Some(&Value::I64(200))
+/// );
 /// assert_eq!(attr(&span, "error.type"), None);
 /// ```
 pub fn attr<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
@@ -449,9 +467,9 @@ pub fn attr<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
 /// Asserts that `span` has attribute `key` equal to `expected`.
 ///
 /// ```
-/// use opentelemetry::trace::{Span as _, Tracer as _};
 /// use opentelemetry::KeyValue;
-/// use otel_core::testing::{assert_attr, TestTelemetry};
+/// use opentelemetry::trace::{Span as _, Tracer as _};
+/// use otel_core::testing::{TestTelemetry, assert_attr};
 ///
 /// let tt = TestTelemetry::new();
 /// let mut span = tt.tracer().start("SELECT");
@@ -482,7 +500,7 @@ pub fn assert_attr(span: &SpanData, key: &str, expected: impl Into<Value>) {
 ///
 /// ```
 /// use opentelemetry::trace::Tracer as _;
-/// use otel_core::testing::{assert_no_attr, TestTelemetry};
+/// use otel_core::testing::{TestTelemetry, assert_no_attr};
 ///
 /// let tt = TestTelemetry::new();
 /// tt.tracer().in_span("ok call", |_| {});
@@ -502,7 +520,7 @@ pub fn assert_no_attr(span: &SpanData, key: &str) {
 ///
 /// ```
 /// use opentelemetry::trace::Tracer as _;
-/// use otel_core::testing::{assert_child_of, TestTelemetry};
+/// use otel_core::testing::{TestTelemetry, assert_child_of};
 ///
 /// let tt = TestTelemetry::new();
 /// let tracer = tt.tracer();
@@ -531,7 +549,7 @@ pub fn assert_child_of(child: &SpanData, parent: &SpanData) {
 ///
 /// ```
 /// use opentelemetry::trace::Tracer as _;
-/// use otel_core::testing::{assert_same_trace, TestTelemetry};
+/// use otel_core::testing::{TestTelemetry, assert_same_trace};
 ///
 /// let tt = TestTelemetry::new();
 /// let tracer = tt.tracer();
@@ -561,7 +579,7 @@ pub fn assert_same_trace(spans: &[&SpanData]) {
 ///
 /// ```
 /// use opentelemetry::trace::TraceContextExt as _;
-/// use otel_core::testing::{span_id_of, TestTelemetry};
+/// use otel_core::testing::{TestTelemetry, span_id_of};
 ///
 /// let tt = TestTelemetry::new();
 /// let cx = tt.root_context("request");
@@ -607,18 +625,25 @@ type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 /// Written by hand (a few dozen lines over `std::net`) so tests need no HTTP server crate.
 ///
 /// ```
-/// use std::time::Duration;
 /// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
 /// use otel_core::testing::OtlpHttpReceiver;
 /// use otel_core::{EnvSource, Telemetry};
+/// use std::time::Duration;
 ///
 /// let collector = OtlpHttpReceiver::start()?;
 /// let mut guard = Telemetry::builder()
-///     .with_env(EnvSource::from_pairs([("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint())]))
+///     .with_env(EnvSource::from_pairs([(
+///         "OTEL_EXPORTER_OTLP_ENDPOINT",
+///         collector.endpoint(),
+///     )]))
 ///     .with_service_name("checkout")
 ///     .with_metrics_export(false)
 ///     .build()?;
-/// guard.tracer_provider().expect("the SDK is enabled").tracer("example").in_span("GET /cart", |_| {});
+/// guard
+///     .tracer_provider()
+///     .expect("the SDK is enabled")
+///     .tracer("example")
+///     .in_span("GET /cart", |_| {});
 /// let _ = guard.shutdown(Duration::from_secs(5));
 ///
 /// let requests = collector.trace_requests();
@@ -674,17 +699,23 @@ impl OtlpHttpReceiver {
     /// Every request so far as (path, body).
     ///
     /// ```
-    /// use std::io::{Read as _, Write as _};
     /// use otel_core::testing::OtlpHttpReceiver;
+    /// use std::io::{Read as _, Write as _};
     ///
     /// let collector = OtlpHttpReceiver::start()?;
-    /// let address = collector.endpoint().trim_start_matches("http://").to_owned();
+    /// let address = collector
+    ///     .endpoint()
+    ///     .trim_start_matches("http://")
+    ///     .to_owned();
     /// let mut stream = std::net::TcpStream::connect(address)?;
     /// stream.write_all(b"POST /v1/traces HTTP/1.1\r\ncontent-length: 3\r\n\r\nabc")?;
     /// let mut reply = [0; 15];
     /// stream.read_exact(&mut reply)?; // answered once stored
     /// assert_eq!(&reply, b"HTTP/1.1 200 OK");
-    /// assert_eq!(collector.requests(), [("/v1/traces".to_owned(), b"abc".to_vec())]);
+    /// assert_eq!(
+    ///     collector.requests(),
+    ///     [("/v1/traces".to_owned(), b"abc".to_vec())]
+    /// );
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn requests(&self) -> Vec<(String, Vec<u8>)> {
@@ -694,10 +725,10 @@ impl OtlpHttpReceiver {
     /// The decoded bodies of `POST /v1/traces`.
     ///
     /// ```
-    /// use std::time::Duration;
     /// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
     /// use otel_core::testing::OtlpHttpReceiver;
     /// use otel_core::{EnvSource, Telemetry};
+    /// use std::time::Duration;
     ///
     /// let collector = OtlpHttpReceiver::start()?;
     /// let mut guard = Telemetry::builder()
@@ -705,7 +736,10 @@ impl OtlpHttpReceiver {
     ///     .with_otlp_endpoint(collector.endpoint())
     ///     .with_metrics_export(false)
     ///     .build()?;
-    /// let tracer = guard.tracer_provider().expect("the SDK is enabled").tracer("example");
+    /// let tracer = guard
+    ///     .tracer_provider()
+    ///     .expect("the SDK is enabled")
+    ///     .tracer("example");
     /// tracer.in_span("parent", |_| tracer.in_span("child", |_| {}));
     /// let _ = guard.shutdown(Duration::from_secs(5));
     /// let names: Vec<String> = collector
@@ -728,15 +762,18 @@ impl OtlpHttpReceiver {
     /// The decoded bodies of `POST /v1/logs`.
     ///
     /// ```
-    /// use std::time::Duration;
     /// use otel_core::logs::LogFormat;
     /// use otel_core::testing::OtlpHttpReceiver;
     /// use otel_core::{EnvSource, Telemetry};
+    /// use std::time::Duration;
     /// use tracing_subscriber::prelude::*;
     ///
     /// let collector = OtlpHttpReceiver::start()?;
     /// let mut guard = Telemetry::builder()
-    ///     .with_env(EnvSource::from_pairs([("OTEL_TRACES_EXPORTER", "none"), ("OTEL_LOGS_EXPORTER", "otlp")]))
+    ///     .with_env(EnvSource::from_pairs([
+    ///         ("OTEL_TRACES_EXPORTER", "none"),
+    ///         ("OTEL_LOGS_EXPORTER", "otlp"),
+    ///     ]))
     ///     .with_otlp_endpoint(collector.endpoint())
     ///     .with_log_format(LogFormat::Off)
     ///     .build()?;
@@ -763,16 +800,24 @@ impl OtlpHttpReceiver {
     /// The decoded bodies of `POST /v1/metrics`.
     ///
     /// ```
-    /// use std::time::Duration;
     /// use otel_core::testing::OtlpHttpReceiver;
     /// use otel_core::{EnvSource, Telemetry};
+    /// use std::time::Duration;
     ///
     /// let collector = OtlpHttpReceiver::start()?;
     /// let mut guard = Telemetry::builder()
-    ///     .with_env(EnvSource::from_pairs([("OTEL_TRACES_EXPORTER", "none"), ("OTEL_METRICS_EXPORTER", "otlp")]))
+    ///     .with_env(EnvSource::from_pairs([
+    ///         ("OTEL_TRACES_EXPORTER", "none"),
+    ///         ("OTEL_METRICS_EXPORTER", "otlp"),
+    ///     ]))
     ///     .with_otlp_endpoint(collector.endpoint())
     ///     .build()?;
-    /// guard.metrics().f64_histogram("job.duration").with_unit("s").build().record(0.25, &[]);
+    /// guard
+    ///     .metrics()
+    ///     .f64_histogram("job.duration")
+    ///     .with_unit("s")
+    ///     .build()
+    ///     .record(0.25, &[]);
     /// let _ = guard.shutdown(Duration::from_secs(5)); // the last push
     /// let metric = collector
     ///     .metric_requests()
@@ -802,10 +847,10 @@ impl OtlpHttpReceiver {
     /// Waits up to `timeout` until a request for `path` arrived.
     ///
     /// ```
-    /// use std::time::Duration;
     /// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
     /// use otel_core::testing::OtlpHttpReceiver;
     /// use otel_core::{EnvSource, Telemetry};
+    /// use std::time::Duration;
     ///
     /// let collector = OtlpHttpReceiver::start()?;
     /// let guard = Telemetry::builder()
@@ -813,7 +858,11 @@ impl OtlpHttpReceiver {
     ///     .with_otlp_endpoint(collector.endpoint())
     ///     .with_metrics_export(false)
     ///     .build()?;
-    /// guard.tracer_provider().expect("the SDK is enabled").tracer("example").in_span("work", |_| {});
+    /// guard
+    ///     .tracer_provider()
+    ///     .expect("the SDK is enabled")
+    ///     .tracer("example")
+    ///     .in_span("work", |_| {});
     /// // Exported in the background by the batch processor, without a flush.
     /// assert!(collector.wait_for("/v1/traces", Duration::from_secs(5)));
     /// assert!(!collector.wait_for("/v1/logs", Duration::from_millis(20)));
@@ -883,13 +932,20 @@ fn serve(mut stream: std::net::TcpStream, sink: &Mutex<Vec<(String, Vec<u8>)>>) 
 ///
 /// ```
 /// use opentelemetry::trace::Tracer as _;
-/// use otel_core::testing::{assert_exemplars_point_at_exported, TestTelemetry};
+/// use otel_core::testing::{TestTelemetry, assert_exemplars_point_at_exported};
 ///
 /// let tt = TestTelemetry::new();
-/// let duration = tt.metrics().f64_histogram("job.duration").with_unit("s").build();
+/// let duration = tt
+///     .metrics()
+///     .f64_histogram("job.duration")
+///     .with_unit("s")
+///     .build();
 /// // Recorded inside a sampled span: the exemplar points at it.
 /// tt.tracer().in_span("job", |_| duration.record(0.25, &[]));
-/// assert_eq!(assert_exemplars_point_at_exported(tt.metrics(), "job.duration", &tt.spans()), 1);
+/// assert_eq!(
+///     assert_exemplars_point_at_exported(tt.metrics(), "job.duration", &tt.spans()),
+///     1
+/// );
 /// ```
 #[track_caller]
 pub fn assert_exemplars_point_at_exported(

@@ -39,7 +39,10 @@ fn truncate_str(s: &str, max: usize) -> &str {
 ///     KeyValue::new("tenant.id", "acme"),
 ///     KeyValue::new("session.secret", "s3cr3t"),
 /// ]);
-/// assert_eq!(allowlist.attributes(&cx), [KeyValue::new("tenant.id", "acme")]);
+/// assert_eq!(
+///     allowlist.attributes(&cx),
+///     [KeyValue::new("tenant.id", "acme")]
+/// );
 /// ```
 #[derive(Clone, Debug)]
 pub struct BaggageAllowlist {
@@ -79,7 +82,10 @@ impl BaggageAllowlist {
     /// let long = "x".repeat(1000);
     /// let cx = Context::new().with_baggage([KeyValue::new("note", long)]);
     /// let attributes = BaggageAllowlist::new(["note"]).attributes(&cx);
-    /// assert_eq!(attributes[0].value.as_str().len(), BaggageAllowlist::DEFAULT_MAX_VALUE_LEN);
+    /// assert_eq!(
+    ///     attributes[0].value.as_str().len(),
+    ///     BaggageAllowlist::DEFAULT_MAX_VALUE_LEN
+    /// );
     /// ```
     pub const DEFAULT_MAX_VALUE_LEN: usize = 256;
 
@@ -123,7 +129,10 @@ impl BaggageAllowlist {
     /// ]);
     /// let allowlist = BaggageAllowlist::new(["user.tier", "tenant.id"]).with_max_attributes(1);
     /// // The first listed key present wins.
-    /// assert_eq!(allowlist.attributes(&cx), [KeyValue::new("user.tier", "gold")]);
+    /// assert_eq!(
+    ///     allowlist.attributes(&cx),
+    ///     [KeyValue::new("user.tier", "gold")]
+    /// );
     /// ```
     #[must_use]
     pub fn with_max_attributes(mut self, max_attributes: usize) -> Self {
@@ -177,7 +186,10 @@ impl BaggageAllowlist {
     /// // In the order of the list, not of the baggage.
     /// assert_eq!(
     ///     allowlist.attributes(&cx),
-    ///     [KeyValue::new("tenant.id", "acme"), KeyValue::new("user.tier", "gold")]
+    ///     [
+    ///         KeyValue::new("tenant.id", "acme"),
+    ///         KeyValue::new("user.tier", "gold")
+    ///     ]
     /// );
     /// assert!(allowlist.attributes(&Context::new()).is_empty());
     /// ```
@@ -235,10 +247,20 @@ impl BaggageAllowlist {
 /// ```
 /// use otel_core::propagation::{HeaderToBaggage, HeaderToBaggageError};
 ///
-/// let err = HeaderToBaggage::new().map("x tenant", "tenant.id").unwrap_err();
-/// assert_eq!(err, HeaderToBaggageError::InvalidHeaderName("x tenant".into()));
-/// let err = HeaderToBaggage::new().map("x-tenant-id", "tenant id").unwrap_err();
-/// assert_eq!(err.to_string(), "`tenant id` is not a valid baggage key (it must be an HTTP token)");
+/// let err = HeaderToBaggage::new()
+///     .map("x tenant", "tenant.id")
+///     .unwrap_err();
+/// assert_eq!(
+///     err,
+///     HeaderToBaggageError::InvalidHeaderName("x tenant".into())
+/// );
+/// let err = HeaderToBaggage::new()
+///     .map("x-tenant-id", "tenant id")
+///     .unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "`tenant id` is not a valid baggage key (it must be an HTTP token)"
+/// );
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -262,15 +284,18 @@ pub enum HeaderToBaggageError {
 ///
 /// ```
 /// use http::HeaderMap;
-/// use opentelemetry::baggage::BaggageExt;
 /// use opentelemetry::Context;
+/// use opentelemetry::baggage::BaggageExt;
 /// use otel_core::propagation::HeaderToBaggage;
 ///
 /// let mapping = HeaderToBaggage::new().map("X-Tenant-Id", "tenant.id")?;
 /// let mut headers = HeaderMap::new();
 /// headers.insert("x-tenant-id", "acme".parse().expect("valid value"));
 /// let cx = mapping.apply(&headers, Context::new());
-/// assert_eq!(cx.baggage().get("tenant.id").map(|v| v.as_str()), Some("acme"));
+/// assert_eq!(
+///     cx.baggage().get("tenant.id").map(|v| v.as_str()),
+///     Some("acme")
+/// );
 /// # Ok::<(), otel_core::propagation::HeaderToBaggageError>(())
 /// ```
 #[derive(Clone, Debug)]
@@ -294,13 +319,17 @@ impl HeaderToBaggage {
     ///
     /// ```
     /// use http::HeaderMap;
-    /// use opentelemetry::baggage::BaggageExt;
     /// use opentelemetry::Context;
+    /// use opentelemetry::baggage::BaggageExt;
     /// use otel_core::propagation::HeaderToBaggage;
     ///
     /// let mapping = HeaderToBaggage::new().map("x-note", "note")?;
     /// let mut headers = HeaderMap::new();
-    /// headers.insert("x-note", "x".repeat(HeaderToBaggage::DEFAULT_MAX_VALUE_LEN + 1).parse()?);
+    /// headers.insert(
+    ///     "x-note",
+    ///     "x".repeat(HeaderToBaggage::DEFAULT_MAX_VALUE_LEN + 1)
+    ///         .parse()?,
+    /// );
     /// // Too long: ignored, not cut.
     /// assert!(mapping.apply(&headers, Context::new()).baggage().is_empty());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -323,8 +352,8 @@ impl HeaderToBaggage {
     ///
     /// ```
     /// use http::HeaderMap;
-    /// use opentelemetry::baggage::BaggageExt;
     /// use opentelemetry::Context;
+    /// use opentelemetry::baggage::BaggageExt;
     /// use otel_core::propagation::HeaderToBaggage;
     ///
     /// let mapping = HeaderToBaggage::new()
@@ -357,11 +386,13 @@ impl HeaderToBaggage {
     ///
     /// ```
     /// use http::HeaderMap;
-    /// use opentelemetry::baggage::BaggageExt;
     /// use opentelemetry::Context;
+    /// use opentelemetry::baggage::BaggageExt;
     /// use otel_core::propagation::HeaderToBaggage;
     ///
-    /// let mapping = HeaderToBaggage::new().map("x-region", "region")?.with_max_value_len(4);
+    /// let mapping = HeaderToBaggage::new()
+    ///     .map("x-region", "region")?
+    ///     .with_max_value_len(4);
     /// let mut headers = HeaderMap::new();
     /// headers.insert("x-region", "eu".parse().expect("valid value"));
     /// assert_eq!(mapping.apply(&headers, Context::new()).baggage().len(), 1);
@@ -381,7 +412,11 @@ impl HeaderToBaggage {
     /// use otel_core::propagation::HeaderToBaggage;
     ///
     /// assert!(HeaderToBaggage::default().is_empty());
-    /// assert!(!HeaderToBaggage::new().map("x-tenant-id", "tenant.id")?.is_empty());
+    /// assert!(
+    ///     !HeaderToBaggage::new()
+    ///         .map("x-tenant-id", "tenant.id")?
+    ///         .is_empty()
+    /// );
     /// # Ok::<(), otel_core::propagation::HeaderToBaggageError>(())
     /// ```
     pub fn is_empty(&self) -> bool {
@@ -405,8 +440,14 @@ impl HeaderToBaggage {
     /// let mut headers = HeaderMap::new();
     /// headers.insert("x-tenant-id", " acme ".parse()?);
     /// let cx = mapping.apply(&headers, received);
-    /// assert_eq!(cx.baggage().get("tenant.id").map(|v| v.as_str()), Some("acme"));
-    /// assert_eq!(cx.baggage().get("user.tier").map(|v| v.as_str()), Some("gold"));
+    /// assert_eq!(
+    ///     cx.baggage().get("tenant.id").map(|v| v.as_str()),
+    ///     Some("acme")
+    /// );
+    /// assert_eq!(
+    ///     cx.baggage().get("user.tier").map(|v| v.as_str()),
+    ///     Some("gold")
+    /// );
     ///
     /// // A header sent twice is ignored.
     /// headers.append("x-tenant-id", "other".parse()?);

@@ -89,7 +89,10 @@ impl Extractor for HeaderExtractor<'_> {
 ///
 /// let mut headers = HeaderMap::new();
 /// let mut injector = HeaderInjector(&mut headers);
-/// injector.set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into());
+/// injector.set(
+///     "traceparent",
+///     "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
+/// );
 /// injector.set("bad name", "x".into());
 /// injector.set("baggage", "bad\nvalue".into());
 /// assert_eq!(headers.len(), 1);
@@ -126,9 +129,9 @@ impl Injector for HeaderInjector<'_> {
 /// should prefer [`extract_context_with`].
 ///
 /// ```
-/// use std::collections::HashMap;
 /// use opentelemetry::trace::TraceContextExt;
-/// use otel_core::propagation::{extract_context, Propagators};
+/// use otel_core::propagation::{Propagators, extract_context};
+/// use std::collections::HashMap;
 ///
 /// opentelemetry::global::set_text_map_propagator(Propagators::default());
 /// let mut carrier = HashMap::new();
@@ -137,7 +140,10 @@ impl Injector for HeaderInjector<'_> {
 ///     "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned(),
 /// );
 /// let cx = extract_context(&carrier);
-/// assert_eq!(cx.span().span_context().span_id().to_string(), "b7ad6b7169203331");
+/// assert_eq!(
+///     cx.span().span_context().span_id().to_string(),
+///     "b7ad6b7169203331"
+/// );
 /// ```
 pub fn extract_context(extractor: &dyn Extractor) -> Context {
     opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(extractor))
@@ -151,12 +157,15 @@ pub fn extract_context(extractor: &dyn Extractor) -> Context {
 /// [`Extractor::get_all`] when a header can repeat.
 ///
 /// ```
-/// use std::collections::HashMap;
 /// use opentelemetry::trace::TraceContextExt;
-/// use otel_core::propagation::{extract_context_with, B3Propagator};
+/// use otel_core::propagation::{B3Propagator, extract_context_with};
+/// use std::collections::HashMap;
 ///
 /// let mut carrier = HashMap::new();
-/// carrier.insert("b3".to_owned(), "0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-1".to_owned());
+/// carrier.insert(
+///     "b3".to_owned(),
+///     "0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-1".to_owned(),
+/// );
 /// let b3 = B3Propagator::new();
 /// let cx = extract_context_with(Some(&b3), &carrier);
 /// assert!(cx.span().span_context().is_remote());
@@ -176,10 +185,10 @@ pub fn extract_context_with(
 /// ([`opentelemetry::global::get_text_map_propagator`]).
 ///
 /// ```
-/// use std::collections::HashMap;
 /// use opentelemetry::baggage::BaggageExt;
 /// use opentelemetry::{Context, KeyValue};
-/// use otel_core::propagation::{inject_context, Propagators};
+/// use otel_core::propagation::{Propagators, inject_context};
+/// use std::collections::HashMap;
 ///
 /// opentelemetry::global::set_text_map_propagator(Propagators::default());
 /// let cx = Context::new().with_baggage([KeyValue::new("tenant.id", "acme")]);
@@ -199,10 +208,12 @@ pub fn inject_context(cx: &Context, injector: &mut dyn Injector) {
 /// Adapters implement OpenTelemetry's [`Injector`] for their carrier and call this.
 ///
 /// ```
-/// use std::collections::HashMap;
-/// use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 /// use opentelemetry::Context;
-/// use otel_core::propagation::{inject_context_with, JaegerPropagator};
+/// use opentelemetry::trace::{
+///     SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+/// };
+/// use otel_core::propagation::{JaegerPropagator, inject_context_with};
+/// use std::collections::HashMap;
 ///
 /// let cx = Context::new().with_remote_span_context(SpanContext::new(
 ///     TraceId::from(0x0af7651916cd43dd8448eb211c80319c),
@@ -213,7 +224,10 @@ pub fn inject_context(cx: &Context, injector: &mut dyn Injector) {
 /// ));
 /// let mut carrier = HashMap::new();
 /// inject_context_with(Some(&JaegerPropagator::new()), &cx, &mut carrier);
-/// assert_eq!(carrier["uber-trace-id"], "0af7651916cd43dd8448eb211c80319c:b7ad6b7169203331:0:1");
+/// assert_eq!(
+///     carrier["uber-trace-id"],
+///     "0af7651916cd43dd8448eb211c80319c:b7ad6b7169203331:0:1"
+/// );
 /// ```
 pub fn inject_context_with(
     propagator: Option<&dyn TextMapPropagator>,
@@ -232,7 +246,7 @@ pub fn inject_context_with(
 /// ```
 /// use http::HeaderMap;
 /// use opentelemetry::trace::TraceContextExt;
-/// use otel_core::propagation::{extract_from_headers, Propagators};
+/// use otel_core::propagation::{Propagators, extract_from_headers};
 ///
 /// opentelemetry::global::set_text_map_propagator(Propagators::default());
 /// let mut headers = HeaderMap::new();
@@ -252,9 +266,11 @@ pub fn extract_from_headers(headers: &HeaderMap) -> Context {
 ///
 /// ```
 /// use http::HeaderMap;
-/// use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 /// use opentelemetry::Context;
-/// use otel_core::propagation::{inject_into_headers, Propagators};
+/// use opentelemetry::trace::{
+///     SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+/// };
+/// use otel_core::propagation::{Propagators, inject_into_headers};
 ///
 /// opentelemetry::global::set_text_map_propagator(Propagators::default());
 /// let span_context = SpanContext::new(

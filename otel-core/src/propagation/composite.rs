@@ -62,7 +62,9 @@ impl Kind {
 ///
 /// assert_eq!(
 ///     Propagators::from_names("tracecontext,xray"),
-///     Err(PropagatorConfigError::Unknown { name: "xray".into() })
+///     Err(PropagatorConfigError::Unknown {
+///         name: "xray".into()
+///     })
 /// );
 /// assert!(matches!(
 ///     Propagators::from_names("none,b3"),
@@ -107,7 +109,10 @@ pub enum PropagatorConfigError {
 /// use otel_core::propagation::Propagators;
 ///
 /// let propagators = Propagators::from_names(" TraceContext , b3multi ")?;
-/// assert_eq!(propagators.names().collect::<Vec<_>>(), ["tracecontext", "b3multi"]);
+/// assert_eq!(
+///     propagators.names().collect::<Vec<_>>(),
+///     ["tracecontext", "b3multi"]
+/// );
 /// assert_eq!(propagators.fields().count(), 6);
 ///
 /// let err = Propagators::from_names("tracecontext,xray").unwrap_err();
@@ -129,7 +134,10 @@ impl Propagators {
     /// ```
     /// use otel_core::propagation::Propagators;
     ///
-    /// assert_eq!(Propagators::from_names(Propagators::DEFAULT_NAMES)?, Propagators::default());
+    /// assert_eq!(
+    ///     Propagators::from_names(Propagators::DEFAULT_NAMES)?,
+    ///     Propagators::default()
+    /// );
     /// assert_eq!(Propagators::from_names("")?, Propagators::default());
     /// # Ok::<(), otel_core::propagation::PropagatorConfigError>(())
     /// ```
@@ -178,11 +186,11 @@ impl Propagators {
     /// No propagation at all (`OTEL_PROPAGATORS=none`).
     ///
     /// ```
-    /// use std::collections::HashMap;
     /// use opentelemetry::baggage::BaggageExt;
     /// use opentelemetry::propagation::TextMapPropagator;
     /// use opentelemetry::{Context, KeyValue};
     /// use otel_core::propagation::Propagators;
+    /// use std::collections::HashMap;
     ///
     /// let none = Propagators::none();
     /// let cx = Context::new().with_baggage([KeyValue::new("tenant.id", "acme")]);
@@ -212,7 +220,10 @@ impl Propagators {
     /// ```
     /// use otel_core::propagation::Propagators;
     ///
-    /// assert_eq!(Propagators::default().names().collect::<Vec<_>>(), ["tracecontext", "baggage"]);
+    /// assert_eq!(
+    ///     Propagators::default().names().collect::<Vec<_>>(),
+    ///     ["tracecontext", "baggage"]
+    /// );
     /// ```
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.kinds.iter().map(|kind| kind.name())

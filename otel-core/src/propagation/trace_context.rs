@@ -54,10 +54,10 @@ static FIELDS: LazyLock<[String; 2]> =
 /// still has the same trace id and an unchanged trace state.
 ///
 /// ```
-/// use std::collections::HashMap;
 /// use opentelemetry::propagation::TextMapPropagator;
 /// use opentelemetry::trace::TraceContextExt;
 /// use otel_core::propagation::TraceContextPropagator;
+/// use std::collections::HashMap;
 ///
 /// let mut headers = HashMap::new();
 /// headers.insert(
@@ -68,7 +68,10 @@ static FIELDS: LazyLock<[String; 2]> =
 /// let span = cx.span();
 /// let remote = span.span_context();
 /// assert!(remote.is_sampled());
-/// assert_eq!(remote.trace_flags(), TraceContextPropagator::RANDOM_FLAG.with_sampled(true));
+/// assert_eq!(
+///     remote.trace_flags(),
+///     TraceContextPropagator::RANDOM_FLAG.with_sampled(true)
+/// );
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TraceContextPropagator {
@@ -80,10 +83,10 @@ impl TraceContextPropagator {
     /// the trace id are random. Kept when received and sent on.
     ///
     /// ```
-    /// use std::collections::HashMap;
     /// use opentelemetry::propagation::TextMapPropagator;
     /// use opentelemetry::trace::TraceContextExt;
     /// use otel_core::propagation::TraceContextPropagator;
+    /// use std::collections::HashMap;
     ///
     /// let tc = TraceContextPropagator::new();
     /// let mut incoming = HashMap::new();
@@ -94,7 +97,10 @@ impl TraceContextPropagator {
     /// let cx = tc.extract(&incoming);
     /// let flags = cx.span().span_context().trace_flags();
     /// assert!(!flags.is_sampled());
-    /// assert_eq!(flags & TraceContextPropagator::RANDOM_FLAG, TraceContextPropagator::RANDOM_FLAG);
+    /// assert_eq!(
+    ///     flags & TraceContextPropagator::RANDOM_FLAG,
+    ///     TraceContextPropagator::RANDOM_FLAG
+    /// );
     ///
     /// // Sent on unchanged.
     /// let mut outgoing = HashMap::new();
@@ -106,10 +112,10 @@ impl TraceContextPropagator {
     /// Creates the propagator.
     ///
     /// ```
-    /// use std::collections::HashMap;
     /// use opentelemetry::propagation::TextMapPropagator;
     /// use opentelemetry::trace::TraceContextExt;
     /// use otel_core::propagation::TraceContextPropagator;
+    /// use std::collections::HashMap;
     ///
     /// let tc = TraceContextPropagator::new();
     /// let mut headers = HashMap::new();
