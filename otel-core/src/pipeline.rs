@@ -404,7 +404,7 @@ impl TelemetryBuilder {
     /// provider.force_flush()?;
     /// assert_eq!(spans.get_finished_spans()?.len(), 1);
     /// assert_eq!(guard.stats().spans_ended(), 0); // nothing went to OTLP
-    ///     
+    ///
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn with_traces_exporters(
@@ -471,7 +471,7 @@ impl TelemetryBuilder {
     ///     .with_metrics_export(false)
     ///     .build()?;
     /// assert!(format!("{guard:?}").contains("http://localhost:4317")); // no `/v1/traces` for gRPC
-    ///     
+    ///
     /// # Ok(())
     /// # }
     /// ```
@@ -519,12 +519,11 @@ impl TelemetryBuilder {
     /// use otel_core::{EnvSource, Telemetry};
     /// use std::time::{Duration, Instant};
     ///
-    /// // A collector that is not there: a loopback port bound and closed again.
-    /// let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    /// // A collector that is not there: nothing can listen on port 0.
     /// let mut guard = Telemetry::builder()
     ///     .with_env(EnvSource::from_pairs::<&str, &str>([]))
-    ///     .with_otlp_endpoint(format!("http://{closed}"))
-    ///     .with_otlp_timeout(Duration::from_secs(1))
+    ///     .with_otlp_endpoint("http://127.0.0.1:0")
+    ///     .with_otlp_timeout(Duration::from_millis(200)) // retries included
     ///     .with_metrics_export(false)
     ///     .build()?;
     /// guard
@@ -1380,12 +1379,13 @@ impl ExportStats {
     /// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
     /// use opentelemetry_sdk::trace::Sampler;
     /// use otel_core::{EnvSource, Telemetry};
+    /// use std::time::Duration;
     ///
     /// let guard = Telemetry::builder()
     ///     .with_env(EnvSource::from_pairs::<&str, &str>([]))
-    ///     .with_otlp_endpoint("http://localhost:4318")
+    ///     .with_otlp_endpoint("http://127.0.0.1:0") // nothing listens: no export succeeds
+    ///     .with_otlp_timeout(Duration::from_millis(200))
     ///     .with_metrics_export(false)
-    ///     .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
     ///     .build()?;
     /// let tracer = guard
     ///     .tracer_provider()
@@ -1394,6 +1394,20 @@ impl ExportStats {
     /// tracer.in_span("work", |_| {});
     /// // Counted as soon as the span ends, before any export.
     /// assert_eq!(guard.stats().spans_ended(), 1);
+    ///
+    /// // Unsampled spans are not counted.
+    /// let unsampled = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs::<&str, &str>([]))
+    ///     .with_otlp_endpoint("http://127.0.0.1:0")
+    ///     .with_metrics_export(false)
+    ///     .with_sampler(Sampler::AlwaysOff)
+    ///     .build()?;
+    /// let tracer = unsampled
+    ///     .tracer_provider()
+    ///     .expect("the SDK is enabled")
+    ///     .tracer("example");
+    /// tracer.in_span("work", |_| {});
+    /// assert_eq!(unsampled.stats().spans_ended(), 0);
     /// # Ok::<(), otel_core::ConfigError>(())
     /// ```
     pub fn spans_ended(&self) -> u64 {
@@ -1431,11 +1445,11 @@ impl ExportStats {
     /// use otel_core::{EnvSource, Telemetry};
     /// use std::time::Duration;
     ///
-    /// // A collector that is not there: a loopback port bound and closed again.
-    /// let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    /// // A collector that is not there: nothing can listen on port 0.
     /// let mut guard = Telemetry::builder()
     ///     .with_env(EnvSource::from_pairs::<&str, &str>([]))
-    ///     .with_otlp_endpoint(format!("http://{closed}"))
+    ///     .with_otlp_endpoint("http://127.0.0.1:0")
+    ///     .with_otlp_timeout(Duration::from_millis(200))
     ///     .with_metrics_export(false)
     ///     .build()?;
     /// let tracer = guard
@@ -1459,11 +1473,13 @@ impl ExportStats {
     /// ```
     /// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
     /// use otel_core::{EnvSource, Telemetry};
+    /// use std::time::Duration;
     ///
-    /// let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    /// // Nothing can listen on port 0: every export attempt is refused.
     /// let guard = Telemetry::builder()
     ///     .with_env(EnvSource::from_pairs::<&str, &str>([]))
-    ///     .with_otlp_endpoint(format!("http://{closed}"))
+    ///     .with_otlp_endpoint("http://127.0.0.1:0")
+    ///     .with_otlp_timeout(Duration::from_millis(200))
     ///     .with_metrics_export(false)
     ///     .build()?;
     /// let provider = guard.tracer_provider().expect("the SDK is enabled");
@@ -1859,10 +1875,12 @@ impl TelemetryGuard {
     /// ```
     /// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
     /// use otel_core::{EnvSource, Telemetry};
+    /// use std::time::Duration;
     ///
     /// let guard = Telemetry::builder()
     ///     .with_env(EnvSource::from_pairs::<&str, &str>([]))
-    ///     .with_otlp_endpoint("http://localhost:4318")
+    ///     .with_otlp_endpoint("http://127.0.0.1:0") // nothing listens: no export succeeds
+    ///     .with_otlp_timeout(Duration::from_millis(200))
     ///     .with_metrics_export(false)
     ///     .build()?;
     /// let stats = guard.stats();
