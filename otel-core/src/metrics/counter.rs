@@ -37,6 +37,21 @@ pub struct Counter {
 impl Counter {
     /// Adds `value` to the series `attributes`. No global lock; no allocation once the series
     /// exists.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_core::metrics::{Metrics, SnapshotExt};
+    ///
+    /// let metrics = Metrics::default();
+    /// let sent = metrics.u64_counter("app.sent").with_unit("By").build();
+    /// sent.add(512, &[KeyValue::new("queue", "orders")]);
+    /// sent.add(256, &[KeyValue::new("queue", "orders")]);
+    /// sent.add(64, &[KeyValue::new("queue", "audit")]);
+    /// let snapshot = metrics.snapshot();
+    /// let sent = snapshot.find("app.sent").expect("registered");
+    /// let orders = sent.find_series(&[KeyValue::new("queue", "orders")]);
+    /// assert_eq!(orders.and_then(|s| s.counter()), Some(768));
+    /// ```
     #[inline]
     pub fn add(&self, value: u64, attributes: &[KeyValue]) {
         if let Some(instrument) = self.inner.get() {
@@ -47,6 +62,13 @@ impl Counter {
     }
 
     /// Whether adding does anything (see [`Histogram::is_enabled`](super::Histogram::is_enabled)).
+    ///
+    /// ```
+    /// use otel_core::metrics::Metrics;
+    ///
+    /// assert!(Metrics::default().u64_counter("app.retries").build().is_enabled());
+    /// assert!(!Metrics::noop().u64_counter("app.retries").build().is_enabled());
+    /// ```
     pub fn is_enabled(&self) -> bool {
         self.inner.get().is_some()
     }
@@ -77,6 +99,20 @@ pub struct UpDownCounter {
 impl UpDownCounter {
     /// Adds `value` (negative to subtract) to the series `attributes`. No global lock; no
     /// allocation once the series exists.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_core::metrics::{Metrics, SnapshotExt};
+    ///
+    /// let metrics = Metrics::default();
+    /// let in_use = metrics.i64_up_down_counter("db.client.connection.count").build();
+    /// let attributes = [KeyValue::new("db.client.connection.state", "used")];
+    /// in_use.add(3, &attributes);
+    /// in_use.add(-1, &attributes);
+    /// let snapshot = metrics.snapshot();
+    /// let metric = snapshot.find("db.client.connection.count").expect("registered");
+    /// assert_eq!(metric.find_series(&attributes).and_then(|s| s.up_down_counter()), Some(2));
+    /// ```
     #[inline]
     pub fn add(&self, value: i64, attributes: &[KeyValue]) {
         if let Some(instrument) = self.inner.get() {
@@ -87,6 +123,15 @@ impl UpDownCounter {
     }
 
     /// Whether adding does anything (see [`Histogram::is_enabled`](super::Histogram::is_enabled)).
+    ///
+    /// ```
+    /// use otel_core::metrics::Metrics;
+    ///
+    /// let metrics = Metrics::default();
+    /// assert!(metrics.i64_up_down_counter("app.active").build().is_enabled());
+    /// // The name is taken by another kind of instrument: this one is disabled.
+    /// assert!(!metrics.u64_counter("app.active").build().is_enabled());
+    /// ```
     pub fn is_enabled(&self) -> bool {
         self.inner.get().is_some()
     }
@@ -179,6 +224,25 @@ impl Counter {
 }
 
 /// One series of a [`Counter`], bound with [`Counter::bind`]. Cheap to clone.
+///
+/// ```
+/// use opentelemetry::KeyValue;
+/// use otel_core::metrics::{BoundCounter, Metrics, SnapshotExt};
+///
+/// struct Queue {
+///     published: BoundCounter,
+/// }
+///
+/// let metrics = Metrics::default();
+/// let published = metrics.u64_counter("app.published").build();
+/// let orders = Queue { published: published.bind(&[KeyValue::new("queue", "orders")]) };
+/// for _ in 0..3 {
+///     orders.published.add(1);
+/// }
+/// let snapshot = metrics.snapshot();
+/// let series = snapshot.find("app.published").and_then(|m| m.series.first());
+/// assert_eq!(series.and_then(|s| s.counter()), Some(3));
+/// ```
 #[derive(Clone, Debug)]
 pub struct BoundCounter {
     counter: Counter,
