@@ -16,9 +16,12 @@
 //!     .f64_histogram("db.client.operation.duration")
 //!     .with_unit("s")
 //!     .build();
-//! let mut op = inst.start(&Context::current(), "SELECT accounts", SpanKind::Client, vec![
-//!     KeyValue::new("db.system.name", "postgresql"),
-//! ]);
+//! let mut op = inst.start(
+//!     &Context::current(),
+//!     "SELECT accounts",
+//!     SpanKind::Client,
+//!     vec![KeyValue::new("db.system.name", "postgresql")],
+//! );
 //! // … run the call inside `op.context()` …
 //! op.set_attribute(KeyValue::new("db.response.returned_rows", 3));
 //! op.end_with_duration(&duration, &[KeyValue::new("db.system.name", "postgresql")]);
@@ -56,11 +59,18 @@ use crate::metrics::{BoundHistogram, Histogram, Metrics};
 ///
 /// let tt = TestTelemetry::new();
 /// let inst = tt.instrumentation("my-adapter");
-/// let duration = inst.metrics().f64_histogram("db.client.operation.duration").with_unit("s").build();
+/// let duration = inst
+///     .metrics()
+///     .f64_histogram("db.client.operation.duration")
+///     .with_unit("s")
+///     .build();
 ///
-/// let op = inst.start(&Context::current(), "GET", SpanKind::Client, vec![
-///     KeyValue::new("db.system.name", "redis"),
-/// ]);
+/// let op = inst.start(
+///     &Context::current(),
+///     "GET",
+///     SpanKind::Client,
+///     vec![KeyValue::new("db.system.name", "redis")],
+/// );
 /// op.end_with_duration(&duration, &[KeyValue::new("db.system.name", "redis")]);
 ///
 /// // The span, and a duration whose exemplar points at it.
@@ -158,10 +168,18 @@ impl Instrumentation {
     /// let inst = Instrumentation::builder("my-adapter", "0.1.0")
     ///     .with_tracer_provider(tt.tracer_provider().clone())
     ///     .build();
-    /// inst.start(&Context::current(), "call", SpanKind::Internal, Vec::new()).end();
+    /// inst.start(&Context::current(), "call", SpanKind::Internal, Vec::new())
+    ///     .end();
     /// let scope = tt.span("call").instrumentation_scope;
-    /// assert_eq!((scope.name(), scope.version()), ("my-adapter", Some("0.1.0")));
-    /// assert!(scope.schema_url().is_some_and(|url| url.starts_with("https://opentelemetry.io/schemas/")));
+    /// assert_eq!(
+    ///     (scope.name(), scope.version()),
+    ///     ("my-adapter", Some("0.1.0"))
+    /// );
+    /// assert!(
+    ///     scope
+    ///         .schema_url()
+    ///         .is_some_and(|url| url.starts_with("https://opentelemetry.io/schemas/"))
+    /// );
     /// # }
     /// ```
     pub fn builder(
@@ -185,7 +203,9 @@ impl Instrumentation {
     /// use otel_core::metrics::{Metrics, SnapshotExt};
     ///
     /// let metrics = Metrics::default();
-    /// let inst = Instrumentation::builder("my-adapter", "0.1.0").with_metrics(metrics.clone()).build();
+    /// let inst = Instrumentation::builder("my-adapter", "0.1.0")
+    ///     .with_metrics(metrics.clone())
+    ///     .build();
     /// inst.metrics().u64_counter("app.calls").build().add(1, &[]);
     /// assert!(metrics.snapshot().find("app.calls").is_some());
     /// ```
@@ -198,15 +218,21 @@ impl Instrumentation {
     ///
     /// ```
     /// # #[cfg(feature = "testing")] {
-    /// use opentelemetry::{KeyValue, trace::{SpanKind, TraceContextExt as _}};
+    /// use opentelemetry::{
+    ///     KeyValue,
+    ///     trace::{SpanKind, TraceContextExt as _},
+    /// };
     /// use otel_core::testing::{TestTelemetry, assert_attr, assert_child_of};
     ///
     /// let tt = TestTelemetry::new();
     /// let inst = tt.instrumentation("my-adapter");
     /// let request = tt.root_context("GET /orders");
-    /// let op = inst.start(&request, "SELECT orders", SpanKind::Client, vec![
-    ///     KeyValue::new("db.system.name", "postgresql"),
-    /// ]);
+    /// let op = inst.start(
+    ///     &request,
+    ///     "SELECT orders",
+    ///     SpanKind::Client,
+    ///     vec![KeyValue::new("db.system.name", "postgresql")],
+    /// );
     /// op.end();
     /// request.span().end();
     ///
@@ -246,10 +272,16 @@ impl Instrumentation {
     /// use otel_core::instrument::Instrumentation;
     ///
     /// let inst = Instrumentation::builder("my-adapter", "0.1.0").build();
-    /// let duration = inst.metrics().f64_histogram("db.client.operation.duration").build();
-    /// let mut op = inst.start_leaf(&Context::current(), "GET", SpanKind::Client, vec![
-    ///     KeyValue::new("db.system.name", "redis"),
-    /// ]);
+    /// let duration = inst
+    ///     .metrics()
+    ///     .f64_histogram("db.client.operation.duration")
+    ///     .build();
+    /// let mut op = inst.start_leaf(
+    ///     &Context::current(),
+    ///     "GET",
+    ///     SpanKind::Client,
+    ///     vec![KeyValue::new("db.system.name", "redis")],
+    /// );
     /// op.set_attribute(KeyValue::new("db.operation.name", "GET"));
     /// op.end_with_duration(&duration, &[KeyValue::new("db.system.name", "redis")]);
     /// ```
@@ -289,12 +321,18 @@ impl InstrumentationBuilder {
     /// use otel_core::instrument::Instrumentation;
     ///
     /// let exporter = InMemorySpanExporter::default();
-    /// let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+    /// let provider = SdkTracerProvider::builder()
+    ///     .with_simple_exporter(exporter.clone())
+    ///     .build();
     /// let inst = Instrumentation::builder("my-adapter", "0.1.0")
     ///     .with_tracer_provider(provider)
     ///     .build();
-    /// inst.start(&Context::current(), "call", SpanKind::Internal, Vec::new()).end();
-    /// assert_eq!(exporter.get_finished_spans().expect("exporter open")[0].name, "call");
+    /// inst.start(&Context::current(), "call", SpanKind::Internal, Vec::new())
+    ///     .end();
+    /// assert_eq!(
+    ///     exporter.get_finished_spans().expect("exporter open")[0].name,
+    ///     "call"
+    /// );
     /// ```
     pub fn with_tracer_provider<P>(mut self, provider: P) -> Self
     where
@@ -315,12 +353,21 @@ impl InstrumentationBuilder {
     /// use otel_core::metrics::{Metrics, SnapshotExt};
     ///
     /// let metrics = Metrics::default();
-    /// let inst = Instrumentation::builder("my-adapter", "0.1.0").with_metrics(metrics.clone()).build();
-    /// let duration = inst.metrics().f64_histogram("app.call.duration").with_unit("s").build();
+    /// let inst = Instrumentation::builder("my-adapter", "0.1.0")
+    ///     .with_metrics(metrics.clone())
+    ///     .build();
+    /// let duration = inst
+    ///     .metrics()
+    ///     .f64_histogram("app.call.duration")
+    ///     .with_unit("s")
+    ///     .build();
     /// let op = inst.start(&Context::current(), "call", SpanKind::Internal, Vec::new());
     /// op.end_with_duration(&duration, &[KeyValue::new("call", "a")]);
     /// let snapshot = metrics.snapshot();
-    /// assert_eq!(snapshot.find("app.call.duration").map(|m| m.total_count()), Some(1));
+    /// assert_eq!(
+    ///     snapshot.find("app.call.duration").map(|m| m.total_count()),
+    ///     Some(1)
+    /// );
     /// ```
     pub fn with_metrics(mut self, metrics: Metrics) -> Self {
         self.metrics = Some(metrics);
@@ -370,7 +417,10 @@ impl InstrumentationBuilder {
 ///
 /// ```
 /// # #[cfg(feature = "testing")] {
-/// use opentelemetry::{Context, trace::{SpanKind, Status}};
+/// use opentelemetry::{
+///     Context,
+///     trace::{SpanKind, Status},
+/// };
 /// use otel_core::testing::{TestTelemetry, assert_attr};
 ///
 /// let tt = TestTelemetry::new();
@@ -458,12 +508,20 @@ impl Operation {
     ///
     /// ```
     /// # #[cfg(feature = "testing")] {
-    /// use opentelemetry::{Context, trace::{SpanKind, Tracer as _}};
+    /// use opentelemetry::{
+    ///     Context,
+    ///     trace::{SpanKind, Tracer as _},
+    /// };
     /// use otel_core::testing::{TestTelemetry, assert_child_of};
     ///
     /// let tt = TestTelemetry::new();
     /// let inst = tt.instrumentation("my-adapter");
-    /// let op = inst.start(&Context::current(), "publish", SpanKind::Producer, Vec::new());
+    /// let op = inst.start(
+    ///     &Context::current(),
+    ///     "publish",
+    ///     SpanKind::Producer,
+    ///     Vec::new(),
+    /// );
     /// // Work done inside the operation's context is its child.
     /// let _ = tt.tracer().start_with_context("encode", op.context());
     /// op.end();
@@ -548,9 +606,9 @@ impl Operation {
     /// Time since the start.
     ///
     /// ```
-    /// use std::time::{Duration, Instant};
     /// use opentelemetry::{Context, trace::SpanKind};
     /// use otel_core::instrument::Instrumentation;
+    /// use std::time::{Duration, Instant};
     ///
     /// let inst = Instrumentation::builder("my-adapter", "0.1.0").build();
     /// let before = Instant::now();
@@ -572,7 +630,12 @@ impl Operation {
     /// use otel_core::testing::{TestTelemetry, assert_attr};
     ///
     /// let tt = TestTelemetry::new();
-    /// let mut op = tt.instrumentation("my-adapter").start(&Context::current(), "SELECT", SpanKind::Client, Vec::new());
+    /// let mut op = tt.instrumentation("my-adapter").start(
+    ///     &Context::current(),
+    ///     "SELECT",
+    ///     SpanKind::Client,
+    ///     Vec::new(),
+    /// );
     /// op.set_attribute(KeyValue::new("db.response.returned_rows", 3));
     /// op.end();
     /// assert_attr(&tt.span("SELECT"), "db.response.returned_rows", 3);
@@ -590,7 +653,12 @@ impl Operation {
     /// use otel_core::testing::{TestTelemetry, assert_attr};
     ///
     /// let tt = TestTelemetry::new();
-    /// let mut op = tt.instrumentation("my-adapter").start(&Context::current(), "GET", SpanKind::Server, Vec::new());
+    /// let mut op = tt.instrumentation("my-adapter").start(
+    ///     &Context::current(),
+    ///     "GET",
+    ///     SpanKind::Server,
+    ///     Vec::new(),
+    /// );
     /// op.set_attributes([
     ///     KeyValue::new("http.response.status_code", 200),
     ///     KeyValue::new("http.route", "/orders/{id}"),
@@ -613,7 +681,12 @@ impl Operation {
     /// use otel_core::testing::TestTelemetry;
     ///
     /// let tt = TestTelemetry::new();
-    /// let mut op = tt.instrumentation("my-adapter").start(&Context::current(), "GET", SpanKind::Server, Vec::new());
+    /// let mut op = tt.instrumentation("my-adapter").start(
+    ///     &Context::current(),
+    ///     "GET",
+    ///     SpanKind::Server,
+    ///     Vec::new(),
+    /// );
     /// // ... routing found the route ...
     /// op.update_name("GET /orders/{id}");
     /// op.end();
@@ -629,11 +702,19 @@ impl Operation {
     ///
     /// ```
     /// # #[cfg(feature = "testing")] {
-    /// use opentelemetry::{Context, trace::{SpanKind, Status}};
+    /// use opentelemetry::{
+    ///     Context,
+    ///     trace::{SpanKind, Status},
+    /// };
     /// use otel_core::testing::{TestTelemetry, assert_attr};
     ///
     /// let tt = TestTelemetry::new();
-    /// let mut op = tt.instrumentation("my-adapter").start(&Context::current(), "GET", SpanKind::Client, Vec::new());
+    /// let mut op = tt.instrumentation("my-adapter").start(
+    ///     &Context::current(),
+    ///     "GET",
+    ///     SpanKind::Client,
+    ///     Vec::new(),
+    /// );
     /// op.record_error("io", "connection reset");
     /// op.end();
     ///
@@ -642,7 +723,12 @@ impl Operation {
     /// assert_eq!(span.status, Status::error("connection reset"));
     /// let event = &span.events.events[0];
     /// assert_eq!(event.name, "exception");
-    /// assert!(event.attributes.iter().any(|kv| kv.key.as_str() == "exception.message"));
+    /// assert!(
+    ///     event
+    ///         .attributes
+    ///         .iter()
+    ///         .any(|kv| kv.key.as_str() == "exception.message")
+    /// );
     /// # }
     /// ```
     pub fn record_error(
@@ -671,11 +757,19 @@ impl Operation {
     ///
     /// ```
     /// # #[cfg(feature = "testing")] {
-    /// use opentelemetry::{Context, trace::{SpanKind, Status}};
+    /// use opentelemetry::{
+    ///     Context,
+    ///     trace::{SpanKind, Status},
+    /// };
     /// use otel_core::testing::{TestTelemetry, assert_no_attr};
     ///
     /// let tt = TestTelemetry::new();
-    /// let mut op = tt.instrumentation("my-adapter").start(&Context::current(), "GET", SpanKind::Client, Vec::new());
+    /// let mut op = tt.instrumentation("my-adapter").start(
+    ///     &Context::current(),
+    ///     "GET",
+    ///     SpanKind::Client,
+    ///     Vec::new(),
+    /// );
     /// op.set_status(Status::Ok);
     /// op.end();
     /// let span = tt.span("GET");
@@ -698,16 +792,28 @@ impl Operation {
     ///
     /// let tt = TestTelemetry::new();
     /// let inst = tt.instrumentation("my-adapter");
-    /// let duration = inst.metrics().f64_histogram("db.client.operation.duration").with_unit("s").build();
+    /// let duration = inst
+    ///     .metrics()
+    ///     .f64_histogram("db.client.operation.duration")
+    ///     .with_unit("s")
+    ///     .build();
     /// let attributes = [KeyValue::new("db.system.name", "redis")];
     /// let op = inst.start(&Context::current(), "GET", SpanKind::Client, Vec::new());
     /// op.end_with_duration(&duration, &attributes);
     ///
     /// let span = tt.span("GET");
-    /// let took = span.end_time.duration_since(span.start_time).expect("ends after it starts");
+    /// let took = span
+    ///     .end_time
+    ///     .duration_since(span.start_time)
+    ///     .expect("ends after it starts");
     /// let snapshot = tt.metrics().snapshot();
-    /// let metric = snapshot.find("db.client.operation.duration").expect("registered");
-    /// let data = metric.find_series(&attributes).and_then(|s| s.histogram()).expect("recorded");
+    /// let metric = snapshot
+    ///     .find("db.client.operation.duration")
+    ///     .expect("registered");
+    /// let data = metric
+    ///     .find_series(&attributes)
+    ///     .and_then(|s| s.histogram())
+    ///     .expect("recorded");
     /// // The recorded duration is exactly the span's.
     /// assert_eq!(data.sum, took.as_secs_f64());
     /// assert_eq!(data.exemplars[0].span_id, span.span_context.span_id());
@@ -729,7 +835,11 @@ impl Operation {
     /// use otel_core::instrument::Instrumentation;
     ///
     /// let inst = Instrumentation::builder("my-adapter", "0.1.0").build();
-    /// let duration = inst.metrics().f64_histogram("app.call.duration").with_unit("s").build();
+    /// let duration = inst
+    ///     .metrics()
+    ///     .f64_histogram("app.call.duration")
+    ///     .with_unit("s")
+    ///     .build();
     /// let ok_calls = duration.bind(&[KeyValue::new("result", "ok")]);
     /// let op = inst.start(&Context::current(), "call", SpanKind::Internal, Vec::new());
     /// op.end_with_bound(&ok_calls);
@@ -745,11 +855,19 @@ impl Operation {
     ///
     /// ```
     /// # #[cfg(feature = "testing")] {
-    /// use opentelemetry::{Context, trace::{SpanKind, Status}};
+    /// use opentelemetry::{
+    ///     Context,
+    ///     trace::{SpanKind, Status},
+    /// };
     /// use otel_core::testing::TestTelemetry;
     ///
     /// let tt = TestTelemetry::new();
-    /// let op = tt.instrumentation("my-adapter").start(&Context::current(), "GET", SpanKind::Client, Vec::new());
+    /// let op = tt.instrumentation("my-adapter").start(
+    ///     &Context::current(),
+    ///     "GET",
+    ///     SpanKind::Client,
+    ///     Vec::new(),
+    /// );
     /// op.end();
     /// // Ended normally: not marked cancelled, status left unset.
     /// assert_eq!(tt.span("GET").status, Status::Unset);

@@ -30,7 +30,10 @@
 //! ```
 //! use otel_core::redact::Redactor;
 //! let r = Redactor::new();
-//! assert_eq!(r.redact_str("mail ann@example.com now"), "mail [REDACTED] now");
+//! assert_eq!(
+//!     r.redact_str("mail ann@example.com now"),
+//!     "mail [REDACTED] now"
+//! );
 //! assert_eq!(r.redact_field("api_key", "abc"), "[REDACTED]");
 //! assert_eq!(r.redact_str("order 12345 shipped"), "order 12345 shipped");
 //! ```
@@ -52,7 +55,11 @@ use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 /// use otel_core::redact::{DEFAULT_SECRET_NAMES, Redactor};
 ///
 /// let r = Redactor::new();
-/// assert!(DEFAULT_SECRET_NAMES.iter().all(|name| r.is_secret_name(name)));
+/// assert!(
+///     DEFAULT_SECRET_NAMES
+///         .iter()
+///         .all(|name| r.is_secret_name(name))
+/// );
 /// assert!(DEFAULT_SECRET_NAMES.contains(&"apikey")); // so `api_key` and `X-Api-Key` match
 /// ```
 pub const DEFAULT_SECRET_NAMES: &[&str] = &[
@@ -72,11 +79,17 @@ pub const DEFAULT_SECRET_NAMES: &[&str] = &[
 ///
 /// let all = Redactor::new();
 /// assert_eq!(all.redact_str("call +44 20 7946 0958"), "call [REDACTED]");
-/// assert_eq!(all.redact_str("card 4111 1111 1111 1111"), "card [REDACTED]");
+/// assert_eq!(
+///     all.redact_str("card 4111 1111 1111 1111"),
+///     "card [REDACTED]"
+/// );
 /// assert_eq!(all.redact_str("id 11010519491231002X"), "id [REDACTED]");
 ///
 /// let no_phone = Redactor::builder().without(Pattern::Phone).build();
-/// assert_eq!(no_phone.redact_str("call +44 20 7946 0958"), "call +44 20 7946 0958");
+/// assert_eq!(
+///     no_phone.redact_str("call +44 20 7946 0958"),
+///     "call +44 20 7946 0958"
+/// );
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -193,7 +206,10 @@ impl RedactorBuilder {
     /// ```
     /// use otel_core::redact::Redactor;
     ///
-    /// let r = Redactor::builder().without_default_names().secret_name("pin").build();
+    /// let r = Redactor::builder()
+    ///     .without_default_names()
+    ///     .secret_name("pin")
+    ///     .build();
     /// assert!(r.is_secret_name("card_pin"));
     /// assert!(!r.is_secret_name("password"));
     /// ```
@@ -222,8 +238,14 @@ impl RedactorBuilder {
     /// ```
     /// use otel_core::redact::Redactor;
     ///
-    /// let r = Redactor::builder().pattern(r"\bACCT-\d{6}\b").expect("valid regex").build();
-    /// assert_eq!(r.redact_str("account ACCT-123456 closed"), "account [REDACTED] closed");
+    /// let r = Redactor::builder()
+    ///     .pattern(r"\bACCT-\d{6}\b")
+    ///     .expect("valid regex")
+    ///     .build();
+    /// assert_eq!(
+    ///     r.redact_str("account ACCT-123456 closed"),
+    ///     "account [REDACTED] closed"
+    /// );
     /// assert!(Redactor::builder().pattern("(unclosed").is_err());
     /// ```
     pub fn pattern(mut self, regex: &str) -> Result<Self, regex::Error> {
@@ -280,7 +302,10 @@ impl Redactor {
     /// use otel_core::redact::Redactor;
     ///
     /// let r = Redactor::new();
-    /// assert_eq!(r.redact_str("ann@example.com paid with 5555 5555 5555 4444"), "[REDACTED] paid with [REDACTED]");
+    /// assert_eq!(
+    ///     r.redact_str("ann@example.com paid with 5555 5555 5555 4444"),
+    ///     "[REDACTED] paid with [REDACTED]"
+    /// );
     /// assert!(r.is_secret_name("db.password"));
     /// ```
     pub fn new() -> Self {
@@ -326,7 +351,13 @@ impl Redactor {
     /// use otel_core::redact::Redactor;
     ///
     /// let r = Redactor::new();
-    /// for name in ["password", "db.password", "X-Api-Key", "Set-Cookie", "refresh_token"] {
+    /// for name in [
+    ///     "password",
+    ///     "db.password",
+    ///     "X-Api-Key",
+    ///     "Set-Cookie",
+    ///     "refresh_token",
+    /// ] {
     ///     assert!(r.is_secret_name(name), "{name}");
     /// }
     /// assert!(!r.is_secret_name("user.id"));
@@ -362,7 +393,10 @@ impl Redactor {
     ///
     /// let r = Redactor::new();
     /// assert_eq!(r.redact_field("client_secret", "s3cr3t"), "[REDACTED]");
-    /// assert_eq!(r.redact_field("note", "call +1 (555) 123-4567"), "call [REDACTED]");
+    /// assert_eq!(
+    ///     r.redact_field("note", "call +1 (555) 123-4567"),
+    ///     "call [REDACTED]"
+    /// );
     /// assert_eq!(r.redact_field("note", "all good"), "all good");
     /// ```
     pub fn redact_field<'a>(&self, name: &str, value: &'a str) -> Cow<'a, str> {
@@ -377,13 +411,19 @@ impl Redactor {
     /// pattern match replaced by the mask. Borrows (no allocation) when nothing matched.
     ///
     /// ```
-    /// use std::borrow::Cow;
     /// use otel_core::redact::Redactor;
+    /// use std::borrow::Cow;
     ///
     /// let r = Redactor::new();
-    /// assert_eq!(r.redact_str("ship to ann@example.com, tel 555-123-4567"), "ship to [REDACTED], tel [REDACTED]");
+    /// assert_eq!(
+    ///     r.redact_str("ship to ann@example.com, tel 555-123-4567"),
+    ///     "ship to [REDACTED], tel [REDACTED]"
+    /// );
     /// // Ordinary numbers stay, and nothing is copied.
-    /// assert!(matches!(r.redact_str("order 1234567890 shipped"), Cow::Borrowed(_)));
+    /// assert!(matches!(
+    ///     r.redact_str("order 1234567890 shipped"),
+    ///     Cow::Borrowed(_)
+    /// ));
     /// ```
     pub fn redact_str<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let builtin = self.scan(text);
@@ -482,11 +522,14 @@ impl Redactor {
     ///     KeyValue::new("http.response.status_code", 200),
     /// ];
     /// Redactor::new().redact_attributes(&mut attributes);
-    /// assert_eq!(attributes, [
-    ///     KeyValue::new("db.password", "[REDACTED]"),
-    ///     KeyValue::new("user.email", "[REDACTED]"),
-    ///     KeyValue::new("http.response.status_code", 200),
-    /// ]);
+    /// assert_eq!(
+    ///     attributes,
+    ///     [
+    ///         KeyValue::new("db.password", "[REDACTED]"),
+    ///         KeyValue::new("user.email", "[REDACTED]"),
+    ///         KeyValue::new("http.response.status_code", 200),
+    ///     ]
+    /// );
     /// ```
     pub fn redact_attributes(&self, attributes: &mut [KeyValue]) {
         for kv in attributes {
@@ -528,13 +571,18 @@ impl Redactor {
     /// use otel_core::redact::Redactor;
     ///
     /// let exporter = InMemorySpanExporter::default();
-    /// let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+    /// let provider = SdkTracerProvider::builder()
+    ///     .with_simple_exporter(exporter.clone())
+    ///     .build();
     /// let mut span = provider.tracer("doc").start("send mail");
     /// span.set_attribute(KeyValue::new("mail.to", "ann@example.com"));
     /// span.set_status(Status::error("rejected for ann@example.com"));
     /// span.end();
     ///
-    /// let mut data = exporter.get_finished_spans().expect("exporter open").remove(0);
+    /// let mut data = exporter
+    ///     .get_finished_spans()
+    ///     .expect("exporter open")
+    ///     .remove(0);
     /// Redactor::new().redact_span(&mut data);
     /// assert_eq!(data.attributes, [KeyValue::new("mail.to", "[REDACTED]")]);
     /// assert_eq!(data.status, Status::error("rejected for [REDACTED]"));
@@ -908,7 +956,10 @@ fn itoa_buf(mut u: u64) -> DigitBuf {
 /// span.end();
 ///
 /// let exported = exporter.get_finished_spans().expect("exporter open");
-/// assert_eq!(exported[0].attributes, [KeyValue::new("user.password", "[REDACTED]")]);
+/// assert_eq!(
+///     exported[0].attributes,
+///     [KeyValue::new("user.password", "[REDACTED]")]
+/// );
 /// ```
 #[derive(Debug)]
 pub struct RedactingSpanProcessor<P> {

@@ -10,7 +10,10 @@ use opentelemetry_sdk::Resource;
 /// use otel_core::metrics::{ExemplarFilter, OTEL_METRICS_EXEMPLAR_FILTER};
 ///
 /// let env = |var: &str| (var == OTEL_METRICS_EXEMPLAR_FILTER).then(|| "always_off".to_owned());
-/// assert_eq!(ExemplarFilter::from_lookup(env).ok(), Some(ExemplarFilter::AlwaysOff));
+/// assert_eq!(
+///     ExemplarFilter::from_lookup(env).ok(),
+///     Some(ExemplarFilter::AlwaysOff)
+/// );
 /// ```
 pub const OTEL_METRICS_EXEMPLAR_FILTER: &str = "OTEL_METRICS_EXEMPLAR_FILTER";
 
@@ -19,7 +22,10 @@ pub const OTEL_METRICS_EXEMPLAR_FILTER: &str = "OTEL_METRICS_EXEMPLAR_FILTER";
 /// ```
 /// use otel_core::metrics::{DEFAULT_CARDINALITY_LIMIT, MetricsConfig};
 ///
-/// assert_eq!(MetricsConfig::default().cardinality_limit, DEFAULT_CARDINALITY_LIMIT);
+/// assert_eq!(
+///     MetricsConfig::default().cardinality_limit,
+///     DEFAULT_CARDINALITY_LIMIT
+/// );
 /// // A registry for instruments with many attribute sets, capped lower:
 /// let config = MetricsConfig::default().with_cardinality_limit(DEFAULT_CARDINALITY_LIMIT / 4);
 /// assert_eq!(config.cardinality_limit, 500);
@@ -36,12 +42,20 @@ pub const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
 /// use otel_core::metrics::{ExemplarFilter, Metrics, MetricsConfig, SnapshotExt};
 ///
 /// // `AlwaysOn` keeps exemplars of measurements made outside any span too.
-/// let metrics = Metrics::new(MetricsConfig::default().with_exemplar_filter(ExemplarFilter::AlwaysOn));
-/// let histogram = metrics.f64_histogram("app.job.duration").with_unit("s").build();
+/// let metrics =
+///     Metrics::new(MetricsConfig::default().with_exemplar_filter(ExemplarFilter::AlwaysOn));
+/// let histogram = metrics
+///     .f64_histogram("app.job.duration")
+///     .with_unit("s")
+///     .build();
 /// histogram.record(0.3, &[KeyValue::new("job", "reindex")]);
 ///
 /// let snapshot = metrics.snapshot();
-/// let exemplars: Vec<_> = snapshot.find("app.job.duration").expect("registered").exemplars().collect();
+/// let exemplars: Vec<_> = snapshot
+///     .find("app.job.duration")
+///     .expect("registered")
+///     .exemplars()
+///     .collect();
 /// assert_eq!(exemplars.len(), 1);
 /// assert_eq!(exemplars[0].value, 0.3);
 /// assert!(!exemplars[0].has_span()); // no span was current
@@ -71,7 +85,10 @@ impl ExemplarFilter {
     /// ```
     /// use otel_core::metrics::ExemplarFilter;
     ///
-    /// assert_eq!(ExemplarFilter::parse(" Always_On ").ok(), Some(ExemplarFilter::AlwaysOn));
+    /// assert_eq!(
+    ///     ExemplarFilter::parse(" Always_On ").ok(),
+    ///     Some(ExemplarFilter::AlwaysOn)
+    /// );
     /// let err = ExemplarFilter::parse("sometimes").expect_err("not a filter");
     /// assert!(err.to_string().contains("OTEL_METRICS_EXEMPLAR_FILTER"));
     /// ```
@@ -118,14 +135,17 @@ impl ExemplarFilter {
     /// As [`ExemplarFilter::from_env`].
     ///
     /// ```
-    /// use std::collections::HashMap;
     /// use otel_core::metrics::ExemplarFilter;
+    /// use std::collections::HashMap;
     ///
     /// let settings = HashMap::from([("OTEL_METRICS_EXEMPLAR_FILTER", "always_off")]);
     /// let filter = ExemplarFilter::from_lookup(|var| settings.get(var).map(|v| v.to_string()));
     /// assert_eq!(filter.ok(), Some(ExemplarFilter::AlwaysOff));
     /// // Unset: the default.
-    /// assert_eq!(ExemplarFilter::from_lookup(|_| None).ok(), Some(ExemplarFilter::TraceBased));
+    /// assert_eq!(
+    ///     ExemplarFilter::from_lookup(|_| None).ok(),
+    ///     Some(ExemplarFilter::TraceBased)
+    /// );
     /// ```
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, MetricsError> {
         match lookup(OTEL_METRICS_EXEMPLAR_FILTER) {
@@ -138,13 +158,17 @@ impl ExemplarFilter {
 /// Configuration of a [`Metrics`](super::Metrics) registry.
 ///
 /// ```
-/// use otel_core::metrics::{ExemplarFilter, Metrics, MetricsConfig};
 /// use opentelemetry_sdk::Resource;
+/// use otel_core::metrics::{ExemplarFilter, Metrics, MetricsConfig};
 ///
 /// let config = MetricsConfig::default()
 ///     .with_exemplar_filter(ExemplarFilter::AlwaysOn)
 ///     .with_cardinality_limit(500)
-///     .with_resource(Resource::builder_empty().with_service_name("checkout").build());
+///     .with_resource(
+///         Resource::builder_empty()
+///             .with_service_name("checkout")
+///             .build(),
+///     );
 /// let metrics = Metrics::new(config);
 /// # let _ = metrics;
 /// ```
@@ -216,7 +240,14 @@ impl MetricsConfig {
     /// let histogram = metrics.f64_histogram("app.latency").with_unit("s").build();
     /// histogram.record(0.01, &[KeyValue::new("route", "/")]);
     /// let snapshot = metrics.snapshot();
-    /// assert_eq!(snapshot.find("app.latency").expect("registered").exemplars().count(), 0);
+    /// assert_eq!(
+    ///     snapshot
+    ///         .find("app.latency")
+    ///         .expect("registered")
+    ///         .exemplars()
+    ///         .count(),
+    ///     0
+    /// );
     /// ```
     #[must_use]
     pub fn with_exemplar_filter(mut self, filter: ExemplarFilter) -> Self {
@@ -254,10 +285,15 @@ impl MetricsConfig {
     /// use opentelemetry_sdk::Resource;
     /// use otel_core::metrics::{Metrics, MetricsConfig};
     ///
-    /// let resource = Resource::builder_empty().with_service_name("checkout").build();
+    /// let resource = Resource::builder_empty()
+    ///     .with_service_name("checkout")
+    ///     .build();
     /// let metrics = Metrics::new(MetricsConfig::default().with_resource(resource));
     /// assert_eq!(
-    ///     metrics.resource().get(&Key::from_static_str("service.name")).map(|v| v.to_string()),
+    ///     metrics
+    ///         .resource()
+    ///         .get(&Key::from_static_str("service.name"))
+    ///         .map(|v| v.to_string()),
     ///     Some("checkout".to_owned())
     /// );
     /// ```
@@ -285,15 +321,18 @@ impl MetricsConfig {
     /// Sets how long the slowest exemplar of a series counts as recent.
     ///
     /// ```
-    /// use std::time::Duration;
     /// use opentelemetry::KeyValue;
     /// use otel_core::metrics::{ExemplarFilter, Metrics, MetricsConfig};
+    /// use std::time::Duration;
     ///
     /// let config = MetricsConfig::default()
     ///     .with_exemplar_filter(ExemplarFilter::AlwaysOn)
     ///     .with_slowest_window(Duration::from_secs(300));
     /// let metrics = Metrics::new(config);
-    /// let duration = metrics.f64_histogram("app.call.duration").with_unit("s").build();
+    /// let duration = metrics
+    ///     .f64_histogram("app.call.duration")
+    ///     .with_unit("s")
+    ///     .build();
     /// let attributes = [KeyValue::new("call", "sync")];
     /// duration.record(2.0, &attributes);
     /// duration.record(0.1, &attributes);

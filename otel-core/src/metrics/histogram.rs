@@ -25,10 +25,16 @@ use super::table::{Series, SeriesTable, canonical_attributes, hash_attributes, s
 /// use otel_core::metrics::{DURATION_BOUNDARIES_SECONDS, Metrics, SnapshotExt};
 ///
 /// let metrics = Metrics::default();
-/// let duration = metrics.f64_histogram("http.client.request.duration").with_unit("s").build();
+/// let duration = metrics
+///     .f64_histogram("http.client.request.duration")
+///     .with_unit("s")
+///     .build();
 /// duration.record(0.02, &[KeyValue::new("http.request.method", "GET")]);
 /// let snapshot = metrics.snapshot();
-/// let series = &snapshot.find("http.client.request.duration").expect("registered").series[0];
+/// let series = &snapshot
+///     .find("http.client.request.duration")
+///     .expect("registered")
+///     .series[0];
 /// let data = series.histogram().expect("a histogram");
 /// assert_eq!(data.boundaries, DURATION_BOUNDARIES_SECONDS);
 /// // 0.02 s falls into the bucket (0.01, 0.025].
@@ -46,11 +52,20 @@ pub const DURATION_BOUNDARIES_SECONDS: [f64; 14] = [
 /// use otel_core::metrics::{DEFAULT_BOUNDARIES, Metrics, SnapshotExt};
 ///
 /// let metrics = Metrics::default();
-/// let size = metrics.f64_histogram("http.server.request.body.size").with_unit("By").build();
+/// let size = metrics
+///     .f64_histogram("http.server.request.body.size")
+///     .with_unit("By")
+///     .build();
 /// size.record(300.0, &[KeyValue::new("http.request.method", "POST")]);
 /// let snapshot = metrics.snapshot();
-/// let series = &snapshot.find("http.server.request.body.size").expect("registered").series[0];
-/// assert_eq!(series.histogram().expect("a histogram").boundaries, DEFAULT_BOUNDARIES);
+/// let series = &snapshot
+///     .find("http.server.request.body.size")
+///     .expect("registered")
+///     .series[0];
+/// assert_eq!(
+///     series.histogram().expect("a histogram").boundaries,
+///     DEFAULT_BOUNDARIES
+/// );
 /// ```
 pub const DEFAULT_BOUNDARIES: [f64; 15] = [
     0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0, 7500.0,
@@ -108,11 +123,16 @@ impl Histogram {
     /// use otel_core::metrics::{Metrics, SnapshotExt};
     ///
     /// let metrics = Metrics::default();
-    /// let duration = metrics.f64_histogram("http.server.request.duration").with_unit("s").build();
+    /// let duration = metrics
+    ///     .f64_histogram("http.server.request.duration")
+    ///     .with_unit("s")
+    ///     .build();
     /// let attributes = [KeyValue::new("http.request.method", "GET")];
     ///
     /// // Inside a sampled span, the measurement becomes the exemplar of its bucket.
-    /// let tracer = opentelemetry_sdk::trace::SdkTracerProvider::builder().build().tracer("doc");
+    /// let tracer = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+    ///     .build()
+    ///     .tracer("doc");
     /// let span_id = tracer.in_span("GET /", |cx| {
     ///     duration.record(0.120, &attributes);
     ///     cx.span().span_context().span_id()
@@ -120,10 +140,18 @@ impl Histogram {
     /// duration.record(f64::NAN, &attributes); // ignored, counted as dropped
     ///
     /// let snapshot = metrics.snapshot();
-    /// let metric = snapshot.find("http.server.request.duration").expect("registered");
-    /// let data = metric.find_series(&attributes).and_then(|s| s.histogram()).expect("recorded");
+    /// let metric = snapshot
+    ///     .find("http.server.request.duration")
+    ///     .expect("registered");
+    /// let data = metric
+    ///     .find_series(&attributes)
+    ///     .and_then(|s| s.histogram())
+    ///     .expect("recorded");
     /// assert_eq!(data.count, 1);
-    /// assert_eq!(data.exemplar_for_span(span_id).map(|e| e.value), Some(0.120));
+    /// assert_eq!(
+    ///     data.exemplar_for_span(span_id).map(|e| e.value),
+    ///     Some(0.120)
+    /// );
     /// assert_eq!(metric.dropped_measurements, 1);
     /// ```
     #[inline]
@@ -140,13 +168,18 @@ impl Histogram {
     /// attached, e.g. a response future completing on another task).
     ///
     /// ```
-    /// use opentelemetry::{Context, KeyValue};
     /// use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
+    /// use opentelemetry::{Context, KeyValue};
     /// use otel_core::metrics::{Metrics, SnapshotExt};
     ///
     /// let metrics = Metrics::default();
-    /// let duration = metrics.f64_histogram("messaging.process.duration").with_unit("s").build();
-    /// let tracer = opentelemetry_sdk::trace::SdkTracerProvider::builder().build().tracer("doc");
+    /// let duration = metrics
+    ///     .f64_histogram("messaging.process.duration")
+    ///     .with_unit("s")
+    ///     .build();
+    /// let tracer = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+    ///     .build()
+    ///     .tracer("doc");
     ///
     /// // The context of the call, held rather than attached:
     /// let cx = Context::new().with_span(tracer.start("orders process"));
@@ -190,7 +223,10 @@ impl Histogram {
     /// use otel_core::metrics::Metrics;
     ///
     /// let metrics = Metrics::default();
-    /// let duration = metrics.f64_histogram("app.call.duration").with_unit("s").build();
+    /// let duration = metrics
+    ///     .f64_histogram("app.call.duration")
+    ///     .with_unit("s")
+    ///     .build();
     /// let attributes = [KeyValue::new("call", "lookup")];
     /// for ms in 1..=100 {
     ///     duration.record(f64::from(ms) / 1000.0, &attributes);
@@ -200,7 +236,11 @@ impl Histogram {
     /// assert_eq!((p.min, p.max), (0.001, 0.1)); // exact
     /// assert!((p.p50 - 0.050).abs() <= 0.0005); // within 1 %
     /// assert!((p.p99 - 0.099).abs() <= 0.001);
-    /// assert!(duration.percentiles(&[KeyValue::new("call", "other")]).is_none());
+    /// assert!(
+    ///     duration
+    ///         .percentiles(&[KeyValue::new("call", "other")])
+    ///         .is_none()
+    /// );
     /// ```
     pub fn percentiles(&self, attributes: &[KeyValue]) -> Option<Percentiles> {
         let instrument = self.inner.get()?;
@@ -216,7 +256,10 @@ impl Histogram {
     ///
     /// // Room for one attribute set plus the overflow series.
     /// let metrics = Metrics::new(MetricsConfig::default().with_cardinality_limit(2));
-    /// let duration = metrics.f64_histogram("app.call.duration").with_unit("s").build();
+    /// let duration = metrics
+    ///     .f64_histogram("app.call.duration")
+    ///     .with_unit("s")
+    ///     .build();
     /// duration.record(0.1, &[KeyValue::new("user", "ann")]);
     /// assert!(duration.overflow_percentiles().is_none());
     /// duration.record(0.2, &[KeyValue::new("user", "bob")]);
@@ -265,12 +308,18 @@ impl Histogram {
     /// use otel_core::metrics::Metrics;
     ///
     /// let metrics = Metrics::default();
-    /// let duration = metrics.f64_histogram("app.job.duration").with_unit("s").build();
+    /// let duration = metrics
+    ///     .f64_histogram("app.job.duration")
+    ///     .with_unit("s")
+    ///     .build();
     /// let attributes = [KeyValue::new("job", "reindex")];
     /// let reindex = duration.bind(&attributes);
     /// reindex.record_with_context(0.25, &Context::current());
     /// reindex.record_with_context(0.75, &Context::current());
-    /// assert_eq!(duration.percentiles(&attributes).expect("recorded").count, 2);
+    /// assert_eq!(
+    ///     duration.percentiles(&attributes).expect("recorded").count,
+    ///     2
+    /// );
     /// ```
     pub fn bind(&self, attributes: &[KeyValue]) -> BoundHistogram {
         BoundHistogram {
@@ -295,11 +344,20 @@ impl Histogram {
 /// }
 ///
 /// let metrics = Metrics::default();
-/// let duration = metrics.f64_histogram("db.client.operation.duration").with_unit("s").build();
+/// let duration = metrics
+///     .f64_histogram("db.client.operation.duration")
+///     .with_unit("s")
+///     .build();
 /// let attributes = [KeyValue::new("db.system.name", "redis")];
-/// let connection = Connection { duration: duration.bind(&attributes) };
-/// connection.duration.record_with_context(0.0008, &Context::current());
-/// connection.duration.record_with_context(0.0011, &Context::current());
+/// let connection = Connection {
+///     duration: duration.bind(&attributes),
+/// };
+/// connection
+///     .duration
+///     .record_with_context(0.0008, &Context::current());
+/// connection
+///     .duration
+///     .record_with_context(0.0011, &Context::current());
 /// assert_eq!(duration.percentiles(&attributes).map(|p| p.count), Some(2));
 /// ```
 #[derive(Clone, Debug)]
@@ -321,7 +379,9 @@ impl BoundHistogram {
     /// let histogram = metrics.f64_histogram("app.latency").with_unit("s").build();
     /// let bound = histogram.bind(&[KeyValue::new("route", "/")]);
     /// bound.record_with_context(0.002, &Context::new());
-    /// let p = histogram.percentiles(&[KeyValue::new("route", "/")]).expect("recorded");
+    /// let p = histogram
+    ///     .percentiles(&[KeyValue::new("route", "/")])
+    ///     .expect("recorded");
     /// assert_eq!(p.count, 1);
     /// ```
     #[inline]

@@ -65,7 +65,10 @@ pub const OPENMETRICS_CONTENT_TYPE: &str =
 /// use otel_core::metrics::openmetrics::{Format, PROMETHEUS_CONTENT_TYPE};
 ///
 /// assert_eq!(Format::Prometheus.content_type(), PROMETHEUS_CONTENT_TYPE);
-/// assert_eq!(Format::from_accept(Some("text/plain; version=0.0.4")).content_type(), PROMETHEUS_CONTENT_TYPE);
+/// assert_eq!(
+///     Format::from_accept(Some("text/plain; version=0.0.4")).content_type(),
+///     PROMETHEUS_CONTENT_TYPE
+/// );
 /// ```
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -80,7 +83,10 @@ const EXEMPLAR_LABELS_MAX_CHARS: usize = 128;
 /// use otel_core::metrics::openmetrics::{Format, render};
 ///
 /// let metrics = Metrics::default();
-/// metrics.u64_counter("app.calls").build().add(3, &[KeyValue::new("route", "/")]);
+/// metrics
+///     .u64_counter("app.calls")
+///     .build()
+///     .add(3, &[KeyValue::new("route", "/")]);
 ///
 /// let openmetrics = render(&metrics, Format::OpenMetrics);
 /// assert!(openmetrics.contains("# TYPE app_calls counter\n"));
@@ -108,7 +114,10 @@ impl Format {
     /// use otel_core::metrics::openmetrics::Format;
     ///
     /// let format = Format::from_accept(Some("text/plain"));
-    /// assert_eq!(format.content_type(), "text/plain; version=0.0.4; charset=utf-8");
+    /// assert_eq!(
+    ///     format.content_type(),
+    ///     "text/plain; version=0.0.4; charset=utf-8"
+    /// );
     /// assert_eq!(
     ///     Format::OpenMetrics.content_type(),
     ///     "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -129,7 +138,8 @@ impl Format {
     /// use otel_core::metrics::openmetrics::Format;
     ///
     /// // What Prometheus sends:
-    /// let prometheus = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    /// let prometheus =
+    ///     "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
     /// assert_eq!(Format::from_accept(Some(prometheus)), Format::OpenMetrics);
     /// assert_eq!(Format::from_accept(Some("text/plain")), Format::Prometheus);
     /// assert_eq!(Format::from_accept(None), Format::OpenMetrics);
@@ -178,10 +188,12 @@ impl Format {
 /// ```
 /// use opentelemetry::KeyValue;
 /// use opentelemetry_sdk::Resource;
-/// use otel_core::metrics::{Metrics, MetricsConfig};
 /// use otel_core::metrics::openmetrics::{Format, render};
+/// use otel_core::metrics::{Metrics, MetricsConfig};
 ///
-/// let resource = Resource::builder_empty().with_service_name("checkout").build();
+/// let resource = Resource::builder_empty()
+///     .with_service_name("checkout")
+///     .build();
 /// let metrics = Metrics::new(MetricsConfig::default().with_resource(resource));
 /// metrics
 ///     .i64_up_down_counter("http.server.active_requests")
@@ -220,8 +232,15 @@ pub fn render(metrics: &Metrics, format: Format) -> String {
 /// // Render only some instruments, without `target_info`.
 /// let mut snapshot = metrics.snapshot_without_percentiles();
 /// snapshot.retain(|m| m.name == "app.errors");
-/// let text = render_snapshot(&snapshot, &Resource::builder_empty().build(), Format::OpenMetrics);
-/// assert_eq!(text, "# TYPE app_errors counter\napp_errors_total 1\n# EOF\n");
+/// let text = render_snapshot(
+///     &snapshot,
+///     &Resource::builder_empty().build(),
+///     Format::OpenMetrics,
+/// );
+/// assert_eq!(
+///     text,
+///     "# TYPE app_errors counter\napp_errors_total 1\n# EOF\n"
+/// );
 /// ```
 pub fn render_snapshot(snapshot: &[MetricSnapshot], resource: &Resource, format: Format) -> String {
     let mut out = String::with_capacity(1024);
@@ -539,12 +558,25 @@ fn format_timestamp(time: SystemTime) -> String {
 /// use otel_core::metrics::openmetrics::family_name;
 ///
 /// assert_eq!(
-///     family_name("http.server.request.duration", "s", InstrumentKind::Histogram),
+///     family_name(
+///         "http.server.request.duration",
+///         "s",
+///         InstrumentKind::Histogram
+///     ),
 ///     "http_server_request_duration_seconds"
 /// );
-/// assert_eq!(family_name("db.client.connection.count", "{connection}", InstrumentKind::UpDownCounter),
-///     "db_client_connection_count");
-/// assert_eq!(family_name("app.sent", "By", InstrumentKind::Counter), "app_sent_bytes");
+/// assert_eq!(
+///     family_name(
+///         "db.client.connection.count",
+///         "{connection}",
+///         InstrumentKind::UpDownCounter
+///     ),
+///     "db_client_connection_count"
+/// );
+/// assert_eq!(
+///     family_name("app.sent", "By", InstrumentKind::Counter),
+///     "app_sent_bytes"
+/// );
 /// ```
 pub fn family_name(name: &str, unit: &str, kind: InstrumentKind) -> String {
     let mut words: Vec<&str> = name
@@ -724,7 +756,10 @@ pub fn label_name(key: &str) -> String {
 /// let response = futures_util::FutureExt::now_or_never(service.call(request))
 ///     .expect("ready")
 ///     .expect("infallible");
-/// assert_eq!(response.headers()["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+/// assert_eq!(
+///     response.headers()["content-type"],
+///     "text/plain; version=0.0.4; charset=utf-8"
+/// );
 /// ```
 #[derive(Clone, Debug)]
 pub struct MetricsService {

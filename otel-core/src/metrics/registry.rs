@@ -156,8 +156,12 @@ impl Metrics {
     /// use opentelemetry_sdk::Resource;
     /// use otel_core::metrics::{Metrics, MetricsConfig};
     ///
-    /// let resource = Resource::builder_empty().with_service_name("checkout").build();
-    /// Metrics::set_global(Metrics::new(MetricsConfig::default().with_resource(resource.clone())));
+    /// let resource = Resource::builder_empty()
+    ///     .with_service_name("checkout")
+    ///     .build();
+    /// Metrics::set_global(Metrics::new(
+    ///     MetricsConfig::default().with_resource(resource.clone()),
+    /// ));
     /// assert_eq!(Metrics::global().resource(), resource);
     /// ```
     pub fn set_global(metrics: Metrics) {
@@ -193,9 +197,13 @@ impl Metrics {
     /// use opentelemetry_sdk::Resource;
     /// use otel_core::metrics::{Metrics, MetricsConfig};
     ///
-    /// let resource = Resource::builder_empty().with_service_name("checkout").build();
+    /// let resource = Resource::builder_empty()
+    ///     .with_service_name("checkout")
+    ///     .build();
     /// let metrics = Metrics::new(MetricsConfig::default().with_resource(resource));
-    /// let name = metrics.resource().get(&Key::from_static_str("service.name"));
+    /// let name = metrics
+    ///     .resource()
+    ///     .get(&Key::from_static_str("service.name"));
     /// assert_eq!(name.map(|v| v.to_string()), Some("checkout".to_owned()));
     /// ```
     pub fn resource(&self) -> Resource {
@@ -285,7 +293,10 @@ impl Metrics {
     /// use otel_core::metrics::{InstrumentKind, Metrics, SnapshotExt};
     ///
     /// let metrics = Metrics::default();
-    /// let duration = metrics.f64_histogram("app.call.duration").with_unit("s").build();
+    /// let duration = metrics
+    ///     .f64_histogram("app.call.duration")
+    ///     .with_unit("s")
+    ///     .build();
     /// let calls = metrics.u64_counter("app.calls").build();
     /// duration.record(0.2, &[KeyValue::new("call", "b")]);
     /// duration.record(0.1, &[KeyValue::new("call", "a")]);
@@ -296,8 +307,13 @@ impl Metrics {
     /// assert_eq!(kinds, [InstrumentKind::Histogram, InstrumentKind::Counter]);
     /// let histogram = snapshot.find("app.call.duration").expect("registered");
     /// // Series sorted by attributes.
-    /// assert_eq!(histogram.series[0].attribute("call").map(|v| v.to_string()), Some("a".to_owned()));
-    /// let p = histogram.series[0].histogram().and_then(|h| h.percentiles.clone());
+    /// assert_eq!(
+    ///     histogram.series[0].attribute("call").map(|v| v.to_string()),
+    ///     Some("a".to_owned())
+    /// );
+    /// let p = histogram.series[0]
+    ///     .histogram()
+    ///     .and_then(|h| h.percentiles.clone());
     /// assert_eq!(p.map(|p| p.max), Some(0.1));
     /// ```
     pub fn snapshot(&self) -> Vec<MetricSnapshot> {
@@ -311,10 +327,15 @@ impl Metrics {
     /// use otel_core::metrics::{Metrics, SnapshotExt};
     ///
     /// let metrics = Metrics::default();
-    /// let duration = metrics.f64_histogram("app.call.duration").with_unit("s").build();
+    /// let duration = metrics
+    ///     .f64_histogram("app.call.duration")
+    ///     .with_unit("s")
+    ///     .build();
     /// duration.record(0.2, &[KeyValue::new("call", "a")]);
     /// let snapshot = metrics.snapshot_without_percentiles();
-    /// let data = snapshot.find("app.call.duration").and_then(|m| m.series[0].histogram());
+    /// let data = snapshot
+    ///     .find("app.call.duration")
+    ///     .and_then(|m| m.series[0].histogram());
     /// let data = data.expect("a histogram series");
     /// assert_eq!(data.count, 1);
     /// assert!(data.percentiles.is_none());
@@ -437,15 +458,27 @@ impl HistogramBuilder<'_> {
     ///
     /// ```
     /// use opentelemetry::KeyValue;
-    /// use otel_core::metrics::{Metrics, SnapshotExt};
     /// use otel_core::metrics::openmetrics::{Format, render};
+    /// use otel_core::metrics::{Metrics, SnapshotExt};
     ///
     /// let metrics = Metrics::default();
-    /// let duration = metrics.f64_histogram("app.call.duration").with_unit("s").build();
+    /// let duration = metrics
+    ///     .f64_histogram("app.call.duration")
+    ///     .with_unit("s")
+    ///     .build();
     /// duration.record(0.5, &[KeyValue::new("call", "a")]);
-    /// assert_eq!(metrics.snapshot().find("app.call.duration").map(|m| m.unit.as_str()), Some("s"));
+    /// assert_eq!(
+    ///     metrics
+    ///         .snapshot()
+    ///         .find("app.call.duration")
+    ///         .map(|m| m.unit.as_str()),
+    ///     Some("s")
+    /// );
     /// // The unit becomes the Prometheus suffix.
-    /// assert!(render(&metrics, Format::OpenMetrics).contains("# TYPE app_call_duration_seconds histogram"));
+    /// assert!(
+    ///     render(&metrics, Format::OpenMetrics)
+    ///         .contains("# TYPE app_call_duration_seconds histogram")
+    /// );
     /// ```
     pub fn with_unit(mut self, unit: impl Into<Cow<'static, str>>) -> Self {
         self.spec.unit = unit.into();
@@ -463,7 +496,12 @@ impl HistogramBuilder<'_> {
     ///     .with_description("Duration of calls.")
     ///     .build();
     /// let snapshot = metrics.snapshot();
-    /// assert_eq!(snapshot.find("app.call.duration").map(|m| m.description.as_str()), Some("Duration of calls."));
+    /// assert_eq!(
+    ///     snapshot
+    ///         .find("app.call.duration")
+    ///         .map(|m| m.description.as_str()),
+    ///     Some("Duration of calls.")
+    /// );
     /// ```
     pub fn with_description(mut self, description: impl Into<Cow<'static, str>>) -> Self {
         self.spec.description = description.into();
@@ -484,7 +522,9 @@ impl HistogramBuilder<'_> {
     ///     .build();
     /// size.record(42.0, &[KeyValue::new("queue", "orders")]);
     /// let snapshot = metrics.snapshot();
-    /// let data = snapshot.find("app.batch.size").and_then(|m| m.series[0].histogram());
+    /// let data = snapshot
+    ///     .find("app.batch.size")
+    ///     .and_then(|m| m.series[0].histogram());
     /// let data = data.expect("a histogram series");
     /// assert_eq!(data.boundaries, [1.0, 10.0, 100.0]);
     /// assert_eq!(data.bucket_counts, [0, 0, 1, 0]);
@@ -505,7 +545,12 @@ impl HistogramBuilder<'_> {
     /// let second = metrics.f64_histogram("app.latency").build();
     /// first.record(0.1, &[KeyValue::new("route", "/")]);
     /// // Both handles are the same instrument.
-    /// assert_eq!(second.percentiles(&[KeyValue::new("route", "/")]).map(|p| p.count), Some(1));
+    /// assert_eq!(
+    ///     second
+    ///         .percentiles(&[KeyValue::new("route", "/")])
+    ///         .map(|p| p.count),
+    ///     Some(1)
+    /// );
     /// ```
     pub fn build(self) -> Histogram {
         let mut spec = self.spec;
@@ -544,7 +589,11 @@ impl CounterBuilder<'_> {
     /// use otel_core::metrics::openmetrics::{Format, render};
     ///
     /// let metrics = Metrics::default();
-    /// metrics.u64_counter("app.sent").with_unit("By").build().add(1024, &[]);
+    /// metrics
+    ///     .u64_counter("app.sent")
+    ///     .with_unit("By")
+    ///     .build()
+    ///     .add(1024, &[]);
     /// assert!(render(&metrics, Format::OpenMetrics).contains("app_sent_bytes_total 1024"));
     /// ```
     pub fn with_unit(mut self, unit: impl Into<Cow<'static, str>>) -> Self {
@@ -559,7 +608,11 @@ impl CounterBuilder<'_> {
     /// use otel_core::metrics::openmetrics::{Format, render};
     ///
     /// let metrics = Metrics::default();
-    /// metrics.u64_counter("app.sent").with_description("Bytes sent.").build().add(1, &[]);
+    /// metrics
+    ///     .u64_counter("app.sent")
+    ///     .with_description("Bytes sent.")
+    ///     .build()
+    ///     .add(1, &[]);
     /// assert!(render(&metrics, Format::OpenMetrics).contains("# HELP app_sent Bytes sent."));
     /// ```
     pub fn with_description(mut self, description: impl Into<Cow<'static, str>>) -> Self {
@@ -613,9 +666,15 @@ impl UpDownCounterBuilder<'_> {
     /// use otel_core::metrics::{Metrics, SnapshotExt};
     ///
     /// let metrics = Metrics::default();
-    /// metrics.i64_up_down_counter("app.connections").with_unit("{connection}").build();
+    /// metrics
+    ///     .i64_up_down_counter("app.connections")
+    ///     .with_unit("{connection}")
+    ///     .build();
     /// let snapshot = metrics.snapshot();
-    /// assert_eq!(snapshot.find("app.connections").map(|m| m.unit.as_str()), Some("{connection}"));
+    /// assert_eq!(
+    ///     snapshot.find("app.connections").map(|m| m.unit.as_str()),
+    ///     Some("{connection}")
+    /// );
     /// ```
     pub fn with_unit(mut self, unit: impl Into<Cow<'static, str>>) -> Self {
         self.spec.unit = unit.into();
@@ -628,9 +687,14 @@ impl UpDownCounterBuilder<'_> {
     /// use otel_core::metrics::{Metrics, SnapshotExt};
     ///
     /// let metrics = Metrics::default();
-    /// metrics.i64_up_down_counter("app.jobs.in_flight").with_description("Jobs running now.").build();
+    /// metrics
+    ///     .i64_up_down_counter("app.jobs.in_flight")
+    ///     .with_description("Jobs running now.")
+    ///     .build();
     /// let snapshot = metrics.snapshot();
-    /// let description = snapshot.find("app.jobs.in_flight").map(|m| m.description.as_str());
+    /// let description = snapshot
+    ///     .find("app.jobs.in_flight")
+    ///     .map(|m| m.description.as_str());
     /// assert_eq!(description, Some("Jobs running now."));
     /// ```
     pub fn with_description(mut self, description: impl Into<Cow<'static, str>>) -> Self {
@@ -648,7 +712,9 @@ impl UpDownCounterBuilder<'_> {
     /// in_flight.add(2, &[]);
     /// in_flight.add(-1, &[]);
     /// let snapshot = metrics.snapshot();
-    /// let series = snapshot.find("app.jobs.in_flight").and_then(|m| m.series.first());
+    /// let series = snapshot
+    ///     .find("app.jobs.in_flight")
+    ///     .and_then(|m| m.series.first());
     /// assert_eq!(series.and_then(|s| s.up_down_counter()), Some(1));
     /// ```
     pub fn build(self) -> UpDownCounter {

@@ -9,11 +9,16 @@
 //! use otel_core::metrics::{Metrics, SnapshotExt};
 //!
 //! let metrics = Metrics::default();
-//! let histogram = metrics.f64_histogram("http.server.request.duration").with_unit("s").build();
+//! let histogram = metrics
+//!     .f64_histogram("http.server.request.duration")
+//!     .with_unit("s")
+//!     .build();
 //! histogram.record(0.042, &[KeyValue::new("http.request.method", "GET")]);
 //!
 //! let snapshot = metrics.snapshot();
-//! let metric = snapshot.find("http.server.request.duration").expect("registered");
+//! let metric = snapshot
+//!     .find("http.server.request.duration")
+//!     .expect("registered");
 //! let series = metric
 //!     .find_series(&[KeyValue::new("http.request.method", "GET")])
 //!     .expect("recorded");
@@ -35,9 +40,15 @@ use super::table::{OVERFLOW_KEY, attributes_match};
 /// use otel_core::metrics::{InstrumentKind, Metrics, SnapshotExt};
 ///
 /// let metrics = Metrics::default();
-/// metrics.i64_up_down_counter("app.active").build().add(1, &[]);
+/// metrics
+///     .i64_up_down_counter("app.active")
+///     .build()
+///     .add(1, &[]);
 /// let snapshot = metrics.snapshot();
-/// assert_eq!(snapshot.find("app.active").map(|m| m.kind), Some(InstrumentKind::UpDownCounter));
+/// assert_eq!(
+///     snapshot.find("app.active").map(|m| m.kind),
+///     Some(InstrumentKind::UpDownCounter)
+/// );
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -68,7 +79,10 @@ pub enum InstrumentKind {
 ///
 /// let snapshot = metrics.snapshot();
 /// let metric = snapshot.find("app.call.duration").expect("registered");
-/// assert_eq!((metric.unit.as_str(), metric.kind), ("s", InstrumentKind::Histogram));
+/// assert_eq!(
+///     (metric.unit.as_str(), metric.kind),
+///     ("s", InstrumentKind::Histogram)
+/// );
 /// assert_eq!(metric.series.len(), 2);
 /// assert_eq!(metric.dropped_measurements, 1);
 /// ```
@@ -102,7 +116,10 @@ pub struct MetricSnapshot {
 /// calls.add(1, &[KeyValue::new("b", "2"), KeyValue::new("a", "1")]);
 /// let snapshot = metrics.snapshot();
 /// let series = &snapshot.find("app.calls").expect("registered").series[0];
-/// assert_eq!(series.attributes, [KeyValue::new("a", "1"), KeyValue::new("b", "2")]);
+/// assert_eq!(
+///     series.attributes,
+///     [KeyValue::new("a", "1"), KeyValue::new("b", "2")]
+/// );
 /// assert!(series.start_time <= series.time);
 /// assert_eq!(series.counter(), Some(1));
 /// ```
@@ -127,7 +144,10 @@ pub struct SeriesSnapshot {
 ///
 /// let metrics = Metrics::default();
 /// metrics.u64_counter("app.calls").build().add(3, &[]);
-/// metrics.f64_histogram("app.call.duration").build().record(0.5, &[]);
+/// metrics
+///     .f64_histogram("app.call.duration")
+///     .build()
+///     .record(0.5, &[]);
 /// for metric in metrics.snapshot() {
 ///     for series in &metric.series {
 ///         match &series.data {
@@ -156,12 +176,17 @@ pub enum SeriesData {
 /// use otel_core::metrics::{Metrics, SnapshotExt};
 ///
 /// let metrics = Metrics::default();
-/// let size = metrics.f64_histogram("app.batch.size").with_boundaries(vec![10.0, 100.0]).build();
+/// let size = metrics
+///     .f64_histogram("app.batch.size")
+///     .with_boundaries(vec![10.0, 100.0])
+///     .build();
 /// for value in [5.0, 50.0, 60.0, 500.0] {
 ///     size.record(value, &[KeyValue::new("queue", "orders")]);
 /// }
 /// let snapshot = metrics.snapshot();
-/// let data = snapshot.find("app.batch.size").and_then(|m| m.series[0].histogram());
+/// let data = snapshot
+///     .find("app.batch.size")
+///     .and_then(|m| m.series[0].histogram());
 /// let data = data.expect("a histogram series");
 /// assert_eq!((data.count, data.sum), (4, 615.0));
 /// assert_eq!((data.min, data.max), (Some(5.0), Some(500.0)));
@@ -198,18 +223,30 @@ pub struct HistogramData {
 /// use otel_core::metrics::{Metrics, SnapshotExt};
 ///
 /// let metrics = Metrics::default();
-/// let duration = metrics.f64_histogram("app.call.duration").with_unit("s").build();
-/// let tracer = opentelemetry_sdk::trace::SdkTracerProvider::builder().build().tracer("doc");
+/// let duration = metrics
+///     .f64_histogram("app.call.duration")
+///     .with_unit("s")
+///     .build();
+/// let tracer = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+///     .build()
+///     .tracer("doc");
 /// let span = tracer.in_span("call", |cx| {
 ///     duration.record(0.3, &[KeyValue::new("call", "a")]);
 ///     cx.span().span_context().clone()
 /// });
 ///
 /// let snapshot = metrics.snapshot();
-/// let data = snapshot.find("app.call.duration").and_then(|m| m.series[0].histogram());
-/// let exemplar = data.and_then(|h| h.exemplars.first()).expect("one exemplar");
+/// let data = snapshot
+///     .find("app.call.duration")
+///     .and_then(|m| m.series[0].histogram());
+/// let exemplar = data
+///     .and_then(|h| h.exemplars.first())
+///     .expect("one exemplar");
 /// assert_eq!(exemplar.value, 0.3);
-/// assert_eq!((exemplar.trace_id, exemplar.span_id), (span.trace_id(), span.span_id()));
+/// assert_eq!(
+///     (exemplar.trace_id, exemplar.span_id),
+///     (span.trace_id(), span.span_id())
+/// );
 /// assert_eq!(exemplar.bucket, 7); // (0.25, 0.5]
 /// assert!(exemplar.filtered_attributes.is_empty());
 /// ```
@@ -241,10 +278,15 @@ impl Exemplar {
     ///
     /// let config = MetricsConfig::default().with_exemplar_filter(ExemplarFilter::AlwaysOn);
     /// let metrics = Metrics::new(config);
-    /// let duration = metrics.f64_histogram("app.call.duration").with_unit("s").build();
+    /// let duration = metrics
+    ///     .f64_histogram("app.call.duration")
+    ///     .with_unit("s")
+    ///     .build();
     /// duration.record(0.3, &[KeyValue::new("call", "a")]); // outside any span
     /// let snapshot = metrics.snapshot();
-    /// let exemplar = snapshot.find("app.call.duration").and_then(|m| m.exemplars().next());
+    /// let exemplar = snapshot
+    ///     .find("app.call.duration")
+    ///     .and_then(|m| m.exemplars().next());
     /// assert_eq!(exemplar.map(|e| e.has_span()), Some(false));
     /// ```
     pub fn has_span(&self) -> bool {
@@ -262,7 +304,10 @@ impl Exemplar {
 /// use otel_core::metrics::Metrics;
 ///
 /// let metrics = Metrics::default();
-/// let duration = metrics.f64_histogram("app.call.duration").with_unit("s").build();
+/// let duration = metrics
+///     .f64_histogram("app.call.duration")
+///     .with_unit("s")
+///     .build();
 /// let attributes = [KeyValue::new("call", "a")];
 /// for ms in [10.0, 20.0, 30.0, 40.0, 1000.0] {
 ///     duration.record(ms / 1000.0, &attributes);
@@ -329,7 +374,11 @@ impl MetricSnapshot {
     /// calls.add(1, &[KeyValue::new("a", "1"), KeyValue::new("b", "2")]);
     /// let snapshot = metrics.snapshot();
     /// let metric = snapshot.find("app.calls").expect("registered");
-    /// assert!(metric.find_series(&[KeyValue::new("b", "2"), KeyValue::new("a", "1")]).is_some());
+    /// assert!(
+    ///     metric
+    ///         .find_series(&[KeyValue::new("b", "2"), KeyValue::new("a", "1")])
+    ///         .is_some()
+    /// );
     /// // A subset is another attribute set.
     /// assert!(metric.find_series(&[KeyValue::new("a", "1")]).is_none());
     /// ```
@@ -347,9 +396,21 @@ impl MetricSnapshot {
     ///
     /// let metrics = Metrics::default();
     /// let calls = metrics.u64_counter("app.calls").build();
-    /// calls.add(1, &[KeyValue::new("method", "GET"), KeyValue::new("status", 200)]);
-    /// calls.add(2, &[KeyValue::new("method", "GET"), KeyValue::new("status", 500)]);
-    /// calls.add(4, &[KeyValue::new("method", "POST"), KeyValue::new("status", 200)]);
+    /// calls.add(
+    ///     1,
+    ///     &[KeyValue::new("method", "GET"), KeyValue::new("status", 200)],
+    /// );
+    /// calls.add(
+    ///     2,
+    ///     &[KeyValue::new("method", "GET"), KeyValue::new("status", 500)],
+    /// );
+    /// calls.add(
+    ///     4,
+    ///     &[
+    ///         KeyValue::new("method", "POST"),
+    ///         KeyValue::new("status", 200),
+    ///     ],
+    /// );
     /// let snapshot = metrics.snapshot();
     /// let metric = snapshot.find("app.calls").expect("registered");
     /// let gets: u64 = metric
@@ -402,7 +463,10 @@ impl MetricSnapshot {
     /// duration.record(2.0, &[KeyValue::new("call", "b")]);
     /// duration.record(3.0, &[KeyValue::new("call", "b")]);
     /// let snapshot = metrics.snapshot();
-    /// assert_eq!(snapshot.find("app.call.duration").map(|m| m.total_count()), Some(3));
+    /// assert_eq!(
+    ///     snapshot.find("app.call.duration").map(|m| m.total_count()),
+    ///     Some(3)
+    /// );
     /// ```
     pub fn total_count(&self) -> u64 {
         self.series
@@ -420,9 +484,16 @@ impl MetricSnapshot {
     /// use otel_core::metrics::{Metrics, SnapshotExt};
     ///
     /// let metrics = Metrics::default();
-    /// let duration = metrics.f64_histogram("app.call.duration").with_unit("s").build();
-    /// let tracer = opentelemetry_sdk::trace::SdkTracerProvider::builder().build().tracer("doc");
-    /// tracer.in_span("a", |_| duration.record(0.001, &[KeyValue::new("call", "a")]));
+    /// let duration = metrics
+    ///     .f64_histogram("app.call.duration")
+    ///     .with_unit("s")
+    ///     .build();
+    /// let tracer = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+    ///     .build()
+    ///     .tracer("doc");
+    /// tracer.in_span("a", |_| {
+    ///     duration.record(0.001, &[KeyValue::new("call", "a")])
+    /// });
     /// tracer.in_span("b", |_| duration.record(2.0, &[KeyValue::new("call", "b")]));
     /// duration.record(0.5, &[KeyValue::new("call", "b")]); // no span: no exemplar
     /// let snapshot = metrics.snapshot();
@@ -446,9 +517,15 @@ impl SeriesSnapshot {
     /// use otel_core::metrics::{Metrics, SnapshotExt};
     ///
     /// let metrics = Metrics::default();
-    /// metrics.f64_histogram("app.call.duration").build().record(0.5, &[]);
+    /// metrics
+    ///     .f64_histogram("app.call.duration")
+    ///     .build()
+    ///     .record(0.5, &[]);
     /// let snapshot = metrics.snapshot();
-    /// let series = &snapshot.find("app.call.duration").expect("registered").series[0];
+    /// let series = &snapshot
+    ///     .find("app.call.duration")
+    ///     .expect("registered")
+    ///     .series[0];
     /// assert_eq!(series.histogram().map(|h| h.count), Some(1));
     /// assert_eq!(series.counter(), None);
     /// ```
@@ -484,7 +561,10 @@ impl SeriesSnapshot {
     /// use otel_core::metrics::{Metrics, SnapshotExt};
     ///
     /// let metrics = Metrics::default();
-    /// metrics.i64_up_down_counter("app.balance").build().add(-5, &[]);
+    /// metrics
+    ///     .i64_up_down_counter("app.balance")
+    ///     .build()
+    ///     .add(-5, &[]);
     /// let snapshot = metrics.snapshot();
     /// let series = &snapshot.find("app.balance").expect("registered").series[0];
     /// assert_eq!(series.up_down_counter(), Some(-5));
@@ -504,10 +584,16 @@ impl SeriesSnapshot {
     /// use otel_core::metrics::{Metrics, SnapshotExt};
     ///
     /// let metrics = Metrics::default();
-    /// metrics.u64_counter("app.calls").build().add(1, &[KeyValue::new("http.response.status_code", 200)]);
+    /// metrics
+    ///     .u64_counter("app.calls")
+    ///     .build()
+    ///     .add(1, &[KeyValue::new("http.response.status_code", 200)]);
     /// let snapshot = metrics.snapshot();
     /// let series = &snapshot.find("app.calls").expect("registered").series[0];
-    /// assert_eq!(series.attribute("http.response.status_code"), Some(&Value::I64(200)));
+    /// assert_eq!(
+    ///     series.attribute("http.response.status_code"),
+    ///     Some(&Value::I64(200))
+    /// );
     /// assert_eq!(series.attribute("http.request.method"), None);
     /// ```
     pub fn attribute(&self, key: &str) -> Option<&Value> {
@@ -529,8 +615,13 @@ impl SeriesSnapshot {
     /// calls.add(1, &[KeyValue::new("user", "ann")]);
     /// calls.add(1, &[KeyValue::new("user", "bob")]);
     /// let snapshot = metrics.snapshot();
-    /// let flags: Vec<bool> = snapshot.find("app.calls").expect("registered")
-    ///     .series.iter().map(|s| s.is_overflow()).collect();
+    /// let flags: Vec<bool> = snapshot
+    ///     .find("app.calls")
+    ///     .expect("registered")
+    ///     .series
+    ///     .iter()
+    ///     .map(|s| s.is_overflow())
+    ///     .collect();
     /// assert_eq!(flags, [false, true]); // the overflow series comes last
     /// ```
     pub fn is_overflow(&self) -> bool {
@@ -547,9 +638,16 @@ impl HistogramData {
     /// use otel_core::metrics::{Metrics, SnapshotExt};
     ///
     /// let metrics = Metrics::default();
-    /// metrics.f64_histogram("app.size").with_boundaries(vec![10.0, 100.0]).build().record(1.0, &[]);
+    /// metrics
+    ///     .f64_histogram("app.size")
+    ///     .with_boundaries(vec![10.0, 100.0])
+    ///     .build()
+    ///     .record(1.0, &[]);
     /// let snapshot = metrics.snapshot();
-    /// let data = snapshot.find("app.size").and_then(|m| m.series[0].histogram()).expect("histogram");
+    /// let data = snapshot
+    ///     .find("app.size")
+    ///     .and_then(|m| m.series[0].histogram())
+    ///     .expect("histogram");
     /// assert_eq!(data.bucket_index(10.0), 0); // upper bound inclusive
     /// assert_eq!(data.bucket_index(10.5), 1);
     /// assert_eq!(data.bucket_index(1e9), 2); // the +Inf bucket
@@ -566,13 +664,22 @@ impl HistogramData {
     ///
     /// let config = MetricsConfig::default().with_exemplar_filter(ExemplarFilter::AlwaysOn);
     /// let metrics = Metrics::new(config);
-    /// let size = metrics.f64_histogram("app.size").with_boundaries(vec![10.0, 100.0]).build();
+    /// let size = metrics
+    ///     .f64_histogram("app.size")
+    ///     .with_boundaries(vec![10.0, 100.0])
+    ///     .build();
     /// size.record(20.0, &[]);
     /// size.record(30.0, &[]);
     /// let snapshot = metrics.snapshot();
-    /// let data = snapshot.find("app.size").and_then(|m| m.series[0].histogram()).expect("histogram");
+    /// let data = snapshot
+    ///     .find("app.size")
+    ///     .and_then(|m| m.series[0].histogram())
+    ///     .expect("histogram");
     /// // Each bucket keeps its last measurement.
-    /// assert_eq!(data.exemplar(data.bucket_index(30.0)).map(|e| e.value), Some(30.0));
+    /// assert_eq!(
+    ///     data.exemplar(data.bucket_index(30.0)).map(|e| e.value),
+    ///     Some(30.0)
+    /// );
     /// assert!(data.exemplar(0).is_none());
     /// ```
     pub fn exemplar(&self, bucket: usize) -> Option<&Exemplar> {
@@ -587,12 +694,19 @@ impl HistogramData {
     /// use otel_core::metrics::{Metrics, SnapshotExt};
     ///
     /// let metrics = Metrics::default();
-    /// let duration = metrics.f64_histogram("app.call.duration").with_unit("s").build();
-    /// let tracer = opentelemetry_sdk::trace::SdkTracerProvider::builder().build().tracer("doc");
+    /// let duration = metrics
+    ///     .f64_histogram("app.call.duration")
+    ///     .with_unit("s")
+    ///     .build();
+    /// let tracer = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+    ///     .build()
+    ///     .tracer("doc");
     /// let cx = Context::new().with_span(tracer.start("call"));
     /// duration.record_with_context(0.02, &[], &cx);
     /// let snapshot = metrics.snapshot();
-    /// let data = snapshot.find("app.call.duration").and_then(|m| m.series[0].histogram());
+    /// let data = snapshot
+    ///     .find("app.call.duration")
+    ///     .and_then(|m| m.series[0].histogram());
     /// let data = data.expect("a histogram series");
     /// let span_id = cx.span().span_context().span_id();
     /// assert_eq!(data.exemplar_for_span(span_id).map(|e| e.value), Some(0.02));
@@ -607,12 +721,18 @@ impl HistogramData {
     /// use otel_core::metrics::{Metrics, SnapshotExt};
     ///
     /// let metrics = Metrics::default();
-    /// let size = metrics.f64_histogram("app.size").with_boundaries(vec![10.0, 100.0]).build();
+    /// let size = metrics
+    ///     .f64_histogram("app.size")
+    ///     .with_boundaries(vec![10.0, 100.0])
+    ///     .build();
     /// for value in [5.0, 50.0, 60.0, 500.0] {
     ///     size.record(value, &[]);
     /// }
     /// let snapshot = metrics.snapshot();
-    /// let data = snapshot.find("app.size").and_then(|m| m.series[0].histogram()).expect("histogram");
+    /// let data = snapshot
+    ///     .find("app.size")
+    ///     .and_then(|m| m.series[0].histogram())
+    ///     .expect("histogram");
     /// assert_eq!(data.bucket_counts, [1, 2, 1]);
     /// assert_eq!(data.cumulative_counts(), [1, 3, 4]);
     /// ```

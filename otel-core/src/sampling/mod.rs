@@ -32,7 +32,10 @@
 //!
 //! let env = EnvSource::from_pairs([
 //!     ("OTEL_TRACES_SAMPLER", "rules"),
-//!     ("OTEL_TRACES_SAMPLER_ARG", "/health=never,/pay*=always,*=0.01"),
+//!     (
+//!         "OTEL_TRACES_SAMPLER_ARG",
+//!         "/health=never,/pay*=always,*=0.01",
+//!     ),
 //! ]);
 //! let sampler = sampler_from_env(&env).expect("valid sampler settings");
 //! let provider = SdkTracerProvider::builder().with_sampler(sampler).build();
@@ -76,11 +79,16 @@ use crate::config::{ConfigError, EnvSource};
 ///     ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
 /// ]);
 /// let sampler = sampler_from_env(&env).expect("valid");
-/// let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().with_sampler(sampler).build();
+/// let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+///     .with_sampler(sampler)
+///     .build();
 /// # drop(provider);
 ///
 /// // A bad value names its variable.
-/// let env = EnvSource::from_pairs([("OTEL_TRACES_SAMPLER", "traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", "2")]);
+/// let env = EnvSource::from_pairs([
+///     ("OTEL_TRACES_SAMPLER", "traceidratio"),
+///     ("OTEL_TRACES_SAMPLER_ARG", "2"),
+/// ]);
 /// let err = sampler_from_env(&env).expect_err("not a probability");
 /// assert!(err.to_string().contains("OTEL_TRACES_SAMPLER_ARG"));
 ///

@@ -10,7 +10,9 @@
 //!     .build();
 //! let tracer = provider.tracer("doc");
 //! // A burst of new traces: one second's worth (here one) is sampled.
-//! let sampled = (0..10).filter(|_| tracer.start("job").span_context().is_sampled()).count();
+//! let sampled = (0..10)
+//!     .filter(|_| tracer.start("job").span_context().is_sampled())
+//!     .count();
 //! assert_eq!(sampled, 1);
 //! ```
 
@@ -67,8 +69,8 @@ impl RateLimitingSampler {
     /// every two seconds). Zero, negative or NaN samples no new trace.
     ///
     /// ```
-    /// use opentelemetry::trace::{Span as _, TraceContextExt as _, Tracer as _, TracerProvider as _};
     /// use opentelemetry::Context;
+    /// use opentelemetry::trace::{Span as _, TraceContextExt as _, Tracer as _, TracerProvider as _};
     /// use opentelemetry_sdk::trace::SdkTracerProvider;
     /// use otel_core::sampling::RateLimitingSampler;
     ///

@@ -10,7 +10,10 @@
 //!     .rule(RuleMatch::route("/health"), Sampler::AlwaysOff)
 //!     .fallback(Sampler::AlwaysOn)
 //!     .build();
-//! let tracer = SdkTracerProvider::builder().with_sampler(sampler).build().tracer("doc");
+//! let tracer = SdkTracerProvider::builder()
+//!     .with_sampler(sampler)
+//!     .build()
+//!     .tracer("doc");
 //! let health = tracer
 //!     .span_builder("GET")
 //!     .with_attributes([KeyValue::new("url.path", "/health")])
@@ -44,13 +47,27 @@ use super::RateLimitingSampler;
 ///     .rule(RuleMatch::route("/internal/*"), Sampler::AlwaysOff)
 ///     .rule(RuleMatch::name("SELECT *"), Sampler::AlwaysOff)
 ///     .build();
-/// let tracer = SdkTracerProvider::builder().with_sampler(sampler).build().tracer("doc");
+/// let tracer = SdkTracerProvider::builder()
+///     .with_sampler(sampler)
+///     .build()
+///     .tracer("doc");
 /// let sampled = |name: &'static str, attributes: Vec<KeyValue>| {
-///     tracer.span_builder(name).with_attributes(attributes).start(&tracer).span_context().is_sampled()
+///     tracer
+///         .span_builder(name)
+///         .with_attributes(attributes)
+///         .start(&tracer)
+///         .span_context()
+///         .is_sampled()
 /// };
-/// assert!(!sampled("GET /internal/{id}", vec![KeyValue::new("http.route", "/internal/{id}")]));
+/// assert!(!sampled(
+///     "GET /internal/{id}",
+///     vec![KeyValue::new("http.route", "/internal/{id}")]
+/// ));
 /// assert!(!sampled("SELECT orders", vec![]));
-/// assert!(sampled("GET /orders", vec![KeyValue::new("http.route", "/orders")]));
+/// assert!(sampled(
+///     "GET /orders",
+///     vec![KeyValue::new("http.route", "/orders")]
+/// ));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -72,10 +89,20 @@ impl RuleMatch {
     /// use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
     /// use otel_core::sampling::{RuleMatch, RuleSampler};
     ///
-    /// let sampler = RuleSampler::builder().rule(RuleMatch::route("/health"), Sampler::AlwaysOff).build();
-    /// let tracer = SdkTracerProvider::builder().with_sampler(sampler).build().tracer("doc");
+    /// let sampler = RuleSampler::builder()
+    ///     .rule(RuleMatch::route("/health"), Sampler::AlwaysOff)
+    ///     .build();
+    /// let tracer = SdkTracerProvider::builder()
+    ///     .with_sampler(sampler)
+    ///     .build()
+    ///     .tracer("doc");
     /// let sampled = |name: &'static str, attributes: Vec<KeyValue>| {
-    ///     tracer.span_builder(name).with_attributes(attributes).start(&tracer).span_context().is_sampled()
+    ///     tracer
+    ///         .span_builder(name)
+    ///         .with_attributes(attributes)
+    ///         .start(&tracer)
+    ///         .span_context()
+    ///         .is_sampled()
     /// };
     /// // By attribute, or by the route part of the span name.
     /// assert!(!sampled("GET", vec![KeyValue::new("url.path", "/health")]));
@@ -93,10 +120,20 @@ impl RuleMatch {
     /// use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
     /// use otel_core::sampling::{RuleMatch, RuleSampler};
     ///
-    /// let sampler = RuleSampler::builder().rule(RuleMatch::name("poll*"), Sampler::AlwaysOff).build();
-    /// let tracer = SdkTracerProvider::builder().with_sampler(sampler).build().tracer("doc");
+    /// let sampler = RuleSampler::builder()
+    ///     .rule(RuleMatch::name("poll*"), Sampler::AlwaysOff)
+    ///     .build();
+    /// let tracer = SdkTracerProvider::builder()
+    ///     .with_sampler(sampler)
+    ///     .build()
+    ///     .tracer("doc");
     /// let sampled = |name: &'static str, attributes: Vec<KeyValue>| {
-    ///     tracer.span_builder(name).with_attributes(attributes).start(&tracer).span_context().is_sampled()
+    ///     tracer
+    ///         .span_builder(name)
+    ///         .with_attributes(attributes)
+    ///         .start(&tracer)
+    ///         .span_context()
+    ///         .is_sampled()
     /// };
     /// assert!(!sampled("poll queue", vec![]));
     /// // Attributes are not looked at.
@@ -206,7 +243,10 @@ impl RuleSampler {
     /// use otel_core::sampling::RuleSampler;
     ///
     /// let sampler = RuleSampler::builder().build();
-    /// let tracer = SdkTracerProvider::builder().with_sampler(sampler).build().tracer("doc");
+    /// let tracer = SdkTracerProvider::builder()
+    ///     .with_sampler(sampler)
+    ///     .build()
+    ///     .tracer("doc");
     /// assert!(tracer.start("anything").span_context().is_sampled());
     /// ```
     pub fn builder() -> RuleSamplerBuilder {
@@ -234,9 +274,17 @@ impl RuleSamplerBuilder {
     ///     .rule(RuleMatch::route("/pay*"), Sampler::AlwaysOn)
     ///     .fallback(Sampler::AlwaysOff)
     ///     .build();
-    /// let tracer = SdkTracerProvider::builder().with_sampler(sampler).build().tracer("doc");
+    /// let tracer = SdkTracerProvider::builder()
+    ///     .with_sampler(sampler)
+    ///     .build()
+    ///     .tracer("doc");
     /// let sampled = |name: &'static str, attributes: Vec<KeyValue>| {
-    ///     tracer.span_builder(name).with_attributes(attributes).start(&tracer).span_context().is_sampled()
+    ///     tracer
+    ///         .span_builder(name)
+    ///         .with_attributes(attributes)
+    ///         .start(&tracer)
+    ///         .span_context()
+    ///         .is_sampled()
     /// };
     /// assert!(!sampled("POST /pay/refund", vec![]));
     /// assert!(sampled("POST /pay/card", vec![]));
@@ -258,9 +306,17 @@ impl RuleSamplerBuilder {
     ///     .rule(RuleMatch::route("/pay*"), Sampler::AlwaysOn)
     ///     .fallback(Sampler::AlwaysOff)
     ///     .build();
-    /// let tracer = SdkTracerProvider::builder().with_sampler(sampler).build().tracer("doc");
+    /// let tracer = SdkTracerProvider::builder()
+    ///     .with_sampler(sampler)
+    ///     .build()
+    ///     .tracer("doc");
     /// let sampled = |name: &'static str, attributes: Vec<KeyValue>| {
-    ///     tracer.span_builder(name).with_attributes(attributes).start(&tracer).span_context().is_sampled()
+    ///     tracer
+    ///         .span_builder(name)
+    ///         .with_attributes(attributes)
+    ///         .start(&tracer)
+    ///         .span_context()
+    ///         .is_sampled()
     /// };
     /// assert!(sampled("POST /pay", vec![]));
     /// assert!(!sampled("GET /orders", vec![]));

@@ -28,9 +28,11 @@
 //! processor exports whatever it is given, recorded-only spans included.
 //!
 //! ```
-//! use std::time::Duration;
-//! use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SimpleSpanProcessor};
+//! use opentelemetry_sdk::trace::{
+//!     InMemorySpanExporter, Sampler, SdkTracerProvider, SimpleSpanProcessor,
+//! };
 //! use otel_core::sampling::tail::{TailConfig, TailSampler, TailSpanProcessor};
+//! use std::time::Duration;
 //!
 //! let exporter = InMemorySpanExporter::default();
 //! let tail = TailSpanProcessor::new(
@@ -122,9 +124,15 @@ where
 /// use otel_core::semconv::attribute::DB_OPERATION_NAME;
 ///
 /// let metrics = Metrics::new(MetricsConfig::default());
-/// let duration = metrics.f64_histogram("db.client.operation.duration").with_unit("s").build();
+/// let duration = metrics
+///     .f64_histogram("db.client.operation.duration")
+///     .with_unit("s")
+///     .build();
 /// let p99 = HistogramP99::new(duration, |span: &opentelemetry_sdk::trace::SpanData| {
-///     Some(vec![KeyValue::new(DB_OPERATION_NAME, span.name.to_string())])
+///     Some(vec![KeyValue::new(
+///         DB_OPERATION_NAME,
+///         span.name.to_string(),
+///     )])
 /// });
 /// let config = TailConfig::new().with_p99(p99);
 /// # drop(config);
@@ -157,10 +165,16 @@ where
     /// use otel_core::semconv::attribute::HTTP_ROUTE;
     ///
     /// let metrics = Metrics::default();
-    /// let duration = metrics.f64_histogram("http.server.request.duration").with_unit("s").build();
+    /// let duration = metrics
+    ///     .f64_histogram("http.server.request.duration")
+    ///     .with_unit("s")
+    ///     .build();
     /// // Series by route; spans without a route have no p99.
     /// let p99 = HistogramP99::new(duration, |span: &opentelemetry_sdk::trace::SpanData| {
-    ///     let route = span.attributes.iter().find(|kv| kv.key.as_str() == HTTP_ROUTE)?;
+    ///     let route = span
+    ///         .attributes
+    ///         .iter()
+    ///         .find(|kv| kv.key.as_str() == HTTP_ROUTE)?;
     ///     Some(vec![KeyValue::new(HTTP_ROUTE, route.value.clone())])
     /// });
     /// let config = TailConfig::new().with_p99(p99);
@@ -182,7 +196,10 @@ where
     /// # use opentelemetry::trace::{Tracer as _, TracerProvider as _};
     ///
     /// let metrics = Metrics::default();
-    /// let duration = metrics.f64_histogram("app.call.duration").with_unit("s").build();
+    /// let duration = metrics
+    ///     .f64_histogram("app.call.duration")
+    ///     .with_unit("s")
+    ///     .build();
     /// for _ in 0..10 {
     ///     duration.record(0.010, &[KeyValue::new("call", "checkout")]);
     /// }
@@ -195,12 +212,18 @@ where
     ///     .with_simple_exporter(exporter.clone())
     ///     .build();
     /// provider.tracer("doc").in_span("checkout", |_| ());
-    /// let span = exporter.get_finished_spans().expect("exporter open").remove(0);
+    /// let span = exporter
+    ///     .get_finished_spans()
+    ///     .expect("exporter open")
+    ///     .remove(0);
     ///
     /// // Ten values are too few for the default minimum of 100 ...
     /// assert_eq!(HistogramP99::new(duration.clone(), series).p99(&span), None);
     /// // ... but enough with a lower one.
-    /// let p99 = HistogramP99::new(duration, series).with_min_count(10).p99(&span).expect("known");
+    /// let p99 = HistogramP99::new(duration, series)
+    ///     .with_min_count(10)
+    ///     .p99(&span)
+    ///     .expect("known");
     /// assert!((p99.as_secs_f64() - 0.010).abs() < 0.0001);
     /// ```
     #[must_use]
@@ -225,8 +248,8 @@ where
 /// Settings of tail mode.
 ///
 /// ```
-/// use std::time::Duration;
 /// use otel_core::sampling::tail::TailConfig;
+/// use std::time::Duration;
 ///
 /// let config = TailConfig::new()
 ///     .with_slow_threshold(Duration::from_millis(500))
@@ -329,19 +352,24 @@ impl TailConfig {
     /// Keeps local traces with a span longer than its operation's p99.
     ///
     /// ```
-    /// use std::time::Duration;
     /// use opentelemetry::KeyValue;
     /// use otel_core::metrics::Metrics;
     /// use otel_core::sampling::tail::{HistogramP99, TailConfig};
+    /// use std::time::Duration;
     ///
     /// let metrics = Metrics::default();
-    /// let duration = metrics.f64_histogram("http.server.request.duration").with_unit("s").build();
+    /// let duration = metrics
+    ///     .f64_histogram("http.server.request.duration")
+    ///     .with_unit("s")
+    ///     .build();
     /// // The p99 of each span's own operation, once its series has 100 values:
     /// let p99 = HistogramP99::new(duration, |span: &opentelemetry_sdk::trace::SpanData| {
     ///     Some(vec![KeyValue::new("operation", span.name.to_string())])
     /// });
     /// // Also keep anything over 2 s, whatever its p99.
-    /// let config = TailConfig::new().with_p99(p99).with_slow_threshold(Duration::from_secs(2));
+    /// let config = TailConfig::new()
+    ///     .with_p99(p99)
+    ///     .with_slow_threshold(Duration::from_secs(2));
     /// # drop(config);
     /// ```
     pub fn with_p99(mut self, source: impl P99Source) -> Self {
@@ -378,8 +406,8 @@ impl TailConfig {
     /// How long a local trace may stay open before it is evicted (default 30 s).
     ///
     /// ```
-    /// use std::time::Duration;
     /// use otel_core::sampling::tail::TailConfig;
+    /// use std::time::Duration;
     ///
     /// // Long-running jobs: keep their local traces open for up to ten minutes.
     /// let config = TailConfig::new().with_max_age(Duration::from_secs(600));
@@ -410,8 +438,16 @@ impl TailConfig {
     /// let text = format!("{config:?}");
     /// assert!(text.contains("slow_threshold: Some(500ms)") && text.contains("max_spans: 20000"));
     ///
-    /// let bad = EnvSource::from_pairs([("OTEL_CORE_TAIL_SAMPLING", "true"), ("OTEL_CORE_TAIL_SLOW_MS", "soon")]);
-    /// assert!(TailConfig::from_env(&bad).expect_err("not ms").to_string().contains("OTEL_CORE_TAIL_SLOW_MS"));
+    /// let bad = EnvSource::from_pairs([
+    ///     ("OTEL_CORE_TAIL_SAMPLING", "true"),
+    ///     ("OTEL_CORE_TAIL_SLOW_MS", "soon"),
+    /// ]);
+    /// assert!(
+    ///     TailConfig::from_env(&bad)
+    ///         .expect_err("not ms")
+    ///         .to_string()
+    ///         .contains("OTEL_CORE_TAIL_SLOW_MS")
+    /// );
     /// ```
     pub fn from_env(env: &EnvSource) -> Result<Option<Self>, ConfigError> {
         let on = match env.get("OTEL_CORE_TAIL_SAMPLING") {
@@ -467,7 +503,13 @@ impl TailSampler {
     /// let provider = SdkTracerProvider::builder()
     ///     .with_sampler(TailSampler::new(Sampler::AlwaysOn))
     ///     .build();
-    /// assert!(provider.tracer("doc").start("call").span_context().is_sampled());
+    /// assert!(
+    ///     provider
+    ///         .tracer("doc")
+    ///         .start("call")
+    ///         .span_context()
+    ///         .is_sampled()
+    /// );
     /// ```
     pub fn new(inner: impl ShouldSample + 'static) -> Self {
         Self {
@@ -481,7 +523,10 @@ impl TailSampler {
     /// use otel_core::sampling::sampler_from_env;
     /// use otel_core::sampling::tail::TailSampler;
     ///
-    /// let env = EnvSource::from_pairs([("OTEL_TRACES_SAMPLER", "traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", "0.01")]);
+    /// let env = EnvSource::from_pairs([
+    ///     ("OTEL_TRACES_SAMPLER", "traceidratio"),
+    ///     ("OTEL_TRACES_SAMPLER_ARG", "0.01"),
+    /// ]);
     /// let head = sampler_from_env(&env).expect("valid");
     /// let sampler = TailSampler::from_boxed(head);
     /// assert!(format!("{sampler:?}").contains("TraceIdRatioBased(0.01)"));
@@ -835,7 +880,9 @@ impl<P: SpanProcessor> TailSpanProcessor<P> {
     /// Wraps the exporting processor `inner`.
     ///
     /// ```
-    /// use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SimpleSpanProcessor};
+    /// use opentelemetry_sdk::trace::{
+    ///     InMemorySpanExporter, Sampler, SdkTracerProvider, SimpleSpanProcessor,
+    /// };
     /// use otel_core::redact::{RedactingSpanProcessor, Redactor};
     /// use otel_core::sampling::tail::{TailConfig, TailSampler, TailSpanProcessor};
     ///
@@ -843,7 +890,9 @@ impl<P: SpanProcessor> TailSpanProcessor<P> {
     /// let exporter = InMemorySpanExporter::default();
     /// let inner = RedactingSpanProcessor::new(SimpleSpanProcessor::new(exporter), Redactor::new());
     /// let provider = SdkTracerProvider::builder()
-    ///     .with_sampler(TailSampler::new(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(0.05)))))
+    ///     .with_sampler(TailSampler::new(Sampler::ParentBased(Box::new(
+    ///         Sampler::TraceIdRatioBased(0.05),
+    ///     ))))
     ///     .with_span_processor(TailSpanProcessor::new(inner, TailConfig::new()))
     ///     .build();
     /// # drop(provider);

@@ -29,7 +29,10 @@
 //! use otel_core::metrics::otlp::{OtlpMetricsConfig, OtlpMetricsExporter, to_otlp_request};
 //!
 //! let metrics = Metrics::default();
-//! metrics.u64_counter("app.calls").build().add(1, &[KeyValue::new("route", "/")]);
+//! metrics
+//!     .u64_counter("app.calls")
+//!     .build()
+//!     .add(1, &[KeyValue::new("route", "/")]);
 //!
 //! // The request an export sends:
 //! let request = to_otlp_request(&metrics.snapshot_without_percentiles(), &metrics.resource());
@@ -86,8 +89,8 @@ pub use crate::config::OtlpProtocol;
 /// Where and how an [`OtlpMetricsExporter`] sends.
 ///
 /// ```
-/// use std::time::Duration;
 /// use otel_core::metrics::otlp::{OtlpMetricsConfig, OtlpProtocol};
+/// use std::time::Duration;
 ///
 /// let config = OtlpMetricsConfig {
 ///     endpoint: Some("http://collector:4318".into()),
@@ -155,21 +158,27 @@ impl OtlpMetricsConfig {
     /// As [`OtlpMetricsConfig::from_env`].
     ///
     /// ```
+    /// use otel_core::metrics::otlp::{OtlpMetricsConfig, OtlpProtocol};
     /// use std::collections::HashMap;
     /// use std::time::Duration;
-    /// use otel_core::metrics::otlp::{OtlpMetricsConfig, OtlpProtocol};
     ///
     /// let settings = HashMap::from([
     ///     ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
     ///     ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"),
-    ///     ("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=blue,authorization=Bearer%20abc"),
+    ///     (
+    ///         "OTEL_EXPORTER_OTLP_HEADERS",
+    ///         "x-tenant=blue,authorization=Bearer%20abc",
+    ///     ),
     ///     ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "2500"),
     /// ]);
     /// let config = OtlpMetricsConfig::from_lookup(|var| settings.get(var).map(|v| v.to_string()))
     ///     .expect("valid settings");
     /// assert_eq!(config.protocol, OtlpProtocol::Grpc);
     /// assert_eq!(config.url(), "http://collector:4317");
-    /// assert_eq!(config.headers[1], ("authorization".to_owned(), "Bearer abc".to_owned()));
+    /// assert_eq!(
+    ///     config.headers[1],
+    ///     ("authorization".to_owned(), "Bearer abc".to_owned())
+    /// );
     /// assert_eq!(config.timeout, Duration::from_millis(2500));
     ///
     /// // A bad value names its variable.
@@ -251,7 +260,10 @@ impl OtlpMetricsConfig {
     /// let http = OtlpMetricsConfig::default();
     /// assert_eq!(http.url(), "http://localhost:4318/v1/metrics");
     ///
-    /// let grpc = OtlpMetricsConfig { protocol: OtlpProtocol::Grpc, ..OtlpMetricsConfig::default() };
+    /// let grpc = OtlpMetricsConfig {
+    ///     protocol: OtlpProtocol::Grpc,
+    ///     ..OtlpMetricsConfig::default()
+    /// };
     /// assert_eq!(grpc.url(), "http://localhost:4317");
     ///
     /// let full = OtlpMetricsConfig {
@@ -368,7 +380,10 @@ fn percent_decode(s: &str) -> Result<String, String> {
 /// use otel_core::metrics::otlp::to_otlp_request;
 ///
 /// let metrics = Metrics::default();
-/// let duration = metrics.f64_histogram("app.call.duration").with_unit("s").build();
+/// let duration = metrics
+///     .f64_histogram("app.call.duration")
+///     .with_unit("s")
+///     .build();
 /// duration.record(0.25, &[KeyValue::new("call", "a")]);
 /// duration.record(0.5, &[KeyValue::new("call", "a")]);
 /// metrics.u64_counter("app.unused").build(); // no series: left out
@@ -376,10 +391,18 @@ fn percent_decode(s: &str) -> Result<String, String> {
 /// let request = to_otlp_request(&metrics.snapshot_without_percentiles(), &metrics.resource());
 /// let exported = &request.resource_metrics[0].scope_metrics[0].metrics;
 /// assert_eq!(exported.len(), 1);
-/// assert_eq!((exported[0].name.as_str(), exported[0].unit.as_str()), ("app.call.duration", "s"));
-/// let Some(Data::Histogram(histogram)) = &exported[0].data else { panic!("a histogram") };
+/// assert_eq!(
+///     (exported[0].name.as_str(), exported[0].unit.as_str()),
+///     ("app.call.duration", "s")
+/// );
+/// let Some(Data::Histogram(histogram)) = &exported[0].data else {
+///     panic!("a histogram")
+/// };
 /// let point = &histogram.data_points[0];
-/// assert_eq!((point.count, point.sum, point.max), (2, Some(0.75), Some(0.5)));
+/// assert_eq!(
+///     (point.count, point.sum, point.max),
+///     (2, Some(0.75), Some(0.5))
+/// );
 /// ```
 pub fn to_otlp_request(
     snapshot: &[MetricSnapshot],
@@ -524,15 +547,24 @@ fn nanos(time: SystemTime) -> u64 {
 /// use otel_core::testing::OtlpHttpReceiver;
 ///
 /// let collector = OtlpHttpReceiver::start().expect("loopback listener");
-/// let config = OtlpMetricsConfig { endpoint: Some(collector.endpoint()), ..OtlpMetricsConfig::default() };
+/// let config = OtlpMetricsConfig {
+///     endpoint: Some(collector.endpoint()),
+///     ..OtlpMetricsConfig::default()
+/// };
 /// let mut exporter = OtlpMetricsExporter::new(config).expect("valid configuration");
 ///
 /// let metrics = Metrics::default();
-/// metrics.u64_counter("app.calls").build().add(1, &[KeyValue::new("route", "/")]);
+/// metrics
+///     .u64_counter("app.calls")
+///     .build()
+///     .add(1, &[KeyValue::new("route", "/")]);
 /// exporter.export_metrics(&metrics).expect("exported");
 ///
 /// let received = collector.metric_requests();
-/// assert_eq!(received[0].resource_metrics[0].scope_metrics[0].metrics[0].name, "app.calls");
+/// assert_eq!(
+///     received[0].resource_metrics[0].scope_metrics[0].metrics[0].name,
+///     "app.calls"
+/// );
 /// # }
 /// ```
 #[derive(Debug)]
@@ -593,7 +625,10 @@ impl OtlpMetricsExporter {
     ///     endpoint: Some("ftp://collector".into()),
     ///     ..OtlpMetricsConfig::default()
     /// };
-    /// assert!(matches!(OtlpMetricsExporter::new(bad), Err(MetricsError::InvalidConfig(_))));
+    /// assert!(matches!(
+    ///     OtlpMetricsExporter::new(bad),
+    ///     Err(MetricsError::InvalidConfig(_))
+    /// ));
     /// ```
     pub fn new(config: OtlpMetricsConfig) -> Result<Self, MetricsError> {
         let url = config.url();
@@ -618,7 +653,10 @@ impl OtlpMetricsExporter {
     /// ```
     /// use otel_core::metrics::otlp::{OtlpMetricsConfig, OtlpMetricsExporter};
     ///
-    /// let config = OtlpMetricsConfig { endpoint: Some("http://collector:4318/".into()), ..OtlpMetricsConfig::default() };
+    /// let config = OtlpMetricsConfig {
+    ///     endpoint: Some("http://collector:4318/".into()),
+    ///     ..OtlpMetricsConfig::default()
+    /// };
     /// let exporter = OtlpMetricsExporter::new(config).expect("valid configuration");
     /// assert_eq!(exporter.url(), "http://collector:4318/v1/metrics");
     /// ```
@@ -629,10 +667,13 @@ impl OtlpMetricsExporter {
     /// The configuration.
     ///
     /// ```
-    /// use std::time::Duration;
     /// use otel_core::metrics::otlp::{OtlpMetricsConfig, OtlpMetricsExporter};
+    /// use std::time::Duration;
     ///
-    /// let config = OtlpMetricsConfig { timeout: Duration::from_secs(2), ..OtlpMetricsConfig::default() };
+    /// let config = OtlpMetricsConfig {
+    ///     timeout: Duration::from_secs(2),
+    ///     ..OtlpMetricsConfig::default()
+    /// };
     /// let exporter = OtlpMetricsExporter::new(config.clone()).expect("valid configuration");
     /// assert_eq!(exporter.config(), &config);
     /// ```
@@ -653,7 +694,10 @@ impl OtlpMetricsExporter {
     /// use otel_core::testing::OtlpHttpReceiver;
     ///
     /// let collector = OtlpHttpReceiver::start().expect("loopback listener");
-    /// let config = OtlpMetricsConfig { endpoint: Some(collector.endpoint()), ..OtlpMetricsConfig::default() };
+    /// let config = OtlpMetricsConfig {
+    ///     endpoint: Some(collector.endpoint()),
+    ///     ..OtlpMetricsConfig::default()
+    /// };
     /// let mut exporter = OtlpMetricsExporter::new(config).expect("valid configuration");
     ///
     /// let metrics = Metrics::default();
@@ -685,7 +729,10 @@ impl OtlpMetricsExporter {
     /// use otel_core::testing::OtlpHttpReceiver;
     ///
     /// let collector = OtlpHttpReceiver::start().expect("loopback listener");
-    /// let config = OtlpMetricsConfig { endpoint: Some(collector.endpoint()), ..OtlpMetricsConfig::default() };
+    /// let config = OtlpMetricsConfig {
+    ///     endpoint: Some(collector.endpoint()),
+    ///     ..OtlpMetricsConfig::default()
+    /// };
     /// let mut exporter = OtlpMetricsExporter::new(config).expect("valid configuration");
     ///
     /// let metrics = Metrics::default();
@@ -706,9 +753,9 @@ impl OtlpMetricsExporter {
     /// As [`OtlpMetricsExporter::export`].
     ///
     /// ```
-    /// use std::time::Duration;
-    /// use otel_core::metrics::{Metrics, MetricsError};
     /// use otel_core::metrics::otlp::{OtlpMetricsConfig, OtlpMetricsExporter, to_otlp_request};
+    /// use otel_core::metrics::{Metrics, MetricsError};
+    /// use std::time::Duration;
     ///
     /// // A port nobody listens on: the export fails fast and says where it went.
     /// let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -716,7 +763,10 @@ impl OtlpMetricsExporter {
     ///     .expect("free port")
     ///     .port();
     /// let endpoint = format!("http://127.0.0.1:{port}");
-    /// let config = OtlpMetricsConfig { endpoint: Some(endpoint), ..OtlpMetricsConfig::default() };
+    /// let config = OtlpMetricsConfig {
+    ///     endpoint: Some(endpoint),
+    ///     ..OtlpMetricsConfig::default()
+    /// };
     /// let mut exporter = OtlpMetricsExporter::new(config).expect("valid configuration");
     ///
     /// let metrics = Metrics::default();

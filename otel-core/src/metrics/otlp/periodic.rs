@@ -13,12 +13,17 @@ use crate::metrics::config::MetricsError;
 /// Timing of a [`PeriodicMetricsExporter`].
 ///
 /// ```
-/// use std::time::Duration;
 /// use otel_core::metrics::otlp::PeriodicConfig;
+/// use std::time::Duration;
 ///
 /// let config = PeriodicConfig::default();
-/// assert_eq!((config.interval, config.timeout), (Duration::from_secs(60), Duration::from_secs(30)));
-/// let fast = config.with_interval(Duration::from_secs(10)).with_timeout(Duration::from_secs(5));
+/// assert_eq!(
+///     (config.interval, config.timeout),
+///     (Duration::from_secs(60), Duration::from_secs(30))
+/// );
+/// let fast = config
+///     .with_interval(Duration::from_secs(10))
+///     .with_timeout(Duration::from_secs(5));
 /// assert_eq!(fast.interval, Duration::from_secs(10));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,8 +49,8 @@ impl PeriodicConfig {
     /// Sets the interval.
     ///
     /// ```
-    /// use std::time::Duration;
     /// use otel_core::metrics::otlp::PeriodicConfig;
+    /// use std::time::Duration;
     ///
     /// let config = PeriodicConfig::default().with_interval(Duration::from_secs(15));
     /// assert_eq!(config.interval, Duration::from_secs(15));
@@ -59,8 +64,8 @@ impl PeriodicConfig {
     /// Sets the per-export cap.
     ///
     /// ```
-    /// use std::time::Duration;
     /// use otel_core::metrics::otlp::PeriodicConfig;
+    /// use std::time::Duration;
     ///
     /// let config = PeriodicConfig::default().with_timeout(Duration::from_secs(3));
     /// assert_eq!(config.timeout, Duration::from_secs(3));
@@ -98,8 +103,8 @@ impl PeriodicConfig {
     /// As [`PeriodicConfig::from_env`].
     ///
     /// ```
-    /// use std::time::Duration;
     /// use otel_core::metrics::otlp::PeriodicConfig;
+    /// use std::time::Duration;
     ///
     /// let config = PeriodicConfig::from_lookup(|var| match var {
     ///     "OTEL_METRIC_EXPORT_INTERVAL" => Some("15000".to_owned()),
@@ -138,23 +143,31 @@ impl PeriodicConfig {
 ///
 /// ```
 /// # #[cfg(feature = "testing")] {
-/// use std::time::Duration;
 /// use otel_core::metrics::Metrics;
 /// use otel_core::metrics::otlp::{
 ///     OtlpMetricsConfig, OtlpMetricsExporter, PeriodicConfig, PeriodicMetricsExporter,
 /// };
 /// use otel_core::testing::OtlpHttpReceiver;
+/// use std::time::Duration;
 ///
 /// let collector = OtlpHttpReceiver::start().expect("loopback listener");
-/// let config = OtlpMetricsConfig { endpoint: Some(collector.endpoint()), ..OtlpMetricsConfig::default() };
+/// let config = OtlpMetricsConfig {
+///     endpoint: Some(collector.endpoint()),
+///     ..OtlpMetricsConfig::default()
+/// };
 /// let exporter = OtlpMetricsExporter::new(config).expect("valid configuration");
 /// let metrics = Metrics::default();
 /// metrics.u64_counter("app.calls").build().add(1, &[]);
 /// let periodic = PeriodicMetricsExporter::start(metrics, exporter, PeriodicConfig::default())
 ///     .expect("thread started");
-/// periodic.force_flush(Duration::from_secs(5)).expect("exported");
+/// periodic
+///     .force_flush(Duration::from_secs(5))
+///     .expect("exported");
 /// let stats = periodic.stats();
-/// assert_eq!((stats.succeeded, stats.failed, stats.last_error), (1, 0, None));
+/// assert_eq!(
+///     (stats.succeeded, stats.failed, stats.last_error),
+///     (1, 0, None)
+/// );
 /// # }
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -198,11 +211,11 @@ enum Command {
 /// down also makes a final export, on the background thread, without waiting for it.
 ///
 /// ```no_run
-/// use std::time::Duration;
 /// use otel_core::metrics::Metrics;
 /// use otel_core::metrics::otlp::{
 ///     OtlpMetricsConfig, OtlpMetricsExporter, PeriodicConfig, PeriodicMetricsExporter,
 /// };
+/// use std::time::Duration;
 ///
 /// # fn main() -> Result<(), otel_core::metrics::MetricsError> {
 /// let metrics = Metrics::default();
@@ -229,22 +242,28 @@ impl PeriodicMetricsExporter {
     ///
     /// ```
     /// # #[cfg(feature = "testing")] {
-    /// use std::time::Duration;
     /// use otel_core::metrics::Metrics;
     /// use otel_core::metrics::otlp::{
     ///     OtlpMetricsConfig, OtlpMetricsExporter, PeriodicConfig, PeriodicMetricsExporter,
     /// };
     /// use otel_core::testing::OtlpHttpReceiver;
+    /// use std::time::Duration;
     ///
     /// let collector = OtlpHttpReceiver::start().expect("loopback listener");
-    /// let config = OtlpMetricsConfig { endpoint: Some(collector.endpoint()), ..OtlpMetricsConfig::default() };
+    /// let config = OtlpMetricsConfig {
+    ///     endpoint: Some(collector.endpoint()),
+    ///     ..OtlpMetricsConfig::default()
+    /// };
     /// let exporter = OtlpMetricsExporter::new(config).expect("valid configuration");
     /// let metrics = Metrics::default();
     /// metrics.u64_counter("app.calls").build().add(1, &[]);
     /// let config = PeriodicConfig::default().with_interval(Duration::from_secs(30));
-    /// let periodic = PeriodicMetricsExporter::start(metrics, exporter, config).expect("thread started");
+    /// let periodic =
+    ///     PeriodicMetricsExporter::start(metrics, exporter, config).expect("thread started");
     /// // ... serve; every 30 s the registry goes to the collector ...
-    /// periodic.shutdown(Duration::from_secs(5)).expect("final export");
+    /// periodic
+    ///     .shutdown(Duration::from_secs(5))
+    ///     .expect("final export");
     /// assert_eq!(collector.metric_requests().len(), 1);
     /// # }
     /// ```
@@ -283,11 +302,11 @@ impl PeriodicMetricsExporter {
     /// Export outcomes so far.
     ///
     /// ```
-    /// use std::time::Duration;
     /// use otel_core::metrics::Metrics;
     /// use otel_core::metrics::otlp::{
     ///     OtlpMetricsConfig, OtlpMetricsExporter, PeriodicConfig, PeriodicMetricsExporter,
     /// };
+    /// use std::time::Duration;
     ///
     /// // A collector that is not there: the failure is counted, not raised on the thread.
     /// let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -299,8 +318,9 @@ impl PeriodicMetricsExporter {
     ///     ..OtlpMetricsConfig::default()
     /// };
     /// let exporter = OtlpMetricsExporter::new(config).expect("valid configuration");
-    /// let periodic = PeriodicMetricsExporter::start(Metrics::default(), exporter, PeriodicConfig::default())
-    ///     .expect("thread started");
+    /// let periodic =
+    ///     PeriodicMetricsExporter::start(Metrics::default(), exporter, PeriodicConfig::default())
+    ///         .expect("thread started");
     /// assert!(periodic.force_flush(Duration::from_secs(5)).is_err());
     /// let stats = periodic.stats();
     /// assert_eq!((stats.succeeded, stats.failed), (0, 1));
@@ -328,22 +348,27 @@ impl PeriodicMetricsExporter {
     ///
     /// ```
     /// # #[cfg(feature = "testing")] {
-    /// use std::time::Duration;
     /// use otel_core::metrics::Metrics;
     /// use otel_core::metrics::otlp::{
     ///     OtlpMetricsConfig, OtlpMetricsExporter, PeriodicConfig, PeriodicMetricsExporter,
     /// };
     /// use otel_core::testing::OtlpHttpReceiver;
+    /// use std::time::Duration;
     ///
     /// let collector = OtlpHttpReceiver::start().expect("loopback listener");
-    /// let config = OtlpMetricsConfig { endpoint: Some(collector.endpoint()), ..OtlpMetricsConfig::default() };
+    /// let config = OtlpMetricsConfig {
+    ///     endpoint: Some(collector.endpoint()),
+    ///     ..OtlpMetricsConfig::default()
+    /// };
     /// let exporter = OtlpMetricsExporter::new(config).expect("valid configuration");
     /// let metrics = Metrics::default();
     /// metrics.u64_counter("app.calls").build().add(1, &[]);
     /// let periodic = PeriodicMetricsExporter::start(metrics, exporter, PeriodicConfig::default())
     ///     .expect("thread started");
     /// // Without waiting for the interval (60 s by default):
-    /// periodic.force_flush(Duration::from_secs(5)).expect("exported");
+    /// periodic
+    ///     .force_flush(Duration::from_secs(5))
+    ///     .expect("exported");
     /// assert_eq!(collector.metric_requests().len(), 1);
     /// # }
     /// ```
@@ -362,21 +387,26 @@ impl PeriodicMetricsExporter {
     ///
     /// ```
     /// # #[cfg(feature = "testing")] {
-    /// use std::time::Duration;
     /// use otel_core::metrics::Metrics;
     /// use otel_core::metrics::otlp::{
     ///     OtlpMetricsConfig, OtlpMetricsExporter, PeriodicConfig, PeriodicMetricsExporter,
     /// };
     /// use otel_core::testing::OtlpHttpReceiver;
+    /// use std::time::Duration;
     ///
     /// let collector = OtlpHttpReceiver::start().expect("loopback listener");
-    /// let config = OtlpMetricsConfig { endpoint: Some(collector.endpoint()), ..OtlpMetricsConfig::default() };
+    /// let config = OtlpMetricsConfig {
+    ///     endpoint: Some(collector.endpoint()),
+    ///     ..OtlpMetricsConfig::default()
+    /// };
     /// let exporter = OtlpMetricsExporter::new(config).expect("valid configuration");
     /// let metrics = Metrics::default();
     /// metrics.u64_counter("app.calls").build().add(1, &[]);
     /// let periodic = PeriodicMetricsExporter::start(metrics, exporter, PeriodicConfig::default())
     ///     .expect("thread started");
-    /// periodic.shutdown(Duration::from_secs(5)).expect("final export");
+    /// periodic
+    ///     .shutdown(Duration::from_secs(5))
+    ///     .expect("final export");
     /// assert_eq!(collector.metric_requests().len(), 1);
     /// // Once shut down, the exporter refuses further work.
     /// assert!(periodic.force_flush(Duration::from_secs(1)).is_err());
