@@ -9,18 +9,60 @@ use lapin::{Error, ErrorKind};
 /// (AMQP `redelivered` flag: it was delivered before and not acknowledged).
 ///
 /// The messaging semantic conventions define no attribute for this; the name is this crate's.
+///
+/// ```
+/// use opentelemetry::Value;
+/// use opentelemetry_sdk::trace::SpanData;
+/// use otel_amqp::AMQP_REDELIVERED;
+/// use otel_core::testing::attr;
+///
+/// /// In a test: whether a process span is about a message delivered before.
+/// fn was_redelivered(span: &SpanData) -> bool {
+///     attr(span, AMQP_REDELIVERED) == Some(&Value::Bool(true))
+/// }
+/// assert_eq!(AMQP_REDELIVERED, "amqp.message.redelivered");
+/// # let _ = was_redelivered;
+/// ```
 pub const AMQP_REDELIVERED: &str = "amqp.message.redelivered";
 
 /// `true`/`false` on `nack` and `reject` settle spans: whether the message was handed back to
 /// the queue (`requeue` option) rather than dropped or dead-lettered.
 ///
 /// The messaging semantic conventions define no attribute for this; the name is this crate's.
+///
+/// ```
+/// use opentelemetry::Value;
+/// use opentelemetry_sdk::trace::SpanData;
+/// use otel_amqp::AMQP_REQUEUE;
+/// use otel_core::testing::attr;
+///
+/// /// In a test: whether a `nack`/`reject` span handed the message back to the queue.
+/// fn was_requeued(span: &SpanData) -> bool {
+///     attr(span, AMQP_REQUEUE) == Some(&Value::Bool(true))
+/// }
+/// assert_eq!(AMQP_REQUEUE, "amqp.settle.requeue");
+/// # let _ = was_requeued;
+/// ```
 pub const AMQP_REQUEUE: &str = "amqp.settle.requeue";
 
 /// `true` on `ack` and `nack` settle spans when the `multiple` option settled every
 /// outstanding delivery up to this one.
 ///
 /// The messaging semantic conventions define no attribute for this; the name is this crate's.
+///
+/// ```
+/// use opentelemetry::Value;
+/// use opentelemetry_sdk::trace::SpanData;
+/// use otel_amqp::AMQP_MULTIPLE;
+/// use otel_core::testing::attr;
+///
+/// /// In a test: whether an `ack`/`nack` span settled several deliveries at once.
+/// fn settled_several(span: &SpanData) -> bool {
+///     attr(span, AMQP_MULTIPLE) == Some(&Value::Bool(true))
+/// }
+/// assert_eq!(AMQP_MULTIPLE, "amqp.settle.multiple");
+/// # let _ = settled_several;
+/// ```
 pub const AMQP_MULTIPLE: &str = "amqp.settle.multiple";
 
 /// Destination of the default exchange when there is no routing key either.

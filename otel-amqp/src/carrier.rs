@@ -51,7 +51,10 @@ impl Injector for AmqpHeaderInjector<'_> {
 /// use otel_amqp::AmqpHeaderExtractor;
 ///
 /// let mut headers = FieldTable::default();
-/// headers.insert("traceparent".into(), AMQPValue::LongString(LongString::from("abc")));
+/// headers.insert(
+///     "traceparent".into(),
+///     AMQPValue::LongString(LongString::from("abc")),
+/// );
 /// headers.insert("retries".into(), AMQPValue::LongInt(3));
 /// let extractor = AmqpHeaderExtractor(&headers);
 /// assert_eq!(extractor.get("traceparent"), Some("abc"));
@@ -91,6 +94,31 @@ impl Extractor for AmqpHeaderExtractor<'_> {
 /// (`otel_core::propagation::inject_context`).
 ///
 /// Entries already in `headers` other than the propagator's fields are kept.
+///
+/// ```
+/// use lapin::BasicProperties;
+/// use lapin::types::FieldTable;
+/// use opentelemetry::propagation::Extractor;
+/// use opentelemetry::trace::TraceContextExt;
+/// use otel_amqp::{AmqpHeaderExtractor, inject_context};
+/// use otel_core::testing::TestTelemetry;
+///
+/// opentelemetry::global::set_text_map_propagator(
+///     otel_core::propagation::TraceContextPropagator::new(),
+/// );
+/// let tt = TestTelemetry::new();
+/// let cx = tt.root_context("publish by hand");
+///
+/// // A message published without `InstrumentedChannel`, still carrying the trace.
+/// let mut headers = FieldTable::default();
+/// inject_context(&cx, &mut headers);
+/// let properties = BasicProperties::default().with_headers(headers);
+///
+/// let headers = AmqpHeaderExtractor(properties.headers().as_ref().unwrap());
+/// let traceparent = headers.get("traceparent").unwrap();
+/// let trace_id = cx.span().span_context().trace_id().to_string();
+/// assert!(traceparent.contains(&trace_id));
+/// ```
 pub fn inject_context(cx: &Context, headers: &mut FieldTable) {
     otel_core::propagation::inject_context(cx, &mut AmqpHeaderInjector(headers));
 }
@@ -101,6 +129,38 @@ pub fn inject_context(cx: &Context, headers: &mut FieldTable) {
 /// `otel_core::propagation::extract_context`, it is not layered on the current context, so it
 /// holds no valid span when the headers carry no context or a malformed one (a consumer must
 /// not mistake its own current span for the producer's).
+///
+/// ```
+/// use lapin::types::{AMQPValue, FieldTable, LongString};
+/// use opentelemetry::trace::{TraceContextExt, TraceId};
+/// use otel_amqp::extract_context;
+///
+/// opentelemetry::global::set_text_map_propagator(
+///     otel_core::propagation::TraceContextPropagator::new(),
+/// );
+/// let mut headers = FieldTable::default();
+/// headers.insert(
+///     "traceparent".into(),
+///     AMQPValue::LongString(LongString::from(
+///         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+///     )),
+/// );
+/// let producer = extract_context(&headers);
+/// let span_context = producer.span().span_context().clone();
+/// assert!(span_context.is_remote());
+/// assert_eq!(
+///     span_context.trace_id(),
+///     TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap()
+/// );
+///
+/// // No context in the headers: no valid span, whatever is current.
+/// assert!(
+///     !extract_context(&FieldTable::default())
+///         .span()
+///         .span_context()
+///         .is_valid()
+/// );
+/// ```
 pub fn extract_context(headers: &FieldTable) -> Context {
     opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.extract_with_context(&Context::new(), &AmqpHeaderExtractor(headers))

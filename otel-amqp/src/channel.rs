@@ -32,11 +32,15 @@ use crate::shared::{ConsumerParent, Shared, push_message_attributes, push_routin
 /// use otel_amqp::InstrumentedChannel;
 ///
 /// let connection =
-///     Connection::connect("amqp://127.0.0.1:5672/%2f", ConnectionProperties::default()).await?;
+///     Connection::connect("amqp://127.0.0.1:5672/%2f", ConnectionProperties::default())
+///         .await?;
 /// let channel = InstrumentedChannel::builder(connection.create_channel().await?)
 ///     .with_server("127.0.0.1", 5672)
 ///     .build();
-/// channel.get_ref().confirm_select(ConfirmSelectOptions::default()).await?;
+/// channel
+///     .get_ref()
+///     .confirm_select(ConfirmSelectOptions::default())
+///     .await?;
 /// let confirmation = channel
 ///     .basic_publish(
 ///         "".into(),
@@ -57,6 +61,20 @@ pub struct InstrumentedChannel {
 }
 
 /// Builder of an [`InstrumentedChannel`]; see [`InstrumentedChannel::builder`].
+///
+/// ```
+/// use otel_amqp::{ConsumerParent, InstrumentedChannel};
+/// use otel_core::metrics::Metrics;
+///
+/// fn instrument(channel: lapin::Channel, metrics: Metrics) -> InstrumentedChannel {
+///     InstrumentedChannel::builder(channel)
+///         .with_metrics(metrics)
+///         .with_server("rabbit.internal", 5672)
+///         .with_consumer_parent(ConsumerParent::CreationContext)
+///         .build()
+/// }
+/// # let _ = instrument;
+/// ```
 pub struct InstrumentedChannelBuilder {
     channel: Channel,
     instrumentation: InstrumentationBuilder,
@@ -77,6 +95,22 @@ impl std::fmt::Debug for InstrumentedChannelBuilder {
 impl InstrumentedChannelBuilder {
     /// Records spans through `provider` instead of the tracer provider installed globally when
     /// [`build`](Self::build) runs.
+    ///
+    /// ```
+    /// use opentelemetry_sdk::trace::SdkTracerProvider;
+    /// use otel_amqp::InstrumentedChannel;
+    ///
+    /// /// With the provider the service built, rather than the global one.
+    /// fn instrument(
+    ///     channel: lapin::Channel,
+    ///     provider: &SdkTracerProvider,
+    /// ) -> InstrumentedChannel {
+    ///     InstrumentedChannel::builder(channel)
+    ///         .with_tracer_provider(provider.clone())
+    ///         .build()
+    /// }
+    /// # let _ = instrument;
+    /// ```
     #[must_use]
     pub fn with_tracer_provider<P>(mut self, provider: P) -> Self
     where
@@ -89,6 +123,20 @@ impl InstrumentedChannelBuilder {
     }
 
     /// Records the metrics in `metrics` instead of [`Metrics::global`].
+    ///
+    /// ```
+    /// use otel_amqp::InstrumentedChannel;
+    /// use otel_core::testing::TestTelemetry;
+    ///
+    /// /// In a test: everything goes to an in-memory pipeline.
+    /// fn instrument(channel: lapin::Channel, tt: &TestTelemetry) -> InstrumentedChannel {
+    ///     InstrumentedChannel::builder(channel)
+    ///         .with_tracer_provider(tt.tracer_provider().clone())
+    ///         .with_metrics(tt.metrics().clone())
+    ///         .build()
+    /// }
+    /// # let _ = instrument;
+    /// ```
     #[must_use]
     pub fn with_metrics(mut self, metrics: Metrics) -> Self {
         self.instrumentation = self.instrumentation.with_metrics(metrics);
@@ -100,6 +148,26 @@ impl InstrumentedChannelBuilder {
     /// address it is connected to, so without this call they are not recorded. Take them from
     /// the URI you connect with (never its credentials), for example with
     /// [`lapin::uri::AMQPUri`]'s `authority.host` and `authority.port`.
+    ///
+    /// ```
+    /// use lapin::uri::AMQPUri;
+    /// use otel_amqp::InstrumentedChannel;
+    ///
+    /// let uri: AMQPUri = "amqp://app:s3cret@rabbit.internal:5673/%2f"
+    ///     .parse()
+    ///     .unwrap();
+    /// assert_eq!(
+    ///     (uri.authority.host.as_str(), uri.authority.port),
+    ///     ("rabbit.internal", 5673)
+    /// );
+    ///
+    /// fn instrument(channel: lapin::Channel, uri: &AMQPUri) -> InstrumentedChannel {
+    ///     InstrumentedChannel::builder(channel)
+    ///         .with_server(uri.authority.host.clone(), uri.authority.port) // not the credentials
+    ///         .build()
+    /// }
+    /// # let _ = instrument;
+    /// ```
     #[must_use]
     pub fn with_server(mut self, address: impl Into<String>, port: u16) -> Self {
         self.server = Some((address.into(), port));
@@ -108,6 +176,18 @@ impl InstrumentedChannelBuilder {
 
     /// Chooses whether consumer spans are children of the producer's span (the default) or of
     /// the consumer's ambient span; see [`ConsumerParent`].
+    ///
+    /// ```
+    /// use otel_amqp::{ConsumerParent, InstrumentedChannel};
+    ///
+    /// /// A batch job: each message is processed under the job's span, linked to its producer.
+    /// fn instrument(channel: lapin::Channel) -> InstrumentedChannel {
+    ///     InstrumentedChannel::builder(channel)
+    ///         .with_consumer_parent(ConsumerParent::Ambient)
+    ///         .build()
+    /// }
+    /// # let _ = instrument;
+    /// ```
     #[must_use]
     pub fn with_consumer_parent(mut self, consumer_parent: ConsumerParent) -> Self {
         self.consumer_parent = consumer_parent;
@@ -115,6 +195,21 @@ impl InstrumentedChannelBuilder {
     }
 
     /// Builds the instrumented channel.
+    ///
+    /// ```no_run
+    /// # async fn run() -> lapin::Result<()> {
+    /// use lapin::{Connection, ConnectionProperties};
+    /// use otel_amqp::InstrumentedChannel;
+    ///
+    /// let connection =
+    ///     Connection::connect("amqp://127.0.0.1:5672/%2f", ConnectionProperties::default())
+    ///         .await?;
+    /// let channel = InstrumentedChannel::builder(connection.create_channel().await?)
+    ///     .with_server("127.0.0.1", 5672)
+    ///     .build();
+    /// # let _ = channel;
+    /// # Ok(()) }
+    /// ```
     pub fn build(self) -> InstrumentedChannel {
         InstrumentedChannel {
             channel: self.channel,
@@ -139,11 +234,34 @@ impl InstrumentedChannel {
     /// [`Metrics::global`], without `server.*` attributes. The global tracer provider is read
     /// now: wrap channels after installing the pipeline. Use [`builder`](Self::builder) to
     /// configure.
+    ///
+    /// ```no_run
+    /// # async fn run(connection: lapin::Connection) -> lapin::Result<()> {
+    /// use otel_amqp::InstrumentedChannel;
+    ///
+    /// // After the OpenTelemetry pipeline is installed:
+    /// let channel = InstrumentedChannel::new(connection.create_channel().await?);
+    /// // Same as
+    /// let other: InstrumentedChannel = connection.create_channel().await?.into();
+    /// # let _ = (channel, other);
+    /// # Ok(()) }
+    /// ```
     pub fn new(channel: Channel) -> Self {
         Self::builder(channel).build()
     }
 
     /// Starts configuring the instrumentation of `channel`.
+    ///
+    /// ```no_run
+    /// # async fn run(connection: lapin::Connection) -> lapin::Result<()> {
+    /// use otel_amqp::InstrumentedChannel;
+    ///
+    /// let channel = InstrumentedChannel::builder(connection.create_channel().await?)
+    ///     .with_server("127.0.0.1", 5672)
+    ///     .build();
+    /// # let _ = channel;
+    /// # Ok(()) }
+    /// ```
     pub fn builder(channel: Channel) -> InstrumentedChannelBuilder {
         InstrumentedChannelBuilder {
             channel,
@@ -154,16 +272,47 @@ impl InstrumentedChannel {
     }
 
     /// The wrapped channel, for operations this wrapper does not instrument.
+    ///
+    /// ```no_run
+    /// # async fn run(channel: otel_amqp::InstrumentedChannel) -> lapin::Result<()> {
+    /// use lapin::{options::QueueDeclareOptions, types::FieldTable};
+    ///
+    /// // Declaring a queue is not traced: do it on the wrapped channel.
+    /// channel
+    ///     .get_ref()
+    ///     .queue_declare(
+    ///         "jobs".into(),
+    ///         QueueDeclareOptions::default(),
+    ///         FieldTable::default(),
+    ///     )
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub fn get_ref(&self) -> &Channel {
         &self.channel
     }
 
     /// The wrapped channel, mutably.
+    ///
+    /// ```
+    /// # fn run(mut channel: otel_amqp::InstrumentedChannel) {
+    /// let inner: &mut lapin::Channel = channel.get_mut();
+    /// # let _ = inner;
+    /// # }
+    /// ```
     pub fn get_mut(&mut self) -> &mut Channel {
         &mut self.channel
     }
 
     /// Unwraps the channel; later operations on it are not instrumented.
+    ///
+    /// ```no_run
+    /// # async fn run(channel: otel_amqp::InstrumentedChannel) -> lapin::Result<()> {
+    /// // Done with tracing: close the channel itself.
+    /// let channel: lapin::Channel = channel.into_inner();
+    /// channel.close(200, "bye".into()).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn into_inner(self) -> Channel {
         self.channel
     }
@@ -180,6 +329,35 @@ impl InstrumentedChannel {
     /// inside it, and a nack or a returned (unroutable mandatory) message marks it as an error.
     /// Otherwise the span ends when this call returns. Errors are recorded on the span, in
     /// `error.type`, and on the metrics.
+    ///
+    /// ```no_run
+    /// # async fn run(channel: otel_amqp::InstrumentedChannel) -> lapin::Result<()> {
+    /// use lapin::types::{AMQPValue, FieldTable};
+    /// use lapin::{BasicProperties, options::*};
+    ///
+    /// // Confirm mode: the publish span also covers the broker's confirmation.
+    /// channel
+    ///     .get_ref()
+    ///     .confirm_select(ConfirmSelectOptions::default())
+    ///     .await?;
+    /// let mut headers = FieldTable::default();
+    /// headers.insert("tenant".into(), AMQPValue::LongString("acme".into())); // kept as it is
+    /// let confirmation = channel
+    ///     .basic_publish(
+    ///         "analysis".into(),   // exchange: span `publish analysis`
+    ///         "account.42".into(), // routing key
+    ///         BasicPublishOptions {
+    ///             mandatory: true,
+    ///             ..Default::default()
+    ///         },
+    ///         br#"{"account":42}"#,
+    ///         BasicProperties::default().with_headers(headers),
+    ///     )
+    ///     .await?
+    ///     .await?;
+    /// assert!(confirmation.is_ack());
+    /// # Ok(()) }
+    /// ```
     pub async fn basic_publish(
         &self,
         exchange: ShortString,
@@ -265,6 +443,26 @@ impl InstrumentedChannel {
 
     /// Starts a consumer, like [`Channel::basic_consume`], whose deliveries are traced; see
     /// [`InstrumentedConsumer`].
+    ///
+    /// ```no_run
+    /// # async fn run(channel: otel_amqp::InstrumentedChannel) -> lapin::Result<()> {
+    /// use futures_util::StreamExt;
+    /// use lapin::{options::*, types::FieldTable};
+    ///
+    /// let mut consumer = channel
+    ///     .basic_consume(
+    ///         "jobs".into(),
+    ///         "worker-1".into(),
+    ///         BasicConsumeOptions::default(),
+    ///         FieldTable::default(),
+    ///     )
+    ///     .await?;
+    /// while let Some(delivery) = consumer.next().await {
+    ///     let delivery = delivery?; // the `process jobs` span is open from here…
+    ///     delivery.ack(BasicAckOptions::default()).await?; // …to here
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn basic_consume(
         &self,
         queue: ShortString,
@@ -282,6 +480,25 @@ impl InstrumentedChannel {
     /// Wraps a consumer started on the inner channel (for example with a
     /// [`ConsumerDelegate`](lapin::ConsumerDelegate)-free stream obtained elsewhere), with this
     /// channel's instrumentation.
+    ///
+    /// ```no_run
+    /// # async fn run(channel: otel_amqp::InstrumentedChannel) -> lapin::Result<()> {
+    /// use lapin::{options::BasicConsumeOptions, types::FieldTable};
+    ///
+    /// // A consumer started on the wrapped channel, traced after all.
+    /// let consumer = channel
+    ///     .get_ref()
+    ///     .basic_consume(
+    ///         "jobs".into(),
+    ///         "worker-1".into(),
+    ///         BasicConsumeOptions::default(),
+    ///         FieldTable::default(),
+    ///     )
+    ///     .await?;
+    /// let consumer = channel.instrument_consumer(consumer);
+    /// assert_eq!(consumer.queue(), "jobs");
+    /// # Ok(()) }
+    /// ```
     pub fn instrument_consumer(&self, consumer: Consumer) -> InstrumentedConsumer {
         InstrumentedConsumer::new(consumer, self.shared.clone())
     }
@@ -294,6 +511,24 @@ impl InstrumentedChannel {
     /// [`InstrumentedDelivery`] opens the CONSUMER span `process {queue}` for it (parented as
     /// [`ConsumerParent`] says, linked to the receive span). `Ok(None)` means the queue was
     /// empty; the receive span then has no link.
+    ///
+    /// ```no_run
+    /// # async fn run(channel: otel_amqp::InstrumentedChannel) -> lapin::Result<()> {
+    /// use lapin::options::{BasicAckOptions, BasicGetOptions};
+    ///
+    /// if let Some(mut delivery) = channel
+    ///     .basic_get("jobs".into(), BasicGetOptions::default())
+    ///     .await?
+    /// {
+    ///     println!("{:?} more waiting", delivery.message_count());
+    ///     let _ = delivery
+    ///         .process(|message| async move { handle(&message.data) })
+    ///         .await;
+    ///     delivery.ack(BasicAckOptions::default()).await?;
+    /// }
+    /// # fn handle(_: &[u8]) -> Result<(), String> { Ok(()) }
+    /// # Ok(()) }
+    /// ```
     pub async fn basic_get(
         &self,
         queue: ShortString,

@@ -71,7 +71,14 @@ impl QueueNames {
 ///         .await;
 ///     match outcome {
 ///         Ok(_) => delivery.ack(BasicAckOptions::default()).await?,
-///         Err(_) => delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await?,
+///         Err(_) => {
+///             delivery
+///                 .nack(BasicNackOptions {
+///                     requeue: true,
+///                     ..Default::default()
+///                 })
+///                 .await?
+///         }
 ///     };
 /// }
 /// # Ok(()) }
@@ -102,26 +109,91 @@ impl InstrumentedConsumer {
     }
 
     /// The consumer tag (the one given, or the one the server generated).
+    ///
+    /// ```no_run
+    /// # async fn run(channel: otel_amqp::InstrumentedChannel) -> lapin::Result<()> {
+    /// use lapin::{options::*, types::FieldTable};
+    ///
+    /// // An empty tag: the broker picks one.
+    /// let consumer = channel
+    ///     .basic_consume(
+    ///         "jobs".into(),
+    ///         "".into(),
+    ///         BasicConsumeOptions::default(),
+    ///         FieldTable::default(),
+    ///     )
+    ///     .await?;
+    /// println!("consuming as {}", consumer.tag());
+    /// // Later: stop it.
+    /// channel
+    ///     .get_ref()
+    ///     .basic_cancel(consumer.tag(), BasicCancelOptions::default())
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub fn tag(&self) -> ShortString {
         self.inner.tag()
     }
 
     /// The name of the queue consumed.
+    ///
+    /// ```no_run
+    /// # async fn run(channel: otel_amqp::InstrumentedChannel) -> lapin::Result<()> {
+    /// use lapin::{options::*, types::FieldTable};
+    ///
+    /// let consumer = channel
+    ///     .basic_consume(
+    ///         "jobs".into(),
+    ///         "worker-1".into(),
+    ///         BasicConsumeOptions::default(),
+    ///         FieldTable::default(),
+    ///     )
+    ///     .await?;
+    /// assert_eq!(consumer.queue(), "jobs");
+    /// # Ok(()) }
+    /// ```
     pub fn queue(&self) -> &str {
         &self.names.queue
     }
 
     /// The wrapped consumer.
+    ///
+    /// ```
+    /// # fn run(consumer: otel_amqp::InstrumentedConsumer) {
+    /// let lapin_consumer: &lapin::Consumer = consumer.get_ref();
+    /// assert_eq!(lapin_consumer.queue().as_str(), consumer.queue());
+    /// # }
+    /// ```
     pub fn get_ref(&self) -> &Consumer {
         &self.inner
     }
 
     /// The wrapped consumer, mutably. Deliveries taken from it directly are not traced.
+    ///
+    /// ```
+    /// # fn run(mut consumer: otel_amqp::InstrumentedConsumer) {
+    /// let lapin_consumer: &mut lapin::Consumer = consumer.get_mut();
+    /// # let _ = lapin_consumer;
+    /// # }
+    /// ```
     pub fn get_mut(&mut self) -> &mut Consumer {
         &mut self.inner
     }
 
     /// Unwraps the consumer; its later deliveries are not traced.
+    ///
+    /// ```no_run
+    /// # async fn run(mut consumer: otel_amqp::InstrumentedConsumer) -> lapin::Result<()> {
+    /// use futures_util::StreamExt;
+    /// use lapin::options::BasicAckOptions;
+    ///
+    /// // Stop tracing: lapin's own deliveries from here on.
+    /// let mut consumer: lapin::Consumer = consumer.into_inner();
+    /// while let Some(delivery) = consumer.next().await {
+    ///     delivery?.ack(BasicAckOptions::default()).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn into_inner(self) -> Consumer {
         self.inner
     }

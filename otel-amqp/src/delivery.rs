@@ -47,6 +47,37 @@ pub(crate) enum ReceiveKind {
 ///
 /// Settling through the inner delivery's own acker (`delivery().ack(…)`) works but is not
 /// recorded.
+///
+/// ```no_run
+/// # async fn run(channel: otel_amqp::InstrumentedChannel) -> lapin::Result<()> {
+/// use futures_util::StreamExt;
+/// use lapin::{options::*, types::FieldTable};
+/// use opentelemetry::context::FutureExt as _;
+///
+/// let mut consumer = channel
+///     .basic_consume(
+///         "jobs".into(),
+///         "worker-1".into(),
+///         BasicConsumeOptions::default(),
+///         FieldTable::default(),
+///     )
+///     .await?;
+/// while let Some(delivery) = consumer.next().await {
+///     let delivery = delivery?;
+///     // Run the work inside the process span; its spans and logs join the producer's trace.
+///     let work = analyse(delivery.data().to_vec()).with_context(delivery.context().clone());
+///     match work.await {
+///         Ok(()) => delivery.ack(BasicAckOptions::default()).await?,
+///         Err(_) => {
+///             delivery
+///                 .reject(BasicRejectOptions { requeue: false })
+///                 .await?
+///         }
+///     };
+/// }
+/// # async fn analyse(_: Vec<u8>) -> Result<(), String> { Ok(()) }
+/// # Ok(()) }
+/// ```
 pub struct InstrumentedDelivery {
     delivery: Delivery,
     creation_context: Context,
@@ -164,26 +195,91 @@ impl InstrumentedDelivery {
     }
 
     /// The message as lapin delivered it: body (`data`), properties and headers, routing.
+    ///
+    /// ```no_run
+    /// # async fn run(mut delivery: otel_amqp::InstrumentedDelivery) -> lapin::Result<()> {
+    /// let message = delivery.delivery();
+    /// println!(
+    ///     "{} from exchange {:?}",
+    ///     message.delivery_tag,
+    ///     message.exchange.as_str()
+    /// );
+    /// let content_type = message
+    ///     .properties
+    ///     .content_type()
+    ///     .as_ref()
+    ///     .map(|c| c.as_str());
+    /// # let _ = content_type;
+    /// # Ok(()) }
+    /// ```
     pub fn delivery(&self) -> &Delivery {
         &self.delivery
     }
 
     /// The message, mutably (for example to take its body).
+    ///
+    /// ```no_run
+    /// # async fn run(mut delivery: otel_amqp::InstrumentedDelivery) -> lapin::Result<()> {
+    /// use lapin::options::BasicAckOptions;
+    ///
+    /// // Take the body without copying it.
+    /// let body: Vec<u8> = std::mem::take(&mut delivery.delivery_mut().data);
+    /// # let _ = body;
+    /// delivery.ack(BasicAckOptions::default()).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn delivery_mut(&mut self) -> &mut Delivery {
         &mut self.delivery
     }
 
     /// The message body.
+    ///
+    /// ```no_run
+    /// # async fn run(mut delivery: otel_amqp::InstrumentedDelivery) -> lapin::Result<()> {
+    /// let job: &str = std::str::from_utf8(delivery.data()).unwrap_or("<binary>");
+    /// # let _ = job;
+    /// # Ok(()) }
+    /// ```
     pub fn data(&self) -> &[u8] {
         &self.delivery.data
     }
 
     /// Whether the broker delivered this message before (it was not acknowledged then).
+    ///
+    /// ```no_run
+    /// # async fn run(mut delivery: otel_amqp::InstrumentedDelivery) -> lapin::Result<()> {
+    /// use lapin::options::{BasicAckOptions, BasicRejectOptions};
+    ///
+    /// if delivery.redelivered() {
+    ///     // Failed once already: dead-letter it instead of looping.
+    ///     delivery
+    ///         .reject(BasicRejectOptions { requeue: false })
+    ///         .await?;
+    /// } else {
+    ///     delivery.ack(BasicAckOptions::default()).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn redelivered(&self) -> bool {
         self.delivery.redelivered
     }
 
     /// For a message fetched with `basic_get`: how many messages were left in the queue.
+    ///
+    /// ```no_run
+    /// # async fn run(channel: otel_amqp::InstrumentedChannel) -> lapin::Result<()> {
+    /// use lapin::options::BasicGetOptions;
+    ///
+    /// while let Some(delivery) = channel
+    ///     .basic_get("jobs".into(), BasicGetOptions { no_ack: true })
+    ///     .await?
+    /// {
+    ///     if delivery.message_count() == Some(0) {
+    ///         break; // that was the last one
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn message_count(&self) -> Option<MessageCount> {
         self.message_count
     }
@@ -191,12 +287,35 @@ impl InstrumentedDelivery {
     /// The producer's context extracted from the message headers: its span is the publish span
     /// when the producer was instrumented. Holds no valid span when the headers carried no
     /// context or a malformed one.
+    ///
+    /// ```no_run
+    /// # async fn run(mut delivery: otel_amqp::InstrumentedDelivery) -> lapin::Result<()> {
+    /// use opentelemetry::trace::TraceContextExt;
+    ///
+    /// let producer = delivery.creation_context().span().span_context().clone();
+    /// if producer.is_valid() {
+    ///     println!("published in trace {}", producer.trace_id());
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn creation_context(&self) -> &Context {
         &self.creation_context
     }
 
     /// The context of the process span: attach it to the work done for this message so that
     /// its spans are children of the process span.
+    ///
+    /// ```no_run
+    /// # async fn run(mut delivery: otel_amqp::InstrumentedDelivery) -> lapin::Result<()> {
+    /// use opentelemetry::context::FutureExt as _;
+    ///
+    /// // Spawned work stays inside the process span.
+    /// let cx = delivery.context().clone();
+    /// let data = delivery.data().to_vec();
+    /// tokio::spawn(async move { analyse(data).await }.with_context(cx));
+    /// # async fn analyse(_: Vec<u8>) {}
+    /// # Ok(()) }
+    /// ```
     pub fn context(&self) -> &Context {
         &self.process.context
     }
@@ -206,6 +325,20 @@ impl InstrumentedDelivery {
     /// an `exception` event with its message) and in `messaging.process.duration`. The
     /// message is not settled: call [`ack`](Self::ack), [`nack`](Self::nack) or
     /// [`reject`](Self::reject) afterwards.
+    ///
+    /// ```no_run
+    /// # async fn run(mut delivery: otel_amqp::InstrumentedDelivery) -> lapin::Result<()> {
+    /// use lapin::options::{BasicAckOptions, BasicNackOptions};
+    ///
+    /// let parsed = delivery
+    ///     .process(|message| async move { std::str::from_utf8(&message.data).map(str::to_owned) })
+    ///     .await; // an `Err` marks the process span as failed
+    /// match parsed {
+    ///     Ok(_) => delivery.ack(BasicAckOptions::default()).await?,
+    ///     Err(_) => delivery.nack(BasicNackOptions::default()).await?,
+    /// };
+    /// # Ok(()) }
+    /// ```
     pub async fn process<'a, F, Fut, T, E>(&'a mut self, handler: F) -> Result<T, E>
     where
         F: FnOnce(&'a Delivery) -> Fut,
@@ -224,6 +357,19 @@ impl InstrumentedDelivery {
     /// Marks the processing of this message as failed with `error_type` (low cardinality, for
     /// example an error's type name) and `message`, as [`process`](Self::process) does for an
     /// `Err`.
+    ///
+    /// ```no_run
+    /// # async fn run(mut delivery: otel_amqp::InstrumentedDelivery) -> lapin::Result<()> {
+    /// use lapin::options::BasicRejectOptions;
+    ///
+    /// if delivery.data().len() > 1 << 20 {
+    ///     delivery.record_error("payload_too_large", "job payload over 1 MiB");
+    ///     delivery
+    ///         .reject(BasicRejectOptions { requeue: false })
+    ///         .await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn record_error(
         &mut self,
         error_type: impl Into<Cow<'static, str>>,
@@ -236,6 +382,15 @@ impl InstrumentedDelivery {
     /// process span. Returns lapin's result: `Ok(false)` when nothing was sent because the
     /// delivery was already settled or its channel is closed (recorded as `error.type`
     /// `not-settled`).
+    ///
+    /// ```no_run
+    /// # async fn run(mut delivery: otel_amqp::InstrumentedDelivery) -> lapin::Result<()> {
+    /// use lapin::options::BasicAckOptions;
+    ///
+    /// let sent = delivery.ack(BasicAckOptions::default()).await?; // span `ack {queue}`
+    /// assert!(sent);
+    /// # Ok(()) }
+    /// ```
     pub async fn ack(self, options: BasicAckOptions) -> lapin::Result<bool> {
         let attributes = vec![KeyValue::new(AMQP_MULTIPLE, options.multiple)];
         let Self {
@@ -249,6 +404,20 @@ impl InstrumentedDelivery {
     /// Negatively acknowledges the message (`basic.nack`) inside a `nack {queue}` span that
     /// records whether it is requeued, then ends the process span. Returns lapin's result; see
     /// [`ack`](Self::ack).
+    ///
+    /// ```no_run
+    /// # async fn run(mut delivery: otel_amqp::InstrumentedDelivery) -> lapin::Result<()> {
+    /// use lapin::options::BasicNackOptions;
+    ///
+    /// // Hand it back for another worker; `amqp.settle.requeue = true` on the span.
+    /// delivery
+    ///     .nack(BasicNackOptions {
+    ///         requeue: true,
+    ///         ..Default::default()
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn nack(self, options: BasicNackOptions) -> lapin::Result<bool> {
         let attributes = vec![
             KeyValue::new(AMQP_REQUEUE, options.requeue),
@@ -265,6 +434,17 @@ impl InstrumentedDelivery {
     /// Rejects the message (`basic.reject`) inside a `reject {queue}` span that records
     /// whether it is requeued, then ends the process span. Returns lapin's result; see
     /// [`ack`](Self::ack).
+    ///
+    /// ```no_run
+    /// # async fn run(mut delivery: otel_amqp::InstrumentedDelivery) -> lapin::Result<()> {
+    /// use lapin::options::BasicRejectOptions;
+    ///
+    /// // Poison message: drop it (or dead-letter it, if the queue has a dead-letter exchange).
+    /// delivery
+    ///     .reject(BasicRejectOptions { requeue: false })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn reject(self, options: BasicRejectOptions) -> lapin::Result<bool> {
         let attributes = vec![KeyValue::new(AMQP_REQUEUE, options.requeue)];
         let Self {
@@ -276,6 +456,16 @@ impl InstrumentedDelivery {
     }
 
     /// Ends the process span now and returns the lapin delivery (settle it yourself).
+    ///
+    /// ```no_run
+    /// # async fn run(mut delivery: otel_amqp::InstrumentedDelivery) -> lapin::Result<()> {
+    /// use lapin::options::BasicAckOptions;
+    ///
+    /// let delivery: lapin::message::Delivery = delivery.into_inner(); // process span ends here
+    /// delivery.ack(BasicAckOptions::default()).await?; // not traced
+    ///     
+    /// # Ok(()) }
+    /// ```
     pub fn into_inner(self) -> Delivery {
         let Self {
             delivery,

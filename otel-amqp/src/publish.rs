@@ -22,6 +22,29 @@ use crate::shared::{PublishTarget, Shared, with_error_type};
 /// returned message (`error.type` from the reply code, such as `no-route`) end it as an error.
 /// Dropped without being awaited, the span ends without an outcome, like lapin, which then
 /// hands the confirmation to [`Channel::wait_for_confirms`](lapin::Channel::wait_for_confirms).
+///
+/// ```no_run
+/// # async fn run(channel: otel_amqp::InstrumentedChannel) -> lapin::Result<()> {
+/// use lapin::{BasicProperties, options::*};
+///
+/// channel
+///     .get_ref()
+///     .confirm_select(ConfirmSelectOptions::default())
+///     .await?;
+/// let confirm = channel
+///     .basic_publish(
+///         "".into(),
+///         "jobs".into(),
+///         BasicPublishOptions::default(),
+///         b"job",
+///         BasicProperties::default(),
+///     )
+///     .await?;
+/// // The publish span is still open: it ends with the broker's answer.
+/// let confirmation = confirm.await?;
+/// assert!(confirmation.is_ack());
+/// # Ok(()) }
+/// ```
 pub struct InstrumentedPublisherConfirm {
     inner: PublisherConfirm,
     pending: Option<PendingPublish>,
@@ -42,6 +65,27 @@ impl InstrumentedPublisherConfirm {
     }
 
     /// Unwraps lapin's confirm; the publish span ends now, without the broker's answer.
+    ///
+    /// ```no_run
+    /// # async fn run(channel: otel_amqp::InstrumentedChannel) -> lapin::Result<()> {
+    /// use lapin::{BasicProperties, options::*};
+    ///
+    /// for job in [b"a", b"b", b"c"] {
+    ///     let confirm = channel
+    ///         .basic_publish(
+    ///             "".into(),
+    ///             "jobs".into(),
+    ///             BasicPublishOptions::default(),
+    ///             job,
+    ///             BasicProperties::default(),
+    ///         )
+    ///         .await?;
+    ///     drop(confirm.into_inner()); // the span ends now; the answer is collected below
+    /// }
+    /// let returned = channel.get_ref().wait_for_confirms().await?;
+    /// assert!(returned.is_empty());
+    /// # Ok(()) }
+    /// ```
     pub fn into_inner(mut self) -> PublisherConfirm {
         if let Some(pending) = self.pending.take() {
             pending.finish(None);

@@ -18,6 +18,21 @@ pub(crate) const SYSTEM: &str = "rabbitmq";
 ///
 /// Whatever the choice, each consumer span also carries a span link to the producer's context,
 /// as the messaging conventions require.
+///
+/// ```
+/// use otel_amqp::{ConsumerParent, InstrumentedChannel};
+///
+/// assert_eq!(ConsumerParent::default(), ConsumerParent::CreationContext);
+///
+/// /// A nightly job that drains a queue: one trace for the job, each message linked to the
+/// /// trace that published it.
+/// fn batch_channel(channel: lapin::Channel) -> InstrumentedChannel {
+///     InstrumentedChannel::builder(channel)
+///         .with_consumer_parent(ConsumerParent::Ambient)
+///         .build()
+/// }
+/// # let _ = batch_channel;
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConsumerParent {

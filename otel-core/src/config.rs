@@ -4,6 +4,28 @@
 //! configuration elsewhere) can hand in its own variables without touching the process
 //! environment. A malformed value is a [`ConfigError`] naming the variable and the value; nothing
 //! here panics.
+//!
+//! ```
+//! use otel_core::config::{EnvSource, OtlpOverrides, OtlpProtocol, OtlpSettings, Signal};
+//!
+//! let env = EnvSource::from_pairs([
+//!     ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+//!     ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=secret"),
+//! ]);
+//! let traces = OtlpSettings::resolve(&env, Signal::Traces, &OtlpOverrides::default())?;
+//! assert_eq!(traces.endpoint, "http://collector:4318/v1/traces");
+//! assert_eq!(traces.protocol, OtlpProtocol::HttpProtobuf);
+//! assert_eq!(
+//!     traces.headers,
+//!     [("api-key".to_owned(), "secret".to_owned())]
+//! );
+//!
+//! // A malformed value names the variable.
+//! let bad = EnvSource::from_pairs([("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon")]);
+//! let err = OtlpSettings::resolve(&bad, Signal::Traces, &OtlpOverrides::default()).unwrap_err();
+//! assert!(err.to_string().contains("OTEL_EXPORTER_OTLP_PROTOCOL"));
+//! # Ok::<(), otel_core::ConfigError>(())
+//! ```
 
 use std::collections::HashMap;
 use std::fmt;
@@ -17,6 +39,14 @@ use opentelemetry::KeyValue;
 /// [`EnvSource::process`] reads the process environment (the default);
 /// [`EnvSource::from_pairs`] reads a fixed set, for tests and for applications that load their
 /// settings from elsewhere.
+///
+/// ```
+/// use otel_core::EnvSource;
+///
+/// let env = EnvSource::from_pairs([("OTEL_SERVICE_NAME", "checkout")]);
+/// assert_eq!(env.get("OTEL_SERVICE_NAME").as_deref(), Some("checkout"));
+/// assert_eq!(env.get("OTEL_SDK_DISABLED"), None);
+/// ```
 #[derive(Clone)]
 pub struct EnvSource(Arc<Lookup>);
 
@@ -24,11 +54,30 @@ type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
 
 impl EnvSource {
     /// The process environment (`std::env::var`).
+    ///
+    /// ```
+    /// use otel_core::EnvSource;
+    ///
+    /// // Whatever the process was started with, e.g. `OTEL_SERVICE_NAME=checkout ./app`.
+    /// let env = EnvSource::process();
+    /// let service = env
+    ///     .get("OTEL_SERVICE_NAME")
+    ///     .unwrap_or_else(|| "unknown_service".into());
+    /// assert!(!service.is_empty());
+    /// ```
     pub fn process() -> Self {
         Self(Arc::new(|name| std::env::var(name).ok()))
     }
 
     /// A fixed set of variables; anything not listed is unset.
+    ///
+    /// ```
+    /// use otel_core::EnvSource;
+    ///
+    /// let env = EnvSource::from_pairs([("OTEL_TRACES_SAMPLER", "always_on")]);
+    /// assert_eq!(env.get("OTEL_TRACES_SAMPLER").as_deref(), Some("always_on"));
+    /// assert_eq!(env.get("PATH"), None); // the process environment is not consulted
+    /// ```
     pub fn from_pairs<K: Into<String>, V: Into<String>>(
         pairs: impl IntoIterator<Item = (K, V)>,
     ) -> Self {
@@ -41,6 +90,14 @@ impl EnvSource {
 
     /// The value of `name`, with surrounding white space removed; empty counts as unset, as the
     /// OpenTelemetry specification asks.
+    ///
+    /// ```
+    /// use otel_core::EnvSource;
+    ///
+    /// let env = EnvSource::from_pairs([("OTEL_SERVICE_NAME", "  api \n"), ("OTEL_LOG_LEVEL", " ")]);
+    /// assert_eq!(env.get("OTEL_SERVICE_NAME").as_deref(), Some("api"));
+    /// assert_eq!(env.get("OTEL_LOG_LEVEL"), None);
+    /// ```
     pub fn get(&self, name: &str) -> Option<String> {
         (self.0)(name)
             .map(|v| v.trim().to_owned())
@@ -61,6 +118,18 @@ impl fmt::Debug for EnvSource {
 }
 
 /// A configuration value that could not be used.
+///
+/// ```
+/// use otel_core::ConfigError;
+/// use otel_core::config::parse_bool;
+///
+/// let err = parse_bool("OTEL_SDK_DISABLED", "yes").unwrap_err();
+/// assert!(matches!(&err, ConfigError::InvalidValue { variable, .. } if variable == "OTEL_SDK_DISABLED"));
+/// assert_eq!(
+///     err.to_string(),
+///     "invalid value \"yes\" for OTEL_SDK_DISABLED: expected `true` or `false`"
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -86,6 +155,16 @@ pub enum ConfigError {
 
 impl ConfigError {
     /// A [`ConfigError::InvalidValue`] for `variable`.
+    ///
+    /// ```
+    /// use otel_core::ConfigError;
+    ///
+    /// let err = ConfigError::invalid("APP_QUEUE_SIZE", "-1", "expected a positive number");
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "invalid value \"-1\" for APP_QUEUE_SIZE: expected a positive number"
+    /// );
+    /// ```
     pub fn invalid(
         variable: impl Into<String>,
         value: impl Into<String>,
@@ -100,6 +179,14 @@ impl ConfigError {
 }
 
 /// Parses a boolean as the specification does: `true`/`false`, case-insensitive.
+///
+/// ```
+/// use otel_core::config::parse_bool;
+///
+/// assert_eq!(parse_bool("OTEL_SDK_DISABLED", "TRUE"), Ok(true));
+/// assert_eq!(parse_bool("OTEL_SDK_DISABLED", "false"), Ok(false));
+/// assert!(parse_bool("OTEL_SDK_DISABLED", "1").is_err());
+/// ```
 pub fn parse_bool(variable: &str, value: &str) -> Result<bool, ConfigError> {
     if value.eq_ignore_ascii_case("true") {
         Ok(true)
@@ -115,6 +202,17 @@ pub fn parse_bool(variable: &str, value: &str) -> Result<bool, ConfigError> {
 }
 
 /// Parses a duration in whole milliseconds (the unit of every `OTEL_*` timeout and interval).
+///
+/// ```
+/// use otel_core::config::parse_millis;
+/// use std::time::Duration;
+///
+/// assert_eq!(
+///     parse_millis("OTEL_BSP_SCHEDULE_DELAY", "5000"),
+///     Ok(Duration::from_secs(5))
+/// );
+/// assert!(parse_millis("OTEL_BSP_SCHEDULE_DELAY", "5s").is_err());
+/// ```
 pub fn parse_millis(variable: &str, value: &str) -> Result<Duration, ConfigError> {
     value
         .parse::<u64>()
@@ -125,6 +223,14 @@ pub fn parse_millis(variable: &str, value: &str) -> Result<Duration, ConfigError
 }
 
 /// Parses a positive count (queue sizes, batch sizes).
+///
+/// ```
+/// use otel_core::config::parse_count;
+///
+/// assert_eq!(parse_count("OTEL_BSP_MAX_QUEUE_SIZE", "2048"), Ok(2048));
+/// assert!(parse_count("OTEL_BSP_MAX_QUEUE_SIZE", "0").is_err());
+/// assert!(parse_count("OTEL_BSP_MAX_QUEUE_SIZE", "-5").is_err());
+/// ```
 pub fn parse_count(variable: &str, value: &str) -> Result<usize, ConfigError> {
     match value.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
@@ -141,6 +247,29 @@ pub fn parse_count(variable: &str, value: &str) -> Result<usize, ConfigError> {
 ///
 /// An item without `=`, with an empty key or with a bad percent escape is an error naming the
 /// variable; empty items (`a=1,,b=2`) are skipped.
+///
+/// ```
+/// use otel_core::config::parse_key_values;
+///
+/// let pairs = parse_key_values(
+///     "OTEL_RESOURCE_ATTRIBUTES",
+///     "team=payments, region=eu%20west,,",
+/// )?;
+/// assert_eq!(
+///     pairs,
+///     [
+///         ("team".to_owned(), "payments".to_owned()),
+///         ("region".to_owned(), "eu west".to_owned())
+///     ]
+/// );
+///
+/// let err = parse_key_values("OTEL_RESOURCE_ATTRIBUTES", "team=payments,oops").unwrap_err();
+/// assert!(
+///     err.to_string()
+///         .contains("\"oops\" is not of the form key=value")
+/// );
+/// # Ok::<(), otel_core::ConfigError>(())
+/// ```
 pub fn parse_key_values(variable: &str, value: &str) -> Result<Vec<(String, String)>, ConfigError> {
     let mut out = Vec::new();
     for item in value.split(',') {
@@ -204,6 +333,16 @@ pub(crate) fn to_key_values(pairs: Vec<(String, String)>) -> Vec<KeyValue> {
 }
 
 /// The OTLP transport protocol (`OTEL_EXPORTER_OTLP_PROTOCOL`).
+///
+/// ```
+/// use otel_core::OtlpProtocol;
+///
+/// assert_eq!(OtlpProtocol::default(), OtlpProtocol::HttpProtobuf);
+/// assert_eq!(
+///     OtlpProtocol::parse("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+///     Ok(OtlpProtocol::Grpc)
+/// );
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum OtlpProtocol {
@@ -217,6 +356,18 @@ pub enum OtlpProtocol {
 
 impl OtlpProtocol {
     /// Parses the value of `variable`.
+    ///
+    /// ```
+    /// use otel_core::OtlpProtocol;
+    ///
+    /// let var = "OTEL_EXPORTER_OTLP_PROTOCOL";
+    /// assert_eq!(
+    ///     OtlpProtocol::parse(var, "http/protobuf"),
+    ///     Ok(OtlpProtocol::HttpProtobuf)
+    /// );
+    /// let err = OtlpProtocol::parse(var, "http/json").unwrap_err();
+    /// assert!(err.to_string().contains("http/json is not supported"));
+    /// ```
     pub fn parse(variable: &str, value: &str) -> Result<Self, ConfigError> {
         match value {
             "grpc" => Ok(Self::Grpc),
@@ -243,6 +394,15 @@ impl OtlpProtocol {
 }
 
 /// The OTLP signal an endpoint is resolved for.
+///
+/// ```
+/// use otel_core::config::{EnvSource, OtlpOverrides, OtlpSettings, Signal};
+///
+/// let env = EnvSource::from_pairs([("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")]);
+/// let logs = OtlpSettings::resolve(&env, Signal::Logs, &OtlpOverrides::default())?;
+/// assert_eq!(logs.endpoint, "http://collector:4318/v1/logs");
+/// # Ok::<(), otel_core::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Signal {
@@ -273,6 +433,26 @@ impl Signal {
 }
 
 /// Settings given in code for the OTLP exporters; each overrides its environment variable.
+///
+/// ```
+/// use otel_core::config::{EnvSource, OtlpOverrides, OtlpProtocol, OtlpSettings, Signal};
+/// use std::time::Duration;
+///
+/// let env = EnvSource::from_pairs([
+///     ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://from-env:4318"),
+///     ("OTEL_EXPORTER_OTLP_TIMEOUT", "30000"),
+/// ]);
+/// let overrides = OtlpOverrides {
+///     endpoint: Some("http://from-code:4317".into()),
+///     protocol: Some(OtlpProtocol::Grpc),
+///     ..Default::default()
+/// };
+/// let s = OtlpSettings::resolve(&env, Signal::Traces, &overrides)?;
+/// assert_eq!(s.endpoint, "http://from-code:4317"); // gRPC: no signal path appended
+/// assert_eq!(s.timeout, Duration::from_secs(30)); // not overridden: from the environment
+///     
+/// # Ok::<(), otel_core::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct OtlpOverrides {
     /// Base endpoint (as `OTEL_EXPORTER_OTLP_ENDPOINT`).
@@ -286,6 +466,20 @@ pub struct OtlpOverrides {
 }
 
 /// The resolved OTLP settings for one signal.
+///
+/// ```
+/// use otel_core::config::{EnvSource, OtlpOverrides, OtlpProtocol, OtlpSettings, Signal};
+/// use std::time::Duration;
+///
+/// // Nothing set: the specification's defaults.
+/// let env = EnvSource::from_pairs::<&str, &str>([]);
+/// let s = OtlpSettings::resolve(&env, Signal::Metrics, &OtlpOverrides::default())?;
+/// assert_eq!(s.endpoint, "http://localhost:4318/v1/metrics");
+/// assert_eq!(s.protocol, OtlpProtocol::HttpProtobuf);
+/// assert_eq!(s.timeout, Duration::from_secs(10));
+/// assert!(s.headers.is_empty());
+/// # Ok::<(), otel_core::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OtlpSettings {
     /// The full URL to send to: for HTTP, the signal path (`/v1/traces`, …) is already appended
@@ -303,6 +497,29 @@ impl OtlpSettings {
     /// Resolves the settings of `signal` from code overrides first, then the signal-specific
     /// variables (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, …), then the general ones, then the
     /// specification's defaults (`http/protobuf`, `http://localhost:4318`, 10 s).
+    ///
+    /// ```
+    /// use otel_core::config::{EnvSource, OtlpOverrides, OtlpSettings, Signal};
+    /// use std::time::Duration;
+    ///
+    /// let env = EnvSource::from_pairs([
+    ///     ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+    ///     (
+    ///         "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+    ///         "http://metrics-gateway:9090/otlp",
+    ///     ),
+    ///     ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "2500"),
+    /// ]);
+    /// let none = OtlpOverrides::default();
+    /// let traces = OtlpSettings::resolve(&env, Signal::Traces, &none)?;
+    /// assert_eq!(traces.endpoint, "http://collector:4318/v1/traces");
+    /// assert_eq!(traces.timeout, Duration::from_millis(2500));
+    /// // A signal-specific endpoint is used as given.
+    /// let metrics = OtlpSettings::resolve(&env, Signal::Metrics, &none)?;
+    /// assert_eq!(metrics.endpoint, "http://metrics-gateway:9090/otlp");
+    /// assert_eq!(metrics.timeout, Duration::from_secs(10));
+    /// # Ok::<(), otel_core::ConfigError>(())
+    /// ```
     pub fn resolve(
         env: &EnvSource,
         signal: Signal,

@@ -27,9 +27,70 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
 /// Spans held at most while waiting for their local root.
+///
+/// ```
+/// use opentelemetry::Context;
+/// use opentelemetry::trace::{Span as _, TraceContextExt as _, Tracer as _, TracerProvider as _};
+/// use opentelemetry_sdk::trace::SdkTracerProvider;
+/// use otel_core::console::{ConsoleExporter, MAX_PENDING_SPANS};
+/// use std::sync::{Arc, Mutex};
+///
+/// let out = Arc::new(Mutex::new(String::new()));
+/// let provider = SdkTracerProvider::builder()
+///     .with_simple_exporter(ConsoleExporter::to_buffer(out.clone()))
+///     .build();
+/// let tracer = provider.tracer("example");
+/// // The children of a root that has not ended wait for it…
+/// let job = Context::new().with_span(tracer.start("long job"));
+/// for _ in 0..MAX_PENDING_SPANS {
+///     tracer.start_with_context("step", &job).end();
+/// }
+/// assert!(out.lock().unwrap().is_empty());
+/// // …until one more would pass the bound: the trace is printed incomplete.
+/// tracer.start_with_context("step", &job).end();
+/// assert!(
+///     out.lock()
+///         .unwrap()
+///         .contains(&format!(" · {} spans · ", MAX_PENDING_SPANS + 1))
+/// );
+/// ```
 pub const MAX_PENDING_SPANS: usize = 10_000;
 
 /// How long the part of a trace under a remote parent waits for the rest of its trace.
+///
+/// ```
+/// use opentelemetry::Context;
+/// use opentelemetry::trace::{
+///     Span as _, SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+///     Tracer as _, TracerProvider as _,
+/// };
+/// use opentelemetry_sdk::trace::SdkTracerProvider;
+/// use otel_core::console::ConsoleExporter;
+/// use std::sync::{Arc, Mutex};
+///
+/// let out = Arc::new(Mutex::new(String::new()));
+/// let provider = SdkTracerProvider::builder()
+///     .with_simple_exporter(ConsoleExporter::to_buffer(out.clone()))
+///     .build();
+/// // A server span continuing a caller's trace: its parent is remote.
+/// let caller = Context::new().with_remote_span_context(SpanContext::new(
+///     TraceId::from(0x0af7651916cd43dd8448eb211c80319c),
+///     SpanId::from(0xb7ad6b7169203331),
+///     TraceFlags::SAMPLED,
+///     true,
+///     TraceState::NONE,
+/// ));
+/// provider
+///     .tracer("example")
+///     .start_with_context("GET /accounts", &caller)
+///     .end();
+/// // Held for REMOTE_ROOT_GRACE, in case the caller's spans end in this process too…
+/// assert!(out.lock().unwrap().is_empty());
+/// // …then printed at the next export, or at shutdown.
+/// provider.shutdown()?;
+/// assert!(out.lock().unwrap().contains("GET /accounts"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const REMOTE_ROOT_GRACE: Duration = Duration::from_millis(500);
 
 /// Attributes shown after the bar, when present, in this order.
@@ -52,6 +113,28 @@ enum Sink {
 }
 
 /// The waterfall exporter. See the module docs.
+///
+/// ```
+/// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+/// use opentelemetry_sdk::trace::SdkTracerProvider;
+/// use otel_core::console::ConsoleExporter;
+/// use std::sync::{Arc, Mutex};
+///
+/// let out = Arc::new(Mutex::new(String::new()));
+/// let provider = SdkTracerProvider::builder()
+///     .with_simple_exporter(ConsoleExporter::to_buffer(out.clone()))
+///     .build();
+/// let tracer = provider.tracer("example");
+/// tracer.in_span("GET /accounts/{id}", |_| {
+///     tracer.in_span("SELECT accounts", |_| {});
+/// });
+/// // Printed once the root ended: the root, then its child indented.
+/// let text = out.lock().unwrap().clone();
+/// let lines: Vec<&str> = text.lines().collect();
+/// assert!(lines[0].starts_with("trace ") && lines[0].contains(" · 2 spans · "));
+/// assert!(lines[1].starts_with("GET /accounts/{id}"));
+/// assert!(lines[2].starts_with("  SELECT accounts"));
+/// ```
 #[derive(Debug)]
 pub struct ConsoleExporter {
     sink: Sink,
@@ -79,6 +162,20 @@ impl Pending {
 
 impl ConsoleExporter {
     /// Prints to standard output.
+    ///
+    /// ```
+    /// use opentelemetry::trace::TracerProvider as _;
+    /// use opentelemetry_sdk::trace::SdkTracerProvider;
+    /// use otel_core::console::ConsoleExporter;
+    ///
+    /// let provider = SdkTracerProvider::builder()
+    ///     .with_batch_exporter(ConsoleExporter::stdout())
+    ///     .build();
+    /// let _tracer = provider.tracer("dev");
+    /// // … each trace started with the tracer prints as a waterfall when its root ends.
+    /// provider.shutdown()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stdout() -> Self {
         Self {
             sink: Sink::Stdout,
@@ -87,6 +184,24 @@ impl ConsoleExporter {
     }
 
     /// Appends to a shared string instead (for tests and for programs that print it later).
+    ///
+    /// ```
+    /// use opentelemetry::trace::{Span as _, Status, Tracer as _, TracerProvider as _};
+    /// use opentelemetry_sdk::trace::SdkTracerProvider;
+    /// use otel_core::console::ConsoleExporter;
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let out = Arc::new(Mutex::new(String::new()));
+    /// let provider = SdkTracerProvider::builder()
+    ///     .with_simple_exporter(ConsoleExporter::to_buffer(out.clone()))
+    ///     .build();
+    /// let mut span = provider.tracer("example").start("analyze");
+    /// span.set_status(Status::error("boom"));
+    /// span.end();
+    /// let text = out.lock().unwrap().clone();
+    /// assert!(text.contains("✗ analyze"));
+    /// assert!(text.trim_end().ends_with("ERROR boom"));
+    /// ```
     pub fn to_buffer(buffer: Arc<Mutex<String>>) -> Self {
         Self {
             sink: Sink::Buffer(buffer),
@@ -173,6 +288,30 @@ impl SpanExporter for ConsoleExporter {
 
 /// Renders spans (usually of one trace) as an indented tree with a time bar per span, its
 /// duration, status and key attributes; spans ending in error are marked `✗`.
+///
+/// ```
+/// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+/// use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+/// use otel_core::console::render_waterfall;
+///
+/// let exporter = InMemorySpanExporter::default();
+/// let provider = SdkTracerProvider::builder()
+///     .with_simple_exporter(exporter.clone())
+///     .build();
+/// let tracer = provider.tracer("example");
+/// tracer.in_span("checkout", |_| {
+///     tracer.in_span("charge card", |_| {});
+///     tracer.in_span("send receipt", |_| {});
+/// });
+/// let text = render_waterfall(&exporter.get_finished_spans()?);
+/// let lines: Vec<&str> = text.lines().collect();
+/// assert!(lines[0].contains(" · 3 spans · "));
+/// assert!(lines[1].starts_with("checkout "));
+/// assert!(lines[2].starts_with("  charge card "));
+/// assert!(lines[3].starts_with("  send receipt "));
+/// assert_eq!(render_waterfall(&[]), "");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn render_waterfall(spans: &[SpanData]) -> String {
     let mut out = String::new();
     if spans.is_empty() {

@@ -16,9 +16,12 @@
 //!     .f64_histogram("db.client.operation.duration")
 //!     .with_unit("s")
 //!     .build();
-//! let mut op = inst.start(&Context::current(), "SELECT accounts", SpanKind::Client, vec![
-//!     KeyValue::new("db.system.name", "postgresql"),
-//! ]);
+//! let mut op = inst.start(
+//!     &Context::current(),
+//!     "SELECT accounts",
+//!     SpanKind::Client,
+//!     vec![KeyValue::new("db.system.name", "postgresql")],
+//! );
 //! // … run the call inside `op.context()` …
 //! op.set_attribute(KeyValue::new("db.response.returned_rows", 3));
 //! op.end_with_duration(&duration, &[KeyValue::new("db.system.name", "postgresql")]);
@@ -47,6 +50,39 @@ use crate::metrics::{BoundHistogram, Histogram, Metrics};
 
 /// Tracer and metrics an adapter records through, with a full instrumentation scope
 /// (name, version, schema URL). Cheap to clone.
+///
+/// ```
+/// # #[cfg(feature = "testing")] {
+/// use opentelemetry::{Context, KeyValue, trace::SpanKind};
+/// use otel_core::metrics::SnapshotExt;
+/// use otel_core::testing::TestTelemetry;
+///
+/// let tt = TestTelemetry::new();
+/// let inst = tt.instrumentation("my-adapter");
+/// let duration = inst
+///     .metrics()
+///     .f64_histogram("db.client.operation.duration")
+///     .with_unit("s")
+///     .build();
+///
+/// let op = inst.start(
+///     &Context::current(),
+///     "GET",
+///     SpanKind::Client,
+///     vec![KeyValue::new("db.system.name", "redis")],
+/// );
+/// op.end_with_duration(&duration, &[KeyValue::new("db.system.name", "redis")]);
+///
+/// // The span, and a duration whose exemplar points at it.
+/// let span = tt.span("GET");
+/// let snapshot = tt.metrics().snapshot();
+/// let exemplar = snapshot
+///     .find("db.client.operation.duration")
+///     .and_then(|m| m.exemplars().next().cloned())
+///     .expect("one exemplar");
+/// assert_eq!(exemplar.span_id, span.span_context.span_id());
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Instrumentation {
     inner: Arc<Inner>,
@@ -91,6 +127,18 @@ impl std::fmt::Debug for Instrumentation {
 }
 
 /// Builder of [`Instrumentation`]; adapters expose the same options under the same names.
+///
+/// ```
+/// use otel_core::instrument::Instrumentation;
+/// use otel_core::metrics::Metrics;
+///
+/// let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+/// let inst = Instrumentation::builder("my-adapter", "0.1.0")
+///     .with_tracer_provider(provider)
+///     .with_metrics(Metrics::default())
+///     .build();
+/// # drop(inst);
+/// ```
 #[must_use]
 pub struct InstrumentationBuilder {
     scope: InstrumentationScope,
@@ -109,6 +157,31 @@ impl std::fmt::Debug for InstrumentationBuilder {
 impl Instrumentation {
     /// A builder for the adapter `scope_name` at `scope_version` (pass the adapter crate's
     /// `env!("CARGO_PKG_NAME")` and `env!("CARGO_PKG_VERSION")`).
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")] {
+    /// use opentelemetry::{Context, trace::SpanKind};
+    /// use otel_core::instrument::Instrumentation;
+    /// use otel_core::testing::TestTelemetry;
+    ///
+    /// let tt = TestTelemetry::new();
+    /// let inst = Instrumentation::builder("my-adapter", "0.1.0")
+    ///     .with_tracer_provider(tt.tracer_provider().clone())
+    ///     .build();
+    /// inst.start(&Context::current(), "call", SpanKind::Internal, Vec::new())
+    ///     .end();
+    /// let scope = tt.span("call").instrumentation_scope;
+    /// assert_eq!(
+    ///     (scope.name(), scope.version()),
+    ///     ("my-adapter", Some("0.1.0"))
+    /// );
+    /// assert!(
+    ///     scope
+    ///         .schema_url()
+    ///         .is_some_and(|url| url.starts_with("https://opentelemetry.io/schemas/"))
+    /// );
+    /// # }
+    /// ```
     pub fn builder(
         scope_name: &'static str,
         scope_version: &'static str,
@@ -124,12 +197,51 @@ impl Instrumentation {
     }
 
     /// The metrics registry the adapter's instruments live in.
+    ///
+    /// ```
+    /// use otel_core::instrument::Instrumentation;
+    /// use otel_core::metrics::{Metrics, SnapshotExt};
+    ///
+    /// let metrics = Metrics::default();
+    /// let inst = Instrumentation::builder("my-adapter", "0.1.0")
+    ///     .with_metrics(metrics.clone())
+    ///     .build();
+    /// inst.metrics().u64_counter("app.calls").build().add(1, &[]);
+    /// assert!(metrics.snapshot().find("app.calls").is_some());
+    /// ```
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
     }
 
     /// Starts a span named `name` of `kind`, child of the span in `parent` (usually
     /// [`Context::current`]), with `attributes` known at the start (samplers see them).
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")] {
+    /// use opentelemetry::{
+    ///     KeyValue,
+    ///     trace::{SpanKind, TraceContextExt as _},
+    /// };
+    /// use otel_core::testing::{TestTelemetry, assert_attr, assert_child_of};
+    ///
+    /// let tt = TestTelemetry::new();
+    /// let inst = tt.instrumentation("my-adapter");
+    /// let request = tt.root_context("GET /orders");
+    /// let op = inst.start(
+    ///     &request,
+    ///     "SELECT orders",
+    ///     SpanKind::Client,
+    ///     vec![KeyValue::new("db.system.name", "postgresql")],
+    /// );
+    /// op.end();
+    /// request.span().end();
+    ///
+    /// let query = tt.span("SELECT orders");
+    /// assert_child_of(&query, &tt.span("GET /orders"));
+    /// assert_eq!(query.span_kind, SpanKind::Client);
+    /// assert_attr(&query, "db.system.name", "postgresql");
+    /// # }
+    /// ```
     pub fn start(
         &self,
         parent: &Context,
@@ -160,10 +272,16 @@ impl Instrumentation {
     /// use otel_core::instrument::Instrumentation;
     ///
     /// let inst = Instrumentation::builder("my-adapter", "0.1.0").build();
-    /// let duration = inst.metrics().f64_histogram("db.client.operation.duration").build();
-    /// let mut op = inst.start_leaf(&Context::current(), "GET", SpanKind::Client, vec![
-    ///     KeyValue::new("db.system.name", "redis"),
-    /// ]);
+    /// let duration = inst
+    ///     .metrics()
+    ///     .f64_histogram("db.client.operation.duration")
+    ///     .build();
+    /// let mut op = inst.start_leaf(
+    ///     &Context::current(),
+    ///     "GET",
+    ///     SpanKind::Client,
+    ///     vec![KeyValue::new("db.system.name", "redis")],
+    /// );
     /// op.set_attribute(KeyValue::new("db.operation.name", "GET"));
     /// op.end_with_duration(&duration, &[KeyValue::new("db.system.name", "redis")]);
     /// ```
@@ -196,6 +314,26 @@ impl Instrumentation {
 
 impl InstrumentationBuilder {
     /// Uses `provider` instead of the global tracer provider.
+    ///
+    /// ```
+    /// use opentelemetry::{Context, trace::SpanKind};
+    /// use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+    /// use otel_core::instrument::Instrumentation;
+    ///
+    /// let exporter = InMemorySpanExporter::default();
+    /// let provider = SdkTracerProvider::builder()
+    ///     .with_simple_exporter(exporter.clone())
+    ///     .build();
+    /// let inst = Instrumentation::builder("my-adapter", "0.1.0")
+    ///     .with_tracer_provider(provider)
+    ///     .build();
+    /// inst.start(&Context::current(), "call", SpanKind::Internal, Vec::new())
+    ///     .end();
+    /// assert_eq!(
+    ///     exporter.get_finished_spans().expect("exporter open")[0].name,
+    ///     "call"
+    /// );
+    /// ```
     pub fn with_tracer_provider<P>(mut self, provider: P) -> Self
     where
         P: opentelemetry::trace::TracerProvider,
@@ -208,12 +346,46 @@ impl InstrumentationBuilder {
     }
 
     /// Uses `metrics` instead of [`Metrics::global`].
+    ///
+    /// ```
+    /// use opentelemetry::{Context, KeyValue, trace::SpanKind};
+    /// use otel_core::instrument::Instrumentation;
+    /// use otel_core::metrics::{Metrics, SnapshotExt};
+    ///
+    /// let metrics = Metrics::default();
+    /// let inst = Instrumentation::builder("my-adapter", "0.1.0")
+    ///     .with_metrics(metrics.clone())
+    ///     .build();
+    /// let duration = inst
+    ///     .metrics()
+    ///     .f64_histogram("app.call.duration")
+    ///     .with_unit("s")
+    ///     .build();
+    /// let op = inst.start(&Context::current(), "call", SpanKind::Internal, Vec::new());
+    /// op.end_with_duration(&duration, &[KeyValue::new("call", "a")]);
+    /// let snapshot = metrics.snapshot();
+    /// assert_eq!(
+    ///     snapshot.find("app.call.duration").map(|m| m.total_count()),
+    ///     Some(1)
+    /// );
+    /// ```
     pub fn with_metrics(mut self, metrics: Metrics) -> Self {
         self.metrics = Some(metrics);
         self
     }
 
     /// Builds; unset parts come from the globals as they are now.
+    ///
+    /// ```
+    /// use opentelemetry::{Context, trace::SpanKind};
+    /// use otel_core::instrument::Instrumentation;
+    ///
+    /// // No pipeline installed: the global tracer provider records nothing.
+    /// let inst = Instrumentation::builder("my-adapter", "0.1.0").build();
+    /// let op = inst.start(&Context::current(), "call", SpanKind::Internal, Vec::new());
+    /// assert!(!op.is_recording());
+    /// op.end();
+    /// ```
     pub fn build(self) -> Instrumentation {
         let tracer =
             self.tracer
@@ -242,6 +414,25 @@ impl InstrumentationBuilder {
 /// Dropped without [`end`](Operation::end) or [`end_with_duration`](Operation::end_with_duration)
 /// (for example because the caller dropped the future), the span still ends, with status Error
 /// and `error.type = "cancelled"`, so no call is lost from the trace.
+///
+/// ```
+/// # #[cfg(feature = "testing")] {
+/// use opentelemetry::{
+///     Context,
+///     trace::{SpanKind, Status},
+/// };
+/// use otel_core::testing::{TestTelemetry, assert_attr};
+///
+/// let tt = TestTelemetry::new();
+/// let inst = tt.instrumentation("my-adapter");
+/// let op = inst.start(&Context::current(), "GET", SpanKind::Client, Vec::new());
+/// drop(op); // e.g. the caller dropped the future
+///
+/// let span = tt.span("GET");
+/// assert_attr(&span, "error.type", "cancelled");
+/// assert!(matches!(span.status, Status::Error { .. }));
+/// # }
+/// ```
 pub struct Operation {
     span: OpSpan,
     start: SystemTime,
@@ -314,6 +505,29 @@ impl Operation {
     /// For an operation from [`Instrumentation::start_leaf`] the context is built on the first
     /// call and carries the span's identity (children and propagated headers point at it), but
     /// attributes set through it do not reach the span: use this operation's methods.
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")] {
+    /// use opentelemetry::{
+    ///     Context,
+    ///     trace::{SpanKind, Tracer as _},
+    /// };
+    /// use otel_core::testing::{TestTelemetry, assert_child_of};
+    ///
+    /// let tt = TestTelemetry::new();
+    /// let inst = tt.instrumentation("my-adapter");
+    /// let op = inst.start(
+    ///     &Context::current(),
+    ///     "publish",
+    ///     SpanKind::Producer,
+    ///     Vec::new(),
+    /// );
+    /// // Work done inside the operation's context is its child.
+    /// let _ = tt.tracer().start_with_context("encode", op.context());
+    /// op.end();
+    /// assert_child_of(&tt.span("encode"), &tt.span("publish"));
+    /// # }
+    /// ```
     pub fn context(&self) -> &Context {
         match &self.span {
             OpSpan::Context(cx) => cx,
@@ -357,6 +571,24 @@ impl Operation {
     }
 
     /// Whether the span records anything; skip building attribute values when it does not.
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")] {
+    /// use opentelemetry::{Context, KeyValue, trace::SpanKind};
+    /// use opentelemetry_sdk::trace::Sampler;
+    /// use otel_core::testing::TestTelemetry;
+    ///
+    /// let tt = TestTelemetry::with_sampler(Sampler::AlwaysOff);
+    /// let inst = tt.instrumentation("my-adapter");
+    /// let mut op = inst.start(&Context::current(), "query", SpanKind::Client, Vec::new());
+    /// assert!(!op.is_recording());
+    /// if op.is_recording() {
+    ///     op.set_attribute(KeyValue::new("db.query.text", "SELECT ...".to_owned()));
+    /// }
+    /// op.end();
+    /// assert!(tt.spans().is_empty());
+    /// # }
+    /// ```
     pub fn is_recording(&self) -> bool {
         match &self.span {
             OpSpan::Context(cx) => cx.span().is_recording(),
@@ -372,27 +604,133 @@ impl Operation {
     }
 
     /// Time since the start.
+    ///
+    /// ```
+    /// use opentelemetry::{Context, trace::SpanKind};
+    /// use otel_core::instrument::Instrumentation;
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let inst = Instrumentation::builder("my-adapter", "0.1.0").build();
+    /// let before = Instant::now();
+    /// let op = inst.start(&Context::current(), "call", SpanKind::Internal, Vec::new());
+    /// // E.g. to give up on a call that already took too long:
+    /// let took = op.elapsed();
+    /// assert!(took <= before.elapsed() + Duration::from_millis(50));
+    /// op.end();
+    /// ```
     pub fn elapsed(&self) -> Duration {
         self.start.elapsed().unwrap_or_default()
     }
 
     /// Sets an attribute on the span.
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")] {
+    /// use opentelemetry::{Context, KeyValue, trace::SpanKind};
+    /// use otel_core::testing::{TestTelemetry, assert_attr};
+    ///
+    /// let tt = TestTelemetry::new();
+    /// let mut op = tt.instrumentation("my-adapter").start(
+    ///     &Context::current(),
+    ///     "SELECT",
+    ///     SpanKind::Client,
+    ///     Vec::new(),
+    /// );
+    /// op.set_attribute(KeyValue::new("db.response.returned_rows", 3));
+    /// op.end();
+    /// assert_attr(&tt.span("SELECT"), "db.response.returned_rows", 3);
+    /// # }
+    /// ```
     pub fn set_attribute(&mut self, kv: KeyValue) {
         on_span!(self, s => s.set_attribute(kv));
     }
 
     /// Sets attributes on the span.
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")] {
+    /// use opentelemetry::{Context, KeyValue, trace::SpanKind};
+    /// use otel_core::testing::{TestTelemetry, assert_attr};
+    ///
+    /// let tt = TestTelemetry::new();
+    /// let mut op = tt.instrumentation("my-adapter").start(
+    ///     &Context::current(),
+    ///     "GET",
+    ///     SpanKind::Server,
+    ///     Vec::new(),
+    /// );
+    /// op.set_attributes([
+    ///     KeyValue::new("http.response.status_code", 200),
+    ///     KeyValue::new("http.route", "/orders/{id}"),
+    /// ]);
+    /// op.end();
+    /// let span = tt.span("GET");
+    /// assert_attr(&span, "http.response.status_code", 200);
+    /// assert_attr(&span, "http.route", "/orders/{id}");
+    /// # }
+    /// ```
     pub fn set_attributes(&mut self, attributes: impl IntoIterator<Item = KeyValue>) {
         on_span!(self, s => s.set_attributes(attributes));
     }
 
     /// Renames the span (for names only known once the call ran, like an HTTP route).
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")] {
+    /// use opentelemetry::{Context, trace::SpanKind};
+    /// use otel_core::testing::TestTelemetry;
+    ///
+    /// let tt = TestTelemetry::new();
+    /// let mut op = tt.instrumentation("my-adapter").start(
+    ///     &Context::current(),
+    ///     "GET",
+    ///     SpanKind::Server,
+    ///     Vec::new(),
+    /// );
+    /// // ... routing found the route ...
+    /// op.update_name("GET /orders/{id}");
+    /// op.end();
+    /// assert_eq!(tt.spans_named("GET /orders/{id}").len(), 1);
+    /// # }
+    /// ```
     pub fn update_name(&mut self, name: impl Into<Cow<'static, str>>) {
         on_span!(self, s => s.update_name(name));
     }
 
     /// Marks the call failed: `error.type`, span status Error with `message`, and an
     /// `exception` event carrying the type and message.
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")] {
+    /// use opentelemetry::{
+    ///     Context,
+    ///     trace::{SpanKind, Status},
+    /// };
+    /// use otel_core::testing::{TestTelemetry, assert_attr};
+    ///
+    /// let tt = TestTelemetry::new();
+    /// let mut op = tt.instrumentation("my-adapter").start(
+    ///     &Context::current(),
+    ///     "GET",
+    ///     SpanKind::Client,
+    ///     Vec::new(),
+    /// );
+    /// op.record_error("io", "connection reset");
+    /// op.end();
+    ///
+    /// let span = tt.span("GET");
+    /// assert_attr(&span, "error.type", "io");
+    /// assert_eq!(span.status, Status::error("connection reset"));
+    /// let event = &span.events.events[0];
+    /// assert_eq!(event.name, "exception");
+    /// assert!(
+    ///     event
+    ///         .attributes
+    ///         .iter()
+    ///         .any(|kv| kv.key.as_str() == "exception.message")
+    /// );
+    /// # }
+    /// ```
     pub fn record_error(
         &mut self,
         error_type: impl Into<Value>,
@@ -416,12 +754,71 @@ impl Operation {
 
     /// Sets the span status without other changes (for conventions where an error does not
     /// mean status Error, or to mark Ok explicitly).
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")] {
+    /// use opentelemetry::{
+    ///     Context,
+    ///     trace::{SpanKind, Status},
+    /// };
+    /// use otel_core::testing::{TestTelemetry, assert_no_attr};
+    ///
+    /// let tt = TestTelemetry::new();
+    /// let mut op = tt.instrumentation("my-adapter").start(
+    ///     &Context::current(),
+    ///     "GET",
+    ///     SpanKind::Client,
+    ///     Vec::new(),
+    /// );
+    /// op.set_status(Status::Ok);
+    /// op.end();
+    /// let span = tt.span("GET");
+    /// assert_eq!(span.status, Status::Ok);
+    /// assert_no_attr(&span, "error.type");
+    /// # }
+    /// ```
     pub fn set_status(&mut self, status: Status) {
         on_span!(self, s => s.set_status(status));
     }
 
     /// Ends the span and records the elapsed seconds in `histogram` with `metric_attributes`;
     /// the exemplar (when the span is sampled) points at this span.
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")] {
+    /// use opentelemetry::{Context, KeyValue, trace::SpanKind};
+    /// use otel_core::metrics::SnapshotExt;
+    /// use otel_core::testing::TestTelemetry;
+    ///
+    /// let tt = TestTelemetry::new();
+    /// let inst = tt.instrumentation("my-adapter");
+    /// let duration = inst
+    ///     .metrics()
+    ///     .f64_histogram("db.client.operation.duration")
+    ///     .with_unit("s")
+    ///     .build();
+    /// let attributes = [KeyValue::new("db.system.name", "redis")];
+    /// let op = inst.start(&Context::current(), "GET", SpanKind::Client, Vec::new());
+    /// op.end_with_duration(&duration, &attributes);
+    ///
+    /// let span = tt.span("GET");
+    /// let took = span
+    ///     .end_time
+    ///     .duration_since(span.start_time)
+    ///     .expect("ends after it starts");
+    /// let snapshot = tt.metrics().snapshot();
+    /// let metric = snapshot
+    ///     .find("db.client.operation.duration")
+    ///     .expect("registered");
+    /// let data = metric
+    ///     .find_series(&attributes)
+    ///     .and_then(|s| s.histogram())
+    ///     .expect("recorded");
+    /// // The recorded duration is exactly the span's.
+    /// assert_eq!(data.sum, took.as_secs_f64());
+    /// assert_eq!(data.exemplars[0].span_id, span.span_context.span_id());
+    /// # }
+    /// ```
     pub fn end_with_duration(mut self, histogram: &Histogram, metric_attributes: &[KeyValue]) {
         let end = SystemTime::now();
         let secs = self.seconds_until(end);
@@ -438,7 +835,11 @@ impl Operation {
     /// use otel_core::instrument::Instrumentation;
     ///
     /// let inst = Instrumentation::builder("my-adapter", "0.1.0").build();
-    /// let duration = inst.metrics().f64_histogram("app.call.duration").with_unit("s").build();
+    /// let duration = inst
+    ///     .metrics()
+    ///     .f64_histogram("app.call.duration")
+    ///     .with_unit("s")
+    ///     .build();
     /// let ok_calls = duration.bind(&[KeyValue::new("result", "ok")]);
     /// let op = inst.start(&Context::current(), "call", SpanKind::Internal, Vec::new());
     /// op.end_with_bound(&ok_calls);
@@ -451,6 +852,28 @@ impl Operation {
     }
 
     /// Ends the span only.
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")] {
+    /// use opentelemetry::{
+    ///     Context,
+    ///     trace::{SpanKind, Status},
+    /// };
+    /// use otel_core::testing::TestTelemetry;
+    ///
+    /// let tt = TestTelemetry::new();
+    /// let op = tt.instrumentation("my-adapter").start(
+    ///     &Context::current(),
+    ///     "GET",
+    ///     SpanKind::Client,
+    ///     Vec::new(),
+    /// );
+    /// op.end();
+    /// // Ended normally: not marked cancelled, status left unset.
+    /// assert_eq!(tt.span("GET").status, Status::Unset);
+    /// assert!(tt.metrics().snapshot().is_empty());
+    /// # }
+    /// ```
     pub fn end(mut self) {
         self.finish();
     }

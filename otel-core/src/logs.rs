@@ -12,10 +12,11 @@
 //! compose your own subscriber:
 //!
 //! ```
-//! use otel_core::logs::{fmt_layer, LogFormat};
+//! use otel_core::logs::{LogFormat, fmt_layer};
 //! use tracing_subscriber::prelude::*;
 //!
-//! let subscriber = tracing_subscriber::registry().with(fmt_layer(LogFormat::Json, std::io::stderr));
+//! let subscriber =
+//!     tracing_subscriber::registry().with(fmt_layer(LogFormat::Json, std::io::stderr));
 //! tracing::subscriber::with_default(subscriber, || tracing::info!(order = 42, "accepted"));
 //! ```
 
@@ -32,6 +33,23 @@ use tracing_subscriber::registry::LookupSpan;
 use crate::redact::Redactor;
 
 /// How log lines are printed.
+///
+/// ```
+/// # #[cfg(feature = "testing")] {
+/// use otel_core::logs::{LogFormat, fmt_layer};
+/// use otel_core::testing::LogBuffer;
+/// use tracing_subscriber::prelude::*;
+///
+/// let out = LogBuffer::default();
+/// let subscriber = tracing_subscriber::registry().with(fmt_layer(LogFormat::Json, out.clone()));
+/// tracing::subscriber::with_default(subscriber, || tracing::warn!(queue = "orders", "backlog"));
+/// let line: serde_json::Value = serde_json::from_str(out.contents().trim())?;
+/// assert_eq!(line["level"], "WARN");
+/// assert_eq!(line["message"], "backlog");
+/// assert_eq!(line["fields"]["queue"], "orders");
+/// # }
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum LogFormat {
@@ -46,6 +64,21 @@ pub enum LogFormat {
 
 impl LogFormat {
     /// Parses `text`, `json` or `off` (the value of `OTEL_CORE_LOG_FORMAT`).
+    ///
+    /// ```
+    /// use otel_core::logs::LogFormat;
+    ///
+    /// assert_eq!(
+    ///     LogFormat::parse("OTEL_CORE_LOG_FORMAT", "JSON"),
+    ///     Ok(LogFormat::Json)
+    /// );
+    /// assert_eq!(
+    ///     LogFormat::parse("OTEL_CORE_LOG_FORMAT", "none"),
+    ///     Ok(LogFormat::Off)
+    /// );
+    /// let err = LogFormat::parse("OTEL_CORE_LOG_FORMAT", "xml").unwrap_err();
+    /// assert!(err.to_string().contains("OTEL_CORE_LOG_FORMAT"));
+    /// ```
     pub fn parse(variable: &str, value: &str) -> Result<Self, crate::ConfigError> {
         match value.to_ascii_lowercase().as_str() {
             "text" => Ok(Self::Text),
@@ -63,6 +96,36 @@ impl LogFormat {
 /// A fmt layer printing events in `format` to `writer`, with trace and span ids.
 ///
 /// Returns `None` for [`LogFormat::Off`] (an `Option` of a layer is itself a layer).
+///
+/// ```
+/// # #[cfg(feature = "testing")] {
+/// use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
+/// use opentelemetry_sdk::trace::SdkTracerProvider;
+/// use otel_core::logs::{LogFormat, fmt_layer};
+/// use otel_core::testing::LogBuffer;
+/// use tracing_subscriber::prelude::*;
+///
+/// let out = LogBuffer::default();
+/// let subscriber = tracing_subscriber::registry().with(fmt_layer(LogFormat::Text, out.clone()));
+/// let tracer = SdkTracerProvider::builder().build().tracer("example");
+/// let trace_id = tracing::subscriber::with_default(subscriber, || {
+///     tracing::info!(order = 42, "received");
+///     tracer.in_span("checkout", |cx| {
+///         tracing::info!("charged");
+///         cx.span().span_context().trace_id()
+///     })
+/// });
+/// let text = out.contents();
+/// let lines: Vec<&str> = text.lines().collect();
+/// assert!(lines[0].contains(" INFO ") && lines[0].ends_with(": received order=42"));
+/// assert!(lines[1].contains(&format!("charged trace_id={trace_id} span_id=")));
+///
+/// // `Off` is no layer at all.
+/// assert!(
+///     fmt_layer::<tracing_subscriber::Registry, _>(LogFormat::Off, std::io::stderr).is_none()
+/// );
+/// # }
+/// ```
 pub fn fmt_layer<S, W>(
     format: LogFormat,
     writer: W,
@@ -79,7 +142,7 @@ where
 /// `redactor` when it is `Some` (see [`crate::redact`]).
 ///
 /// ```
-/// use otel_core::logs::{fmt_layer_with_redaction, LogFormat};
+/// use otel_core::logs::{LogFormat, fmt_layer_with_redaction};
 /// use otel_core::redact::Redactor;
 /// use tracing_subscriber::prelude::*;
 ///
@@ -120,6 +183,25 @@ where
 }
 
 /// The event formatter behind [`fmt_layer`].
+///
+/// ```
+/// # #[cfg(feature = "testing")] {
+/// use otel_core::logs::CorrelatedFormat;
+/// use otel_core::testing::LogBuffer;
+/// use tracing_subscriber::prelude::*;
+///
+/// let out = LogBuffer::default();
+/// let layer = tracing_subscriber::fmt::layer()
+///     .with_writer(out.clone())
+///     .with_ansi(false)
+///     .event_format(CorrelatedFormat::text());
+/// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+///     tracing::error!(code = 503, "upstream down")
+/// });
+/// let line = out.contents();
+/// assert!(line.contains(" ERROR ") && line.trim_end().ends_with(": upstream down code=503"));
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct CorrelatedFormat {
     json: bool,
@@ -128,6 +210,27 @@ pub struct CorrelatedFormat {
 
 impl CorrelatedFormat {
     /// Text lines: `2026-01-01T00:00:00.000Z  INFO target: message k=v trace_id=… span_id=…`.
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")] {
+    /// use otel_core::logs::CorrelatedFormat;
+    /// use otel_core::testing::LogBuffer;
+    /// use tracing_subscriber::prelude::*;
+    ///
+    /// let out = LogBuffer::default();
+    /// let layer = tracing_subscriber::fmt::layer()
+    ///     .with_writer(out.clone())
+    ///     .with_ansi(false)
+    ///     .event_format(CorrelatedFormat::text());
+    /// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    ///     tracing::info!(user = "ada", "signed in")
+    /// });
+    /// let line = out.contents();
+    /// // `2026-01-01T00:00:00.000Z  INFO my_app::auth: signed in user="ada"`
+    /// assert_eq!(&line[23..30], "Z  INFO");
+    /// assert!(line.trim_end().ends_with(r#": signed in user="ada""#));
+    /// # }
+    /// ```
     pub fn text() -> Self {
         Self {
             json: false,
@@ -136,6 +239,34 @@ impl CorrelatedFormat {
     }
 
     /// JSON lines: `{"timestamp":…,"level":…,"target":…,"message":…,"fields":{…},"trace_id":…,"span_id":…}`.
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")] {
+    /// use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
+    /// use opentelemetry_sdk::trace::SdkTracerProvider;
+    /// use otel_core::logs::CorrelatedFormat;
+    /// use otel_core::testing::LogBuffer;
+    /// use tracing_subscriber::prelude::*;
+    ///
+    /// let out = LogBuffer::default();
+    /// let layer = tracing_subscriber::fmt::layer()
+    ///     .with_writer(out.clone())
+    ///     .event_format(CorrelatedFormat::json());
+    /// let tracer = SdkTracerProvider::builder().build().tracer("example");
+    /// let span_id =
+    ///     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    ///         tracer.in_span("checkout", |cx| {
+    ///             tracing::info!(amount = 12.5, "charged");
+    ///             cx.span().span_context().span_id()
+    ///         })
+    ///     });
+    /// let line: serde_json::Value = serde_json::from_str(out.contents().trim())?;
+    /// assert_eq!(line["message"], "charged");
+    /// assert_eq!(line["fields"]["amount"], 12.5);
+    /// assert_eq!(line["span_id"], span_id.to_string());
+    /// # }
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     pub fn json() -> Self {
         Self {
             json: true,
@@ -144,6 +275,27 @@ impl CorrelatedFormat {
     }
 
     /// Masks secrets and personal data in messages and fields (see [`crate::redact`]).
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")] {
+    /// use otel_core::logs::CorrelatedFormat;
+    /// use otel_core::redact::Redactor;
+    /// use otel_core::testing::LogBuffer;
+    /// use tracing_subscriber::prelude::*;
+    ///
+    /// let out = LogBuffer::default();
+    /// let layer = tracing_subscriber::fmt::layer()
+    ///     .with_writer(out.clone())
+    ///     .event_format(CorrelatedFormat::json().with_redaction(Redactor::new()));
+    /// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    ///     tracing::info!(password = "hunter2", "login by ann@example.com")
+    /// });
+    /// let line: serde_json::Value = serde_json::from_str(out.contents().trim())?;
+    /// assert_eq!(line["message"], "login by [REDACTED]");
+    /// assert_eq!(line["fields"]["password"], "[REDACTED]");
+    /// # }
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     #[must_use]
     pub fn with_redaction(mut self, redactor: Redactor) -> Self {
         self.redactor = Some(redactor);

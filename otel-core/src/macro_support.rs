@@ -18,9 +18,9 @@
 //!
 //! ```
 //! # #[cfg(feature = "testing")] {
+//! use opentelemetry::Context;
 //! use otel_core::macro_support::with_instrumentation;
 //! use otel_core::testing::TestTelemetry;
-//! use opentelemetry::Context;
 //!
 //! #[otel_core::traced]
 //! fn load_account(id: u64) -> u64 {
@@ -29,7 +29,8 @@
 //!
 //! let tt = TestTelemetry::new();
 //! {
-//!     let _guard = with_instrumentation(&Context::current(), &tt.instrumentation("test")).attach();
+//!     let _guard =
+//!         with_instrumentation(&Context::current(), &tt.instrumentation("test")).attach();
 //!     load_account(7);
 //! }
 //! otel_core::testing::assert_attr(&tt.span("load_account"), "id", 7);
@@ -58,27 +59,158 @@ use crate::metrics::{Histogram, Metrics};
 
 /// Name of the histogram a traced function with metrics on records its call duration in (unit
 /// `s`). The OpenTelemetry conventions define no metric for plain function calls; this is ours.
+///
+/// ```
+/// # #[cfg(feature = "testing")] {
+/// use opentelemetry::{Context, KeyValue};
+/// use otel_core::macro_support::{CALL_DURATION, RESULT, with_instrumentation};
+/// use otel_core::metrics::SnapshotExt as _;
+/// use otel_core::semconv::attribute::CODE_FUNCTION_NAME;
+/// use otel_core::testing::TestTelemetry;
+///
+/// #[otel_core::traced(metrics)]
+/// fn reserve_stock(sku: &str) -> u32 {
+///     sku.len() as u32
+/// }
+///
+/// let tt = TestTelemetry::new();
+/// {
+///     let _guard =
+///         with_instrumentation(&Context::current(), &tt.instrumentation("shop")).attach();
+///     reserve_stock("A-1");
+///     reserve_stock("B-2");
+/// }
+/// let snapshot = tt.metrics().snapshot();
+/// let calls = snapshot.find(CALL_DURATION).expect("the histogram exists");
+/// assert_eq!(calls.unit, "s");
+/// let ok = calls
+///     .series_matching(&[KeyValue::new(RESULT, "ok")])
+///     .next()
+///     .expect("a series of successful calls");
+/// assert!(
+///     ok.attribute(CODE_FUNCTION_NAME)
+///         .is_some_and(|f| f.as_str().ends_with("reserve_stock"))
+/// );
+/// assert_eq!(ok.histogram().map(|h| h.count), Some(2));
+/// # }
+/// ```
 pub const CALL_DURATION: &str = "function.call.duration";
 
 /// Attribute key of [`CALL_DURATION`] saying how the call ended: `"ok"` or `"error"` (an `Err`
 /// return with `err`, a panic, or a future dropped before it completed).
+///
+/// ```
+/// # #[cfg(feature = "testing")] {
+/// use opentelemetry::Context;
+/// use otel_core::macro_support::{CALL_DURATION, RESULT, with_instrumentation};
+/// use otel_core::metrics::SnapshotExt as _;
+/// use otel_core::testing::TestTelemetry;
+///
+/// #[otel_core::traced(metrics, err)]
+/// fn parse_quantity(text: &str) -> Result<u32, std::num::ParseIntError> {
+///     text.parse()
+/// }
+///
+/// let tt = TestTelemetry::new();
+/// {
+///     let _guard =
+///         with_instrumentation(&Context::current(), &tt.instrumentation("shop")).attach();
+///     let _ = parse_quantity("3");
+///     let _ = parse_quantity("three");
+/// }
+/// let snapshot = tt.metrics().snapshot();
+/// let mut results: Vec<String> = snapshot
+///     .find(CALL_DURATION)
+///     .expect("the histogram exists")
+///     .series
+///     .iter()
+///     .filter_map(|s| s.attribute(RESULT))
+///     .map(|v| v.to_string())
+///     .collect();
+/// results.sort();
+/// assert_eq!(results, ["error", "ok"]);
+/// # }
+/// ```
 pub const RESULT: &str = "result";
 
 /// Attribute key under which `ret` records a function's return value.
+///
+/// ```
+/// # #[cfg(feature = "testing")] {
+/// use opentelemetry::Context;
+/// use otel_core::macro_support::{RETURN, with_instrumentation};
+/// use otel_core::testing::{TestTelemetry, assert_attr};
+///
+/// #[otel_core::traced(ret)]
+/// fn discount_percent(code: &str) -> i64 {
+///     if code == "SPRING" { 15 } else { 0 }
+/// }
+///
+/// let tt = TestTelemetry::new();
+/// {
+///     let _guard =
+///         with_instrumentation(&Context::current(), &tt.instrumentation("shop")).attach();
+///     discount_percent("SPRING");
+/// }
+/// assert_attr(&tt.span("discount_percent"), RETURN, 15);
+/// # }
+/// ```
 pub const RETURN: &str = "return";
 
 /// The value recorded instead of a field marked `#[otel(redact)]`.
+///
+/// ```
+/// use otel_core::SpanAttributes;
+/// use otel_core::macro_support::REDACTED;
+///
+/// #[derive(SpanAttributes)]
+/// struct Login {
+///     user: String,
+///     #[otel(redact)]
+///     password: String,
+/// }
+///
+/// let login = Login {
+///     user: "ann".into(),
+///     password: "hunter2".into(),
+/// };
+/// let attributes = login.attributes();
+/// assert_eq!(attributes[1].key.as_str(), "password");
+/// assert_eq!(attributes[1].value.as_str(), REDACTED);
+/// ```
 pub const REDACTED: &str = "[REDACTED]";
 
 static METRICS_BY_DEFAULT: AtomicBool = AtomicBool::new(false);
 
 /// Turns the call-duration metric on (or off) for every traced function that does not decide
 /// for itself with `metrics` / `metrics = false`. Takes effect for calls started afterwards.
+///
+/// ```no_run
+/// use otel_core::macro_support::{metrics_by_default, set_metrics_by_default};
+///
+/// fn main() -> Result<(), otel_core::ConfigError> {
+///     // At startup, before the first traced call: every traced function records its duration
+///     // unless it says `#[traced(metrics = false)]`.
+///     set_metrics_by_default(true);
+///     assert!(metrics_by_default());
+///     let _guard = otel_core::Telemetry::builder().install()?;
+///     // …
+///     Ok(())
+/// }
+/// ```
 pub fn set_metrics_by_default(enabled: bool) {
     METRICS_BY_DEFAULT.store(enabled, Ordering::Relaxed);
 }
 
 /// Whether traced functions that do not decide for themselves record the call-duration metric.
+///
+/// ```
+/// use otel_core::macro_support::metrics_by_default;
+///
+/// // Off until the application calls `set_metrics_by_default(true)`: only functions marked
+/// // `#[traced(metrics)]` record the call-duration histogram.
+/// assert!(!metrics_by_default());
+/// ```
 pub fn metrics_by_default() -> bool {
     METRICS_BY_DEFAULT.load(Ordering::Relaxed)
 }
@@ -90,6 +222,32 @@ pub fn metrics_by_default() -> bool {
 /// follows the context into child spans, across `.await` and into
 /// [`crate::context::spawn`]ed tasks. Work that starts from an empty context (a plain
 /// `tokio::spawn`, a server's connection tasks) is not routed: it uses the globals.
+///
+/// ```
+/// # #[cfg(feature = "testing")] {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use opentelemetry::Context;
+/// use opentelemetry::context::FutureExt as _;
+/// use otel_core::macro_support::with_instrumentation;
+/// use otel_core::testing::{TestTelemetry, assert_child_of};
+///
+/// #[otel_core::traced]
+/// async fn handle(order: u64) {
+///     check_stock(order).await;
+/// }
+///
+/// #[otel_core::traced]
+/// async fn check_stock(_order: u64) {}
+///
+/// let tt = TestTelemetry::new();
+/// let cx = with_instrumentation(&Context::current(), &tt.instrumentation("shop"));
+/// handle(7).with_context(cx).await;
+/// // Both calls went to this test's pipeline, child under parent.
+/// assert_child_of(&tt.span("check_stock"), &tt.span("handle"));
+/// # }
+/// # }
+/// ```
 pub fn with_instrumentation(parent: &Context, instrumentation: &Instrumentation) -> Context {
     parent.with_value(Routed::new(instrumentation.clone()))
 }
@@ -114,6 +272,11 @@ fn call_duration(metrics: &Metrics) -> Histogram {
     metrics.f64_histogram(CALL_DURATION).with_unit("s").build()
 }
 
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a set of span attributes",
+    label = "does not implement `SpanAttributes`",
+    note = "in `#[traced(fields(..))]` write `key = value` for one attribute; a bare expression must be a `SpanAttributes` value (`#[derive(SpanAttributes)]`)"
+)]
 /// A typed set of span attributes: business context (tenant, order id, account id) named once.
 ///
 /// Derive it with [`#[derive(SpanAttributes)]`](macro@crate::SpanAttributes); per field,
@@ -141,18 +304,18 @@ fn call_duration(metrics: &Metrics) -> Histogram {
 ///     _cache: Vec<u8>,
 /// }
 ///
-/// let c = Checkout { tenant: "acme".into(), order: 42, card_number: "4111".into(), _cache: vec![] };
+/// let c = Checkout {
+///     tenant: "acme".into(),
+///     order: 42,
+///     card_number: "4111".into(),
+///     _cache: vec![],
+/// };
 /// let kvs = c.attributes();
 /// assert_eq!(kvs[0].key.as_str(), "app.tenant");
 /// assert_eq!(kvs[1].key.as_str(), "app.order.id");
 /// assert_eq!(kvs[2].value.as_str(), "[REDACTED]");
 /// assert_eq!(kvs.len(), 3);
 /// ```
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a set of span attributes",
-    label = "does not implement `SpanAttributes`",
-    note = "in `#[traced(fields(..))]` write `key = value` for one attribute; a bare expression must be a `SpanAttributes` value (`#[derive(SpanAttributes)]`)"
-)]
 pub trait SpanAttributes {
     /// Appends this set's attributes to `out` (fields whose value is `None` are left out).
     fn append_attributes(&self, out: &mut Vec<KeyValue>);
@@ -217,15 +380,41 @@ impl SpanAttributes for Vec<KeyValue> {
     }
 }
 
-/// A value that can be recorded as an attribute value as it is: booleans, integers, floats and
-/// strings (and references, boxes and `Option`s of them; `None` records nothing).
-///
-/// Integers that do not fit an `i64` are recorded as their decimal text.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be recorded as an attribute value as it is",
     label = "not a bool, integer, float or string",
     note = "in `#[traced(fields(..))]` write `key = %value` (Display) or `key = ?value` (Debug); on a derived field use `#[otel(display)]` or `#[otel(debug)]`"
 )]
+/// A value that can be recorded as an attribute value as it is: booleans, integers, floats and
+/// strings (and references, boxes and `Option`s of them; `None` records nothing).
+///
+/// Integers that do not fit an `i64` are recorded as their decimal text.
+///
+/// ```
+/// use opentelemetry::Value;
+/// use otel_core::macro_support::ToAttributeValue;
+///
+/// assert_eq!(42u8.to_attribute_value(), Some(Value::I64(42)));
+/// assert_eq!(
+///     u64::MAX.to_attribute_value(),
+///     Some(Value::String(u64::MAX.to_string().into()))
+/// );
+/// assert_eq!(
+///     Some("eu").to_attribute_value(),
+///     Some(Value::String("eu".into()))
+/// );
+/// assert_eq!(None::<bool>.to_attribute_value(), None);
+///
+/// // A newtype recorded as its inner value (usable in `fields(order = id)` and derived sets).
+/// struct OrderId(u64);
+///
+/// impl ToAttributeValue for OrderId {
+///     fn to_attribute_value(&self) -> Option<Value> {
+///         self.0.to_attribute_value()
+///     }
+/// }
+/// assert_eq!(OrderId(7).to_attribute_value(), Some(Value::I64(7)));
+/// ```
 pub trait ToAttributeValue {
     /// The attribute value, or `None` to record nothing.
     fn to_attribute_value(&self) -> Option<Value>;
@@ -389,6 +578,7 @@ pub mod __private {
 
     /// How a function decides whether to record the call-duration metric.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    #[doc(hidden)]
     pub enum MetricsMode {
         /// As [`super::set_metrics_by_default`] says.
         Default,
@@ -400,6 +590,7 @@ pub mod __private {
 
     /// What a call site knows at compile time.
     #[derive(Debug)]
+    #[doc(hidden)]
     pub struct CallsiteMeta {
         /// Span name.
         pub name: &'static str,
@@ -426,6 +617,7 @@ pub mod __private {
 
     /// One traced function: its compile-time facts and, after the first call, its
     /// instrumentation.
+    #[doc(hidden)]
     pub struct Callsite {
         meta: CallsiteMeta,
         state: OnceLock<State>,
@@ -451,6 +643,7 @@ pub mod __private {
     /// The fully qualified function name from the type name of an item nested in it:
     /// `krate::module::Type<_>::method::{{closure}}::__otel_fn` becomes
     /// `krate::module::Type<_>::method`.
+    #[doc(hidden)]
     pub fn function_name(nested_item_path: &'static str) -> &'static str {
         let mut path = nested_item_path;
         if let Some((head, _)) = path.rsplit_once("::") {
@@ -464,6 +657,7 @@ pub mod __private {
 
     impl Callsite {
         /// A call site; `const` so that it can be a `static`.
+        #[doc(hidden)]
         pub const fn new(meta: CallsiteMeta) -> Self {
             Self {
                 meta,
@@ -493,6 +687,7 @@ pub mod __private {
         /// Starts a call of a synchronous function: dropped without an outcome, it ends Ok
         /// (or Error "panic" while unwinding).
         #[inline]
+        #[doc(hidden)]
         pub fn start_sync(&'static self) -> Call {
             self.start(Fallback::Ok)
         }
@@ -500,6 +695,7 @@ pub mod __private {
         /// Starts a call of an async function: dropped without [`Call::end`], it ends Error
         /// "cancelled" (or "panic" while unwinding).
         #[inline]
+        #[doc(hidden)]
         pub fn start_async(&'static self) -> Call {
             self.start(Fallback::Cancelled)
         }
@@ -565,6 +761,7 @@ pub mod __private {
 
     /// One call of a traced function in flight. Ends its span (and records the duration, when
     /// metrics are on) when dropped or [`end`](Self::end)ed.
+    #[doc(hidden)]
     pub struct Call {
         op: Option<Operation>,
         function: &'static str,
@@ -586,12 +783,14 @@ pub mod __private {
     impl Call {
         /// Whether the span records (attribute work is skipped otherwise).
         #[inline]
+        #[doc(hidden)]
         pub fn is_recording(&self) -> bool {
             self.op.as_ref().is_some_and(Operation::is_recording)
         }
 
         /// The context holding the call's span.
         #[inline]
+        #[doc(hidden)]
         pub fn context(&self) -> Context {
             self.op
                 .as_ref()
@@ -600,11 +799,13 @@ pub mod __private {
 
         /// Makes the call's span current on this thread until the guard drops.
         #[inline]
+        #[doc(hidden)]
         pub fn attach(&self) -> ContextGuard {
             self.context().attach()
         }
 
         /// Sets `attributes` on the span (`None`s are skipped).
+        #[doc(hidden)]
         pub fn set_attributes(&mut self, attributes: impl IntoIterator<Item = Option<KeyValue>>) {
             if let Some(op) = &self.op {
                 use opentelemetry::trace::TraceContextExt as _;
@@ -615,11 +816,13 @@ pub mod __private {
         }
 
         /// Records the error `e` (type name as `error.type`, Display text as the message).
+        #[doc(hidden)]
         pub fn fail_display<E: fmt::Display + ?Sized>(&mut self, e: &E) {
             self.fail(std::any::type_name::<E>(), || e.to_string());
         }
 
         /// Records the error `e` (type name as `error.type`, Debug text as the message).
+        #[doc(hidden)]
         pub fn fail_debug<E: fmt::Debug + ?Sized>(&mut self, e: &E) {
             self.fail(std::any::type_name::<E>(), || format!("{e:?}"));
         }
@@ -635,6 +838,7 @@ pub mod __private {
 
         /// Ends the call now (the normal end of an async call).
         #[inline]
+        #[doc(hidden)]
         pub fn end(mut self) {
             self.fallback = Fallback::Ok;
         }
@@ -690,6 +894,7 @@ pub mod __private {
         label = "`err` used here",
         note = "remove `err`, or return a `Result`"
     )]
+    #[doc(hidden)]
     pub trait TracedResult {
         /// The success type.
         type Ok: ?Sized;
@@ -718,6 +923,7 @@ pub mod __private {
         label = "recorded as an attribute by `#[traced]`",
         note = "leave it out with `#[traced(skip(..))]`, or record something else with `fields(..)`"
     )]
+    #[doc(hidden)]
     pub trait RecordDebug {
         /// The Debug text as a value.
         fn debug_value(&self) -> Value;
@@ -735,6 +941,7 @@ pub mod __private {
         label = "recorded as an attribute by `#[traced]`",
         note = "use `?value` for its Debug text"
     )]
+    #[doc(hidden)]
     pub trait RecordDisplay {
         /// The Display text as a value.
         fn display_value(&self) -> Value;
@@ -748,11 +955,13 @@ pub mod __private {
 
     /// A key/value when `value` is `Some`.
     #[inline]
+    #[doc(hidden)]
     pub fn kv(key: &'static str, value: Option<Value>) -> Option<KeyValue> {
         value.map(|v| KeyValue::new(key, v))
     }
 
     /// Appends an attribute set's attributes.
+    #[doc(hidden)]
     pub fn append_set<S: SpanAttributes + ?Sized>(set: &S, out: &mut Vec<Option<KeyValue>>) {
         let mut kvs = Vec::new();
         set.append_attributes(&mut kvs);

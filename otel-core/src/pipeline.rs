@@ -50,17 +50,82 @@ use crate::resource::ResourceConfig;
 use crate::sampling::tail::{FanOut, TailConfig, TailSampler, TailSpanProcessor, TailStats};
 
 /// Entry point of the pipeline setup.
+///
+/// ```
+/// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+/// use opentelemetry_sdk::trace::InMemorySpanExporter;
+/// use otel_core::{EnvSource, Telemetry};
+/// use std::time::Duration;
+///
+/// // `build` wires everything without touching global state (`install` also makes it global).
+/// // Variables come from the process environment unless `with_env` says otherwise.
+/// let spans = InMemorySpanExporter::default();
+/// let mut guard = Telemetry::builder()
+///     .with_env(EnvSource::from_pairs([("OTEL_TRACES_EXPORTER", "none")]))
+///     .with_service_name("checkout")
+///     .with_span_exporter(spans.clone())
+///     .build()?;
+/// let tracer = guard
+///     .tracer_provider()
+///     .expect("the SDK is enabled")
+///     .tracer("example");
+/// tracer.in_span("GET /cart", |_| {});
+/// guard
+///     .tracer_provider()
+///     .expect("the SDK is enabled")
+///     .force_flush()?;
+/// assert_eq!(spans.get_finished_spans()?[0].name, "GET /cart");
+/// let report = guard.shutdown(Duration::from_secs(5));
+/// assert!(report.completed_in_time);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Telemetry;
 
 impl Telemetry {
     /// A builder reading the process environment; see [`TelemetryBuilder`].
+    ///
+    /// ```
+    /// use otel_core::resource::service_name;
+    /// use otel_core::{EnvSource, Telemetry};
+    ///
+    /// let guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs([
+    ///         ("OTEL_SERVICE_NAME", "billing"),
+    ///         ("OTEL_TRACES_EXPORTER", "none"),
+    ///     ]))
+    ///     .build()?;
+    /// assert_eq!(service_name(guard.resource()), "billing");
+    /// # Ok::<(), otel_core::ConfigError>(())
+    /// ```
     pub fn builder() -> TelemetryBuilder {
         TelemetryBuilder::default()
     }
 }
 
 /// Where finished spans go (`OTEL_TRACES_EXPORTER`, comma-separated; default `otlp`).
+///
+/// ```
+/// use otel_core::{EnvSource, Telemetry, TracesExporter};
+///
+/// // The console waterfall only: no collector needed (for development).
+/// let guard = Telemetry::builder()
+///     .with_env(EnvSource::from_pairs::<&str, &str>([]))
+///     .with_traces_exporters([TracesExporter::Console])
+///     .build()?;
+/// assert!(guard.tracer_provider().is_some());
+///
+/// // From the environment, an unknown name is an error.
+/// let err = Telemetry::builder()
+///     .with_env(EnvSource::from_pairs([(
+///         "OTEL_TRACES_EXPORTER",
+///         "otlp,zipkin",
+///     )]))
+///     .build()
+///     .unwrap_err();
+/// assert!(err.to_string().contains("unknown exporter \"zipkin\""));
+/// # Ok::<(), otel_core::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TracesExporter {
@@ -93,6 +158,28 @@ impl TracesExporter {
 }
 
 /// Builder of the pipeline. Every `with_*` overrides the matching environment variable.
+///
+/// ```
+/// use opentelemetry_sdk::trace::Sampler;
+/// use otel_core::logs::LogFormat;
+/// use otel_core::{EnvSource, Telemetry, TracesExporter};
+/// use std::time::Duration;
+///
+/// let guard = Telemetry::builder()
+///     .with_env(EnvSource::from_pairs([("OTEL_SERVICE_NAME", "from-env")]))
+///     .with_service_name("checkout") // beats OTEL_SERVICE_NAME
+///     .with_deployment_environment("staging")
+///     .with_traces_exporters([TracesExporter::Console])
+///     .with_sampler(Sampler::TraceIdRatioBased(0.25))
+///     .with_log_format(LogFormat::Json)
+///     .with_shutdown_timeout(Duration::from_secs(2))
+///     .build()?;
+/// assert_eq!(
+///     otel_core::resource::service_name(guard.resource()),
+///     "checkout"
+/// );
+/// # Ok::<(), otel_core::ConfigError>(())
+/// ```
 #[must_use]
 #[derive(Debug, Default)]
 pub struct TelemetryBuilder {
@@ -126,41 +213,200 @@ impl fmt::Debug for ProcessorFactory {
 
 impl TelemetryBuilder {
     /// Reads variables from `env` instead of the process environment.
+    ///
+    /// ```
+    /// use otel_core::{EnvSource, Telemetry};
+    ///
+    /// // A test (or an application with its own configuration store) hands in its variables.
+    /// let guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs([("OTEL_SDK_DISABLED", "true")]))
+    ///     .build()?;
+    /// assert!(guard.tracer_provider().is_none());
+    ///
+    /// let err = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs([("OTEL_SDK_DISABLED", "maybe")]))
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(err.to_string().contains("OTEL_SDK_DISABLED"));
+    /// # Ok::<(), otel_core::ConfigError>(())
+    /// ```
     pub fn with_env(mut self, env: EnvSource) -> Self {
         self.env = Some(env);
         self
     }
     /// `service.name` (overrides `OTEL_SERVICE_NAME`).
+    ///
+    /// ```
+    /// use otel_core::resource::service_name;
+    /// use otel_core::{EnvSource, Telemetry};
+    ///
+    /// let guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs([
+    ///         ("OTEL_SERVICE_NAME", "from-env"),
+    ///         ("OTEL_TRACES_EXPORTER", "none"),
+    ///     ]))
+    ///     .with_service_name("checkout")
+    ///     .build()?;
+    /// assert_eq!(service_name(guard.resource()), "checkout");
+    /// # Ok::<(), otel_core::ConfigError>(())
+    /// ```
     pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
         self.resource.service_name = Some(name.into());
         self
     }
     /// `service.version`.
+    ///
+    /// ```
+    /// use opentelemetry::Key;
+    /// use otel_core::semconv::attribute::SERVICE_VERSION;
+    /// use otel_core::{EnvSource, Telemetry};
+    ///
+    /// let guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs([("OTEL_TRACES_EXPORTER", "none")]))
+    ///     .with_service_version(env!("CARGO_PKG_VERSION"))
+    ///     .build()?;
+    /// let version = guard.resource().get(&Key::from_static_str(SERVICE_VERSION));
+    /// assert_eq!(
+    ///     version.map(|v| v.to_string()).as_deref(),
+    ///     Some(env!("CARGO_PKG_VERSION"))
+    /// );
+    /// # Ok::<(), otel_core::ConfigError>(())
+    /// ```
     pub fn with_service_version(mut self, version: impl Into<String>) -> Self {
         self.resource.service_version = Some(version.into());
         self
     }
     /// `service.namespace`.
+    ///
+    /// ```
+    /// use opentelemetry::Key;
+    /// use otel_core::semconv::attribute::SERVICE_NAMESPACE;
+    /// use otel_core::{EnvSource, Telemetry};
+    ///
+    /// let guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs([("OTEL_TRACES_EXPORTER", "none")]))
+    ///     .with_service_namespace("payments")
+    ///     .build()?;
+    /// let namespace = guard
+    ///     .resource()
+    ///     .get(&Key::from_static_str(SERVICE_NAMESPACE));
+    /// assert_eq!(
+    ///     namespace.map(|v| v.to_string()).as_deref(),
+    ///     Some("payments")
+    /// );
+    /// # Ok::<(), otel_core::ConfigError>(())
+    /// ```
     pub fn with_service_namespace(mut self, namespace: impl Into<String>) -> Self {
         self.resource.service_namespace = Some(namespace.into());
         self
     }
     /// `deployment.environment.name`.
+    ///
+    /// ```
+    /// use opentelemetry::Key;
+    /// use otel_core::semconv::attribute::DEPLOYMENT_ENVIRONMENT_NAME;
+    /// use otel_core::{EnvSource, Telemetry};
+    ///
+    /// let guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs([
+    ///         (
+    ///             "OTEL_RESOURCE_ATTRIBUTES",
+    ///             "deployment.environment.name=from-env",
+    ///         ),
+    ///         ("OTEL_TRACES_EXPORTER", "none"),
+    ///     ]))
+    ///     .with_deployment_environment("production")
+    ///     .build()?;
+    /// let environment = guard
+    ///     .resource()
+    ///     .get(&Key::from_static_str(DEPLOYMENT_ENVIRONMENT_NAME));
+    /// assert_eq!(
+    ///     environment.map(|v| v.to_string()).as_deref(),
+    ///     Some("production")
+    /// );
+    /// # Ok::<(), otel_core::ConfigError>(())
+    /// ```
     pub fn with_deployment_environment(mut self, environment: impl Into<String>) -> Self {
         self.resource.deployment_environment = Some(environment.into());
         self
     }
     /// An extra resource attribute (overrides `OTEL_RESOURCE_ATTRIBUTES` for the same key).
+    ///
+    /// ```
+    /// use opentelemetry::{Key, KeyValue};
+    /// use otel_core::{EnvSource, Telemetry};
+    ///
+    /// let guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs([
+    ///         ("OTEL_RESOURCE_ATTRIBUTES", "team=risk,region=eu"),
+    ///         ("OTEL_TRACES_EXPORTER", "none"),
+    ///     ]))
+    ///     .with_resource_attribute(KeyValue::new("team", "payments"))
+    ///     .build()?;
+    /// let get = |key| {
+    ///     guard
+    ///         .resource()
+    ///         .get(&Key::from_static_str(key))
+    ///         .map(|v| v.to_string())
+    /// };
+    /// assert_eq!(get("team").as_deref(), Some("payments"));
+    /// assert_eq!(get("region").as_deref(), Some("eu"));
+    /// # Ok::<(), otel_core::ConfigError>(())
+    /// ```
     pub fn with_resource_attribute(mut self, kv: KeyValue) -> Self {
         self.resource.attributes.push(kv);
         self
     }
     /// Skips the host/OS/process/Kubernetes resource detectors.
+    ///
+    /// ```
+    /// use opentelemetry::Key;
+    /// use otel_core::semconv::attribute::{PROCESS_PID, TELEMETRY_SDK_LANGUAGE};
+    /// use otel_core::{EnvSource, Telemetry};
+    ///
+    /// let guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs([("OTEL_TRACES_EXPORTER", "none")]))
+    ///     .without_resource_detectors()
+    ///     .build()?;
+    /// let resource = guard.resource();
+    /// assert!(resource.get(&Key::from_static_str(PROCESS_PID)).is_none());
+    /// // The SDK's own attributes are always there.
+    /// assert!(
+    ///     resource
+    ///         .get(&Key::from_static_str(TELEMETRY_SDK_LANGUAGE))
+    ///         .is_some()
+    /// );
+    /// # Ok::<(), otel_core::ConfigError>(())
+    /// ```
     pub fn without_resource_detectors(mut self) -> Self {
         self.resource.skip_detectors = true;
         self
     }
     /// Trace exporters (overrides `OTEL_TRACES_EXPORTER`); empty means none.
+    ///
+    /// ```
+    /// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    /// use opentelemetry_sdk::trace::InMemorySpanExporter;
+    /// use otel_core::{EnvSource, Telemetry};
+    ///
+    /// // None of the built-in exporters (whatever OTEL_TRACES_EXPORTER says): only the test's own.
+    /// let spans = InMemorySpanExporter::default();
+    /// let guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs([(
+    ///         "OTEL_TRACES_EXPORTER",
+    ///         "otlp,console",
+    ///     )]))
+    ///     .with_traces_exporters([])
+    ///     .with_span_exporter(spans.clone())
+    ///     .build()?;
+    /// let provider = guard.tracer_provider().expect("the SDK is enabled");
+    /// provider.tracer("example").in_span("work", |_| {});
+    /// provider.force_flush()?;
+    /// assert_eq!(spans.get_finished_spans()?.len(), 1);
+    /// assert_eq!(guard.stats().spans_ended(), 0); // nothing went to OTLP
+    ///
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_traces_exporters(
         mut self,
         exporters: impl IntoIterator<Item = TracesExporter>,
@@ -169,21 +415,128 @@ impl TelemetryBuilder {
         self
     }
     /// OTLP base endpoint (overrides `OTEL_EXPORTER_OTLP_ENDPOINT`).
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")] {
+    /// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    /// use otel_core::testing::OtlpHttpReceiver;
+    /// use otel_core::{EnvSource, Telemetry};
+    /// use std::time::Duration;
+    ///
+    /// let collector = OtlpHttpReceiver::start()?; // http://127.0.0.1:<port>
+    /// let mut guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs([(
+    ///         "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ///         "http://elsewhere:4318",
+    ///     )]))
+    ///     .with_otlp_endpoint(collector.endpoint())
+    ///     .with_metrics_export(false)
+    ///     .build()?;
+    /// let tracer = guard
+    ///     .tracer_provider()
+    ///     .expect("the SDK is enabled")
+    ///     .tracer("example");
+    /// tracer.in_span("work", |_| {});
+    /// let report = guard.shutdown(Duration::from_secs(5));
+    /// assert_eq!(report.spans_exported, 1);
+    /// // For HTTP the signal path is appended to the base endpoint.
+    /// assert!(
+    ///     collector
+    ///         .requests()
+    ///         .iter()
+    ///         .any(|(path, _)| path == "/v1/traces")
+    /// );
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_otlp_endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.otlp.endpoint = Some(endpoint.into());
         self
     }
     /// OTLP protocol (overrides `OTEL_EXPORTER_OTLP_PROTOCOL`).
+    ///
+    /// ```
+    /// use otel_core::{EnvSource, OtlpProtocol, Telemetry};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), otel_core::ConfigError> {
+    /// // gRPC runs on the application's tokio runtime: build the pipeline inside it.
+    /// let guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs([(
+    ///         "OTEL_EXPORTER_OTLP_PROTOCOL",
+    ///         "http/protobuf",
+    ///     )]))
+    ///     .with_otlp_protocol(OtlpProtocol::Grpc)
+    ///     .with_otlp_endpoint("http://localhost:4317")
+    ///     .with_metrics_export(false)
+    ///     .build()?;
+    /// assert!(format!("{guard:?}").contains("http://localhost:4317")); // no `/v1/traces` for gRPC
+    ///
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn with_otlp_protocol(mut self, protocol: OtlpProtocol) -> Self {
         self.otlp.protocol = Some(protocol);
         self
     }
     /// An OTLP request header (adds to / overrides `OTEL_EXPORTER_OTLP_HEADERS`).
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")] {
+    /// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    /// use otel_core::testing::OtlpHttpReceiver;
+    /// use otel_core::{EnvSource, Telemetry};
+    /// use std::time::Duration;
+    ///
+    /// let collector = OtlpHttpReceiver::start()?;
+    /// let mut guard = Telemetry::builder()
+    ///     // `api-key` from the environment is replaced, `x-team` kept.
+    ///     .with_env(EnvSource::from_pairs([(
+    ///         "OTEL_EXPORTER_OTLP_HEADERS",
+    ///         "api-key=old,x-team=risk",
+    ///     )]))
+    ///     .with_otlp_endpoint(collector.endpoint())
+    ///     .with_otlp_header("api-key", "s3cr3t")
+    ///     .with_metrics_export(false)
+    ///     .build()?;
+    /// guard
+    ///     .tracer_provider()
+    ///     .expect("the SDK is enabled")
+    ///     .tracer("example")
+    ///     .in_span("work", |_| {});
+    /// assert_eq!(guard.shutdown(Duration::from_secs(5)).spans_exported, 1);
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_otlp_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.otlp.headers.push((name.into(), value.into()));
         self
     }
     /// OTLP export timeout (overrides `OTEL_EXPORTER_OTLP_TIMEOUT`).
+    ///
+    /// ```
+    /// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    /// use otel_core::{EnvSource, Telemetry};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// // A collector that is not there: nothing can listen on port 0.
+    /// let mut guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs::<&str, &str>([]))
+    ///     .with_otlp_endpoint("http://127.0.0.1:0")
+    ///     .with_otlp_timeout(Duration::from_millis(200)) // retries included
+    ///     .with_metrics_export(false)
+    ///     .build()?;
+    /// guard
+    ///     .tracer_provider()
+    ///     .expect("the SDK is enabled")
+    ///     .tracer("example")
+    ///     .in_span("lost", |_| {});
+    /// let started = Instant::now();
+    /// let report = guard.shutdown(Duration::from_secs(5));
+    /// assert!(started.elapsed() < Duration::from_secs(5));
+    /// assert_eq!(report.spans_dropped, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_otlp_timeout(mut self, timeout: Duration) -> Self {
         self.otlp.timeout = Some(timeout);
         self
@@ -191,11 +544,55 @@ impl TelemetryBuilder {
     /// Head sampler (overrides `OTEL_TRACES_SAMPLER`/`_ARG`): an SDK [`Sampler`](opentelemetry_sdk::trace::Sampler), or one of
     /// [`crate::sampling`] ([`RateLimitingSampler`](crate::sampling::RateLimitingSampler),
     /// [`RuleSampler`](crate::sampling::RuleSampler)).
+    ///
+    /// ```
+    /// use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    /// use opentelemetry_sdk::trace::Sampler;
+    /// use otel_core::sampling::RateLimitingSampler;
+    /// use otel_core::{EnvSource, Telemetry};
+    ///
+    /// let guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs([
+    ///         ("OTEL_TRACES_SAMPLER", "always_on"),
+    ///         ("OTEL_TRACES_EXPORTER", "none"),
+    ///     ]))
+    ///     .with_sampler(Sampler::AlwaysOff)
+    ///     .build()?;
+    /// let span = guard
+    ///     .tracer_provider()
+    ///     .expect("the SDK is enabled")
+    ///     .tracer("example")
+    ///     .start("health");
+    /// assert!(!span.span_context().is_sampled());
+    ///
+    /// // Or one of this crate's samplers: at most 50 new traces per second.
+    /// let _guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs([("OTEL_TRACES_EXPORTER", "none")]))
+    ///     .with_sampler(RateLimitingSampler::new(50.0))
+    ///     .build()?;
+    /// # Ok::<(), otel_core::ConfigError>(())
+    /// ```
     pub fn with_sampler(mut self, sampler: impl ShouldSample + 'static) -> Self {
         self.sampler = Some(Box::new(sampler));
         self
     }
     /// Propagator (overrides `OTEL_PROPAGATORS`).
+    ///
+    /// ```
+    /// use otel_core::propagation::Propagators;
+    /// use otel_core::{EnvSource, Telemetry};
+    ///
+    /// // The code's choice wins: OTEL_PROPAGATORS (here invalid) is not even read.
+    /// let built = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs([
+    ///         ("OTEL_PROPAGATORS", "xray"),
+    ///         ("OTEL_TRACES_EXPORTER", "none"),
+    ///     ]))
+    ///     .with_propagator(Propagators::from_names("tracecontext,baggage,b3")?)
+    ///     .build();
+    /// assert!(built.is_ok());
+    /// # Ok::<(), otel_core::propagation::PropagatorConfigError>(())
+    /// ```
     pub fn with_propagator(
         mut self,
         propagator: impl TextMapPropagator + Send + Sync + 'static,
@@ -205,17 +602,76 @@ impl TelemetryBuilder {
     }
     /// Turns the whole SDK off or on (overrides `OTEL_SDK_DISABLED`). When off, no provider is
     /// installed, instrumented calls cost almost nothing, and logs are still printed.
+    ///
+    /// ```
+    /// use otel_core::{EnvSource, Telemetry};
+    ///
+    /// let guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs::<&str, &str>([]))
+    ///     .with_sdk_disabled(true)
+    ///     .build()?;
+    /// assert!(guard.tracer_provider().is_none());
+    /// # Ok::<(), otel_core::ConfigError>(())
+    /// ```
     pub fn with_sdk_disabled(mut self, disabled: bool) -> Self {
         self.disabled = Some(disabled);
         self
     }
     /// How log lines are printed (overrides `OTEL_CORE_LOG_FORMAT`: `text`, `json`, `off`).
+    ///
+    /// ```
+    /// use otel_core::logs::LogFormat;
+    /// use otel_core::{EnvSource, Telemetry};
+    ///
+    /// // The code's choice wins over OTEL_CORE_LOG_FORMAT (here invalid, so not read).
+    /// let built = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs([
+    ///         ("OTEL_CORE_LOG_FORMAT", "xml"),
+    ///         ("OTEL_TRACES_EXPORTER", "none"),
+    ///     ]))
+    ///     .with_log_format(LogFormat::Json)
+    ///     .build();
+    /// assert!(built.is_ok());
+    /// ```
     pub fn with_log_format(mut self, format: LogFormat) -> Self {
         self.log_format = Some(format);
         self
     }
     /// Exports `tracing` events as OpenTelemetry log records over OTLP (overrides
     /// `OTEL_LOGS_EXPORTER=otlp|none`; default none).
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")] {
+    /// use otel_core::logs::LogFormat;
+    /// use otel_core::testing::OtlpHttpReceiver;
+    /// use otel_core::{EnvSource, Telemetry};
+    /// use std::time::Duration;
+    /// use tracing_subscriber::prelude::*;
+    ///
+    /// let collector = OtlpHttpReceiver::start()?;
+    /// let mut guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs([("OTEL_TRACES_EXPORTER", "none")]))
+    ///     .with_otlp_endpoint(collector.endpoint())
+    ///     .with_logs_export(true)
+    ///     .with_log_format(LogFormat::Off)
+    ///     .build()?;
+    /// let subscriber = tracing_subscriber::registry().with(guard.tracing_layer());
+    /// tracing::subscriber::with_default(subscriber, || {
+    ///     tracing::error!(account = "acc-1", "payment declined")
+    /// });
+    /// let _ = guard.shutdown(Duration::from_secs(5));
+    /// let records: Vec<_> = collector
+    ///     .log_requests()
+    ///     .into_iter()
+    ///     .flat_map(|r| r.resource_logs)
+    ///     .flat_map(|r| r.scope_logs)
+    ///     .flat_map(|s| s.log_records)
+    ///     .collect();
+    /// assert_eq!(records.len(), 1);
+    /// assert_eq!(records[0].severity_text, "ERROR");
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_logs_export(mut self, enabled: bool) -> Self {
         self.logs_export = Some(enabled);
         self
@@ -223,22 +679,113 @@ impl TelemetryBuilder {
     /// Pushes metrics to the OTLP collector every `OTEL_METRIC_EXPORT_INTERVAL` (overrides
     /// `OTEL_METRICS_EXPORTER=otlp|prometheus|none`; default: on when the traces go to OTLP).
     /// The OpenMetrics `/metrics` handler works either way.
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")] {
+    /// use otel_core::testing::OtlpHttpReceiver;
+    /// use otel_core::{EnvSource, Telemetry};
+    /// use std::time::Duration;
+    ///
+    /// let collector = OtlpHttpReceiver::start()?;
+    /// let mut guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs([("OTEL_TRACES_EXPORTER", "none")]))
+    ///     .with_otlp_endpoint(collector.endpoint())
+    ///     .with_metrics_export(true)
+    ///     .build()?;
+    /// guard
+    ///     .metrics()
+    ///     .u64_counter("orders.accepted")
+    ///     .build()
+    ///     .add(3, &[]);
+    /// let report = guard.shutdown(Duration::from_secs(5)); // a last push on shutdown
+    /// assert_eq!(report.metric_exports_failed, 0);
+    /// let names: Vec<String> = collector
+    ///     .metric_requests()
+    ///     .into_iter()
+    ///     .flat_map(|r| r.resource_metrics)
+    ///     .flat_map(|r| r.scope_metrics)
+    ///     .flat_map(|s| s.metrics)
+    ///     .map(|m| m.name)
+    ///     .collect();
+    /// assert!(names.iter().any(|n| n == "orders.accepted"));
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_metrics_export(mut self, enabled: bool) -> Self {
         self.metrics_export = Some(enabled);
         self
     }
     /// Whether `install` sets the global `tracing` subscriber (default yes). Turn it off when the
     /// application builds its own subscriber with [`TelemetryGuard::tracing_layer`].
+    ///
+    /// ```no_run
+    /// use otel_core::Telemetry;
+    /// use tracing_subscriber::prelude::*;
+    ///
+    /// // Compose the subscriber yourself, with this pipeline's layers in it.
+    /// let guard = Telemetry::builder()
+    ///     .with_tracing_subscriber(false)
+    ///     .install()?;
+    /// tracing_subscriber::registry()
+    ///     .with(guard.tracing_layer())
+    ///     .with(tracing_subscriber::EnvFilter::new("info,my_app=debug"))
+    ///     .init();
+    /// # Ok::<(), otel_core::ConfigError>(())
+    /// ```
     pub fn with_tracing_subscriber(mut self, install: bool) -> Self {
         self.install_subscriber = Some(install);
         self
     }
     /// How long dropping the guard may take to flush and shut down (default 5 s).
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")] {
+    /// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    /// use otel_core::testing::OtlpHttpReceiver;
+    /// use otel_core::{EnvSource, Telemetry};
+    /// use std::time::Duration;
+    ///
+    /// let collector = OtlpHttpReceiver::start()?;
+    /// let guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs::<&str, &str>([]))
+    ///     .with_otlp_endpoint(collector.endpoint())
+    ///     .with_metrics_export(false)
+    ///     .with_shutdown_timeout(Duration::from_secs(2))
+    ///     .build()?;
+    /// guard
+    ///     .tracer_provider()
+    ///     .expect("the SDK is enabled")
+    ///     .tracer("example")
+    ///     .in_span("last", |_| {});
+    /// drop(guard); // flushes, waiting at most 2 s
+    /// assert_eq!(collector.trace_requests().len(), 1);
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = Some(timeout);
         self
     }
     /// An extra span exporter, batched like the others (for example a test's in-memory one).
+    ///
+    /// ```
+    /// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    /// use opentelemetry_sdk::trace::InMemorySpanExporter;
+    /// use otel_core::{EnvSource, Telemetry};
+    ///
+    /// let spans = InMemorySpanExporter::default();
+    /// let guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs([("OTEL_TRACES_EXPORTER", "none")]))
+    ///     .with_service_name("checkout")
+    ///     .with_span_exporter(spans.clone())
+    ///     .build()?;
+    /// let provider = guard.tracer_provider().expect("the SDK is enabled");
+    /// provider.tracer("example").in_span("GET /cart", |_| {});
+    /// provider.force_flush()?; // batched: flush before looking
+    /// let finished = spans.get_finished_spans()?;
+    /// assert_eq!(finished[0].name, "GET /cart");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_span_exporter<E: SpanExporter + 'static>(mut self, exporter: E) -> Self {
         self.extra_exporter = Some(ProcessorFactory(Box::new(move || {
             Box::new(BatchSpanProcessor::builder(exporter).build()) as BoxedSpanProcessor
@@ -251,6 +798,38 @@ impl TelemetryBuilder {
     /// settings): spans the head sampler drops are still recorded, and the local part of a
     /// trace is exported when one of its spans failed or was slow. See
     /// [`crate::sampling::tail`] and `docs/sampling.md`.
+    ///
+    /// ```
+    /// use opentelemetry::trace::{Span as _, Status, Tracer as _, TracerProvider as _};
+    /// use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler};
+    /// use otel_core::sampling::tail::TailConfig;
+    /// use otel_core::{EnvSource, Telemetry};
+    ///
+    /// let spans = InMemorySpanExporter::default();
+    /// let guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs([("OTEL_TRACES_EXPORTER", "none")]))
+    ///     .with_sampler(Sampler::AlwaysOff) // the head sampler keeps nothing…
+    ///     .with_tail_sampling(TailConfig::new())
+    ///     .with_span_exporter(spans.clone())
+    ///     .build()?;
+    /// let provider = guard.tracer_provider().expect("the SDK is enabled");
+    /// let tracer = provider.tracer("example");
+    /// tracer.start("fine").end();
+    /// let mut failed = tracer.start("failed");
+    /// failed.set_status(Status::error("timeout"));
+    /// failed.end();
+    /// provider.force_flush()?;
+    /// // …but the trace with an error is exported all the same.
+    /// let names: Vec<_> = spans
+    ///     .get_finished_spans()?
+    ///     .into_iter()
+    ///     .map(|s| s.name)
+    ///     .collect();
+    /// assert_eq!(names, ["failed"]);
+    /// let stats = guard.tail_stats().expect("tail mode is on");
+    /// assert_eq!((stats.traces_kept(), stats.traces_discarded()), (1, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_tail_sampling(mut self, config: TailConfig) -> Self {
         self.tail = Some(config);
         self
@@ -258,6 +837,35 @@ impl TelemetryBuilder {
     /// Masks secrets and personal data in printed log lines and in span attributes before
     /// export (overrides `OTEL_CORE_REDACTION=true|false`, default false). See
     /// [`crate::redact`].
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    /// use opentelemetry_sdk::trace::InMemorySpanExporter;
+    /// use otel_core::redact::Redactor;
+    /// use otel_core::{EnvSource, Telemetry};
+    ///
+    /// let spans = InMemorySpanExporter::default();
+    /// let guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs([("OTEL_TRACES_EXPORTER", "none")]))
+    ///     .with_redaction(Redactor::new())
+    ///     .with_span_exporter(spans.clone())
+    ///     .build()?;
+    /// let provider = guard.tracer_provider().expect("the SDK is enabled");
+    /// let mut span = provider.tracer("example").start("sign-up");
+    /// span.set_attribute(KeyValue::new("user.email", "ann@example.com"));
+    /// span.set_attribute(KeyValue::new("plan", "pro"));
+    /// span.end();
+    /// provider.force_flush()?;
+    /// let exported = &spans.get_finished_spans()?[0];
+    /// assert!(
+    ///     exported
+    ///         .attributes
+    ///         .contains(&KeyValue::new("user.email", "[REDACTED]"))
+    /// );
+    /// assert!(exported.attributes.contains(&KeyValue::new("plan", "pro")));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_redaction(mut self, redactor: Redactor) -> Self {
         self.redaction = Some(redactor);
         self
@@ -267,6 +875,27 @@ impl TelemetryBuilder {
     /// Builds the pipeline without installing anything global.
     ///
     /// Errors name the variable (or option) and value that could not be used.
+    ///
+    /// ```
+    /// use otel_core::{ConfigError, EnvSource, Telemetry};
+    ///
+    /// let guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs([("OTEL_TRACES_EXPORTER", "none")]))
+    ///     .build()?;
+    /// assert!(guard.tracer_provider().is_some());
+    /// // Nothing global was installed: the global tracer provider is still the no-op one.
+    ///
+    /// let err = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs([("OTEL_BSP_MAX_QUEUE_SIZE", "0")]))
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(matches!(
+    ///     &err,
+    ///     ConfigError::InvalidValue { variable, value, .. }
+    ///         if variable == "OTEL_BSP_MAX_QUEUE_SIZE" && value == "0"
+    /// ));
+    /// # Ok::<(), ConfigError>(())
+    /// ```
     pub fn build(self) -> Result<TelemetryGuard, ConfigError> {
         let env = self.env.clone().unwrap_or_default();
         let disabled = match self.disabled {
@@ -493,6 +1122,20 @@ impl TelemetryBuilder {
     ///
     /// If a global `tracing` subscriber is already set, that one is kept and a warning is
     /// printed on standard error; spans and propagation are installed all the same.
+    ///
+    /// ```no_run
+    /// use otel_core::Telemetry;
+    ///
+    /// fn main() -> Result<(), otel_core::ConfigError> {
+    ///     let _guard = Telemetry::builder()
+    ///         .with_service_name("checkout")
+    ///         .with_service_version(env!("CARGO_PKG_VERSION"))
+    ///         .install()?;
+    ///     // Adapters, `#[traced]` functions and `tracing` events now use the pipeline.
+    ///     tracing::info!("started");
+    ///     Ok(())
+    /// } // the guard drops here: queued telemetry is flushed
+    /// ```
     pub fn install(self) -> Result<TelemetryGuard, ConfigError> {
         let mut guard = self.build()?;
         if let Some(provider) = &guard.tracer_provider {
@@ -678,6 +1321,40 @@ fn grpc_metadata(settings: &OtlpSettings) -> Result<tonic::metadata::MetadataMap
 
 /// Counts of what the trace pipeline did with sampled spans, for the shutdown report and for
 /// monitoring the pipeline itself.
+///
+/// ```
+/// # #[cfg(feature = "testing")] {
+/// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+/// use otel_core::testing::OtlpHttpReceiver;
+/// use otel_core::{EnvSource, Telemetry};
+/// use std::time::Duration;
+///
+/// let collector = OtlpHttpReceiver::start()?;
+/// let mut guard = Telemetry::builder()
+///     .with_env(EnvSource::from_pairs::<&str, &str>([]))
+///     .with_otlp_endpoint(collector.endpoint())
+///     .with_metrics_export(false)
+///     .build()?;
+/// let tracer = guard
+///     .tracer_provider()
+///     .expect("the SDK is enabled")
+///     .tracer("example");
+/// for _ in 0..3 {
+///     tracer.in_span("work", |_| {});
+/// }
+/// let _ = guard.shutdown(Duration::from_secs(5));
+/// let stats = guard.stats();
+/// assert_eq!(
+///     (
+///         stats.spans_ended(),
+///         stats.spans_exported(),
+///         stats.spans_dropped()
+///     ),
+///     (3, 3, 0)
+/// );
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct ExportStats {
     shared: Option<Arc<ExportStats>>,
@@ -697,14 +1374,94 @@ impl ExportStats {
         self.shared.as_deref().unwrap_or(self)
     }
     /// Sampled spans that ended and were handed to the OTLP exporter's queue.
+    ///
+    /// ```
+    /// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    /// use opentelemetry_sdk::trace::Sampler;
+    /// use otel_core::{EnvSource, Telemetry};
+    /// use std::time::Duration;
+    ///
+    /// let guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs::<&str, &str>([]))
+    ///     .with_otlp_endpoint("http://127.0.0.1:0") // nothing listens: no export succeeds
+    ///     .with_otlp_timeout(Duration::from_millis(200))
+    ///     .with_metrics_export(false)
+    ///     .build()?;
+    /// let tracer = guard
+    ///     .tracer_provider()
+    ///     .expect("the SDK is enabled")
+    ///     .tracer("example");
+    /// tracer.in_span("work", |_| {});
+    /// // Counted as soon as the span ends, before any export.
+    /// assert_eq!(guard.stats().spans_ended(), 1);
+    ///
+    /// // Unsampled spans are not counted.
+    /// let unsampled = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs::<&str, &str>([]))
+    ///     .with_otlp_endpoint("http://127.0.0.1:0")
+    ///     .with_metrics_export(false)
+    ///     .with_sampler(Sampler::AlwaysOff)
+    ///     .build()?;
+    /// let tracer = unsampled
+    ///     .tracer_provider()
+    ///     .expect("the SDK is enabled")
+    ///     .tracer("example");
+    /// tracer.in_span("work", |_| {});
+    /// assert_eq!(unsampled.stats().spans_ended(), 0);
+    /// # Ok::<(), otel_core::ConfigError>(())
+    /// ```
     pub fn spans_ended(&self) -> u64 {
         self.get().ended.load(Ordering::Relaxed)
     }
     /// Spans the collector accepted.
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")] {
+    /// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    /// use otel_core::testing::OtlpHttpReceiver;
+    /// use otel_core::{EnvSource, Telemetry};
+    /// use std::time::Duration;
+    ///
+    /// let collector = OtlpHttpReceiver::start()?;
+    /// let guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs::<&str, &str>([]))
+    ///     .with_otlp_endpoint(collector.endpoint())
+    ///     .with_metrics_export(false)
+    ///     .build()?;
+    /// let provider = guard.tracer_provider().expect("the SDK is enabled");
+    /// provider.tracer("example").in_span("work", |_| {});
+    /// provider.force_flush()?;
+    /// assert_eq!(guard.stats().spans_exported(), 1);
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn spans_exported(&self) -> u64 {
         self.get().exported.load(Ordering::Relaxed)
     }
     /// Spans lost: export failed, the queue was full, or shutdown came first.
+    ///
+    /// ```
+    /// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    /// use otel_core::{EnvSource, Telemetry};
+    /// use std::time::Duration;
+    ///
+    /// // A collector that is not there: nothing can listen on port 0.
+    /// let mut guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs::<&str, &str>([]))
+    ///     .with_otlp_endpoint("http://127.0.0.1:0")
+    ///     .with_otlp_timeout(Duration::from_millis(200))
+    ///     .with_metrics_export(false)
+    ///     .build()?;
+    /// let tracer = guard
+    ///     .tracer_provider()
+    ///     .expect("the SDK is enabled")
+    ///     .tracer("example");
+    /// tracer.in_span("a", |_| {});
+    /// tracer.in_span("b", |_| {});
+    /// let _ = guard.shutdown(Duration::from_secs(5));
+    /// assert_eq!(guard.stats().spans_dropped(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn spans_dropped(&self) -> u64 {
         let s = self.get();
         s.ended
@@ -712,6 +1469,26 @@ impl ExportStats {
             .saturating_sub(s.exported.load(Ordering::Relaxed))
     }
     /// Spans in batches whose export returned an error.
+    ///
+    /// ```
+    /// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    /// use otel_core::{EnvSource, Telemetry};
+    /// use std::time::Duration;
+    ///
+    /// // Nothing can listen on port 0: every export attempt is refused.
+    /// let guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs::<&str, &str>([]))
+    ///     .with_otlp_endpoint("http://127.0.0.1:0")
+    ///     .with_otlp_timeout(Duration::from_millis(200))
+    ///     .with_metrics_export(false)
+    ///     .build()?;
+    /// let provider = guard.tracer_provider().expect("the SDK is enabled");
+    /// provider.tracer("example").in_span("lost", |_| {});
+    /// let _ = provider.force_flush(); // the export is refused
+    /// assert_eq!(guard.stats().spans_failed(), 1);
+    /// assert_eq!(guard.stats().spans_exported(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn spans_failed(&self) -> u64 {
         self.get().failed.load(Ordering::Relaxed)
     }
@@ -920,6 +1697,20 @@ struct GuardInner {
 /// The installed pipeline. Dropping it flushes what is queued and shuts the exporters down,
 /// waiting at most the shutdown timeout (default 5 s), then reports on standard error how many
 /// spans could not be delivered, if any.
+///
+/// ```
+/// use otel_core::{EnvSource, Telemetry};
+/// use std::time::Duration;
+///
+/// let mut guard = Telemetry::builder()
+///     .with_env(EnvSource::from_pairs([("OTEL_TRACES_EXPORTER", "none")]))
+///     .build()?;
+/// // … run the service …
+/// // Dropping the guard shuts down within the shutdown timeout; or do it explicitly:
+/// let report = guard.shutdown(Duration::from_secs(2));
+/// assert!(report.completed_in_time);
+/// # Ok::<(), otel_core::ConfigError>(())
+/// ```
 #[must_use = "dropping the guard shuts the pipeline down"]
 pub struct TelemetryGuard {
     inner: Arc<GuardInner>,
@@ -946,6 +1737,38 @@ impl fmt::Debug for TelemetryGuard {
 }
 
 /// What shutdown managed to do.
+///
+/// ```
+/// # #[cfg(feature = "testing")] {
+/// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+/// use otel_core::testing::OtlpHttpReceiver;
+/// use otel_core::{EnvSource, ShutdownReport, Telemetry};
+/// use std::time::Duration;
+///
+/// let collector = OtlpHttpReceiver::start()?;
+/// let mut guard = Telemetry::builder()
+///     .with_env(EnvSource::from_pairs::<&str, &str>([]))
+///     .with_otlp_endpoint(collector.endpoint())
+///     .build()?;
+/// guard
+///     .tracer_provider()
+///     .expect("the SDK is enabled")
+///     .tracer("example")
+///     .in_span("work", |_| {});
+/// let report = guard.shutdown(Duration::from_secs(5));
+/// assert_eq!(
+///     report,
+///     ShutdownReport {
+///         spans_ended: 1,
+///         spans_exported: 1,
+///         spans_dropped: 0,
+///         metric_exports_failed: 0,
+///         completed_in_time: true,
+///     }
+/// );
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShutdownReport {
     /// Sampled spans handed to the OTLP exporter.
@@ -962,23 +1785,114 @@ pub struct ShutdownReport {
 
 impl TelemetryGuard {
     /// The tracer provider, when the SDK is enabled.
+    ///
+    /// ```
+    /// use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    /// use otel_core::{EnvSource, Telemetry};
+    ///
+    /// let guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs([("OTEL_TRACES_EXPORTER", "none")]))
+    ///     .build()?;
+    /// // Hand it to adapters (`with_tracer_provider`) or start spans directly.
+    /// let provider = guard.tracer_provider().expect("the SDK is enabled");
+    /// assert!(provider.tracer("example").start("work").is_recording());
+    ///
+    /// let disabled = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs([("OTEL_SDK_DISABLED", "true")]))
+    ///     .build()?;
+    /// assert!(disabled.tracer_provider().is_none());
+    /// # Ok::<(), otel_core::ConfigError>(())
+    /// ```
     pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
         self.tracer_provider.as_ref()
     }
     /// The metrics registry of the pipeline (installed as [`Metrics::global`] by `install`);
     /// mount [`crate::metrics::openmetrics`]'s service over it for a `/metrics` endpoint.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_core::metrics::SnapshotExt as _;
+    /// use otel_core::{EnvSource, Telemetry};
+    ///
+    /// let guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs([("OTEL_TRACES_EXPORTER", "none")]))
+    ///     .build()?;
+    /// let orders = guard.metrics().u64_counter("orders.accepted").build();
+    /// orders.add(2, &[KeyValue::new("channel", "web")]);
+    /// let snapshot = guard.metrics().snapshot();
+    /// let web = snapshot
+    ///     .find("orders.accepted")
+    ///     .and_then(|m| m.find_series(&[KeyValue::new("channel", "web")]))
+    ///     .and_then(|s| s.counter());
+    /// assert_eq!(web, Some(2));
+    /// # Ok::<(), otel_core::ConfigError>(())
+    /// ```
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }
     /// The resource every signal carries.
+    ///
+    /// ```
+    /// use otel_core::resource::service_name;
+    /// use otel_core::{EnvSource, Telemetry};
+    ///
+    /// let guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs([("OTEL_TRACES_EXPORTER", "none")]))
+    ///     .with_service_name("checkout")
+    ///     .build()?;
+    /// assert_eq!(service_name(guard.resource()), "checkout");
+    /// assert_eq!(
+    ///     guard.resource().schema_url(),
+    ///     Some(otel_core::semconv::SCHEMA_URL)
+    /// );
+    /// # Ok::<(), otel_core::ConfigError>(())
+    /// ```
     pub fn resource(&self) -> &Resource {
         &self.resource
     }
     /// Counters of tail mode, when it is on.
+    ///
+    /// ```
+    /// use otel_core::sampling::tail::TailConfig;
+    /// use otel_core::{EnvSource, Telemetry};
+    ///
+    /// let env = EnvSource::from_pairs([("OTEL_TRACES_EXPORTER", "none")]);
+    /// let guard = Telemetry::builder().with_env(env.clone()).build()?;
+    /// assert!(guard.tail_stats().is_none());
+    ///
+    /// let guard = Telemetry::builder()
+    ///     .with_env(env)
+    ///     .with_tail_sampling(TailConfig::new())
+    ///     .build()?;
+    /// assert_eq!(guard.tail_stats().map(|s| s.spans_buffered()), Some(0));
+    /// # Ok::<(), otel_core::ConfigError>(())
+    /// ```
     pub fn tail_stats(&self) -> Option<&TailStats> {
         self.tail_stats.as_ref()
     }
     /// Export counters of the trace pipeline.
+    ///
+    /// ```
+    /// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    /// use otel_core::{EnvSource, Telemetry};
+    /// use std::time::Duration;
+    ///
+    /// let guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs::<&str, &str>([]))
+    ///     .with_otlp_endpoint("http://127.0.0.1:0") // nothing listens: no export succeeds
+    ///     .with_otlp_timeout(Duration::from_millis(200))
+    ///     .with_metrics_export(false)
+    ///     .build()?;
+    /// let stats = guard.stats();
+    /// assert_eq!(stats.spans_ended(), 0);
+    /// guard
+    ///     .tracer_provider()
+    ///     .expect("the SDK is enabled")
+    ///     .tracer("example")
+    ///     .in_span("work", |_| {});
+    /// assert_eq!(stats.spans_ended(), 1);
+    /// # Ok::<(), otel_core::ConfigError>(())
+    /// ```
     pub fn stats(&self) -> &ExportStats {
         &self.inner.stats
     }
@@ -986,6 +1900,31 @@ impl TelemetryGuard {
     /// The `tracing` layers of this pipeline (fmt with log correlation, spans bridged to
     /// OpenTelemetry, and log export when enabled), for an application composing its own
     /// subscriber. [`TelemetryBuilder::install`] installs these unless told otherwise.
+    ///
+    /// ```
+    /// use opentelemetry_sdk::trace::InMemorySpanExporter;
+    /// use otel_core::logs::LogFormat;
+    /// use otel_core::{EnvSource, Telemetry};
+    /// use tracing_subscriber::prelude::*;
+    ///
+    /// let spans = InMemorySpanExporter::default();
+    /// let guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs([("OTEL_TRACES_EXPORTER", "none")]))
+    ///     .with_log_format(LogFormat::Off)
+    ///     .with_span_exporter(spans.clone())
+    ///     .build()?;
+    /// let subscriber = tracing_subscriber::registry().with(guard.tracing_layer());
+    /// tracing::subscriber::with_default(subscriber, || {
+    ///     // `tracing` spans (and `#[tracing::instrument]`) become OpenTelemetry spans.
+    ///     tracing::info_span!("load_config").in_scope(|| tracing::info!("loaded"));
+    /// });
+    /// guard
+    ///     .tracer_provider()
+    ///     .expect("the SDK is enabled")
+    ///     .force_flush()?;
+    /// assert_eq!(spans.get_finished_spans()?[0].name, "load_config");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn tracing_layer<S>(&self) -> Box<dyn tracing_subscriber::Layer<S> + Send + Sync>
     where
         S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a> + Send + Sync,
@@ -1019,6 +1958,26 @@ impl TelemetryGuard {
     }
 
     /// Flushes and shuts down now, waiting at most `timeout`.
+    ///
+    /// ```
+    /// use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    /// use otel_core::{EnvSource, Telemetry};
+    /// use std::time::Duration;
+    ///
+    /// let mut guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs([("OTEL_TRACES_EXPORTER", "none")]))
+    ///     .build()?;
+    /// guard
+    ///     .tracer_provider()
+    ///     .expect("the SDK is enabled")
+    ///     .tracer("example")
+    ///     .in_span("work", |_| {});
+    /// let report = guard.shutdown(Duration::from_secs(1));
+    /// assert!(report.completed_in_time);
+    /// // Shut down once: the guard has nothing left to drop.
+    /// assert!(guard.tracer_provider().is_none());
+    /// # Ok::<(), otel_core::ConfigError>(())
+    /// ```
     pub fn shutdown(&mut self, timeout: Duration) -> ShutdownReport {
         let tracer = self.tracer_provider.take();
         let logger = self.logger_provider.take();

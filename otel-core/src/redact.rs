@@ -30,7 +30,10 @@
 //! ```
 //! use otel_core::redact::Redactor;
 //! let r = Redactor::new();
-//! assert_eq!(r.redact_str("mail ann@example.com now"), "mail [REDACTED] now");
+//! assert_eq!(
+//!     r.redact_str("mail ann@example.com now"),
+//!     "mail [REDACTED] now"
+//! );
 //! assert_eq!(r.redact_field("api_key", "abc"), "[REDACTED]");
 //! assert_eq!(r.redact_str("order 12345 shipped"), "order 12345 shipped");
 //! ```
@@ -47,6 +50,18 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 
 /// The secret-marking names on by default (normalised: lower case, no separators).
+///
+/// ```
+/// use otel_core::redact::{DEFAULT_SECRET_NAMES, Redactor};
+///
+/// let r = Redactor::new();
+/// assert!(
+///     DEFAULT_SECRET_NAMES
+///         .iter()
+///         .all(|name| r.is_secret_name(name))
+/// );
+/// assert!(DEFAULT_SECRET_NAMES.contains(&"apikey")); // so `api_key` and `X-Api-Key` match
+/// ```
 pub const DEFAULT_SECRET_NAMES: &[&str] = &[
     "password",
     "passwd",
@@ -58,6 +73,24 @@ pub const DEFAULT_SECRET_NAMES: &[&str] = &[
 ];
 
 /// The built-in value patterns.
+///
+/// ```
+/// use otel_core::redact::{Pattern, Redactor};
+///
+/// let all = Redactor::new();
+/// assert_eq!(all.redact_str("call +44 20 7946 0958"), "call [REDACTED]");
+/// assert_eq!(
+///     all.redact_str("card 4111 1111 1111 1111"),
+///     "card [REDACTED]"
+/// );
+/// assert_eq!(all.redact_str("id 11010519491231002X"), "id [REDACTED]");
+///
+/// let no_phone = Redactor::builder().without(Pattern::Phone).build();
+/// assert_eq!(
+///     no_phone.redact_str("call +44 20 7946 0958"),
+///     "call +44 20 7946 0958"
+/// );
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Pattern {
@@ -72,6 +105,15 @@ pub enum Pattern {
 }
 
 /// Masks secrets and personal data; cheap to clone (shared).
+///
+/// ```
+/// use otel_core::redact::Redactor;
+///
+/// let r = Redactor::new();
+/// assert_eq!(r.redact_field("Authorization", "Bearer abc"), "[REDACTED]");
+/// assert_eq!(r.redact_field("user", "ann@example.com"), "[REDACTED]");
+/// assert_eq!(r.redact_field("order", "12345"), "12345");
+/// ```
 #[derive(Clone)]
 pub struct Redactor {
     inner: Arc<Inner>,
@@ -121,6 +163,18 @@ impl Default for Redactor {
 }
 
 /// Builder of a [`Redactor`]; starts from the defaults (all names and patterns on).
+///
+/// ```
+/// use otel_core::redact::{Pattern, Redactor};
+///
+/// let r = Redactor::builder()
+///     .secret_name("session")
+///     .without(Pattern::Phone)
+///     .mask("***")
+///     .build();
+/// assert_eq!(r.redact_field("session_id", "s-1"), "***");
+/// assert_eq!(r.redact_str("ann@example.com"), "***");
+/// ```
 #[must_use]
 #[derive(Debug)]
 pub struct RedactorBuilder {
@@ -132,6 +186,14 @@ pub struct RedactorBuilder {
 
 impl RedactorBuilder {
     /// Also masks fields whose normalised name contains `name` (normalised the same way).
+    ///
+    /// ```
+    /// use otel_core::redact::Redactor;
+    ///
+    /// let r = Redactor::builder().secret_name("Private-Key").build();
+    /// assert!(r.is_secret_name("tls.private_key"));
+    /// assert!(r.is_secret_name("password")); // the defaults stay
+    /// ```
     pub fn secret_name(mut self, name: &str) -> Self {
         let n = normalize(name);
         if !n.is_empty() && !self.names.contains(&n) {
@@ -140,12 +202,31 @@ impl RedactorBuilder {
         self
     }
     /// Forgets the default secret names (keeps those added with `secret_name`).
+    ///
+    /// ```
+    /// use otel_core::redact::Redactor;
+    ///
+    /// let r = Redactor::builder()
+    ///     .without_default_names()
+    ///     .secret_name("pin")
+    ///     .build();
+    /// assert!(r.is_secret_name("card_pin"));
+    /// assert!(!r.is_secret_name("password"));
+    /// ```
     pub fn without_default_names(mut self) -> Self {
         self.names
             .retain(|n| !DEFAULT_SECRET_NAMES.iter().any(|d| d.as_bytes() == n));
         self
     }
     /// Turns a built-in value pattern off.
+    ///
+    /// ```
+    /// use otel_core::redact::{Pattern, Redactor};
+    ///
+    /// let r = Redactor::builder().without(Pattern::Email).build();
+    /// assert_eq!(r.redact_str("from ann@example.com"), "from ann@example.com");
+    /// assert_eq!(r.redact_str("card 4111111111111111"), "card [REDACTED]");
+    /// ```
     pub fn without(mut self, pattern: Pattern) -> Self {
         self.patterns[pattern as usize] = false;
         self
@@ -153,16 +234,44 @@ impl RedactorBuilder {
     /// Also masks every match of the regular expression `regex` (syntax of the `regex` crate).
     ///
     /// Errors when the expression does not compile.
+    ///
+    /// ```
+    /// use otel_core::redact::Redactor;
+    ///
+    /// let r = Redactor::builder()
+    ///     .pattern(r"\bACCT-\d{6}\b")
+    ///     .expect("valid regex")
+    ///     .build();
+    /// assert_eq!(
+    ///     r.redact_str("account ACCT-123456 closed"),
+    ///     "account [REDACTED] closed"
+    /// );
+    /// assert!(Redactor::builder().pattern("(unclosed").is_err());
+    /// ```
     pub fn pattern(mut self, regex: &str) -> Result<Self, regex::Error> {
         self.custom.push(regex::Regex::new(regex)?);
         Ok(self)
     }
     /// The replacement text (default `[REDACTED]`).
+    ///
+    /// ```
+    /// use otel_core::redact::Redactor;
+    ///
+    /// let r = Redactor::builder().mask("<hidden>").build();
+    /// assert_eq!(r.redact_str("mail ann@example.com"), "mail <hidden>");
+    /// ```
     pub fn mask(mut self, mask: impl Into<String>) -> Self {
         self.mask = mask.into();
         self
     }
     /// The redactor.
+    ///
+    /// ```
+    /// use otel_core::redact::Redactor;
+    ///
+    /// let r = Redactor::builder().secret_name("otp").build();
+    /// assert_eq!(r.redact_field("otp_code", "123456"), "[REDACTED]");
+    /// ```
     pub fn build(self) -> Redactor {
         let [email, phone, card, cn_id] = self.patterns;
         Redactor {
@@ -188,11 +297,29 @@ fn normalize(name: &str) -> Vec<u8> {
 
 impl Redactor {
     /// Default names and all built-in patterns.
+    ///
+    /// ```
+    /// use otel_core::redact::Redactor;
+    ///
+    /// let r = Redactor::new();
+    /// assert_eq!(
+    ///     r.redact_str("ann@example.com paid with 5555 5555 5555 4444"),
+    ///     "[REDACTED] paid with [REDACTED]"
+    /// );
+    /// assert!(r.is_secret_name("db.password"));
+    /// ```
     pub fn new() -> Self {
         Self::builder().build()
     }
 
     /// A builder starting from the defaults.
+    ///
+    /// ```
+    /// use otel_core::redact::Redactor;
+    ///
+    /// let r = Redactor::builder().secret_name("ssn").build();
+    /// assert!(r.is_secret_name("customer_ssn") && r.is_secret_name("api_key"));
+    /// ```
     pub fn builder() -> RedactorBuilder {
         RedactorBuilder {
             names: DEFAULT_SECRET_NAMES
@@ -206,12 +333,35 @@ impl Redactor {
     }
 
     /// The replacement text.
+    ///
+    /// ```
+    /// use otel_core::redact::Redactor;
+    ///
+    /// assert_eq!(Redactor::new().mask(), "[REDACTED]");
+    /// assert_eq!(Redactor::builder().mask("***").build().mask(), "***");
+    /// ```
     pub fn mask(&self) -> &str {
         &self.inner.mask
     }
 
     /// Whether a field, key or attribute called `name` holds a secret (its whole value is
     /// masked). No allocation for names up to 128 bytes.
+    ///
+    /// ```
+    /// use otel_core::redact::Redactor;
+    ///
+    /// let r = Redactor::new();
+    /// for name in [
+    ///     "password",
+    ///     "db.password",
+    ///     "X-Api-Key",
+    ///     "Set-Cookie",
+    ///     "refresh_token",
+    /// ] {
+    ///     assert!(r.is_secret_name(name), "{name}");
+    /// }
+    /// assert!(!r.is_secret_name("user.id"));
+    /// ```
     pub fn is_secret_name(&self, name: &str) -> bool {
         let mut buf = [0u8; 128];
         let mut len = 0;
@@ -237,6 +387,18 @@ impl Redactor {
 
     /// The value to print for field `name`: the mask when the name marks a secret, otherwise
     /// `value` with personal data masked.
+    ///
+    /// ```
+    /// use otel_core::redact::Redactor;
+    ///
+    /// let r = Redactor::new();
+    /// assert_eq!(r.redact_field("client_secret", "s3cr3t"), "[REDACTED]");
+    /// assert_eq!(
+    ///     r.redact_field("note", "call +1 (555) 123-4567"),
+    ///     "call [REDACTED]"
+    /// );
+    /// assert_eq!(r.redact_field("note", "all good"), "all good");
+    /// ```
     pub fn redact_field<'a>(&self, name: &str, value: &'a str) -> Cow<'a, str> {
         if self.is_secret_name(name) {
             Cow::Owned(self.inner.mask.clone())
@@ -247,6 +409,22 @@ impl Redactor {
 
     /// `text` with every e-mail address, phone number, card number, identity number and custom
     /// pattern match replaced by the mask. Borrows (no allocation) when nothing matched.
+    ///
+    /// ```
+    /// use otel_core::redact::Redactor;
+    /// use std::borrow::Cow;
+    ///
+    /// let r = Redactor::new();
+    /// assert_eq!(
+    ///     r.redact_str("ship to ann@example.com, tel 555-123-4567"),
+    ///     "ship to [REDACTED], tel [REDACTED]"
+    /// );
+    /// // Ordinary numbers stay, and nothing is copied.
+    /// assert!(matches!(
+    ///     r.redact_str("order 1234567890 shipped"),
+    ///     Cow::Borrowed(_)
+    /// ));
+    /// ```
     pub fn redact_str<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let builtin = self.scan(text);
         if self.inner.custom.is_empty() {
@@ -264,6 +442,22 @@ impl Redactor {
     /// Masks, in place, the values under secret-named keys (whole value, whatever its type) and
     /// personal data in every string, at any depth. Strings that hold a JSON object or array
     /// are parsed, redacted and written back.
+    ///
+    /// ```
+    /// use otel_core::redact::Redactor;
+    ///
+    /// let mut value = serde_json::json!({
+    ///     "user": { "email": "ann@example.com", "password": "hunter2" },
+    ///     "card": 4111111111111111u64,
+    ///     "items": 3,
+    /// });
+    /// Redactor::new().redact_json(&mut value);
+    /// assert_eq!(value, serde_json::json!({
+    ///     "user": { "email": "[REDACTED]", "password": "[REDACTED]" },
+    ///     "card": "[REDACTED]",
+    ///     "items": 3,
+    /// }));
+    /// ```
     pub fn redact_json(&self, value: &mut serde_json::Value) {
         self.redact_json_depth(value, 0);
     }
@@ -317,6 +511,26 @@ impl Redactor {
 
     /// Masks attribute values in place: the whole value under a secret name, personal data in
     /// strings and string arrays.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_core::redact::Redactor;
+    ///
+    /// let mut attributes = vec![
+    ///     KeyValue::new("db.password", "hunter2"),
+    ///     KeyValue::new("user.email", "ann@example.com"),
+    ///     KeyValue::new("http.response.status_code", 200),
+    /// ];
+    /// Redactor::new().redact_attributes(&mut attributes);
+    /// assert_eq!(
+    ///     attributes,
+    ///     [
+    ///         KeyValue::new("db.password", "[REDACTED]"),
+    ///         KeyValue::new("user.email", "[REDACTED]"),
+    ///         KeyValue::new("http.response.status_code", 200),
+    ///     ]
+    /// );
+    /// ```
     pub fn redact_attributes(&self, attributes: &mut [KeyValue]) {
         for kv in attributes {
             if self.is_secret_name(kv.key.as_str()) {
@@ -349,6 +563,30 @@ impl Redactor {
 
     /// Redacts a finished span: its attributes, its events' names-and-attributes, and its
     /// error description.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use opentelemetry::trace::{Span as _, Status, Tracer as _, TracerProvider as _};
+    /// use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+    /// use otel_core::redact::Redactor;
+    ///
+    /// let exporter = InMemorySpanExporter::default();
+    /// let provider = SdkTracerProvider::builder()
+    ///     .with_simple_exporter(exporter.clone())
+    ///     .build();
+    /// let mut span = provider.tracer("doc").start("send mail");
+    /// span.set_attribute(KeyValue::new("mail.to", "ann@example.com"));
+    /// span.set_status(Status::error("rejected for ann@example.com"));
+    /// span.end();
+    ///
+    /// let mut data = exporter
+    ///     .get_finished_spans()
+    ///     .expect("exporter open")
+    ///     .remove(0);
+    /// Redactor::new().redact_span(&mut data);
+    /// assert_eq!(data.attributes, [KeyValue::new("mail.to", "[REDACTED]")]);
+    /// assert_eq!(data.status, Status::error("rejected for [REDACTED]"));
+    /// ```
     pub fn redact_span(&self, span: &mut SpanData) {
         self.redact_attributes(&mut span.attributes);
         for event in span.events.events.iter_mut() {
@@ -611,6 +849,17 @@ fn cn_id_valid(first17: &[u8], check: u8) -> bool {
 
 /// The check character of the first 17 digits of a resident identity number (for tests and
 /// generators).
+///
+/// ```
+/// use otel_core::redact::{Redactor, cn_id_check_char};
+///
+/// let first17 = "11010519491231002";
+/// let check = cn_id_check_char(first17).expect("17 digits");
+/// assert_eq!(check, 'X');
+/// let id = format!("{first17}{check}");
+/// assert_eq!(Redactor::new().redact_str(&id), "[REDACTED]");
+/// assert_eq!(cn_id_check_char("12345"), None);
+/// ```
 pub fn cn_id_check_char(first17: &str) -> Option<char> {
     const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
     const C: &[u8; 11] = b"10X98765432";
@@ -688,6 +937,30 @@ fn itoa_buf(mut u: u64) -> DigitBuf {
 /// Redacts every span (see [`Redactor::redact_span`]) before passing it to `inner`.
 ///
 /// Place it around the processor of each exporter, so nothing unredacted leaves the process.
+///
+/// ```
+/// use opentelemetry::KeyValue;
+/// use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+/// use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SimpleSpanProcessor};
+/// use otel_core::redact::{RedactingSpanProcessor, Redactor};
+///
+/// let exporter = InMemorySpanExporter::default();
+/// let provider = SdkTracerProvider::builder()
+///     .with_span_processor(RedactingSpanProcessor::new(
+///         SimpleSpanProcessor::new(exporter.clone()),
+///         Redactor::new(),
+///     ))
+///     .build();
+/// let mut span = provider.tracer("doc").start("login");
+/// span.set_attribute(KeyValue::new("user.password", "hunter2"));
+/// span.end();
+///
+/// let exported = exporter.get_finished_spans().expect("exporter open");
+/// assert_eq!(
+///     exported[0].attributes,
+///     [KeyValue::new("user.password", "[REDACTED]")]
+/// );
+/// ```
 #[derive(Debug)]
 pub struct RedactingSpanProcessor<P> {
     inner: P,
@@ -696,6 +969,18 @@ pub struct RedactingSpanProcessor<P> {
 
 impl<P: SpanProcessor> RedactingSpanProcessor<P> {
     /// Wraps `inner`.
+    ///
+    /// ```
+    /// use opentelemetry_sdk::trace::{BatchSpanProcessor, InMemorySpanExporter, SdkTracerProvider};
+    /// use otel_core::redact::{RedactingSpanProcessor, Redactor};
+    ///
+    /// let redactor = Redactor::builder().secret_name("session").build();
+    /// let batch = BatchSpanProcessor::builder(InMemorySpanExporter::default()).build();
+    /// let provider = SdkTracerProvider::builder()
+    ///     .with_span_processor(RedactingSpanProcessor::new(batch, redactor))
+    ///     .build();
+    /// # let _ = provider.shutdown();
+    /// ```
     pub fn new(inner: P, redactor: Redactor) -> Self {
         Self { inner, redactor }
     }

@@ -14,6 +14,28 @@
 //!
 //! When no service name is given anywhere, `service.name` is `unknown_service:<executable>` as
 //! the specification asks. Command-line arguments are never recorded (they may hold secrets).
+//!
+//! ```
+//! use otel_core::EnvSource;
+//! use otel_core::resource::{ResourceConfig, service_name};
+//!
+//! let env = EnvSource::from_pairs([
+//!     ("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attributes"),
+//!     ("OTEL_SERVICE_NAME", "from-env"),
+//! ]);
+//! // OTEL_SERVICE_NAME beats OTEL_RESOURCE_ATTRIBUTES…
+//! assert_eq!(
+//!     service_name(&ResourceConfig::default().build(&env)?),
+//!     "from-env"
+//! );
+//! // …and code beats both.
+//! let code = ResourceConfig {
+//!     service_name: Some("checkout".into()),
+//!     ..Default::default()
+//! };
+//! assert_eq!(service_name(&code.build(&env)?), "checkout");
+//! # Ok::<(), otel_core::ConfigError>(())
+//! ```
 
 use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::Resource;
@@ -22,6 +44,22 @@ use opentelemetry_semantic_conventions::attribute as attr;
 use crate::config::{ConfigError, EnvSource, parse_key_values, to_key_values};
 
 /// What the application says about itself in code; every field overrides the environment.
+///
+/// ```
+/// use otel_core::EnvSource;
+/// use otel_core::resource::{ResourceConfig, service_name};
+///
+/// let config = ResourceConfig {
+///     service_name: Some("checkout".into()),
+///     service_version: Some("1.4.0".into()),
+///     deployment_environment: Some("staging".into()),
+///     skip_detectors: true,
+///     ..Default::default()
+/// };
+/// let resource = config.build(&EnvSource::from_pairs([("OTEL_SERVICE_NAME", "ignored")]))?;
+/// assert_eq!(service_name(&resource), "checkout");
+/// # Ok::<(), otel_core::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct ResourceConfig {
     /// `service.name`.
@@ -40,6 +78,35 @@ pub struct ResourceConfig {
 
 impl ResourceConfig {
     /// Builds the resource, reading variables from `env`.
+    ///
+    /// ```
+    /// use opentelemetry::Key;
+    /// use otel_core::EnvSource;
+    /// use otel_core::resource::ResourceConfig;
+    ///
+    /// let env = EnvSource::from_pairs([
+    ///     (
+    ///         "OTEL_RESOURCE_ATTRIBUTES",
+    ///         "service.name=from-attributes,team=payments",
+    ///     ),
+    ///     ("OTEL_SERVICE_NAME", "billing"),
+    ///     ("K8S_POD_NAME", "billing-7d9f"),
+    /// ]);
+    /// let resource = ResourceConfig::default().build(&env)?;
+    /// let get = |key: &'static str| {
+    ///     resource
+    ///         .get(&Key::from_static_str(key))
+    ///         .map(|v| v.to_string())
+    /// };
+    /// assert_eq!(get("service.name").as_deref(), Some("billing")); // OTEL_SERVICE_NAME wins
+    /// assert_eq!(get("team").as_deref(), Some("payments"));
+    /// assert_eq!(get("k8s.pod.name").as_deref(), Some("billing-7d9f"));
+    /// assert_eq!(get("telemetry.sdk.language").as_deref(), Some("rust"));
+    ///
+    /// let bad = EnvSource::from_pairs([("OTEL_RESOURCE_ATTRIBUTES", "team")]);
+    /// assert!(ResourceConfig::default().build(&bad).is_err());
+    /// # Ok::<(), otel_core::ConfigError>(())
+    /// ```
     pub fn build(&self, env: &EnvSource) -> Result<Resource, ConfigError> {
         let mut attrs: Vec<KeyValue> = Vec::new();
         attrs.extend(sdk_attributes());
@@ -86,6 +153,20 @@ impl ResourceConfig {
 }
 
 /// The `service.name` of a resource, for messages.
+///
+/// ```
+/// use otel_core::EnvSource;
+/// use otel_core::resource::{ResourceConfig, service_name};
+///
+/// let config = ResourceConfig {
+///     skip_detectors: true,
+///     ..Default::default()
+/// };
+/// let resource = config.build(&EnvSource::from_pairs::<&str, &str>([]))?;
+/// // No name anywhere: `unknown_service:<executable>`, as the specification asks.
+/// assert!(service_name(&resource).starts_with("unknown_service:"));
+/// # Ok::<(), otel_core::ConfigError>(())
+/// ```
 pub fn service_name(resource: &Resource) -> String {
     resource
         .get(&opentelemetry::Key::from_static_str(attr::SERVICE_NAME))

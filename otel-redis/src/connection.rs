@@ -34,6 +34,26 @@ const REDIS: &str = "redis";
 ///
 /// Make one with [`Builder::from`], [`InstrumentedConnection::builder`] or
 /// [`RedisInstrumentation::wrap`](crate::RedisInstrumentation::wrap).
+///
+/// ```no_run
+/// # async fn run() -> redis::RedisResult<()> {
+/// use otel_redis::InstrumentedConnection;
+/// use redis::AsyncCommands;
+///
+/// let client = redis::Client::open("redis://127.0.0.1:6379/0")?;
+/// let mut con = InstrumentedConnection::builder(client.get_multiplexed_async_connection().await?)
+///     .with_client(&client)
+///     .build();
+/// let () = con.hset("user:1", "name", "ada").await?;          // span "HSET"
+/// let (name, visits): (String, i64) = redis::pipe()
+///     .atomic()
+///     .hget("user:1", "name")
+///     .incr("user:1:visits", 1)
+///     .query_async(&mut con)
+///     .await?;                                                   // span "MULTI"
+/// # let _ = (name, visits);
+/// # Ok(()) }
+/// ```
 pub struct InstrumentedConnection<C> {
     inner: C,
     shared: Arc<Shared>,
@@ -52,21 +72,129 @@ impl<C> InstrumentedConnection<C> {
     }
 
     /// Starts a [`Builder`] around `connection`; same as `Builder::from(connection)`.
+    ///
+    /// ```
+    /// # fn main() -> redis::RedisResult<()> {
+    /// use otel_core::testing::TestTelemetry;
+    /// use otel_redis::InstrumentedConnection;
+    /// use redis::Commands;
+    ///
+    /// # struct FakeRedis;
+    /// # impl redis::ConnectionLike for FakeRedis {
+    /// #     fn req_packed_command(&mut self, _: &[u8]) -> redis::RedisResult<redis::Value> {
+    /// #         Ok(redis::Value::Okay)
+    /// #     }
+    /// #     fn req_packed_commands(&mut self, _: &[u8], _: usize, n: usize)
+    /// #         -> redis::RedisResult<Vec<redis::Value>> {
+    /// #         Ok(vec![redis::Value::Okay; n])
+    /// #     }
+    /// #     fn get_db(&self) -> i64 { 0 }
+    /// #     fn check_connection(&mut self) -> bool { true }
+    /// #     fn is_open(&self) -> bool { true }
+    /// # }
+    /// // `FakeRedis` stands in for a `redis::Connection`: it answers `OK`, no server needed.
+    ///
+    /// let tt = TestTelemetry::new();
+    /// let mut con = InstrumentedConnection::builder(FakeRedis)
+    ///     .with_tracer_provider(tt.tracer_provider().clone())
+    ///     .build();
+    /// let () = con.expire("session:42", 60)?;
+    /// assert_eq!(tt.spans()[0].name, "EXPIRE");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn builder(connection: C) -> Builder<C> {
         Builder::from(connection)
     }
 
     /// The wrapped connection.
+    ///
+    /// ```
+    /// use otel_redis::Builder;
+    /// use redis::ConnectionLike;
+    ///
+    /// # struct FakeRedis;
+    /// # impl redis::ConnectionLike for FakeRedis {
+    /// #     fn req_packed_command(&mut self, _: &[u8]) -> redis::RedisResult<redis::Value> {
+    /// #         Ok(redis::Value::Okay)
+    /// #     }
+    /// #     fn req_packed_commands(&mut self, _: &[u8], _: usize, n: usize)
+    /// #         -> redis::RedisResult<Vec<redis::Value>> {
+    /// #         Ok(vec![redis::Value::Okay; n])
+    /// #     }
+    /// #     fn get_db(&self) -> i64 { 0 }
+    /// #     fn check_connection(&mut self) -> bool { true }
+    /// #     fn is_open(&self) -> bool { true }
+    /// # }
+    /// // `FakeRedis` stands in for a `redis::Connection`: it answers `OK`, no server needed.
+    ///
+    /// let con = Builder::from(FakeRedis).build();
+    /// assert!(con.get_ref().is_open());
+    /// ```
     pub fn get_ref(&self) -> &C {
         &self.inner
     }
 
     /// The wrapped connection, mutably. Commands sent through it directly are not recorded.
+    ///
+    /// ```
+    /// # fn main() -> redis::RedisResult<()> {
+    /// use otel_core::testing::TestTelemetry;
+    /// use otel_redis::Builder;
+    ///
+    /// # struct FakeRedis;
+    /// # impl redis::ConnectionLike for FakeRedis {
+    /// #     fn req_packed_command(&mut self, _: &[u8]) -> redis::RedisResult<redis::Value> {
+    /// #         Ok(redis::Value::Okay)
+    /// #     }
+    /// #     fn req_packed_commands(&mut self, _: &[u8], _: usize, n: usize)
+    /// #         -> redis::RedisResult<Vec<redis::Value>> {
+    /// #         Ok(vec![redis::Value::Okay; n])
+    /// #     }
+    /// #     fn get_db(&self) -> i64 { 0 }
+    /// #     fn check_connection(&mut self) -> bool { true }
+    /// #     fn is_open(&self) -> bool { true }
+    /// # }
+    /// // `FakeRedis` stands in for a `redis::Connection`: it answers `OK`, no server needed.
+    ///
+    /// let tt = TestTelemetry::new();
+    /// let mut con = Builder::from(FakeRedis)
+    ///     .with_tracer_provider(tt.tracer_provider().clone())
+    ///     .build();
+    /// // A health check that should not show up in traces.
+    /// let () = redis::cmd("PING").query(con.get_mut())?;
+    /// assert!(tt.spans().is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn get_mut(&mut self) -> &mut C {
         &mut self.inner
     }
 
     /// Unwraps the connection.
+    ///
+    /// ```
+    /// use otel_redis::Builder;
+    ///
+    /// # struct FakeRedis;
+    /// # impl redis::ConnectionLike for FakeRedis {
+    /// #     fn req_packed_command(&mut self, _: &[u8]) -> redis::RedisResult<redis::Value> {
+    /// #         Ok(redis::Value::Okay)
+    /// #     }
+    /// #     fn req_packed_commands(&mut self, _: &[u8], _: usize, n: usize)
+    /// #         -> redis::RedisResult<Vec<redis::Value>> {
+    /// #         Ok(vec![redis::Value::Okay; n])
+    /// #     }
+    /// #     fn get_db(&self) -> i64 { 0 }
+    /// #     fn check_connection(&mut self) -> bool { true }
+    /// #     fn is_open(&self) -> bool { true }
+    /// # }
+    /// // `FakeRedis` stands in for a `redis::Connection`: it answers `OK`, no server needed.
+    ///
+    /// let con = Builder::from(FakeRedis).build();
+    /// let raw: FakeRedis = con.into_inner();
+    /// # let _ = raw;
+    /// ```
     pub fn into_inner(self) -> C {
         self.inner
     }

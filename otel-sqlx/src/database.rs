@@ -9,6 +9,19 @@ use sqlx::error::DatabaseError;
 use crate::sql::Dialect;
 
 /// Where a pool connects, as read from its connect options (no network call).
+///
+/// ```
+/// use otel_sqlx::SupportedDatabase;
+/// use sqlx::sqlite::SqliteConnectOptions;
+/// use std::str::FromStr;
+///
+/// let options = SqliteConnectOptions::from_str("sqlite://data/app.db")?;
+/// let info = <sqlx::Sqlite as SupportedDatabase>::connection_info(&options);
+/// assert_eq!(info.namespace.as_deref(), Some("data/app.db"));
+/// assert_eq!(info.server_address, None); // embedded: no server
+///
+/// # Ok::<(), sqlx::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConnectionInfo {
@@ -21,6 +34,18 @@ pub struct ConnectionInfo {
 }
 
 mod sealed {
+    /// The supertrait that seals [`SupportedDatabase`](super::SupportedDatabase): it lives in
+    /// a private module, so no type outside this crate can implement it.
+    ///
+    /// ```
+    /// use otel_sqlx::SupportedDatabase;
+    ///
+    /// // Every database this crate supports implements it; nothing else can.
+    /// fn system_name<DB: SupportedDatabase>() -> &'static str {
+    ///     DB::SYSTEM_NAME
+    /// }
+    /// assert_eq!(system_name::<sqlx::Sqlite>(), "sqlite");
+    /// ```
     pub trait Sealed {}
 }
 
@@ -29,6 +54,32 @@ mod sealed {
 ///
 /// Sealed: the methods are what the wrappers need from each driver and are not meant to be
 /// called by users.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), sqlx::Error> {
+/// use otel_sqlx::{InstrumentedPool, SupportedDatabase};
+///
+/// /// Generic code over any instrumented pool.
+/// async fn purge_sessions<DB: SupportedDatabase>(
+///     pool: &InstrumentedPool<DB>,
+/// ) -> sqlx::Result<()>
+/// where
+///     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+/// {
+///     sqlx::raw_sql("DELETE FROM sessions").execute(pool).await?;
+///     Ok(())
+/// }
+///
+/// let sqlite = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+/// let pool: InstrumentedPool<sqlx::Sqlite> = InstrumentedPool::from(sqlite);
+/// # sqlx::raw_sql("CREATE TABLE sessions (id INTEGER)").execute(pool.get_ref()).await?;
+/// // Name the database at the call: left to inference, the `Executor` bound overflows (E0275).
+/// purge_sessions::<sqlx::Sqlite>(&pool).await?;
+/// assert_eq!(<sqlx::Sqlite as SupportedDatabase>::SYSTEM_NAME, "sqlite");
+/// # Ok(())
+/// # }
+/// ```
 pub trait SupportedDatabase: sqlx::Database + sealed::Sealed {
     /// The `db.system.name` value (`postgresql`, `mysql`, `sqlite`).
     const SYSTEM_NAME: &'static str;

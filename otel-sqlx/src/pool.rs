@@ -27,6 +27,32 @@ use crate::transaction::{BEGIN, InstrumentedTransaction};
 /// Cloning is cheap (the pool and the recording state are reference-counted), like cloning a
 /// [`Pool`]. Build one with [`PoolBuilder`], or with `InstrumentedPool::from(pool)` for the
 /// defaults (global providers, obfuscated query text).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), sqlx::Error> {
+/// use otel_core::testing::{TestTelemetry, assert_attr};
+/// use otel_sqlx::PoolBuilder;
+///
+/// let tt = TestTelemetry::new();
+/// let pool = PoolBuilder::from(sqlx::SqlitePool::connect("sqlite::memory:").await?)
+///     .with_tracer_provider(tt.tracer_provider().clone())
+///     .with_metrics(tt.metrics().clone())
+///     .build();
+/// # sqlx::query("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)").execute(&pool).await?;
+/// # tt.reset();
+/// // Ordinary sqlx calls with `&pool` as the executor.
+/// sqlx::query("INSERT INTO users (name) VALUES ('ada')").execute(&pool).await?;
+/// let names: Vec<String> = sqlx::query_scalar("SELECT name FROM users").fetch_all(&pool).await?;
+/// assert_eq!(names, ["ada"]);
+///
+/// let insert = tt.span("INSERT users");
+/// assert_attr(&insert, "db.system.name", "sqlite");
+/// assert_attr(&insert, "db.query.text", "INSERT INTO users (name) VALUES (?)");
+/// assert_attr(&tt.span("SELECT users"), "db.response.returned_rows", 1);
+/// # Ok(())
+/// # }
+/// ```
 pub struct InstrumentedPool<DB: SupportedDatabase> {
     pool: Pool<DB>,
     telemetry: Arc<Telemetry<DB>>,
@@ -38,6 +64,20 @@ impl<DB: SupportedDatabase> InstrumentedPool<DB> {
     }
 
     /// Starts a [`PoolBuilder`] for `pool`; same as `PoolBuilder::from(pool)`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sqlx::Error> {
+    /// use otel_sqlx::{InstrumentedPool, QueryTextMode};
+    ///
+    /// let sqlite = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+    /// let pool = InstrumentedPool::builder(sqlite)
+    ///     .with_query_text(QueryTextMode::Off)
+    ///     .build();
+    /// # let _ = pool;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn builder(pool: Pool<DB>) -> PoolBuilder<DB> {
         PoolBuilder::from(pool)
     }
@@ -46,11 +86,43 @@ impl<DB: SupportedDatabase> InstrumentedPool<DB> {
     ///
     /// There is no `get_mut`: a [`Pool`] is a shared handle (clone it to own one), and the
     /// wrapper's recording state belongs to this pool.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sqlx::Error> {
+    /// use otel_core::testing::TestTelemetry;
+    /// use otel_sqlx::PoolBuilder;
+    ///
+    /// let tt = TestTelemetry::new();
+    /// let pool = PoolBuilder::from(sqlx::SqlitePool::connect("sqlite::memory:").await?)
+    ///     .with_tracer_provider(tt.tracer_provider().clone())
+    ///     .with_metrics(tt.metrics().clone())
+    ///     .build();
+    /// // Pool statistics, or a statement that should not be recorded (a health check).
+    /// assert!(!pool.get_ref().is_closed());
+    /// sqlx::query("SELECT 1").execute(pool.get_ref()).await?;
+    /// assert!(tt.spans().is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn get_ref(&self) -> &Pool<DB> {
         &self.pool
     }
 
     /// Unwraps the sqlx pool.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sqlx::Error> {
+    /// use otel_sqlx::InstrumentedPool;
+    ///
+    /// let sqlite = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+    /// let pool = InstrumentedPool::from(sqlite);
+    /// let sqlite: sqlx::SqlitePool = pool.into_inner();
+    /// # let _ = sqlite;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn into_inner(self) -> Pool<DB> {
         self.pool
     }
@@ -62,6 +134,39 @@ impl<DB: SupportedDatabase> InstrumentedPool<DB> {
     ///
     /// # Errors
     /// As [`Pool::acquire`]: the pool timed out or is closed, or connecting failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sqlx::Error> {
+    /// use otel_core::testing::{TestTelemetry, assert_attr};
+    /// use otel_sqlx::PoolBuilder;
+    ///
+    /// let tt = TestTelemetry::new();
+    /// let pool = PoolBuilder::from(sqlx::SqlitePool::connect("sqlite::memory:").await?)
+    ///     .with_tracer_provider(tt.tracer_provider().clone())
+    ///     .with_metrics(tt.metrics().clone())
+    ///     .build();
+    /// let mut connection = pool.acquire().await?;
+    /// // Several statements on one physical connection, each its own span.
+    /// sqlx::query("CREATE TEMP TABLE seen (id INTEGER)")
+    ///     .execute(&mut connection)
+    ///     .await?;
+    /// sqlx::query("INSERT INTO seen VALUES (1)")
+    ///     .execute(&mut connection)
+    ///     .await?;
+    /// drop(connection); // back to the pool
+    ///
+    /// assert_attr(
+    ///     &tt.span("acquire"),
+    ///     "db.client.connection.pool.name",
+    ///     "/sqlite",
+    /// );
+    /// assert_eq!(tt.spans_named("INSERT seen").len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn acquire(&self) -> Result<InstrumentedConnection<DB>, sqlx::Error> {
         let op = self.telemetry.start_acquire(&parent_context());
         match self.telemetry.acquire().await {
@@ -83,6 +188,32 @@ impl<DB: SupportedDatabase> InstrumentedPool<DB> {
     ///
     /// # Errors
     /// As [`Pool::begin`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sqlx::Error> {
+    /// use otel_core::testing::TestTelemetry;
+    /// use otel_sqlx::PoolBuilder;
+    ///
+    /// let tt = TestTelemetry::new();
+    /// let pool = PoolBuilder::from(sqlx::SqlitePool::connect("sqlite::memory:").await?)
+    ///     .with_tracer_provider(tt.tracer_provider().clone())
+    ///     .with_metrics(tt.metrics().clone())
+    ///     .build();
+    /// # let ddl = "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)";
+    /// # sqlx::query(ddl).execute(pool.get_ref()).await?;
+    /// let mut tx = pool.begin().await?;
+    /// sqlx::query("INSERT INTO users (name) VALUES ('ada')").execute(&mut tx).await?;
+    /// sqlx::query("INSERT INTO users (name) VALUES ('grace')").execute(&mut tx).await?;
+    /// tx.commit().await?;
+    ///
+    /// let names: Vec<_> = tt.spans().iter().map(|s| s.name.to_string()).collect();
+    /// assert_eq!(names, ["BEGIN", "INSERT users", "INSERT users", "COMMIT"]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn begin(&self) -> Result<InstrumentedTransaction<'static, DB>, sqlx::Error> {
         self.begin_inner(None).await
     }
@@ -92,6 +223,28 @@ impl<DB: SupportedDatabase> InstrumentedPool<DB> {
     ///
     /// # Errors
     /// As [`Pool::begin_with`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sqlx::Error> {
+    /// use otel_core::testing::{TestTelemetry, assert_attr};
+    /// use otel_sqlx::PoolBuilder;
+    ///
+    /// let tt = TestTelemetry::new();
+    /// let pool = PoolBuilder::from(sqlx::SqlitePool::connect("sqlite::memory:").await?)
+    ///     .with_tracer_provider(tt.tracer_provider().clone())
+    ///     .with_metrics(tt.metrics().clone())
+    ///     .build();
+    /// // SQLite: take the write lock up front.
+    /// let tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    /// tx.rollback().await?;
+    /// assert_attr(&tt.span("BEGIN"), "db.operation.name", "BEGIN");
+    /// assert_eq!(tt.spans_named("ROLLBACK").len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn begin_with(
         &self,
         statement: impl SqlSafeStr,
@@ -120,6 +273,19 @@ impl<DB: SupportedDatabase> InstrumentedPool<DB> {
     }
 
     /// Shuts the pool down (see [`Pool::close`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sqlx::Error> {
+    /// use otel_sqlx::InstrumentedPool;
+    ///
+    /// let pool = InstrumentedPool::from(sqlx::SqlitePool::connect("sqlite::memory:").await?);
+    /// pool.close().await;
+    /// assert!(pool.get_ref().is_closed());
+    /// assert!(pool.acquire().await.is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn close(&self) {
         self.pool.close().await;
     }

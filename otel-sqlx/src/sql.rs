@@ -14,20 +14,62 @@
 //! `$tag$…$tag$`), MySQL double-quoted strings, quoted identifiers (`"…"`, `` `…` ``,
 //! SQLite `[…]`), nested PostgreSQL block comments, and bind parameters (`$1`, `?`, `?1`,
 //! `:name`, `@name`), which are kept because they carry no data.
+//!
+//! ```
+//! use otel_sqlx::sql::{Dialect, obfuscate, summarize};
+//!
+//! let sql = "SELECT * FROM orders WHERE customer = 'ada@example.com' AND total > 100";
+//! assert_eq!(
+//!     obfuscate(sql, Dialect::MySql),
+//!     "SELECT * FROM orders WHERE customer = ? AND total > ?",
+//! );
+//! let summary = summarize(sql, Dialect::MySql);
+//! assert_eq!(summary.operation, Some("SELECT"));
+//! assert_eq!(summary.collection.as_deref(), Some("orders"));
+//! ```
 
 use std::borrow::Cow;
 
 /// At most this many bytes of a statement are obfuscated and recorded; the rest is cut off
 /// (at a character boundary). A literal cut in two is still replaced by `?`.
+///
+/// ```
+/// use otel_sqlx::sql::{Dialect, MAX_QUERY_TEXT_BYTES, obfuscate};
+///
+/// let huge = format!("SELECT {}", "x, ".repeat(10_000));
+/// assert!(obfuscate(&huge, Dialect::Postgres).len() <= MAX_QUERY_TEXT_BYTES);
+/// ```
 pub const MAX_QUERY_TEXT_BYTES: usize = 16 * 1024;
 
 /// At most this many bytes of a statement are scanned to find its operation and table.
+///
+/// ```
+/// use otel_sqlx::sql::{Dialect, MAX_SUMMARY_SCAN_BYTES, summarize};
+///
+/// // The table comes after the scanned prefix: only the operation is known.
+/// let sql = format!(
+///     "SELECT {} 1 FROM users",
+///     "c, ".repeat(MAX_SUMMARY_SCAN_BYTES)
+/// );
+/// let summary = summarize(&sql, Dialect::Postgres);
+/// assert_eq!(summary.operation, Some("SELECT"));
+/// assert_eq!(summary.collection, None);
+/// ```
 pub const MAX_SUMMARY_SCAN_BYTES: usize = 4 * 1024;
 
 /// A table name longer than this is not reported (it is almost certainly not a table name).
 const MAX_COLLECTION_BYTES: usize = 256;
 
 /// The SQL dialect whose quoting rules apply to a statement.
+///
+/// ```
+/// use otel_sqlx::sql::{Dialect, obfuscate};
+///
+/// // `"…"` is an identifier in PostgreSQL but a string in MySQL.
+/// let sql = r#"SELECT "name" FROM users"#;
+/// assert_eq!(obfuscate(sql, Dialect::Postgres), sql);
+/// assert_eq!(obfuscate(sql, Dialect::MySql), "SELECT ? FROM users");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Dialect {
@@ -44,6 +86,27 @@ pub enum Dialect {
 }
 
 /// What [`summarize`] found out about a statement.
+///
+/// ```
+/// use otel_sqlx::sql::{Dialect, Summary, summarize};
+///
+/// let summary = summarize(
+///     "UPDATE accounts SET balance = balance - $1 WHERE id = $2",
+///     Dialect::Postgres,
+/// );
+/// assert_eq!(
+///     summary,
+///     Summary {
+///         operation: Some("UPDATE"),
+///         collection: Some("accounts".into())
+///     }
+/// );
+/// // Several statements: nothing is claimed.
+/// assert_eq!(
+///     summarize("DELETE FROM a; DELETE FROM b", Dialect::Postgres),
+///     Summary::default()
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Summary<'a> {
     /// The operation (upper-case SQL keyword such as `SELECT`), when the statement is a single
@@ -370,9 +433,12 @@ impl<'a> Lexer<'a> {
 /// [`MAX_QUERY_TEXT_BYTES`] bytes are scanned and returned.
 ///
 /// ```
-/// use otel_sqlx::sql::{obfuscate, Dialect};
+/// use otel_sqlx::sql::{Dialect, obfuscate};
 /// assert_eq!(
-///     obfuscate("SELECT * FROM users WHERE name = 'O''Brien' AND id IN (1, 2, 3)", Dialect::Postgres),
+///     obfuscate(
+///         "SELECT * FROM users WHERE name = 'O''Brien' AND id IN (1, 2, 3)",
+///         Dialect::Postgres
+///     ),
 ///     "SELECT * FROM users WHERE name = ? AND id IN (?)",
 /// );
 /// ```
@@ -529,8 +595,11 @@ fn introduces_table(op: &str, word: &str) -> bool {
 /// [`MAX_SUMMARY_SCAN_BYTES`] bytes are scanned.
 ///
 /// ```
-/// use otel_sqlx::sql::{summarize, Dialect};
-/// let s = summarize("select id from public.\"Users\" where id = $1", Dialect::Postgres);
+/// use otel_sqlx::sql::{Dialect, summarize};
+/// let s = summarize(
+///     "select id from public.\"Users\" where id = $1",
+///     Dialect::Postgres,
+/// );
 /// assert_eq!(s.operation, Some("SELECT"));
 /// assert_eq!(s.collection.as_deref(), Some("public.Users"));
 /// ```

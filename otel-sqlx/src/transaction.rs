@@ -27,6 +27,40 @@ const ROLLBACK: &str = "ROLLBACK";
 /// [`rollback`](Self::rollback) are recorded as `COMMIT` and `ROLLBACK` spans. Dropped
 /// without either, sqlx rolls the transaction back on the connection's next use; that
 /// rollback is not recorded.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), sqlx::Error> {
+/// use otel_core::testing::{TestTelemetry, assert_child_of};
+/// use opentelemetry::context::FutureExt as _;
+/// use otel_sqlx::PoolBuilder;
+///
+/// let tt = TestTelemetry::new();
+/// let pool = PoolBuilder::from(sqlx::SqlitePool::connect("sqlite::memory:").await?)
+///     .with_tracer_provider(tt.tracer_provider().clone())
+///     .with_metrics(tt.metrics().clone())
+///     .build();
+/// # let ddl = "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)";
+/// # sqlx::query(ddl).execute(pool.get_ref()).await?;
+/// // Inside a request: every step is a child of the request's span.
+/// let request = tt.root_context("POST /users");
+/// async {
+///     let mut tx = pool.begin().await?;
+///     sqlx::query("INSERT INTO users (name) VALUES ($1)").bind("ada").execute(&mut tx).await?;
+///     tx.commit().await
+/// }
+/// .with_context(request.clone())
+/// .await?;
+/// # use opentelemetry::trace::TraceContextExt as _;
+/// request.span().end();
+///
+/// let parent = tt.span("POST /users");
+/// for step in ["BEGIN", "INSERT users", "COMMIT"] {
+///     assert_child_of(&tt.span(step), &parent);
+/// }
+/// # Ok(())
+/// # }
+/// ```
 pub struct InstrumentedTransaction<'c, DB: SupportedDatabase> {
     inner: Transaction<'c, DB>,
     telemetry: Arc<Telemetry<DB>>,
@@ -38,16 +72,73 @@ impl<'c, DB: SupportedDatabase> InstrumentedTransaction<'c, DB> {
     }
 
     /// The wrapped sqlx transaction. Statements run on it directly are not recorded.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sqlx::Error> {
+    /// use otel_sqlx::InstrumentedPool;
+    ///
+    /// let pool = InstrumentedPool::from(sqlx::SqlitePool::connect("sqlite::memory:").await?);
+    /// let tx = pool.begin().await?;
+    /// // sqlx's transaction, which dereferences to the driver's connection.
+    /// let connection: &sqlx::SqliteConnection = tx.get_ref();
+    /// # let _ = connection;
+    /// # tx.rollback().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn get_ref(&self) -> &Transaction<'c, DB> {
         &self.inner
     }
 
     /// The wrapped sqlx transaction, mutably. Statements run on it directly are not recorded.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sqlx::Error> {
+    /// use otel_core::testing::TestTelemetry;
+    /// use otel_sqlx::PoolBuilder;
+    ///
+    /// let tt = TestTelemetry::new();
+    /// let pool = PoolBuilder::from(sqlx::SqlitePool::connect("sqlite::memory:").await?)
+    ///     .with_tracer_provider(tt.tracer_provider().clone())
+    ///     .with_metrics(tt.metrics().clone())
+    ///     .build();
+    /// let mut tx = pool.begin().await?;
+    /// // A statement that should stay out of the telemetry.
+    /// sqlx::query("PRAGMA defer_foreign_keys = ON")
+    ///     .execute(&mut **tx.get_mut())
+    ///     .await?;
+    /// tx.commit().await?;
+    /// let names: Vec<_> = tt.spans().iter().map(|s| s.name.to_string()).collect();
+    /// assert_eq!(names, ["BEGIN", "COMMIT"]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn get_mut(&mut self) -> &mut Transaction<'c, DB> {
         &mut self.inner
     }
 
     /// Unwraps the sqlx transaction (still open).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sqlx::Error> {
+    /// use otel_core::testing::TestTelemetry;
+    /// use otel_sqlx::PoolBuilder;
+    ///
+    /// let tt = TestTelemetry::new();
+    /// let pool = PoolBuilder::from(sqlx::SqlitePool::connect("sqlite::memory:").await?)
+    ///     .with_tracer_provider(tt.tracer_provider().clone())
+    ///     .with_metrics(tt.metrics().clone())
+    ///     .build();
+    /// let tx = pool.begin().await?;
+    /// let tx: sqlx::Transaction<'static, sqlx::Sqlite> = tx.into_inner();
+    /// tx.commit().await?; // sqlx's own commit: not recorded
+    /// assert!(tt.spans_named("COMMIT").is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn into_inner(self) -> Transaction<'c, DB> {
         self.inner
     }
@@ -56,6 +147,31 @@ impl<'c, DB: SupportedDatabase> InstrumentedTransaction<'c, DB> {
     ///
     /// # Errors
     /// As [`Transaction::commit`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sqlx::Error> {
+    /// use otel_core::testing::{TestTelemetry, assert_attr};
+    /// use otel_sqlx::PoolBuilder;
+    ///
+    /// let tt = TestTelemetry::new();
+    /// let pool = PoolBuilder::from(sqlx::SqlitePool::connect("sqlite::memory:").await?)
+    ///     .with_tracer_provider(tt.tracer_provider().clone())
+    ///     .with_metrics(tt.metrics().clone())
+    ///     .build();
+    /// # let ddl = "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)";
+    /// # sqlx::query(ddl).execute(pool.get_ref()).await?;
+    /// let mut tx = pool.begin().await?;
+    /// sqlx::query("INSERT INTO users (name) VALUES ('ada')").execute(&mut tx).await?;
+    /// tx.commit().await?;
+    /// assert_attr(&tt.span("COMMIT"), "db.operation.name", "COMMIT");
+    /// let n: i64 = sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&pool).await?;
+    /// assert_eq!(n, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         let (op, meta) = self.telemetry.start_named(&parent_context(), COMMIT);
         let result = self.inner.commit().await;
@@ -74,6 +190,31 @@ impl<'c, DB: SupportedDatabase> InstrumentedTransaction<'c, DB> {
     ///
     /// # Errors
     /// As [`Transaction::rollback`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sqlx::Error> {
+    /// use otel_core::testing::TestTelemetry;
+    /// use otel_sqlx::PoolBuilder;
+    ///
+    /// let tt = TestTelemetry::new();
+    /// let pool = PoolBuilder::from(sqlx::SqlitePool::connect("sqlite::memory:").await?)
+    ///     .with_tracer_provider(tt.tracer_provider().clone())
+    ///     .with_metrics(tt.metrics().clone())
+    ///     .build();
+    /// # let ddl = "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)";
+    /// # sqlx::query(ddl).execute(pool.get_ref()).await?;
+    /// let mut tx = pool.begin().await?;
+    /// sqlx::query("INSERT INTO users (name) VALUES ('ada')").execute(&mut tx).await?;
+    /// tx.rollback().await?;
+    /// assert_eq!(tt.spans_named("ROLLBACK").len(), 1);
+    /// let n: i64 = sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&pool).await?;
+    /// assert_eq!(n, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
         let (op, meta) = self.telemetry.start_named(&parent_context(), ROLLBACK);
         let result = self.inner.rollback().await;
@@ -93,6 +234,37 @@ impl<'c, DB: SupportedDatabase> InstrumentedTransaction<'c, DB> {
     ///
     /// # Errors
     /// As [`Transaction::begin`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sqlx::Error> {
+    /// use otel_core::testing::TestTelemetry;
+    /// use otel_sqlx::PoolBuilder;
+    ///
+    /// let tt = TestTelemetry::new();
+    /// let pool = PoolBuilder::from(sqlx::SqlitePool::connect("sqlite::memory:").await?)
+    ///     .with_tracer_provider(tt.tracer_provider().clone())
+    ///     .with_metrics(tt.metrics().clone())
+    ///     .build();
+    /// # let ddl = "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)";
+    /// # sqlx::query(ddl).execute(pool.get_ref()).await?;
+    /// let mut tx = pool.begin().await?;
+    /// sqlx::query("INSERT INTO users (name) VALUES ('ada')").execute(&mut tx).await?;
+    /// let mut savepoint = tx.begin().await?;
+    /// sqlx::query("INSERT INTO users (name) VALUES ('bobby')").execute(&mut savepoint).await?;
+    /// savepoint.rollback().await?; // undoes bobby only
+    /// tx.commit().await?;
+    ///
+    /// let names: Vec<String> = sqlx::query_scalar("SELECT name FROM users")
+    ///     .fetch_all(&pool)
+    ///     .await?;
+    /// assert_eq!(names, ["ada"]);
+    /// assert_eq!(tt.spans_named("BEGIN").len(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn begin(&mut self) -> Result<InstrumentedTransaction<'_, DB>, sqlx::Error> {
         let (op, meta) = self.telemetry.start_named(&parent_context(), BEGIN);
         let result = Transaction::begin(&mut *self.inner, None).await;

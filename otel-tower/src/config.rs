@@ -9,6 +9,28 @@
 //! [`SpanName`] — implemented for closures, for `()` (off) and for a ready-made struct
 //! ([`SkipPaths`], [`HeaderAttribute`]). Each is called with a borrowed [`RequestView`], so
 //! the same closure works for the HTTP server, HTTP client and gRPC layers.
+//!
+//! ```
+//! use opentelemetry::KeyValue;
+//! use otel_tower::Config;
+//! use otel_tower::config::{HeaderAttribute, RequestView, SkipPaths};
+//! use otel_tower::http::server::HttpServerLayer;
+//!
+//! let config = Config::builder()
+//!     // Where telemetry goes (defaults: the global provider, metrics and propagator).
+//!     .with_propagator(otel_core::propagation::TraceContextPropagator::new())
+//!     // What is recorded.
+//!     .with_filter(SkipPaths::new(["/health", "/metrics"]))
+//!     .with_request_attributes(HeaderAttribute::new(
+//!         http::HeaderName::from_static("x-tenant-id"),
+//!         "tenant.id",
+//!     ))
+//!     .with_capture_request_headers([http::header::USER_AGENT])
+//!     .with_redaction(["session_id"])
+//!     .build();
+//! let layer = HttpServerLayer::new(config);
+//! # let _ = layer;
+//! ```
 
 use std::borrow::Cow;
 use std::fmt;
@@ -25,6 +47,20 @@ use crate::telemetry::{Instrumentation, Metrics, Propagation, instrumentation_bu
 ///
 /// It exposes the request line, headers and extensions but never the body, so hooks can run
 /// before the request is sent or handled without consuming anything.
+///
+/// ```
+/// use otel_tower::config::RequestView;
+///
+/// let request = http::Request::post("https://api.example.com/users/7?page=2")
+///     .header("x-tenant-id", "acme")
+///     .body(())
+///     .unwrap();
+/// let view = RequestView::new(&request);
+/// assert_eq!(view.method(), http::Method::POST);
+/// assert_eq!(view.path(), "/users/7");
+/// assert_eq!(view.uri().query(), Some("page=2"));
+/// assert_eq!(view.headers()["x-tenant-id"], "acme");
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct RequestView<'a> {
     method: &'a Method,
@@ -36,6 +72,13 @@ pub struct RequestView<'a> {
 
 impl<'a> RequestView<'a> {
     /// Borrows the parts of `request` that hooks may look at.
+    ///
+    /// ```
+    /// use otel_tower::config::RequestView;
+    ///
+    /// let request = http::Request::get("/health").body(()).unwrap();
+    /// assert_eq!(RequestView::new(&request).path(), "/health");
+    /// ```
     pub fn new<B>(request: &'a Request<B>) -> Self {
         Self {
             method: request.method(),
@@ -66,18 +109,58 @@ impl<'a> RequestView<'a> {
     }
 
     /// The request method.
+    ///
+    /// ```
+    /// use otel_tower::Config;
+    /// use otel_tower::config::{Filter, RequestView};
+    ///
+    /// // Do not trace CORS preflight requests.
+    /// fn not_preflight(view: &RequestView<'_>) -> bool {
+    ///     view.method() != http::Method::OPTIONS
+    /// }
+    /// let config = Config::builder().with_filter(not_preflight).build();
+    /// # let _ = config;
+    ///
+    /// let preflight = http::Request::options("/users").body(()).unwrap();
+    /// assert!(!not_preflight.should_instrument(&RequestView::new(&preflight)));
+    /// ```
     pub fn method(&self) -> &'a Method {
         self.method
     }
 
     /// The request URI as the layer sees it (for a server behind axum's `Router::nest`, the
     /// nested part; see [`RequestView::path`]).
+    ///
+    /// ```
+    /// use otel_tower::config::RequestView;
+    ///
+    /// let request = http::Request::get("http://localhost:8080/search?q=otel")
+    ///     .body(())
+    ///     .unwrap();
+    /// let view = RequestView::new(&request);
+    /// assert_eq!(view.uri().host(), Some("localhost"));
+    /// assert_eq!(view.uri().query(), Some("q=otel"));
+    /// ```
     pub fn uri(&self) -> &'a Uri {
         self.uri
     }
 
     /// The request path; with feature `axum`, taken from `OriginalUri` when present so that
     /// nested routers still see the full path.
+    ///
+    /// ```
+    /// use otel_tower::config::{Filter, RequestView};
+    ///
+    /// // Leave internal endpoints untraced.
+    /// fn public_only(view: &RequestView<'_>) -> bool {
+    ///     !view.path().starts_with("/internal/")
+    /// }
+    /// let request = http::Request::get("/internal/metrics?verbose=1")
+    ///     .body(())
+    ///     .unwrap();
+    /// assert_eq!(RequestView::new(&request).path(), "/internal/metrics");
+    /// assert!(!public_only.should_instrument(&RequestView::new(&request)));
+    /// ```
     pub fn path(&self) -> &'a str {
         #[cfg(feature = "axum")]
         if let Some(original) = self.extensions.get::<axum::extract::OriginalUri>() {
@@ -87,16 +170,69 @@ impl<'a> RequestView<'a> {
     }
 
     /// The HTTP version.
+    ///
+    /// ```
+    /// use otel_tower::config::RequestView;
+    ///
+    /// let request = http::Request::get("/")
+    ///     .version(http::Version::HTTP_2)
+    ///     .body(())
+    ///     .unwrap();
+    /// assert_eq!(RequestView::new(&request).version(), http::Version::HTTP_2);
+    /// ```
     pub fn version(&self) -> Version {
         self.version
     }
 
     /// The request headers.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_tower::config::{RequestAttributes, RequestView};
+    ///
+    /// // Record which client application made the request.
+    /// fn client_app(view: &RequestView<'_>, attributes: &mut Vec<KeyValue>) {
+    ///     if let Some(app) = view
+    ///         .headers()
+    ///         .get("x-client-app")
+    ///         .and_then(|v| v.to_str().ok())
+    ///     {
+    ///         attributes.push(KeyValue::new("app.client", app.to_owned()));
+    ///     }
+    /// }
+    /// let request = http::Request::get("/")
+    ///     .header("x-client-app", "ios")
+    ///     .body(())
+    ///     .unwrap();
+    /// let mut attributes = Vec::new();
+    /// client_app.attributes(&RequestView::new(&request), &mut attributes);
+    /// assert_eq!(attributes, [KeyValue::new("app.client", "ios")]);
+    /// ```
     pub fn headers(&self) -> &'a HeaderMap {
         self.headers
     }
 
     /// The request extensions.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_tower::config::{RequestAttributes, RequestView};
+    ///
+    /// /// Put on the request by an authentication middleware running before the layer.
+    /// #[derive(Clone)]
+    /// struct Tenant(&'static str);
+    ///
+    /// fn tenant(view: &RequestView<'_>, attributes: &mut Vec<KeyValue>) {
+    ///     if let Some(Tenant(id)) = view.extensions().get::<Tenant>() {
+    ///         attributes.push(KeyValue::new("tenant.id", *id));
+    ///     }
+    /// }
+    /// let mut request = http::Request::get("/orders").body(()).unwrap();
+    /// request.extensions_mut().insert(Tenant("acme"));
+    /// let mut attributes = Vec::new();
+    /// tenant.attributes(&RequestView::new(&request), &mut attributes);
+    /// assert_eq!(attributes, [KeyValue::new("tenant.id", "acme")]);
+    /// ```
     pub fn extensions(&self) -> &'a Extensions {
         self.extensions
     }
@@ -105,6 +241,20 @@ impl<'a> RequestView<'a> {
     ///
     /// Always `None` without feature `axum`, and for a layer applied outside the axum
     /// `Router` (see the crate documentation on layer placement).
+    ///
+    /// ```
+    /// use otel_tower::config::{RequestView, SpanName};
+    /// use std::borrow::Cow;
+    ///
+    /// // Name spans after the route template, or "unmatched" when none is known.
+    /// fn by_route(view: &RequestView<'_>) -> Cow<'static, str> {
+    ///     Cow::Owned(view.route().unwrap_or("unmatched").to_owned())
+    /// }
+    /// // A bare request has not been through axum's router: no template.
+    /// let request = http::Request::get("/users/7").body(()).unwrap();
+    /// assert_eq!(RequestView::new(&request).route(), None);
+    /// assert_eq!(by_route.span_name(&RequestView::new(&request)), "unmatched");
+    /// ```
     pub fn route(&self) -> Option<&'a str> {
         #[cfg(feature = "axum")]
         if let Some(path) = self.extensions.get::<axum::extract::MatchedPath>() {
@@ -119,6 +269,33 @@ impl<'a> RequestView<'a> {
 /// A request the filter rejects gets no span, no context extraction and no metrics; its
 /// handler still runs with whatever context was current. Called once per request before
 /// anything else.
+///
+/// Implemented for closures and functions `Fn(&RequestView<'_>) -> bool`, for `()`
+/// (instrument everything) and for [`SkipPaths`]; implement it for your own type when the
+/// decision needs state:
+///
+/// ```
+/// use otel_tower::Config;
+/// use otel_tower::config::{Filter, RequestView};
+///
+/// /// Instruments only requests under one path prefix.
+/// struct UnderPrefix(&'static str);
+///
+/// impl Filter for UnderPrefix {
+///     fn should_instrument(&self, request: &RequestView<'_>) -> bool {
+///         request.path().starts_with(self.0)
+///     }
+/// }
+///
+/// let filter = UnderPrefix("/api/");
+/// let api = http::Request::get("/api/users").body(()).unwrap();
+/// let assets = http::Request::get("/assets/app.js").body(()).unwrap();
+/// assert!(filter.should_instrument(&RequestView::new(&api)));
+/// assert!(!filter.should_instrument(&RequestView::new(&assets)));
+///
+/// let config = Config::builder().with_filter(filter).build();
+/// # let _ = config;
+/// ```
 pub trait Filter: Send + Sync + 'static {
     /// Returns `true` to instrument `request`.
     fn should_instrument(&self, request: &RequestView<'_>) -> bool;
@@ -142,6 +319,16 @@ where
 
 /// A [`Filter`] that skips requests whose path equals one of a fixed list (for example
 /// `/health` and `/metrics`).
+///
+/// ```
+/// use otel_tower::Config;
+/// use otel_tower::config::SkipPaths;
+///
+/// let config = Config::builder()
+///     .with_filter(SkipPaths::new(["/health", "/metrics"]))
+///     .build();
+/// # let _ = config;
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct SkipPaths {
     paths: Vec<String>,
@@ -149,6 +336,19 @@ pub struct SkipPaths {
 
 impl SkipPaths {
     /// Skips requests whose path is exactly one of `paths`.
+    ///
+    /// ```
+    /// use otel_tower::config::{Filter, RequestView, SkipPaths};
+    ///
+    /// let skip = SkipPaths::new(["/health", "/metrics"]);
+    /// let health = http::Request::get("/health").body(()).unwrap();
+    /// let users = http::Request::get("/users").body(()).unwrap();
+    /// assert!(!skip.should_instrument(&RequestView::new(&health)));
+    /// assert!(skip.should_instrument(&RequestView::new(&users)));
+    /// // Exact match only: sub-paths are still instrumented.
+    /// let deep = http::Request::get("/health/db").body(()).unwrap();
+    /// assert!(skip.should_instrument(&RequestView::new(&deep)));
+    /// ```
     pub fn new<I, S>(paths: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -160,6 +360,14 @@ impl SkipPaths {
     }
 
     /// Also skips `path`.
+    ///
+    /// ```
+    /// use otel_tower::config::{Filter, RequestView, SkipPaths};
+    ///
+    /// let skip = SkipPaths::new(["/health"]).with_path("/ready");
+    /// let ready = http::Request::get("/ready").body(()).unwrap();
+    /// assert!(!skip.should_instrument(&RequestView::new(&ready)));
+    /// ```
     #[must_use]
     pub fn with_path(mut self, path: impl Into<String>) -> Self {
         self.paths.push(path.into());
@@ -179,6 +387,39 @@ impl Filter for SkipPaths {
 /// Called once per request, and only when the span is sampled, so the work it does costs
 /// nothing on unsampled requests. Attributes go on the span only, never on metrics (whose
 /// series must stay bounded).
+///
+/// Implemented for closures and functions `Fn(&RequestView<'_>, &mut Vec<KeyValue>)`,
+/// for `()` and for [`HeaderAttribute`]:
+///
+/// ```
+/// use opentelemetry::KeyValue;
+/// use otel_tower::Config;
+/// use otel_tower::config::{RequestAttributes, RequestView};
+///
+/// /// Marks requests that came through the internal load balancer.
+/// struct Origin;
+///
+/// impl RequestAttributes for Origin {
+///     fn attributes(&self, request: &RequestView<'_>, attributes: &mut Vec<KeyValue>) {
+///         let internal = request.headers().contains_key("x-internal-lb");
+///         attributes.push(KeyValue::new(
+///             "app.origin",
+///             if internal { "internal" } else { "public" },
+///         ));
+///     }
+/// }
+///
+/// let request = http::Request::get("/")
+///     .header("x-internal-lb", "1")
+///     .body(())
+///     .unwrap();
+/// let mut attributes = Vec::new();
+/// Origin.attributes(&RequestView::new(&request), &mut attributes);
+/// assert_eq!(attributes, [KeyValue::new("app.origin", "internal")]);
+///
+/// let config = Config::builder().with_request_attributes(Origin).build();
+/// # let _ = config;
+/// ```
 pub trait RequestAttributes: Send + Sync + 'static {
     /// Pushes attributes for `request` onto `attributes`.
     fn attributes(&self, request: &RequestView<'_>, attributes: &mut Vec<KeyValue>);
@@ -202,6 +443,37 @@ where
 /// choosing (for example header `x-tenant-id` into attribute `tenant.id`).
 ///
 /// Absent headers add nothing; values that are not visible ASCII are skipped.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use otel_core::testing::{TestTelemetry, assert_attr};
+/// use otel_tower::Config;
+/// use otel_tower::config::HeaderAttribute;
+/// use otel_tower::http::server::HttpServerLayer;
+/// use tower::{Layer, ServiceExt};
+///
+/// let tt = TestTelemetry::new();
+/// let config = Config::builder()
+///     .with_tracer_provider(tt.tracer_provider().clone())
+///     .with_metrics(tt.metrics().clone())
+///     .with_request_attributes(HeaderAttribute::new(
+///         http::HeaderName::from_static("x-tenant-id"),
+///         "tenant.id",
+///     ))
+///     .build();
+/// # let handler = tower::service_fn(|_req: http::Request<String>| async {
+/// #     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("ok")))
+/// # });
+/// let server = HttpServerLayer::new(config).layer(handler);
+/// let request = http::Request::get("/orders")
+///     .header("x-tenant-id", "acme")
+///     .body(String::new())
+///     .unwrap();
+/// drop(server.oneshot(request).await.unwrap()); // the span ends with the response body
+/// assert_attr(&tt.span("GET"), "tenant.id", "acme");
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct HeaderAttribute {
     header: HeaderName,
@@ -210,6 +482,27 @@ pub struct HeaderAttribute {
 
 impl HeaderAttribute {
     /// Records header `header` as attribute `key`.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_tower::config::{HeaderAttribute, RequestAttributes, RequestView};
+    ///
+    /// let region =
+    ///     HeaderAttribute::new(http::HeaderName::from_static("x-region"), "cloud.region");
+    /// let request = http::Request::get("/")
+    ///     .header("x-region", "eu-west-1")
+    ///     .body(())
+    ///     .unwrap();
+    /// let mut attributes = Vec::new();
+    /// region.attributes(&RequestView::new(&request), &mut attributes);
+    /// assert_eq!(attributes, [KeyValue::new("cloud.region", "eu-west-1")]);
+    ///
+    /// // Without the header, nothing is added.
+    /// let bare = http::Request::get("/").body(()).unwrap();
+    /// let mut attributes = Vec::new();
+    /// region.attributes(&RequestView::new(&bare), &mut attributes);
+    /// assert!(attributes.is_empty());
+    /// ```
     pub fn new(header: HeaderName, key: impl Into<Key>) -> Self {
         Self {
             header,
@@ -234,6 +527,38 @@ impl RequestAttributes for HeaderAttribute {
 ///
 /// Called once per request when the span starts (so samplers see the name). When set, the
 /// layer never renames the span afterwards.
+///
+/// Implemented for closures and functions `Fn(&RequestView<'_>) -> Cow<'static, str>`
+/// and for `&'static str` (one fixed name). Beware of high-cardinality names such as raw
+/// paths in production; this example only shows the mechanics:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use otel_core::testing::TestTelemetry;
+/// use otel_tower::Config;
+/// use otel_tower::config::RequestView;
+/// use otel_tower::http::server::HttpServerLayer;
+/// use std::borrow::Cow;
+/// use tower::{Layer, ServiceExt};
+///
+/// let tt = TestTelemetry::new();
+/// let config = Config::builder()
+///     .with_tracer_provider(tt.tracer_provider().clone())
+///     .with_metrics(tt.metrics().clone())
+///     .with_span_name(|view: &RequestView<'_>| -> Cow<'static, str> {
+///         format!("{} {}", view.method(), view.path()).into()
+///     })
+///     .build();
+/// # let handler = tower::service_fn(|_req: http::Request<String>| async {
+/// #     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("ok")))
+/// # });
+/// let server = HttpServerLayer::new(config).layer(handler);
+/// let request = http::Request::get("/ping").body(String::new()).unwrap();
+/// drop(server.oneshot(request).await.unwrap());
+/// assert_eq!(tt.spans()[0].name, "GET /ping");
+/// # }
+/// ```
 pub trait SpanName: Send + Sync + 'static {
     /// The span name for `request`.
     fn span_name(&self, request: &RequestView<'_>) -> Cow<'static, str>;
@@ -256,6 +581,46 @@ where
 }
 
 /// Headers that are never captured, whatever the allowlist says.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use otel_core::testing::{TestTelemetry, assert_attr, assert_no_attr};
+/// use otel_tower::Config;
+/// use otel_tower::config::NEVER_CAPTURED_HEADERS;
+/// use otel_tower::http::server::HttpServerLayer;
+/// use tower::{Layer, ServiceExt};
+///
+/// assert!(NEVER_CAPTURED_HEADERS.contains(&http::header::AUTHORIZATION));
+///
+/// let tt = TestTelemetry::new();
+/// let config = Config::builder()
+///     .with_tracer_provider(tt.tracer_provider().clone())
+///     .with_metrics(tt.metrics().clone())
+///     // Allowlisting `authorization` has no effect.
+///     .with_capture_request_headers([http::header::AUTHORIZATION, http::header::ACCEPT])
+///     .build();
+/// # let handler = tower::service_fn(|_req: http::Request<String>| async {
+/// #     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("ok")))
+/// # });
+/// let server = HttpServerLayer::new(config).layer(handler);
+/// let request = http::Request::get("/")
+///     .header("authorization", "Bearer secret")
+///     .header("accept", "text/plain")
+///     .body(String::new())
+///     .unwrap();
+/// drop(server.oneshot(request).await.unwrap());
+/// let span = tt.span("GET");
+/// assert_no_attr(&span, "http.request.header.authorization");
+/// assert_attr(
+///     &span,
+///     "http.request.header.accept",
+///     opentelemetry::Value::Array(
+///         vec![opentelemetry::StringValue::from("text/plain")].into(),
+///     ),
+/// );
+/// # }
+/// ```
 pub const NEVER_CAPTURED_HEADERS: [HeaderName; 4] = [
     http::header::AUTHORIZATION,
     http::header::COOKIE,
@@ -264,6 +629,38 @@ pub const NEVER_CAPTURED_HEADERS: [HeaderName; 4] = [
 ];
 
 /// Query parameters whose values are always redacted (the semantic conventions' list).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use otel_core::testing::{TestTelemetry, assert_attr};
+/// use otel_tower::Config;
+/// use otel_tower::config::DEFAULT_REDACTED_QUERY_PARAMS;
+/// use otel_tower::http::server::HttpServerLayer;
+/// use tower::{Layer, ServiceExt};
+///
+/// assert!(DEFAULT_REDACTED_QUERY_PARAMS.contains(&"X-Goog-Signature"));
+///
+/// let tt = TestTelemetry::new();
+/// let config = Config::builder()
+///     .with_tracer_provider(tt.tracer_provider().clone())
+///     .with_metrics(tt.metrics().clone())
+///     .build();
+/// # let handler = tower::service_fn(|_req: http::Request<String>| async {
+/// #     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("ok")))
+/// # });
+/// let server = HttpServerLayer::new(config).layer(handler);
+/// let request = http::Request::get("/download?file=a.zip&Signature=c2lnbmF0dXJl")
+///     .body(String::new())
+///     .unwrap();
+/// drop(server.oneshot(request).await.unwrap());
+/// assert_attr(
+///     &tt.span("GET"),
+///     "url.query",
+///     "file=a.zip&Signature=REDACTED",
+/// );
+/// # }
+/// ```
 pub const DEFAULT_REDACTED_QUERY_PARAMS: [&str; 4] =
     ["AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature"];
 
@@ -324,6 +721,22 @@ impl HeaderCapture {
 /// Build with [`Config::builder`]; [`Config::default`] uses the global tracer provider, the
 /// global propagator and the global metrics, instruments every request and captures no
 /// headers.
+///
+/// ```
+/// use otel_tower::Config;
+/// use otel_tower::config::SkipPaths;
+/// use otel_tower::http::client::HttpClientLayer;
+/// use otel_tower::http::server::HttpServerLayer;
+///
+/// let config = Config::builder()
+///     .with_filter(SkipPaths::new(["/health"]))
+///     .with_capture_request_headers([http::header::USER_AGENT])
+///     .build();
+/// // One configuration, shared by any number of layers (cloning is cheap).
+/// let server_layer = HttpServerLayer::new(config.clone());
+/// let client_layer = HttpClientLayer::new(config);
+/// # let _ = (server_layer, client_layer);
+/// ```
 #[derive(Clone)]
 pub struct Config {
     pub(crate) instrumentation: Instrumentation,
@@ -363,6 +776,13 @@ impl Default for Config {
 
 impl Config {
     /// Starts a configuration with the defaults described on [`Config`].
+    ///
+    /// ```
+    /// use otel_tower::Config;
+    ///
+    /// let config = Config::builder().with_trace_response(true).build();
+    /// # let _ = config;
+    /// ```
     pub fn builder() -> ConfigBuilder {
         ConfigBuilder::default()
     }
@@ -384,6 +804,36 @@ impl Config {
 }
 
 /// Builder for [`Config`]; every setter is optional.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use otel_core::testing::{TestTelemetry, assert_attr};
+/// use otel_tower::Config;
+/// use otel_tower::config::SkipPaths;
+/// use otel_tower::http::server::HttpServerLayer;
+/// use tower::{Layer, ServiceExt};
+///
+/// let tt = TestTelemetry::new();
+/// let config = Config::builder()
+///     .with_tracer_provider(tt.tracer_provider().clone())
+///     .with_metrics(tt.metrics().clone())
+///     .with_filter(SkipPaths::new(["/health"]))
+///     .with_redaction(["session"])
+///     .build();
+/// # let handler = tower::service_fn(|_req: http::Request<String>| async {
+/// #     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("ok")))
+/// # });
+/// let server = HttpServerLayer::new(config).layer(handler);
+/// for uri in ["/health", "/search?q=otel&session=abc"] {
+///     let request = http::Request::get(uri).body(String::new()).unwrap();
+///     drop(server.clone().oneshot(request).await.unwrap());
+/// }
+/// // `/health` was skipped; the other request has its session redacted.
+/// assert_eq!(tt.spans().len(), 1);
+/// assert_attr(&tt.span("GET"), "url.query", "q=otel&session=REDACTED");
+/// # }
+/// ```
 #[must_use]
 pub struct ConfigBuilder {
     instrumentation: otel_core::instrument::InstrumentationBuilder,
@@ -423,6 +873,29 @@ impl fmt::Debug for ConfigBuilder {
 
 impl ConfigBuilder {
     /// Spans go to `provider` instead of the global tracer provider.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use otel_core::testing::TestTelemetry;
+    /// use otel_tower::Config;
+    /// use otel_tower::http::server::HttpServerLayer;
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// // In a service: the provider built by your pipeline. Here: an in-memory one.
+    /// let tt = TestTelemetry::new();
+    /// let config = Config::builder()
+    ///     .with_tracer_provider(tt.tracer_provider().clone())
+    ///     .build();
+    /// # let handler = tower::service_fn(|_req: http::Request<String>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("ok")))
+    /// # });
+    /// let server = HttpServerLayer::new(config).layer(handler);
+    /// let request = http::Request::get("/").body(String::new()).unwrap();
+    /// drop(server.oneshot(request).await.unwrap());
+    /// assert_eq!(tt.spans().len(), 1);
+    /// # }
+    /// ```
     pub fn with_tracer_provider<P>(mut self, provider: P) -> Self
     where
         P: TracerProvider + Send + Sync + 'static,
@@ -435,12 +908,75 @@ impl ConfigBuilder {
 
     /// Duration histograms and counters are created from `metrics` instead of
     /// [`Metrics::global`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use otel_core::metrics::{Metrics, SnapshotExt};
+    /// use otel_tower::Config;
+    /// use otel_tower::http::server::HttpServerLayer;
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// let metrics = Metrics::default();
+    /// let config = Config::builder().with_metrics(metrics.clone()).build();
+    /// # let handler = tower::service_fn(|_req: http::Request<String>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("ok")))
+    /// # });
+    /// let server = HttpServerLayer::new(config).layer(handler);
+    /// let request = http::Request::get("/").body(String::new()).unwrap();
+    /// drop(server.oneshot(request).await.unwrap());
+    ///
+    /// let snapshot = metrics.snapshot();
+    /// let duration = snapshot
+    ///     .find("http.server.request.duration")
+    ///     .expect("registered");
+    /// assert_eq!(duration.total_count(), 1);
+    /// # }
+    /// ```
     pub fn with_metrics(mut self, metrics: Metrics) -> Self {
         self.instrumentation = self.instrumentation.with_metrics(metrics);
         self
     }
 
     /// Context is extracted and injected with `propagator` instead of the global one.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use opentelemetry::trace::TraceId;
+    /// use otel_core::propagation::TraceContextPropagator;
+    /// use otel_core::testing::TestTelemetry;
+    /// use otel_tower::Config;
+    /// use otel_tower::http::server::HttpServerLayer;
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// let tt = TestTelemetry::new();
+    /// let config = Config::builder()
+    ///     .with_tracer_provider(tt.tracer_provider().clone())
+    ///     .with_metrics(tt.metrics().clone())
+    ///     .with_propagator(TraceContextPropagator::new())
+    ///     .build();
+    /// # let handler = tower::service_fn(|_req: http::Request<String>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("ok")))
+    /// # });
+    /// let server = HttpServerLayer::new(config).layer(handler);
+    /// let request = http::Request::get("/")
+    ///     .header(
+    ///         "traceparent",
+    ///         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    ///     )
+    ///     .body(String::new())
+    ///     .unwrap();
+    /// drop(server.oneshot(request).await.unwrap());
+    /// // The server span continues the caller's trace.
+    /// let span = tt.span("GET");
+    /// assert_eq!(
+    ///     span.span_context.trace_id(),
+    ///     TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap()
+    /// );
+    /// assert_eq!(span.parent_span_id.to_string(), "00f067aa0ba902b7");
+    /// # }
+    /// ```
     pub fn with_propagator<P>(mut self, propagator: P) -> Self
     where
         P: TextMapPropagator + Send + Sync + 'static,
@@ -450,18 +986,56 @@ impl ConfigBuilder {
     }
 
     /// Only requests `filter` accepts are instrumented (see [`Filter`]).
+    ///
+    /// ```
+    /// use otel_tower::Config;
+    /// use otel_tower::config::RequestView;
+    ///
+    /// // A closure works as a filter: skip requests from the load balancer's health checker.
+    /// let config = Config::builder()
+    ///     .with_filter(|view: &RequestView<'_>| {
+    ///         view.headers()
+    ///             .get(http::header::USER_AGENT)
+    ///             .is_none_or(|ua| ua != "ELB-HealthChecker/2.0")
+    ///     })
+    ///     .build();
+    /// # let _ = config;
+    /// ```
     pub fn with_filter<F: Filter>(mut self, filter: F) -> Self {
         self.filter = Some(Arc::new(filter));
         self
     }
 
     /// Adds attributes of your own to each sampled span (see [`RequestAttributes`]).
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_tower::Config;
+    /// use otel_tower::config::RequestView;
+    ///
+    /// let config = Config::builder()
+    ///     .with_request_attributes(|view: &RequestView<'_>, attributes: &mut Vec<KeyValue>| {
+    ///         if view.headers().contains_key("x-canary") {
+    ///             attributes.push(KeyValue::new("app.canary", true));
+    ///         }
+    ///     })
+    ///     .build();
+    /// # let _ = config;
+    /// ```
     pub fn with_request_attributes<A: RequestAttributes>(mut self, attributes: A) -> Self {
         self.request_attributes = Some(Arc::new(attributes));
         self
     }
 
     /// Overrides the span name (see [`SpanName`]).
+    ///
+    /// ```
+    /// use otel_tower::Config;
+    ///
+    /// // Every span of this layer gets the same name.
+    /// let config = Config::builder().with_span_name("legacy-endpoint").build();
+    /// # let _ = config;
+    /// ```
     pub fn with_span_name<N: SpanName>(mut self, name: N) -> Self {
         self.span_name = Some(Arc::new(name));
         self
@@ -470,6 +1044,18 @@ impl ConfigBuilder {
     /// Records these request headers as `http.request.header.<name>` (string arrays).
     ///
     /// Headers in [`NEVER_CAPTURED_HEADERS`] are dropped from the list.
+    ///
+    /// ```
+    /// use otel_tower::Config;
+    ///
+    /// let config = Config::builder()
+    ///     .with_capture_request_headers([
+    ///         http::header::USER_AGENT,
+    ///         http::HeaderName::from_static("x-request-id"),
+    ///     ])
+    ///     .build();
+    /// # let _ = config;
+    /// ```
     pub fn with_capture_request_headers<I>(mut self, headers: I) -> Self
     where
         I: IntoIterator<Item = HeaderName>,
@@ -481,6 +1067,40 @@ impl ConfigBuilder {
     /// Records these response headers as `http.response.header.<name>` (string arrays).
     ///
     /// Headers in [`NEVER_CAPTURED_HEADERS`] are dropped from the list.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use opentelemetry::{StringValue, Value};
+    /// use otel_core::testing::{TestTelemetry, assert_attr};
+    /// use otel_tower::Config;
+    /// use otel_tower::http::server::HttpServerLayer;
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// let tt = TestTelemetry::new();
+    /// let config = Config::builder()
+    ///     .with_tracer_provider(tt.tracer_provider().clone())
+    ///     .with_metrics(tt.metrics().clone())
+    ///     .with_capture_response_headers([http::header::CACHE_CONTROL])
+    ///     .build();
+    /// let handler = tower::service_fn(|_req: http::Request<String>| async {
+    ///     let response = http::Response::builder()
+    ///         .header("cache-control", "max-age=60")
+    ///         .body(String::from("ok"))
+    ///         .unwrap();
+    ///     Ok::<_, std::convert::Infallible>(response)
+    /// });
+    /// let server = HttpServerLayer::new(config).layer(handler);
+    /// let request = http::Request::get("/").body(String::new()).unwrap();
+    /// drop(server.oneshot(request).await.unwrap());
+    /// let captured = Value::Array(vec![StringValue::from("max-age=60")].into());
+    /// assert_attr(
+    ///     &tt.span("GET"),
+    ///     "http.response.header.cache-control",
+    ///     captured,
+    /// );
+    /// # }
+    /// ```
     pub fn with_capture_response_headers<I>(mut self, headers: I) -> Self
     where
         I: IntoIterator<Item = HeaderName>,
@@ -493,6 +1113,37 @@ impl ConfigBuilder {
     /// `url.query` and `url.full`, in addition to [`DEFAULT_REDACTED_QUERY_PARAMS`] and the
     /// names `otel_core::redact` treats as secrets (`token`, `password`, `secret`,
     /// `api_key`, `authorization`, `cookie`, ...).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use otel_core::testing::{TestTelemetry, assert_attr};
+    /// use otel_tower::Config;
+    /// use otel_tower::http::server::HttpServerLayer;
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// let tt = TestTelemetry::new();
+    /// let config = Config::builder()
+    ///     .with_tracer_provider(tt.tracer_provider().clone())
+    ///     .with_metrics(tt.metrics().clone())
+    ///     .with_redaction(["email"])
+    ///     .build();
+    /// # let handler = tower::service_fn(|_req: http::Request<String>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("ok")))
+    /// # });
+    /// let server = HttpServerLayer::new(config).layer(handler);
+    /// let request = http::Request::get("/invite?email=a@example.com&token=xyz&team=7")
+    ///     .body(String::new())
+    ///     .unwrap();
+    /// drop(server.oneshot(request).await.unwrap());
+    /// // `email` because it was named here, `token` because it is always a secret.
+    /// assert_attr(
+    ///     &tt.span("GET"),
+    ///     "url.query",
+    ///     "email=REDACTED&token=REDACTED&team=7",
+    /// );
+    /// # }
+    /// ```
     pub fn with_redaction<I, S>(mut self, query_params: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -505,6 +1156,42 @@ impl ConfigBuilder {
 
     /// HTTP server only: adds a `traceresponse` header (`00-<trace id>-<span id>-<flags>`)
     /// to every instrumented response. Off by default: it reveals trace ids to clients.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use otel_core::testing::TestTelemetry;
+    /// use otel_tower::Config;
+    /// use otel_tower::http::server::HttpServerLayer;
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// let tt = TestTelemetry::new();
+    /// let config = Config::builder()
+    ///     .with_tracer_provider(tt.tracer_provider().clone())
+    ///     .with_metrics(tt.metrics().clone())
+    ///     .with_trace_response(true)
+    ///     .build();
+    /// # let handler = tower::service_fn(|_req: http::Request<String>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("ok")))
+    /// # });
+    /// let server = HttpServerLayer::new(config).layer(handler);
+    /// let response = server
+    ///     .oneshot(http::Request::get("/").body(String::new()).unwrap())
+    ///     .await
+    ///     .unwrap();
+    /// let header = response.headers()["traceresponse"]
+    ///     .to_str()
+    ///     .unwrap()
+    ///     .to_owned();
+    /// drop(response);
+    /// let span = tt.span("GET");
+    /// let ctx = &span.span_context;
+    /// assert_eq!(
+    ///     header,
+    ///     format!("00-{}-{}-01", ctx.trace_id(), ctx.span_id())
+    /// );
+    /// # }
+    /// ```
     pub fn with_trace_response(mut self, enabled: bool) -> Self {
         self.trace_response = enabled;
         self
@@ -517,6 +1204,49 @@ impl ConfigBuilder {
     /// context, so everything below it is unsampled too. This is exactly what the
     /// parent-based samplers OpenTelemetry uses by default would decide, minus the cost of
     /// asking; turn it off when your sampler may sample a request whose caller did not.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use otel_core::propagation::TraceContextPropagator;
+    /// use otel_core::testing::TestTelemetry;
+    /// use otel_tower::Config;
+    /// use otel_tower::http::server::HttpServerLayer;
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// let tt = TestTelemetry::new(); // samples everything it is asked about
+    /// let layer = |skip: bool| {
+    ///     HttpServerLayer::new(
+    ///         Config::builder()
+    ///             .with_tracer_provider(tt.tracer_provider().clone())
+    ///             .with_metrics(tt.metrics().clone())
+    ///             .with_propagator(TraceContextPropagator::new())
+    ///             .with_skip_unsampled(skip)
+    ///             .build(),
+    ///     )
+    /// };
+    /// // The caller did not sample this trace (flags `00`).
+    /// let unsampled = || {
+    ///     http::Request::get("/")
+    ///         .header(
+    ///             "traceparent",
+    ///             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+    ///         )
+    ///         .body(String::new())
+    ///         .unwrap()
+    /// };
+    /// # let handler = tower::service_fn(|_req: http::Request<String>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("ok")))
+    /// # });
+    /// let server = layer(true).layer(handler.clone());
+    /// drop(server.oneshot(unsampled()).await.unwrap());
+    /// assert!(tt.spans().is_empty());
+    /// // Off: the tracer provider's sampler decides (here: always on).
+    /// let server = layer(false).layer(handler);
+    /// drop(server.oneshot(unsampled()).await.unwrap());
+    /// assert_eq!(tt.spans().len(), 1);
+    /// # }
+    /// ```
     pub fn with_skip_unsampled(mut self, enabled: bool) -> Self {
         self.skip_unsampled = enabled;
         self
@@ -526,6 +1256,14 @@ impl ConfigBuilder {
     ///
     /// The global tracer provider and [`Metrics::global`] are read here when not
     /// overridden: install them first (the global propagator is read per request).
+    ///
+    /// ```
+    /// use otel_tower::Config;
+    /// use otel_tower::http::server::HttpServerLayer;
+    ///
+    /// let layer = HttpServerLayer::new(Config::builder().build());
+    /// # let _ = layer;
+    /// ```
     pub fn build(self) -> Config {
         Config {
             instrumentation: Instrumentation::new(self.instrumentation.build()),

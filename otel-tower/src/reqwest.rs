@@ -31,6 +31,20 @@ use crate::http::client::service::ClientRequest;
 
 /// reqwest-middleware middleware that instruments every request of a
 /// `reqwest_middleware::ClientWithMiddleware`.
+///
+/// ```
+/// use otel_tower::Config;
+/// use otel_tower::reqwest::OtelMiddleware;
+/// use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
+///
+/// fn http_client(config: Config) -> ClientWithMiddleware {
+///     ClientBuilder::new(reqwest::Client::new())
+///         .with(OtelMiddleware::new(config))
+///         .build()
+/// }
+/// let client = http_client(Config::default());
+/// # let _ = client;
+/// ```
 #[derive(Debug, Clone)]
 pub struct OtelMiddleware {
     shared: Arc<ClientShared>,
@@ -45,6 +59,31 @@ impl Default for OtelMiddleware {
 
 impl OtelMiddleware {
     /// A middleware recording with `config`; the histogram is created here.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use otel_core::testing::{TestTelemetry, assert_attr};
+    /// use otel_tower::Config;
+    /// use otel_tower::reqwest::OtelMiddleware;
+    ///
+    /// let tt = TestTelemetry::new();
+    /// let config = Config::builder()
+    ///     .with_tracer_provider(tt.tracer_provider().clone())
+    ///     .with_metrics(tt.metrics().clone())
+    ///     .build();
+    /// let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+    ///     .with(OtelMiddleware::new(config))
+    ///     .build();
+    ///
+    /// // Nothing listens on port 1: the request fails and the span says why.
+    /// let result = client.get("http://127.0.0.1:1/users").send().await;
+    /// assert!(result.is_err());
+    /// let span = tt.span("GET");
+    /// assert_attr(&span, "url.full", "http://127.0.0.1:1/users");
+    /// assert_attr(&span, "error.type", "connect");
+    /// # }
+    /// ```
     pub fn new(config: Config) -> Self {
         Self {
             shared: Arc::new(ClientShared::new(config)),

@@ -1,6 +1,9 @@
 //! The scripted demo: seeds a per-run schema, starts `analyzer`, `gateway` and `worker` as
 //! child processes exporting to a loopback OTLP/HTTP receiver, sends a few requests, stops
 //! the children cleanly and returns what was received.
+//!
+//! The analyzer is the Rust one (`risk-analysis analyzer`) or, with [`Analyzer::Python`], the
+//! Flask implementation in `analyzer-py/` started through `scripts/python-analyzer.sh`.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -15,11 +18,87 @@ use crate::http_util::SIMULATE_FAILURE_HEADER;
 use crate::settings::Settings;
 use crate::spans::{self, ReceivedSpan};
 
+/// Which implementation of the analyzer's HTTP API the demo starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Analyzer {
+    /// `risk-analysis analyzer`, service `analyzer`.
+    Rust,
+    /// The Python analyzer (Flask, OpenTelemetry's Flask instrumentation), service
+    /// `analyzer-py`, started through `script` (`scripts/python-analyzer.sh`), which prepares
+    /// its virtualenv first.
+    Python {
+        /// The launcher script; [`Analyzer::python`] uses the one in this repository.
+        script: PathBuf,
+    },
+}
+
+impl Analyzer {
+    /// The Python analyzer, started through this repository's `scripts/python-analyzer.sh`.
+    ///
+    /// ```
+    /// use risk_analysis::demo::Analyzer;
+    ///
+    /// let python = Analyzer::python();
+    /// assert_eq!(python.service_name(), "analyzer-py");
+    /// assert!(matches!(&python, Analyzer::Python { script } if script.ends_with("python-analyzer.sh")));
+    /// ```
+    pub fn python() -> Self {
+        let script = PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../scripts/python-analyzer.sh"
+        ));
+        Self::Python {
+            script: std::fs::canonicalize(&script).unwrap_or(script),
+        }
+    }
+
+    /// The `service.name` the implementation exports its telemetry under.
+    ///
+    /// ```
+    /// assert_eq!(risk_analysis::demo::Analyzer::Rust.service_name(), "analyzer");
+    /// ```
+    pub fn service_name(&self) -> &'static str {
+        match self {
+            Self::Rust => "analyzer",
+            Self::Python { .. } => "analyzer-py",
+        }
+    }
+
+    /// Runs `script --prepare` for the Python analyzer (creates or refreshes its virtualenv;
+    /// pip runs only when `requirements.txt` changed); nothing to do for the Rust one. The
+    /// script's messages (what it sets up, why it failed) go to standard error as they come.
+    ///
+    /// Called by [`run`] before it starts the children, so that a slow first `pip install`
+    /// is not mistaken for an analyzer that never becomes healthy.
+    pub fn prepare(&self) -> Result<(), String> {
+        let Self::Python { script } = self else {
+            return Ok(());
+        };
+        let status = Command::new(script)
+            .arg("--prepare")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "setting up the Python analyzer failed: `{} --prepare` exited with {status} \
+                 (its messages are on standard error)",
+                script.display()
+            ))
+        }
+    }
+}
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
     /// The `risk-analysis` executable the children are started from.
     pub exe: PathBuf,
+    /// The analyzer implementation to start.
+    pub analyzer: Analyzer,
     /// Generated accounts (`gen-00000…`) added beside the seed data.
     pub generated: usize,
     /// Whether to print the responses and the waterfall on standard output.
@@ -147,14 +226,22 @@ async fn run_in_schema(
         db::insert(pool, schema, &generated.accounts, &generated.transactions).await?;
     }
 
+    options.analyzer.prepare()?;
     let receiver = OtlpHttpReceiver::start()?;
     let analyzer_port = free_port()?;
     let gateway_port = free_port()?;
     let analyzer_url = format!("http://127.0.0.1:{analyzer_port}");
     let gateway_url = format!("http://127.0.0.1:{gateway_port}");
     let spawn = |role: &'static str, listen: Option<u16>| -> std::io::Result<ChildGuard> {
-        let mut cmd = Command::new(&options.exe);
-        cmd.arg(role).arg("--stop-on-stdin-eof");
+        let mut cmd = match (role, &options.analyzer) {
+            ("analyzer", Analyzer::Python { script }) => Command::new(script),
+            _ => {
+                let mut cmd = Command::new(&options.exe);
+                cmd.arg(role);
+                cmd
+            }
+        };
+        cmd.arg("--stop-on-stdin-eof");
         if let Some(port) = listen {
             cmd.arg("--listen").arg(format!("127.0.0.1:{port}"));
         }
@@ -264,6 +351,14 @@ async fn run_in_schema(
     let full_trace = exchanges.first().map_or(TraceId::INVALID, |e| e.trace_id);
     if options.print {
         let mut out = std::io::stdout().lock();
+        if let Analyzer::Python { script } = &options.analyzer {
+            writeln!(
+                out,
+                "analyzer: the Python implementation ({}), service {}\n",
+                script.display(),
+                options.analyzer.service_name()
+            )?;
+        }
         for e in &exchanges {
             writeln!(out, "GET {} → {}  ({})", e.path, e.status, e.label)?;
             writeln!(out, "    {}", truncate(&e.body, 200))?;

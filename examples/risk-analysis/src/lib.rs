@@ -5,7 +5,9 @@
 //!   found;
 //! - [`analyzer`]: `POST /analyze`, communities and money cycles of a subgraph ([`graph`]);
 //! - [`worker`]: consumes `risk.flagged` and raises `risk_level` in PostgreSQL;
-//! - [`demo`]: starts the three as child processes and prints the waterfall of one request.
+//! - [`demo`]: starts the three as child processes and prints the waterfall of one request
+//!   (with [`demo::Analyzer::python`], the analyzer is the Python implementation in
+//!   `analyzer-py/`: the trace crosses from Rust into Python and back).
 //!
 //! See the README for the analyzer's HTTP API and how to run it.
 

@@ -6,13 +6,14 @@
 //! risk-analysis analyzer [--listen 127.0.0.1:8081] [--stop-on-stdin-eof]
 //! risk-analysis worker   [--stop-on-stdin-eof]
 //! risk-analysis seed     [--generate N]
-//! risk-analysis demo     [--generate N]
+//! risk-analysis demo     [--generate N] [--python-analyzer]
 //! ```
 //!
 //! Servers come from `DATABASE_URL`, `REDIS_URL`, `AMQP_URL`, `ANALYZER_URL`; the schema and
 //! queue from `RISK_SCHEMA` and `RISK_QUEUE`; telemetry from the `OTEL_*` variables. With
 //! `--stop-on-stdin-eof` a service stops cleanly (flushing its telemetry) when its standard
-//! input closes.
+//! input closes. `demo --python-analyzer` starts the Python analyzer (`analyzer-py/`, through
+//! `scripts/python-analyzer.sh`) instead of the Rust one.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -21,13 +22,14 @@ use risk_analysis::settings::Settings;
 use risk_analysis::{analyzer, db, demo, gateway, telemetry, worker};
 
 const USAGE: &str = "usage: risk-analysis <gateway|analyzer|worker|seed|demo> \
-[--listen ADDR] [--stop-on-stdin-eof] [--generate N]";
+[--listen ADDR] [--stop-on-stdin-eof] [--generate N] [--python-analyzer]";
 
 struct Args {
     command: String,
     listen: Option<SocketAddr>,
     stop_on_stdin_eof: bool,
     generate: usize,
+    python_analyzer: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -38,6 +40,7 @@ fn parse_args() -> Result<Args, String> {
         listen: None,
         stop_on_stdin_eof: false,
         generate: 0,
+        python_analyzer: false,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -50,6 +53,7 @@ fn parse_args() -> Result<Args, String> {
                 parsed.generate = v.parse().map_err(|e| format!("--generate {v:?}: {e}"))?;
             }
             "--stop-on-stdin-eof" => parsed.stop_on_stdin_eof = true,
+            "--python-analyzer" => parsed.python_analyzer = true,
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
@@ -75,6 +79,9 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    if args.python_analyzer && args.command != "demo" {
+        return Err("--python-analyzer applies to `demo` only; run the Python analyzer itself with scripts/python-analyzer.sh".into());
+    }
     let stop = telemetry::stop_signal(args.stop_on_stdin_eof);
     match args.command.as_str() {
         "gateway" => {
@@ -118,6 +125,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         "demo" => {
             let outcome = demo::run(demo::DemoOptions {
                 exe: std::env::current_exe()?,
+                analyzer: if args.python_analyzer {
+                    demo::Analyzer::python()
+                } else {
+                    demo::Analyzer::Rust
+                },
                 generated: args.generate,
                 print: true,
             })

@@ -89,6 +89,7 @@ async fn one_trace_covers_gateway_sql_redis_analyzer_rabbitmq_and_worker() {
     require_servers();
     let outcome = demo::run(DemoOptions {
         exe: env!("CARGO_BIN_EXE_risk-analysis").into(),
+        analyzer: demo::Analyzer::Rust,
         generated: 50,
         print: false,
     })

@@ -5,15 +5,61 @@ use std::time::Duration;
 use opentelemetry_sdk::Resource;
 
 /// Environment variable selecting the exemplar filter (OpenTelemetry SDK configuration).
+///
+/// ```
+/// use otel_core::metrics::{ExemplarFilter, OTEL_METRICS_EXEMPLAR_FILTER};
+///
+/// let env = |var: &str| (var == OTEL_METRICS_EXEMPLAR_FILTER).then(|| "always_off".to_owned());
+/// assert_eq!(
+///     ExemplarFilter::from_lookup(env).ok(),
+///     Some(ExemplarFilter::AlwaysOff)
+/// );
+/// ```
 pub const OTEL_METRICS_EXEMPLAR_FILTER: &str = "OTEL_METRICS_EXEMPLAR_FILTER";
 
 /// Default cardinality limit per instrument (the OpenTelemetry SDK default).
+///
+/// ```
+/// use otel_core::metrics::{DEFAULT_CARDINALITY_LIMIT, MetricsConfig};
+///
+/// assert_eq!(
+///     MetricsConfig::default().cardinality_limit,
+///     DEFAULT_CARDINALITY_LIMIT
+/// );
+/// // A registry for instruments with many attribute sets, capped lower:
+/// let config = MetricsConfig::default().with_cardinality_limit(DEFAULT_CARDINALITY_LIMIT / 4);
+/// assert_eq!(config.cardinality_limit, 500);
+/// ```
 pub const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
 
 /// Which measurements may become exemplars.
 ///
 /// Selected in code with [`MetricsConfig::with_exemplar_filter`] or from the environment with
 /// [`ExemplarFilter::from_env`] (`OTEL_METRICS_EXEMPLAR_FILTER`).
+///
+/// ```
+/// use opentelemetry::KeyValue;
+/// use otel_core::metrics::{ExemplarFilter, Metrics, MetricsConfig, SnapshotExt};
+///
+/// // `AlwaysOn` keeps exemplars of measurements made outside any span too.
+/// let metrics =
+///     Metrics::new(MetricsConfig::default().with_exemplar_filter(ExemplarFilter::AlwaysOn));
+/// let histogram = metrics
+///     .f64_histogram("app.job.duration")
+///     .with_unit("s")
+///     .build();
+/// histogram.record(0.3, &[KeyValue::new("job", "reindex")]);
+///
+/// let snapshot = metrics.snapshot();
+/// let exemplars: Vec<_> = snapshot
+///     .find("app.job.duration")
+///     .expect("registered")
+///     .exemplars()
+///     .collect();
+/// assert_eq!(exemplars.len(), 1);
+/// assert_eq!(exemplars[0].value, 0.3);
+/// assert!(!exemplars[0].has_span()); // no span was current
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ExemplarFilter {
@@ -35,6 +81,17 @@ impl ExemplarFilter {
     /// # Errors
     ///
     /// [`MetricsError::InvalidEnv`] naming the variable and the value when it is none of those.
+    ///
+    /// ```
+    /// use otel_core::metrics::ExemplarFilter;
+    ///
+    /// assert_eq!(
+    ///     ExemplarFilter::parse(" Always_On ").ok(),
+    ///     Some(ExemplarFilter::AlwaysOn)
+    /// );
+    /// let err = ExemplarFilter::parse("sometimes").expect_err("not a filter");
+    /// assert!(err.to_string().contains("OTEL_METRICS_EXEMPLAR_FILTER"));
+    /// ```
     pub fn parse(value: &str) -> Result<Self, MetricsError> {
         match value.trim().to_ascii_lowercase().as_str() {
             "trace_based" => Ok(Self::TraceBased),
@@ -55,6 +112,17 @@ impl ExemplarFilter {
     ///
     /// [`MetricsError::InvalidEnv`] naming the variable and the value when it is set to an
     /// unknown value (or is not valid Unicode).
+    ///
+    /// ```
+    /// use otel_core::metrics::{ExemplarFilter, Metrics, MetricsConfig};
+    ///
+    /// # fn main() -> Result<(), otel_core::metrics::MetricsError> {
+    /// let filter = ExemplarFilter::from_env()?;
+    /// let metrics = Metrics::new(MetricsConfig::default().with_exemplar_filter(filter));
+    /// assert_eq!(metrics.config().exemplar_filter, filter);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn from_env() -> Result<Self, MetricsError> {
         Self::from_lookup(|var| std::env::var(var).ok())
     }
@@ -65,6 +133,20 @@ impl ExemplarFilter {
     /// # Errors
     ///
     /// As [`ExemplarFilter::from_env`].
+    ///
+    /// ```
+    /// use otel_core::metrics::ExemplarFilter;
+    /// use std::collections::HashMap;
+    ///
+    /// let settings = HashMap::from([("OTEL_METRICS_EXEMPLAR_FILTER", "always_off")]);
+    /// let filter = ExemplarFilter::from_lookup(|var| settings.get(var).map(|v| v.to_string()));
+    /// assert_eq!(filter.ok(), Some(ExemplarFilter::AlwaysOff));
+    /// // Unset: the default.
+    /// assert_eq!(
+    ///     ExemplarFilter::from_lookup(|_| None).ok(),
+    ///     Some(ExemplarFilter::TraceBased)
+    /// );
+    /// ```
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, MetricsError> {
         match lookup(OTEL_METRICS_EXEMPLAR_FILTER) {
             Some(value) if !value.trim().is_empty() => Self::parse(&value),
@@ -76,13 +158,17 @@ impl ExemplarFilter {
 /// Configuration of a [`Metrics`](super::Metrics) registry.
 ///
 /// ```
-/// use otel_core::metrics::{ExemplarFilter, Metrics, MetricsConfig};
 /// use opentelemetry_sdk::Resource;
+/// use otel_core::metrics::{ExemplarFilter, Metrics, MetricsConfig};
 ///
 /// let config = MetricsConfig::default()
 ///     .with_exemplar_filter(ExemplarFilter::AlwaysOn)
 ///     .with_cardinality_limit(500)
-///     .with_resource(Resource::builder_empty().with_service_name("checkout").build());
+///     .with_resource(
+///         Resource::builder_empty()
+///             .with_service_name("checkout")
+///             .build(),
+///     );
 /// let metrics = Metrics::new(config);
 /// # let _ = metrics;
 /// ```
@@ -129,11 +215,40 @@ impl MetricsConfig {
     /// # Errors
     ///
     /// [`MetricsError::InvalidEnv`] for an unknown filter value.
+    ///
+    /// ```
+    /// use otel_core::metrics::{Metrics, MetricsConfig};
+    ///
+    /// # fn main() -> Result<(), otel_core::metrics::MetricsError> {
+    /// let metrics = Metrics::new(MetricsConfig::from_env()?.with_cardinality_limit(100));
+    /// assert_eq!(metrics.config().cardinality_limit, 100);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn from_env() -> Result<Self, MetricsError> {
         Ok(Self::default().with_exemplar_filter(ExemplarFilter::from_env()?))
     }
 
     /// Sets the exemplar filter.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_core::metrics::{ExemplarFilter, Metrics, MetricsConfig, SnapshotExt};
+    ///
+    /// let config = MetricsConfig::default().with_exemplar_filter(ExemplarFilter::AlwaysOff);
+    /// let metrics = Metrics::new(config);
+    /// let histogram = metrics.f64_histogram("app.latency").with_unit("s").build();
+    /// histogram.record(0.01, &[KeyValue::new("route", "/")]);
+    /// let snapshot = metrics.snapshot();
+    /// assert_eq!(
+    ///     snapshot
+    ///         .find("app.latency")
+    ///         .expect("registered")
+    ///         .exemplars()
+    ///         .count(),
+    ///     0
+    /// );
+    /// ```
     #[must_use]
     pub fn with_exemplar_filter(mut self, filter: ExemplarFilter) -> Self {
         self.exemplar_filter = filter;
@@ -141,6 +256,22 @@ impl MetricsConfig {
     }
 
     /// Sets the cardinality limit per instrument (overflow series included).
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_core::metrics::{Metrics, MetricsConfig, SnapshotExt};
+    ///
+    /// let metrics = Metrics::new(MetricsConfig::default().with_cardinality_limit(3));
+    /// let requests = metrics.u64_counter("app.requests").build();
+    /// for user in ["ann", "bob", "cid", "dan"] {
+    ///     requests.add(1, &[KeyValue::new("user", user)]);
+    /// }
+    /// let snapshot = metrics.snapshot();
+    /// let metric = snapshot.find("app.requests").expect("registered");
+    /// // Two attribute sets kept, the other two folded into the overflow series.
+    /// assert_eq!(metric.series.len(), 3);
+    /// assert_eq!(metric.overflow_series().and_then(|s| s.counter()), Some(2));
+    /// ```
     #[must_use]
     pub fn with_cardinality_limit(mut self, limit: usize) -> Self {
         self.cardinality_limit = limit;
@@ -148,6 +279,24 @@ impl MetricsConfig {
     }
 
     /// Sets the resource exported with the metrics.
+    ///
+    /// ```
+    /// use opentelemetry::Key;
+    /// use opentelemetry_sdk::Resource;
+    /// use otel_core::metrics::{Metrics, MetricsConfig};
+    ///
+    /// let resource = Resource::builder_empty()
+    ///     .with_service_name("checkout")
+    ///     .build();
+    /// let metrics = Metrics::new(MetricsConfig::default().with_resource(resource));
+    /// assert_eq!(
+    ///     metrics
+    ///         .resource()
+    ///         .get(&Key::from_static_str("service.name"))
+    ///         .map(|v| v.to_string()),
+    ///     Some("checkout".to_owned())
+    /// );
+    /// ```
     #[must_use]
     pub fn with_resource(mut self, resource: Resource) -> Self {
         self.resource = resource;
@@ -155,6 +304,14 @@ impl MetricsConfig {
     }
 
     /// Sets the number of stripes per histogram series (see the field docs).
+    ///
+    /// ```
+    /// use otel_core::metrics::{Metrics, MetricsConfig};
+    ///
+    /// // Many series, little contention: one stripe halves the memory per series.
+    /// let metrics = Metrics::new(MetricsConfig::default().with_stripes_per_series(1));
+    /// assert_eq!(metrics.config().stripes_per_series, 1);
+    /// ```
     #[must_use]
     pub fn with_stripes_per_series(mut self, stripes: usize) -> Self {
         self.stripes_per_series = stripes;
@@ -162,6 +319,27 @@ impl MetricsConfig {
     }
 
     /// Sets how long the slowest exemplar of a series counts as recent.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_core::metrics::{ExemplarFilter, Metrics, MetricsConfig};
+    /// use std::time::Duration;
+    ///
+    /// let config = MetricsConfig::default()
+    ///     .with_exemplar_filter(ExemplarFilter::AlwaysOn)
+    ///     .with_slowest_window(Duration::from_secs(300));
+    /// let metrics = Metrics::new(config);
+    /// let duration = metrics
+    ///     .f64_histogram("app.call.duration")
+    ///     .with_unit("s")
+    ///     .build();
+    /// let attributes = [KeyValue::new("call", "sync")];
+    /// duration.record(2.0, &attributes);
+    /// duration.record(0.1, &attributes);
+    /// // The slower call stays the slowest of the window.
+    /// let p = duration.percentiles(&attributes).expect("recorded");
+    /// assert_eq!(p.slowest.map(|e| e.value), Some(2.0));
+    /// ```
     #[must_use]
     pub fn with_slowest_window(mut self, window: Duration) -> Self {
         self.slowest_window = window;
@@ -174,6 +352,18 @@ impl MetricsConfig {
 }
 
 /// Errors of the metrics module: configuration read from the environment, OTLP export.
+///
+/// ```
+/// use otel_core::metrics::{ExemplarFilter, MetricsError};
+///
+/// match ExemplarFilter::parse("sometimes") {
+///     Err(MetricsError::InvalidEnv { var, value, .. }) => {
+///         assert_eq!(var, "OTEL_METRICS_EXEMPLAR_FILTER");
+///         assert_eq!(value, "sometimes");
+///     }
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum MetricsError {

@@ -22,7 +22,10 @@ use super::table::{LazySeries, Series, SeriesTable, hash_attributes, sorted_attr
 /// use otel_core::metrics::{Metrics, SnapshotExt};
 ///
 /// let metrics = Metrics::default();
-/// let retries = metrics.u64_counter("app.retries").with_unit("{retry}").build();
+/// let retries = metrics
+///     .u64_counter("app.retries")
+///     .with_unit("{retry}")
+///     .build();
 /// retries.add(2, &[KeyValue::new("peer", "db")]);
 /// retries.add(1, &[KeyValue::new("peer", "db")]);
 /// let snapshot = metrics.snapshot();
@@ -37,6 +40,21 @@ pub struct Counter {
 impl Counter {
     /// Adds `value` to the series `attributes`. No global lock; no allocation once the series
     /// exists.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_core::metrics::{Metrics, SnapshotExt};
+    ///
+    /// let metrics = Metrics::default();
+    /// let sent = metrics.u64_counter("app.sent").with_unit("By").build();
+    /// sent.add(512, &[KeyValue::new("queue", "orders")]);
+    /// sent.add(256, &[KeyValue::new("queue", "orders")]);
+    /// sent.add(64, &[KeyValue::new("queue", "audit")]);
+    /// let snapshot = metrics.snapshot();
+    /// let sent = snapshot.find("app.sent").expect("registered");
+    /// let orders = sent.find_series(&[KeyValue::new("queue", "orders")]);
+    /// assert_eq!(orders.and_then(|s| s.counter()), Some(768));
+    /// ```
     #[inline]
     pub fn add(&self, value: u64, attributes: &[KeyValue]) {
         if let Some(instrument) = self.inner.get() {
@@ -47,6 +65,23 @@ impl Counter {
     }
 
     /// Whether adding does anything (see [`Histogram::is_enabled`](super::Histogram::is_enabled)).
+    ///
+    /// ```
+    /// use otel_core::metrics::Metrics;
+    ///
+    /// assert!(
+    ///     Metrics::default()
+    ///         .u64_counter("app.retries")
+    ///         .build()
+    ///         .is_enabled()
+    /// );
+    /// assert!(
+    ///     !Metrics::noop()
+    ///         .u64_counter("app.retries")
+    ///         .build()
+    ///         .is_enabled()
+    /// );
+    /// ```
     pub fn is_enabled(&self) -> bool {
         self.inner.get().is_some()
     }
@@ -63,7 +98,9 @@ impl Counter {
 /// use otel_core::metrics::Metrics;
 ///
 /// let metrics = Metrics::default();
-/// let active = metrics.i64_up_down_counter("http.server.active_requests").build();
+/// let active = metrics
+///     .i64_up_down_counter("http.server.active_requests")
+///     .build();
 /// let attributes = [KeyValue::new("http.request.method", "GET")];
 /// active.add(1, &attributes);
 /// // ... handle the request ...
@@ -77,6 +114,29 @@ pub struct UpDownCounter {
 impl UpDownCounter {
     /// Adds `value` (negative to subtract) to the series `attributes`. No global lock; no
     /// allocation once the series exists.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_core::metrics::{Metrics, SnapshotExt};
+    ///
+    /// let metrics = Metrics::default();
+    /// let in_use = metrics
+    ///     .i64_up_down_counter("db.client.connection.count")
+    ///     .build();
+    /// let attributes = [KeyValue::new("db.client.connection.state", "used")];
+    /// in_use.add(3, &attributes);
+    /// in_use.add(-1, &attributes);
+    /// let snapshot = metrics.snapshot();
+    /// let metric = snapshot
+    ///     .find("db.client.connection.count")
+    ///     .expect("registered");
+    /// assert_eq!(
+    ///     metric
+    ///         .find_series(&attributes)
+    ///         .and_then(|s| s.up_down_counter()),
+    ///     Some(2)
+    /// );
+    /// ```
     #[inline]
     pub fn add(&self, value: i64, attributes: &[KeyValue]) {
         if let Some(instrument) = self.inner.get() {
@@ -87,6 +147,20 @@ impl UpDownCounter {
     }
 
     /// Whether adding does anything (see [`Histogram::is_enabled`](super::Histogram::is_enabled)).
+    ///
+    /// ```
+    /// use otel_core::metrics::Metrics;
+    ///
+    /// let metrics = Metrics::default();
+    /// assert!(
+    ///     metrics
+    ///         .i64_up_down_counter("app.active")
+    ///         .build()
+    ///         .is_enabled()
+    /// );
+    /// // The name is taken by another kind of instrument: this one is disabled.
+    /// assert!(!metrics.u64_counter("app.active").build().is_enabled());
+    /// ```
     pub fn is_enabled(&self) -> bool {
         self.inner.get().is_some()
     }
@@ -174,7 +248,9 @@ impl Counter {
     /// to_orders.add(1);
     /// let snapshot = metrics.snapshot();
     /// let sent = snapshot.find("app.sent").expect("registered");
-    /// let series = sent.find_series(&[KeyValue::new("queue", "orders")]).expect("one series");
+    /// let series = sent
+    ///     .find_series(&[KeyValue::new("queue", "orders")])
+    ///     .expect("one series");
     /// assert!(matches!(series.data, SeriesData::Counter(3)));
     /// ```
     pub fn bind(&self, attributes: &[KeyValue]) -> BoundCounter {
@@ -186,6 +262,29 @@ impl Counter {
 }
 
 /// One series of a [`Counter`], bound with [`Counter::bind`]. Cheap to clone.
+///
+/// ```
+/// use opentelemetry::KeyValue;
+/// use otel_core::metrics::{BoundCounter, Metrics, SnapshotExt};
+///
+/// struct Queue {
+///     published: BoundCounter,
+/// }
+///
+/// let metrics = Metrics::default();
+/// let published = metrics.u64_counter("app.published").build();
+/// let orders = Queue {
+///     published: published.bind(&[KeyValue::new("queue", "orders")]),
+/// };
+/// for _ in 0..3 {
+///     orders.published.add(1);
+/// }
+/// let snapshot = metrics.snapshot();
+/// let series = snapshot
+///     .find("app.published")
+///     .and_then(|m| m.series.first());
+/// assert_eq!(series.and_then(|s| s.counter()), Some(3));
+/// ```
 #[derive(Clone, Debug)]
 pub struct BoundCounter {
     counter: Counter,

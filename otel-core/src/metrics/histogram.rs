@@ -19,12 +19,56 @@ use super::table::{
 
 /// Default bucket boundaries for durations in seconds, from the semantic conventions (e.g.
 /// `http.server.request.duration`): 5 ms … 10 s.
+///
+/// A histogram with unit `s` and no explicit boundaries uses them:
+///
+/// ```
+/// use opentelemetry::KeyValue;
+/// use otel_core::metrics::{DURATION_BOUNDARIES_SECONDS, Metrics, SnapshotExt};
+///
+/// let metrics = Metrics::default();
+/// let duration = metrics
+///     .f64_histogram("http.client.request.duration")
+///     .with_unit("s")
+///     .build();
+/// duration.record(0.02, &[KeyValue::new("http.request.method", "GET")]);
+/// let snapshot = metrics.snapshot();
+/// let series = &snapshot
+///     .find("http.client.request.duration")
+///     .expect("registered")
+///     .series[0];
+/// let data = series.histogram().expect("a histogram");
+/// assert_eq!(data.boundaries, DURATION_BOUNDARIES_SECONDS);
+/// // 0.02 s falls into the bucket (0.01, 0.025].
+/// assert_eq!(data.bucket_index(0.02), 2);
+/// ```
 pub const DURATION_BOUNDARIES_SECONDS: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
 
 /// Default bucket boundaries for units other than seconds: the OpenTelemetry SDK default for
 /// explicit-bucket histograms.
+///
+/// ```
+/// use opentelemetry::KeyValue;
+/// use otel_core::metrics::{DEFAULT_BOUNDARIES, Metrics, SnapshotExt};
+///
+/// let metrics = Metrics::default();
+/// let size = metrics
+///     .f64_histogram("http.server.request.body.size")
+///     .with_unit("By")
+///     .build();
+/// size.record(300.0, &[KeyValue::new("http.request.method", "POST")]);
+/// let snapshot = metrics.snapshot();
+/// let series = &snapshot
+///     .find("http.server.request.body.size")
+///     .expect("registered")
+///     .series[0];
+/// assert_eq!(
+///     series.histogram().expect("a histogram").boundaries,
+///     DEFAULT_BOUNDARIES
+/// );
+/// ```
 pub const DEFAULT_BOUNDARIES: [f64; 15] = [
     0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0, 7500.0,
     10000.0,
@@ -74,6 +118,44 @@ impl Histogram {
     /// Values that are negative, infinite or NaN are ignored (counted in
     /// [`MetricSnapshot::dropped_measurements`](super::MetricSnapshot::dropped_measurements)).
     /// Takes no global lock and, once the series exists, does not allocate.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
+    /// use otel_core::metrics::{Metrics, SnapshotExt};
+    ///
+    /// let metrics = Metrics::default();
+    /// let duration = metrics
+    ///     .f64_histogram("http.server.request.duration")
+    ///     .with_unit("s")
+    ///     .build();
+    /// let attributes = [KeyValue::new("http.request.method", "GET")];
+    ///
+    /// // Inside a sampled span, the measurement becomes the exemplar of its bucket.
+    /// let tracer = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+    ///     .build()
+    ///     .tracer("doc");
+    /// let span_id = tracer.in_span("GET /", |cx| {
+    ///     duration.record(0.120, &attributes);
+    ///     cx.span().span_context().span_id()
+    /// });
+    /// duration.record(f64::NAN, &attributes); // ignored, counted as dropped
+    ///
+    /// let snapshot = metrics.snapshot();
+    /// let metric = snapshot
+    ///     .find("http.server.request.duration")
+    ///     .expect("registered");
+    /// let data = metric
+    ///     .find_series(&attributes)
+    ///     .and_then(|s| s.histogram())
+    ///     .expect("recorded");
+    /// assert_eq!(data.count, 1);
+    /// assert_eq!(
+    ///     data.exemplar_for_span(span_id).map(|e| e.value),
+    ///     Some(0.120)
+    /// );
+    /// assert_eq!(metric.dropped_measurements, 1);
+    /// ```
     #[inline]
     pub fn record(&self, value: f64, attributes: &[KeyValue]) {
         if let Some(instrument) = self.inner.get() {
@@ -86,6 +168,32 @@ impl Histogram {
     /// Records `value` for the series `attributes` with the span of `cx` as exemplar
     /// candidate (for callers that hold the context of the call rather than having it
     /// attached, e.g. a response future completing on another task).
+    ///
+    /// ```
+    /// use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
+    /// use opentelemetry::{Context, KeyValue};
+    /// use otel_core::metrics::{Metrics, SnapshotExt};
+    ///
+    /// let metrics = Metrics::default();
+    /// let duration = metrics
+    ///     .f64_histogram("messaging.process.duration")
+    ///     .with_unit("s")
+    ///     .build();
+    /// let tracer = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+    ///     .build()
+    ///     .tracer("doc");
+    ///
+    /// // The context of the call, held rather than attached:
+    /// let cx = Context::new().with_span(tracer.start("orders process"));
+    /// duration.record_with_context(0.004, &[KeyValue::new("queue", "orders")], &cx);
+    ///
+    /// let snapshot = metrics.snapshot();
+    /// let exemplar = snapshot
+    ///     .find("messaging.process.duration")
+    ///     .and_then(|m| m.exemplars().next().cloned())
+    ///     .expect("one exemplar");
+    /// assert_eq!(exemplar.span_id, cx.span().span_context().span_id());
+    /// ```
     #[inline]
     pub fn record_with_context(&self, value: f64, attributes: &[KeyValue], cx: &Context) {
         if let Some(instrument) = self.inner.get() {
@@ -111,6 +219,31 @@ impl Histogram {
 
     /// p50/p90/p99/p99.9, exact min/max and the slowest recent exemplar of the series
     /// `attributes`; `None` if nothing was recorded for it (or the instrument is disabled).
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_core::metrics::Metrics;
+    ///
+    /// let metrics = Metrics::default();
+    /// let duration = metrics
+    ///     .f64_histogram("app.call.duration")
+    ///     .with_unit("s")
+    ///     .build();
+    /// let attributes = [KeyValue::new("call", "lookup")];
+    /// for ms in 1..=100 {
+    ///     duration.record(f64::from(ms) / 1000.0, &attributes);
+    /// }
+    /// let p = duration.percentiles(&attributes).expect("recorded");
+    /// assert_eq!(p.count, 100);
+    /// assert_eq!((p.min, p.max), (0.001, 0.1)); // exact
+    /// assert!((p.p50 - 0.050).abs() <= 0.0005); // within 1 %
+    /// assert!((p.p99 - 0.099).abs() <= 0.001);
+    /// assert!(
+    ///     duration
+    ///         .percentiles(&[KeyValue::new("call", "other")])
+    ///         .is_none()
+    /// );
+    /// ```
     pub fn percentiles(&self, attributes: &[KeyValue]) -> Option<Percentiles> {
         let instrument = self.inner.get()?;
         let series = instrument.table.get(attributes)?;
@@ -118,6 +251,24 @@ impl Histogram {
     }
 
     /// Percentiles of the overflow series, if the cardinality limit was reached.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_core::metrics::{Metrics, MetricsConfig};
+    ///
+    /// // Room for one attribute set plus the overflow series.
+    /// let metrics = Metrics::new(MetricsConfig::default().with_cardinality_limit(2));
+    /// let duration = metrics
+    ///     .f64_histogram("app.call.duration")
+    ///     .with_unit("s")
+    ///     .build();
+    /// duration.record(0.1, &[KeyValue::new("user", "ann")]);
+    /// assert!(duration.overflow_percentiles().is_none());
+    /// duration.record(0.2, &[KeyValue::new("user", "bob")]);
+    /// duration.record(0.3, &[KeyValue::new("user", "cid")]);
+    /// let overflow = duration.overflow_percentiles().expect("limit reached");
+    /// assert_eq!((overflow.count, overflow.max), (2, 0.3));
+    /// ```
     pub fn overflow_percentiles(&self) -> Option<Percentiles> {
         let instrument = self.inner.get()?;
         let series = instrument.table.overflow()?;
@@ -126,6 +277,19 @@ impl Histogram {
 
     /// Whether recording does anything (false for instruments of [`Metrics::noop`](super::Metrics::noop),
     /// of an unset global registry, or rejected at registration).
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_core::metrics::Metrics;
+    ///
+    /// let histogram = Metrics::default().f64_histogram("app.latency").build();
+    /// assert!(histogram.is_enabled());
+    ///
+    /// let off = Metrics::noop().f64_histogram("app.latency").build();
+    /// assert!(!off.is_enabled());
+    /// off.record(1.0, &[KeyValue::new("route", "/")]); // does nothing
+    /// assert!(off.percentiles(&[KeyValue::new("route", "/")]).is_none());
+    /// ```
     pub fn is_enabled(&self) -> bool {
         self.inner.get().is_some()
     }
@@ -146,12 +310,18 @@ impl Histogram {
     /// use otel_core::metrics::Metrics;
     ///
     /// let metrics = Metrics::default();
-    /// let duration = metrics.f64_histogram("app.job.duration").with_unit("s").build();
+    /// let duration = metrics
+    ///     .f64_histogram("app.job.duration")
+    ///     .with_unit("s")
+    ///     .build();
     /// let attributes = [KeyValue::new("job", "reindex")];
     /// let reindex = duration.bind(&attributes);
     /// reindex.record_with_context(0.25, &Context::current());
     /// reindex.record_with_context(0.75, &Context::current());
-    /// assert_eq!(duration.percentiles(&attributes).expect("recorded").count, 2);
+    /// assert_eq!(
+    ///     duration.percentiles(&attributes).expect("recorded").count,
+    ///     2
+    /// );
     /// ```
     pub fn bind(&self, attributes: &[KeyValue]) -> BoundHistogram {
         BoundHistogram {
@@ -162,6 +332,35 @@ impl Histogram {
 }
 
 /// One series of a [`Histogram`], bound with [`Histogram::bind`]. Cheap to clone.
+///
+/// Adapters bind the series of a connection or destination once and record into it on every
+/// call:
+///
+/// ```
+/// use opentelemetry::{Context, KeyValue};
+/// use otel_core::metrics::{BoundHistogram, Metrics};
+///
+/// struct Connection {
+///     duration: BoundHistogram,
+/// }
+///
+/// let metrics = Metrics::default();
+/// let duration = metrics
+///     .f64_histogram("db.client.operation.duration")
+///     .with_unit("s")
+///     .build();
+/// let attributes = [KeyValue::new("db.system.name", "redis")];
+/// let connection = Connection {
+///     duration: duration.bind(&attributes),
+/// };
+/// connection
+///     .duration
+///     .record_with_context(0.0008, &Context::current());
+/// connection
+///     .duration
+///     .record_with_context(0.0011, &Context::current());
+/// assert_eq!(duration.percentiles(&attributes).map(|p| p.count), Some(2));
+/// ```
 #[derive(Clone, Debug)]
 pub struct BoundHistogram {
     histogram: Histogram,
@@ -180,7 +379,9 @@ impl BoundHistogram {
     /// let histogram = metrics.f64_histogram("app.latency").with_unit("s").build();
     /// let bound = histogram.bind(&[KeyValue::new("route", "/")]);
     /// bound.record_with_context(0.002, &Context::new());
-    /// let p = histogram.percentiles(&[KeyValue::new("route", "/")]).expect("recorded");
+    /// let p = histogram
+    ///     .percentiles(&[KeyValue::new("route", "/")])
+    ///     .expect("recorded");
     /// assert_eq!(p.count, 1);
     /// ```
     #[inline]

@@ -8,8 +8,8 @@
 //!
 //! ```
 //! use opentelemetry::KeyValue;
-//! use otel_core::metrics::{Metrics, MetricsConfig, SnapshotExt};
 //! use opentelemetry_semantic_conventions::metric::HTTP_SERVER_REQUEST_DURATION;
+//! use otel_core::metrics::{Metrics, MetricsConfig, SnapshotExt};
 //!
 //! let metrics = Metrics::new(MetricsConfig::default());
 //! let duration = metrics
@@ -27,7 +27,12 @@
 //!
 //! // For tests and reports: everything, as plain data.
 //! let snapshot = metrics.snapshot();
-//! assert_eq!(snapshot.find(HTTP_SERVER_REQUEST_DURATION).map(|m| m.total_count()), Some(1));
+//! assert_eq!(
+//!     snapshot
+//!         .find(HTTP_SERVER_REQUEST_DURATION)
+//!         .map(|m| m.total_count()),
+//!     Some(1)
+//! );
 //! ```
 //!
 //! # Instruments

@@ -50,15 +50,53 @@ use super::Metrics;
 use super::snapshot::{Exemplar, HistogramData, InstrumentKind, MetricSnapshot, SeriesData};
 
 /// Content type of the OpenMetrics 1.0 text format.
+///
+/// ```
+/// use otel_core::metrics::openmetrics::{Format, OPENMETRICS_CONTENT_TYPE};
+///
+/// assert_eq!(Format::OpenMetrics.content_type(), OPENMETRICS_CONTENT_TYPE);
+/// assert!(OPENMETRICS_CONTENT_TYPE.starts_with("application/openmetrics-text"));
+/// ```
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
 /// Content type of the classic Prometheus text format 0.0.4.
+///
+/// ```
+/// use otel_core::metrics::openmetrics::{Format, PROMETHEUS_CONTENT_TYPE};
+///
+/// assert_eq!(Format::Prometheus.content_type(), PROMETHEUS_CONTENT_TYPE);
+/// assert_eq!(
+///     Format::from_accept(Some("text/plain; version=0.0.4")).content_type(),
+///     PROMETHEUS_CONTENT_TYPE
+/// );
+/// ```
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Most characters of an exemplar's label names and values together (OpenMetrics 1.0).
 const EXEMPLAR_LABELS_MAX_CHARS: usize = 128;
 
 /// An exposition format.
+///
+/// ```
+/// use opentelemetry::KeyValue;
+/// use otel_core::metrics::Metrics;
+/// use otel_core::metrics::openmetrics::{Format, render};
+///
+/// let metrics = Metrics::default();
+/// metrics
+///     .u64_counter("app.calls")
+///     .build()
+///     .add(3, &[KeyValue::new("route", "/")]);
+///
+/// let openmetrics = render(&metrics, Format::OpenMetrics);
+/// assert!(openmetrics.contains("# TYPE app_calls counter\n"));
+/// assert!(openmetrics.ends_with("# EOF\n"));
+///
+/// let prometheus = render(&metrics, Format::Prometheus);
+/// assert!(prometheus.contains("# TYPE app_calls_total counter\n"));
+/// assert!(prometheus.contains("app_calls_total{route=\"/\"} 3\n"));
+/// assert!(!prometheus.contains("# EOF"));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Format {
@@ -71,6 +109,20 @@ pub enum Format {
 
 impl Format {
     /// The `Content-Type` of this format.
+    ///
+    /// ```
+    /// use otel_core::metrics::openmetrics::Format;
+    ///
+    /// let format = Format::from_accept(Some("text/plain"));
+    /// assert_eq!(
+    ///     format.content_type(),
+    ///     "text/plain; version=0.0.4; charset=utf-8"
+    /// );
+    /// assert_eq!(
+    ///     Format::OpenMetrics.content_type(),
+    ///     "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    /// );
+    /// ```
     pub fn content_type(self) -> &'static str {
         match self {
             Self::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
@@ -86,7 +138,8 @@ impl Format {
     /// use otel_core::metrics::openmetrics::Format;
     ///
     /// // What Prometheus sends:
-    /// let prometheus = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    /// let prometheus =
+    ///     "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
     /// assert_eq!(Format::from_accept(Some(prometheus)), Format::OpenMetrics);
     /// assert_eq!(Format::from_accept(Some("text/plain")), Format::Prometheus);
     /// assert_eq!(Format::from_accept(None), Format::OpenMetrics);
@@ -131,6 +184,28 @@ impl Format {
 }
 
 /// Renders every instrument of `metrics` (and `target_info` from its resource) in `format`.
+///
+/// ```
+/// use opentelemetry::KeyValue;
+/// use opentelemetry_sdk::Resource;
+/// use otel_core::metrics::openmetrics::{Format, render};
+/// use otel_core::metrics::{Metrics, MetricsConfig};
+///
+/// let resource = Resource::builder_empty()
+///     .with_service_name("checkout")
+///     .build();
+/// let metrics = Metrics::new(MetricsConfig::default().with_resource(resource));
+/// metrics
+///     .i64_up_down_counter("http.server.active_requests")
+///     .with_unit("{request}")
+///     .build()
+///     .add(2, &[KeyValue::new("http.request.method", "GET")]);
+///
+/// let text = render(&metrics, Format::OpenMetrics);
+/// assert!(text.contains("target_info{service_name=\"checkout\"} 1\n"));
+/// assert!(text.contains("# TYPE http_server_active_requests gauge\n"));
+/// assert!(text.contains("http_server_active_requests{http_request_method=\"GET\"} 2\n"));
+/// ```
 pub fn render(metrics: &Metrics, format: Format) -> String {
     render_snapshot(
         &metrics.snapshot_without_percentiles(),
@@ -144,6 +219,29 @@ pub fn render(metrics: &Metrics, format: Format) -> String {
 /// Names follow the OpenTelemetry-to-Prometheus translation ([`family_name`], [`label_name`]);
 /// an instrument whose translated name was already rendered (e.g. `a.b` after `a_b`) is left
 /// out, since a family may appear only once.
+///
+/// ```
+/// use opentelemetry_sdk::Resource;
+/// use otel_core::metrics::Metrics;
+/// use otel_core::metrics::openmetrics::{Format, render_snapshot};
+///
+/// let metrics = Metrics::default();
+/// metrics.u64_counter("app.calls").build().add(1, &[]);
+/// metrics.u64_counter("app.errors").build().add(1, &[]);
+///
+/// // Render only some instruments, without `target_info`.
+/// let mut snapshot = metrics.snapshot_without_percentiles();
+/// snapshot.retain(|m| m.name == "app.errors");
+/// let text = render_snapshot(
+///     &snapshot,
+///     &Resource::builder_empty().build(),
+///     Format::OpenMetrics,
+/// );
+/// assert_eq!(
+///     text,
+///     "# TYPE app_errors counter\napp_errors_total 1\n# EOF\n"
+/// );
+/// ```
 pub fn render_snapshot(snapshot: &[MetricSnapshot], resource: &Resource, format: Format) -> String {
     let mut out = String::with_capacity(1024);
     let mut families: HashSet<String> = HashSet::new();
@@ -400,6 +498,14 @@ fn escape_into(out: &mut String, text: &str, quote: bool) {
 }
 
 /// Escapes a label value as both text formats require (`\\`, `\"`, `\n`).
+///
+/// ```
+/// use otel_core::metrics::openmetrics::escape_label_value;
+///
+/// assert_eq!(escape_label_value("plain"), "plain");
+/// assert_eq!(escape_label_value("say \"hi\"\n"), "say \\\"hi\\\"\\n");
+/// assert_eq!(escape_label_value(r"C:\tmp"), r"C:\\tmp");
+/// ```
 pub fn escape_label_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     escape_label_value_into(&mut out, value);
@@ -409,6 +515,16 @@ pub fn escape_label_value(value: &str) -> String {
 /// A float as the text formats expect: `+Inf`, `-Inf`, `NaN`, integers with `.0`, otherwise
 /// the shortest representation that parses back to the same value (exponent form for very
 /// large or small magnitudes).
+///
+/// ```
+/// use otel_core::metrics::openmetrics::format_float;
+///
+/// assert_eq!(format_float(f64::INFINITY), "+Inf");
+/// assert_eq!(format_float(1.0), "1.0");
+/// assert_eq!(format_float(0.25), "0.25");
+/// assert_eq!(format_float(1e20), "1e20");
+/// assert_eq!(format_float(f64::NAN), "NaN");
+/// ```
 pub fn format_float(v: f64) -> String {
     if v.is_nan() {
         "NaN".to_owned()
@@ -442,12 +558,25 @@ fn format_timestamp(time: SystemTime) -> String {
 /// use otel_core::metrics::openmetrics::family_name;
 ///
 /// assert_eq!(
-///     family_name("http.server.request.duration", "s", InstrumentKind::Histogram),
+///     family_name(
+///         "http.server.request.duration",
+///         "s",
+///         InstrumentKind::Histogram
+///     ),
 ///     "http_server_request_duration_seconds"
 /// );
-/// assert_eq!(family_name("db.client.connection.count", "{connection}", InstrumentKind::UpDownCounter),
-///     "db_client_connection_count");
-/// assert_eq!(family_name("app.sent", "By", InstrumentKind::Counter), "app_sent_bytes");
+/// assert_eq!(
+///     family_name(
+///         "db.client.connection.count",
+///         "{connection}",
+///         InstrumentKind::UpDownCounter
+///     ),
+///     "db_client_connection_count"
+/// );
+/// assert_eq!(
+///     family_name("app.sent", "By", InstrumentKind::Counter),
+///     "app_sent_bytes"
+/// );
 /// ```
 pub fn family_name(name: &str, unit: &str, kind: InstrumentKind) -> String {
     let mut words: Vec<&str> = name
@@ -627,7 +756,10 @@ pub fn label_name(key: &str) -> String {
 /// let response = futures_util::FutureExt::now_or_never(service.call(request))
 ///     .expect("ready")
 ///     .expect("infallible");
-/// assert_eq!(response.headers()["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+/// assert_eq!(
+///     response.headers()["content-type"],
+///     "text/plain; version=0.0.4; charset=utf-8"
+/// );
 /// ```
 #[derive(Clone, Debug)]
 pub struct MetricsService {
@@ -636,12 +768,40 @@ pub struct MetricsService {
 
 impl MetricsService {
     /// A service exposing `metrics`.
+    ///
+    /// ```
+    /// use otel_core::metrics::Metrics;
+    /// use otel_core::metrics::openmetrics::MetricsService;
+    ///
+    /// let metrics = Metrics::default();
+    /// let service = MetricsService::new(metrics.clone());
+    /// // Instruments created later are served too: the service reads the registry per scrape.
+    /// metrics.u64_counter("app.calls").build().add(1, &[]);
+    /// let response = service.respond(&http::Request::get("/metrics").body(()).expect("request"));
+    /// assert!(response.body().contains("app_calls_total 1"));
+    /// ```
     pub fn new(metrics: Metrics) -> Self {
         Self { metrics }
     }
 
     /// The response for `request` (what [`Service::call`](tower_service::Service::call)
     /// resolves to).
+    ///
+    /// ```
+    /// use otel_core::metrics::Metrics;
+    /// use otel_core::metrics::openmetrics::MetricsService;
+    ///
+    /// let service = MetricsService::new(Metrics::default());
+    /// let get = http::Request::get("/metrics").body(()).expect("request");
+    /// let response = service.respond(&get);
+    /// assert_eq!(response.status(), http::StatusCode::OK);
+    /// assert!(response.body().ends_with("# EOF\n"));
+    ///
+    /// let post = http::Request::post("/metrics").body(()).expect("request");
+    /// let response = service.respond(&post);
+    /// assert_eq!(response.status(), http::StatusCode::METHOD_NOT_ALLOWED);
+    /// assert_eq!(response.headers()["allow"], "GET, HEAD");
+    /// ```
     pub fn respond<B>(&self, request: &http::Request<B>) -> http::Response<String> {
         let method = request.method();
         if method != Method::GET && method != Method::HEAD {

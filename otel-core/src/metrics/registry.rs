@@ -27,6 +27,26 @@ use super::snapshot::{InstrumentKind, MetricSnapshot, SeriesSnapshot};
 /// and kind returns the same instrument (the first registration's unit, description and
 /// boundaries win). Asking for a name already used by another kind, or for a name that is not
 /// a valid OpenTelemetry instrument name, returns a disabled instrument and logs a warning.
+///
+/// ```
+/// use opentelemetry::KeyValue;
+/// use otel_core::metrics::{Metrics, MetricsConfig, SnapshotExt};
+///
+/// let metrics = Metrics::new(MetricsConfig::default());
+/// let requests = metrics.u64_counter("app.requests").build();
+/// // The same name and kind: the same instrument, whatever the case.
+/// let again = metrics.u64_counter("App.Requests").build();
+/// requests.add(1, &[KeyValue::new("route", "/")]);
+/// again.add(1, &[KeyValue::new("route", "/")]);
+///
+/// let snapshot = metrics.snapshot();
+/// assert_eq!(snapshot.len(), 1);
+/// let series = snapshot.find("app.requests").and_then(|m| m.series.first());
+/// assert_eq!(series.and_then(|s| s.counter()), Some(2));
+///
+/// // Not a valid instrument name: a disabled instrument.
+/// assert!(!metrics.u64_counter("app requests!").build().is_enabled());
+/// ```
 #[derive(Clone, Debug)]
 pub struct Metrics {
     inner: MetricsInner,
@@ -54,6 +74,14 @@ static GLOBAL_SET: AtomicBool = AtomicBool::new(false);
 
 impl Metrics {
     /// A new, empty registry.
+    ///
+    /// ```
+    /// use otel_core::metrics::{Metrics, MetricsConfig};
+    ///
+    /// let metrics = Metrics::new(MetricsConfig::default().with_cardinality_limit(100));
+    /// assert!(metrics.snapshot().is_empty());
+    /// assert_eq!(metrics.config().cardinality_limit, 100);
+    /// ```
     pub fn new(config: MetricsConfig) -> Self {
         Self {
             inner: MetricsInner::Registry(Arc::new(Registry {
@@ -65,6 +93,17 @@ impl Metrics {
 
     /// A registry whose instruments do nothing and whose snapshot is always empty: for
     /// turning metrics off at (almost) no cost per call.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_core::metrics::Metrics;
+    ///
+    /// let metrics = Metrics::noop();
+    /// let requests = metrics.u64_counter("app.requests").build();
+    /// requests.add(1, &[KeyValue::new("route", "/")]);
+    /// assert!(!requests.is_enabled());
+    /// assert!(metrics.snapshot().is_empty());
+    /// ```
     pub fn noop() -> Self {
         Self {
             inner: MetricsInner::Noop,
@@ -76,6 +115,23 @@ impl Metrics {
     /// Until it is set, this returns a proxy: instruments built from it record nothing (one
     /// atomic load per call) until a global registry is set, then bind to it on their next
     /// call, so adapters built before the pipeline still report once it is installed.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_core::metrics::{Metrics, SnapshotExt};
+    ///
+    /// // An adapter built before the pipeline takes the global registry...
+    /// let requests = Metrics::global().u64_counter("app.requests").build();
+    /// requests.add(1, &[]); // nothing set yet: recorded nowhere
+    ///
+    /// // ... and reports into the registry set later.
+    /// let metrics = Metrics::default();
+    /// Metrics::set_global(metrics.clone());
+    /// requests.add(1, &[KeyValue::new("route", "/")]);
+    /// let snapshot = metrics.snapshot();
+    /// let series = snapshot.find("app.requests").and_then(|m| m.series.first());
+    /// assert_eq!(series.and_then(|s| s.counter()), Some(1));
+    /// ```
     pub fn global() -> Self {
         if GLOBAL_SET.load(Ordering::Acquire)
             && let Some(global) = GLOBAL
@@ -95,6 +151,19 @@ impl Metrics {
     /// Meant to be called once at start-up by the pipeline. Setting it again replaces it for
     /// later callers; instruments already bound keep recording into the registry they were
     /// bound to. Passing the global proxy itself is ignored.
+    ///
+    /// ```
+    /// use opentelemetry_sdk::Resource;
+    /// use otel_core::metrics::{Metrics, MetricsConfig};
+    ///
+    /// let resource = Resource::builder_empty()
+    ///     .with_service_name("checkout")
+    ///     .build();
+    /// Metrics::set_global(Metrics::new(
+    ///     MetricsConfig::default().with_resource(resource.clone()),
+    /// ));
+    /// assert_eq!(Metrics::global().resource(), resource);
+    /// ```
     pub fn set_global(metrics: Metrics) {
         if matches!(metrics.inner, MetricsInner::GlobalProxy) {
             return;
@@ -105,6 +174,15 @@ impl Metrics {
 
     /// The configuration of this registry (the global one's for the proxy; the default with
     /// an empty resource for [`Metrics::noop`] and an unset global).
+    ///
+    /// ```
+    /// use otel_core::metrics::{ExemplarFilter, Metrics, MetricsConfig};
+    ///
+    /// let config = MetricsConfig::default().with_exemplar_filter(ExemplarFilter::AlwaysOff);
+    /// let metrics = Metrics::new(config);
+    /// assert_eq!(metrics.config().exemplar_filter, ExemplarFilter::AlwaysOff);
+    /// assert!(Metrics::noop().config().resource.is_empty());
+    /// ```
     pub fn config(&self) -> MetricsConfig {
         match self.registry() {
             Some(registry) => registry.config.clone(),
@@ -113,6 +191,21 @@ impl Metrics {
     }
 
     /// The resource exported with these metrics.
+    ///
+    /// ```
+    /// use opentelemetry::Key;
+    /// use opentelemetry_sdk::Resource;
+    /// use otel_core::metrics::{Metrics, MetricsConfig};
+    ///
+    /// let resource = Resource::builder_empty()
+    ///     .with_service_name("checkout")
+    ///     .build();
+    /// let metrics = Metrics::new(MetricsConfig::default().with_resource(resource));
+    /// let name = metrics
+    ///     .resource()
+    ///     .get(&Key::from_static_str("service.name"));
+    /// assert_eq!(name.map(|v| v.to_string()), Some("checkout".to_owned()));
+    /// ```
     pub fn resource(&self) -> Resource {
         match self.registry() {
             Some(registry) => registry.config.resource.clone(),
@@ -122,6 +215,20 @@ impl Metrics {
 
     /// Starts building a histogram of `f64` values named `name` (an OpenTelemetry instrument
     /// name such as `http.server.request.duration`).
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_core::metrics::Metrics;
+    /// use otel_core::semconv::metric::HTTP_SERVER_REQUEST_DURATION;
+    ///
+    /// let metrics = Metrics::default();
+    /// let duration = metrics
+    ///     .f64_histogram(HTTP_SERVER_REQUEST_DURATION)
+    ///     .with_unit("s")
+    ///     .with_description("Duration of HTTP server requests.")
+    ///     .build();
+    /// duration.record(0.031, &[KeyValue::new("http.request.method", "GET")]);
+    /// ```
     pub fn f64_histogram(&self, name: impl Into<Cow<'static, str>>) -> HistogramBuilder<'_> {
         HistogramBuilder {
             metrics: self,
@@ -131,6 +238,19 @@ impl Metrics {
     }
 
     /// Starts building a monotonic `u64` counter named `name`.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_core::metrics::Metrics;
+    ///
+    /// let metrics = Metrics::default();
+    /// let retries = metrics
+    ///     .u64_counter("app.retries")
+    ///     .with_unit("{retry}")
+    ///     .with_description("Retried calls.")
+    ///     .build();
+    /// retries.add(1, &[KeyValue::new("peer", "db")]);
+    /// ```
     pub fn u64_counter(&self, name: impl Into<Cow<'static, str>>) -> CounterBuilder<'_> {
         CounterBuilder {
             metrics: self,
@@ -139,6 +259,19 @@ impl Metrics {
     }
 
     /// Starts building an `i64` up-down counter named `name`.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_core::metrics::Metrics;
+    /// use otel_core::semconv::metric::HTTP_SERVER_ACTIVE_REQUESTS;
+    ///
+    /// let metrics = Metrics::default();
+    /// let active = metrics
+    ///     .i64_up_down_counter(HTTP_SERVER_ACTIVE_REQUESTS)
+    ///     .with_unit("{request}")
+    ///     .build();
+    /// active.add(1, &[KeyValue::new("http.request.method", "GET")]);
+    /// ```
     pub fn i64_up_down_counter(
         &self,
         name: impl Into<Cow<'static, str>>,
@@ -154,11 +287,59 @@ impl Metrics {
     /// Instruments come in registration order, series sorted by attributes (the overflow
     /// series last). Each histogram series is read under its own locks, so within one series
     /// count, bucket counts, sum and HDR agree exactly.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_core::metrics::{InstrumentKind, Metrics, SnapshotExt};
+    ///
+    /// let metrics = Metrics::default();
+    /// let duration = metrics
+    ///     .f64_histogram("app.call.duration")
+    ///     .with_unit("s")
+    ///     .build();
+    /// let calls = metrics.u64_counter("app.calls").build();
+    /// duration.record(0.2, &[KeyValue::new("call", "b")]);
+    /// duration.record(0.1, &[KeyValue::new("call", "a")]);
+    /// calls.add(2, &[]);
+    ///
+    /// let snapshot = metrics.snapshot();
+    /// let kinds: Vec<_> = snapshot.iter().map(|m| m.kind).collect();
+    /// assert_eq!(kinds, [InstrumentKind::Histogram, InstrumentKind::Counter]);
+    /// let histogram = snapshot.find("app.call.duration").expect("registered");
+    /// // Series sorted by attributes.
+    /// assert_eq!(
+    ///     histogram.series[0].attribute("call").map(|v| v.to_string()),
+    ///     Some("a".to_owned())
+    /// );
+    /// let p = histogram.series[0]
+    ///     .histogram()
+    ///     .and_then(|h| h.percentiles.clone());
+    /// assert_eq!(p.map(|p| p.max), Some(0.1));
+    /// ```
     pub fn snapshot(&self) -> Vec<MetricSnapshot> {
         self.collect(true)
     }
 
     /// Like [`Metrics::snapshot`] without HDR percentiles (cheaper; what the exporters use).
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_core::metrics::{Metrics, SnapshotExt};
+    ///
+    /// let metrics = Metrics::default();
+    /// let duration = metrics
+    ///     .f64_histogram("app.call.duration")
+    ///     .with_unit("s")
+    ///     .build();
+    /// duration.record(0.2, &[KeyValue::new("call", "a")]);
+    /// let snapshot = metrics.snapshot_without_percentiles();
+    /// let data = snapshot
+    ///     .find("app.call.duration")
+    ///     .and_then(|m| m.series[0].histogram());
+    /// let data = data.expect("a histogram series");
+    /// assert_eq!(data.count, 1);
+    /// assert!(data.percentiles.is_none());
+    /// ```
     pub fn snapshot_without_percentiles(&self) -> Vec<MetricSnapshot> {
         self.collect(false)
     }
@@ -250,6 +431,19 @@ fn sort_series(series: &mut [SeriesSnapshot]) {
 }
 
 /// Builder of a [`Histogram`], from [`Metrics::f64_histogram`].
+///
+/// ```
+/// use otel_core::metrics::Metrics;
+///
+/// let metrics = Metrics::default();
+/// let histogram = metrics
+///     .f64_histogram("app.batch.size")
+///     .with_unit("{message}")
+///     .with_description("Messages per batch.")
+///     .with_boundaries(vec![1.0, 10.0, 100.0])
+///     .build();
+/// assert!(histogram.is_enabled());
+/// ```
 #[derive(Debug)]
 #[must_use = "call .build() to get the histogram"]
 pub struct HistogramBuilder<'a> {
@@ -261,12 +455,54 @@ pub struct HistogramBuilder<'a> {
 impl HistogramBuilder<'_> {
     /// Sets the UCUM unit (`s` for durations). With unit `s` and no explicit boundaries the
     /// buckets are the semantic-convention duration boundaries.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_core::metrics::openmetrics::{Format, render};
+    /// use otel_core::metrics::{Metrics, SnapshotExt};
+    ///
+    /// let metrics = Metrics::default();
+    /// let duration = metrics
+    ///     .f64_histogram("app.call.duration")
+    ///     .with_unit("s")
+    ///     .build();
+    /// duration.record(0.5, &[KeyValue::new("call", "a")]);
+    /// assert_eq!(
+    ///     metrics
+    ///         .snapshot()
+    ///         .find("app.call.duration")
+    ///         .map(|m| m.unit.as_str()),
+    ///     Some("s")
+    /// );
+    /// // The unit becomes the Prometheus suffix.
+    /// assert!(
+    ///     render(&metrics, Format::OpenMetrics)
+    ///         .contains("# TYPE app_call_duration_seconds histogram")
+    /// );
+    /// ```
     pub fn with_unit(mut self, unit: impl Into<Cow<'static, str>>) -> Self {
         self.spec.unit = unit.into();
         self
     }
 
     /// Sets the description (OpenMetrics `# HELP`).
+    ///
+    /// ```
+    /// use otel_core::metrics::{Metrics, SnapshotExt};
+    ///
+    /// let metrics = Metrics::default();
+    /// metrics
+    ///     .f64_histogram("app.call.duration")
+    ///     .with_description("Duration of calls.")
+    ///     .build();
+    /// let snapshot = metrics.snapshot();
+    /// assert_eq!(
+    ///     snapshot
+    ///         .find("app.call.duration")
+    ///         .map(|m| m.description.as_str()),
+    ///     Some("Duration of calls.")
+    /// );
+    /// ```
     pub fn with_description(mut self, description: impl Into<Cow<'static, str>>) -> Self {
         self.spec.description = description.into();
         self
@@ -274,12 +510,48 @@ impl HistogramBuilder<'_> {
 
     /// Sets the bucket upper bounds. Non-finite values are dropped, the rest sorted and
     /// deduplicated; an empty list leaves a single `+Inf` bucket.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_core::metrics::{Metrics, SnapshotExt};
+    ///
+    /// let metrics = Metrics::default();
+    /// let size = metrics
+    ///     .f64_histogram("app.batch.size")
+    ///     .with_boundaries(vec![100.0, 10.0, f64::NAN, 10.0, 1.0])
+    ///     .build();
+    /// size.record(42.0, &[KeyValue::new("queue", "orders")]);
+    /// let snapshot = metrics.snapshot();
+    /// let data = snapshot
+    ///     .find("app.batch.size")
+    ///     .and_then(|m| m.series[0].histogram());
+    /// let data = data.expect("a histogram series");
+    /// assert_eq!(data.boundaries, [1.0, 10.0, 100.0]);
+    /// assert_eq!(data.bucket_counts, [0, 0, 1, 0]);
+    /// ```
     pub fn with_boundaries(mut self, boundaries: Vec<f64>) -> Self {
         self.boundaries = Some(boundaries);
         self
     }
 
     /// Registers the histogram (or returns the one registered under this name).
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_core::metrics::Metrics;
+    ///
+    /// let metrics = Metrics::default();
+    /// let first = metrics.f64_histogram("app.latency").with_unit("s").build();
+    /// let second = metrics.f64_histogram("app.latency").build();
+    /// first.record(0.1, &[KeyValue::new("route", "/")]);
+    /// // Both handles are the same instrument.
+    /// assert_eq!(
+    ///     second
+    ///         .percentiles(&[KeyValue::new("route", "/")])
+    ///         .map(|p| p.count),
+    ///     Some(1)
+    /// );
+    /// ```
     pub fn build(self) -> Histogram {
         let mut spec = self.spec;
         spec.boundaries = self.boundaries;
@@ -290,6 +562,18 @@ impl HistogramBuilder<'_> {
 }
 
 /// Builder of a [`Counter`], from [`Metrics::u64_counter`].
+///
+/// ```
+/// use otel_core::metrics::Metrics;
+///
+/// let metrics = Metrics::default();
+/// let sent = metrics
+///     .u64_counter("app.sent")
+///     .with_unit("By")
+///     .with_description("Bytes sent.")
+///     .build();
+/// sent.add(1024, &[]);
+/// ```
 #[derive(Debug)]
 #[must_use = "call .build() to get the counter"]
 pub struct CounterBuilder<'a> {
@@ -299,18 +583,55 @@ pub struct CounterBuilder<'a> {
 
 impl CounterBuilder<'_> {
     /// Sets the UCUM unit (e.g. `{request}`, `By`).
+    ///
+    /// ```
+    /// use otel_core::metrics::Metrics;
+    /// use otel_core::metrics::openmetrics::{Format, render};
+    ///
+    /// let metrics = Metrics::default();
+    /// metrics
+    ///     .u64_counter("app.sent")
+    ///     .with_unit("By")
+    ///     .build()
+    ///     .add(1024, &[]);
+    /// assert!(render(&metrics, Format::OpenMetrics).contains("app_sent_bytes_total 1024"));
+    /// ```
     pub fn with_unit(mut self, unit: impl Into<Cow<'static, str>>) -> Self {
         self.spec.unit = unit.into();
         self
     }
 
     /// Sets the description (OpenMetrics `# HELP`).
+    ///
+    /// ```
+    /// use otel_core::metrics::Metrics;
+    /// use otel_core::metrics::openmetrics::{Format, render};
+    ///
+    /// let metrics = Metrics::default();
+    /// metrics
+    ///     .u64_counter("app.sent")
+    ///     .with_description("Bytes sent.")
+    ///     .build()
+    ///     .add(1, &[]);
+    /// assert!(render(&metrics, Format::OpenMetrics).contains("# HELP app_sent Bytes sent."));
+    /// ```
     pub fn with_description(mut self, description: impl Into<Cow<'static, str>>) -> Self {
         self.spec.description = description.into();
         self
     }
 
     /// Registers the counter (or returns the one registered under this name).
+    ///
+    /// ```
+    /// use otel_core::metrics::{Metrics, SnapshotExt};
+    ///
+    /// let metrics = Metrics::default();
+    /// metrics.u64_counter("app.sent").build().add(1, &[]);
+    /// metrics.u64_counter("app.sent").build().add(1, &[]);
+    /// let snapshot = metrics.snapshot();
+    /// let series = snapshot.find("app.sent").and_then(|m| m.series.first());
+    /// assert_eq!(series.and_then(|s| s.counter()), Some(2));
+    /// ```
     pub fn build(self) -> Counter {
         Counter {
             inner: self.metrics.build(self.spec),
@@ -319,6 +640,18 @@ impl CounterBuilder<'_> {
 }
 
 /// Builder of an [`UpDownCounter`], from [`Metrics::i64_up_down_counter`].
+///
+/// ```
+/// use otel_core::metrics::Metrics;
+///
+/// let metrics = Metrics::default();
+/// let in_flight = metrics
+///     .i64_up_down_counter("app.jobs.in_flight")
+///     .with_unit("{job}")
+///     .with_description("Jobs running now.")
+///     .build();
+/// in_flight.add(1, &[]);
+/// ```
 #[derive(Debug)]
 #[must_use = "call .build() to get the up-down counter"]
 pub struct UpDownCounterBuilder<'a> {
@@ -328,18 +661,62 @@ pub struct UpDownCounterBuilder<'a> {
 
 impl UpDownCounterBuilder<'_> {
     /// Sets the UCUM unit (e.g. `{request}`, `{connection}`).
+    ///
+    /// ```
+    /// use otel_core::metrics::{Metrics, SnapshotExt};
+    ///
+    /// let metrics = Metrics::default();
+    /// metrics
+    ///     .i64_up_down_counter("app.connections")
+    ///     .with_unit("{connection}")
+    ///     .build();
+    /// let snapshot = metrics.snapshot();
+    /// assert_eq!(
+    ///     snapshot.find("app.connections").map(|m| m.unit.as_str()),
+    ///     Some("{connection}")
+    /// );
+    /// ```
     pub fn with_unit(mut self, unit: impl Into<Cow<'static, str>>) -> Self {
         self.spec.unit = unit.into();
         self
     }
 
     /// Sets the description (OpenMetrics `# HELP`).
+    ///
+    /// ```
+    /// use otel_core::metrics::{Metrics, SnapshotExt};
+    ///
+    /// let metrics = Metrics::default();
+    /// metrics
+    ///     .i64_up_down_counter("app.jobs.in_flight")
+    ///     .with_description("Jobs running now.")
+    ///     .build();
+    /// let snapshot = metrics.snapshot();
+    /// let description = snapshot
+    ///     .find("app.jobs.in_flight")
+    ///     .map(|m| m.description.as_str());
+    /// assert_eq!(description, Some("Jobs running now."));
+    /// ```
     pub fn with_description(mut self, description: impl Into<Cow<'static, str>>) -> Self {
         self.spec.description = description.into();
         self
     }
 
     /// Registers the up-down counter (or returns the one registered under this name).
+    ///
+    /// ```
+    /// use otel_core::metrics::{Metrics, SnapshotExt};
+    ///
+    /// let metrics = Metrics::default();
+    /// let in_flight = metrics.i64_up_down_counter("app.jobs.in_flight").build();
+    /// in_flight.add(2, &[]);
+    /// in_flight.add(-1, &[]);
+    /// let snapshot = metrics.snapshot();
+    /// let series = snapshot
+    ///     .find("app.jobs.in_flight")
+    ///     .and_then(|m| m.series.first());
+    /// assert_eq!(series.and_then(|s| s.up_down_counter()), Some(1));
+    /// ```
     pub fn build(self) -> UpDownCounter {
         UpDownCounter {
             inner: self.metrics.build(self.spec),

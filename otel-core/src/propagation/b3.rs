@@ -31,6 +31,34 @@ static ALL_FIELDS: LazyLock<[String; 5]> =
     LazyLock::new(|| [B3, TRACE_ID, SPAN_ID, SAMPLED, FLAGS].map(str::to_owned));
 
 /// Which B3 headers [`B3Propagator`] writes. Extraction always reads both forms.
+///
+/// ```
+/// use opentelemetry::Context;
+/// use opentelemetry::propagation::TextMapPropagator;
+/// use opentelemetry::trace::{
+///     SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+/// };
+/// use otel_core::propagation::{B3Encoding, B3Propagator};
+/// use std::collections::HashMap;
+///
+/// let cx = Context::new().with_remote_span_context(SpanContext::new(
+///     TraceId::from(0x80f198ee56343ba864fe8b2a57d3eff7),
+///     SpanId::from(0xe457b5a2e4d86bd1),
+///     TraceFlags::SAMPLED,
+///     true,
+///     TraceState::NONE,
+/// ));
+/// let mut headers = HashMap::new();
+/// B3Propagator::with_encoding(B3Encoding::SingleAndMultipleHeaders)
+///     .inject_context(&cx, &mut headers);
+/// assert_eq!(
+///     headers["b3"],
+///     "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1"
+/// );
+/// assert_eq!(headers["x-b3-traceid"], "80f198ee56343ba864fe8b2a57d3eff7");
+/// assert_eq!(headers["x-b3-spanid"], "e457b5a2e4d86bd1");
+/// assert_eq!(headers["x-b3-sampled"], "1");
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum B3Encoding {
@@ -64,13 +92,16 @@ pub enum B3Encoding {
 /// nothing for an invalid span context.
 ///
 /// ```
-/// use std::collections::HashMap;
 /// use opentelemetry::propagation::TextMapPropagator;
 /// use opentelemetry::trace::TraceContextExt;
 /// use otel_core::propagation::B3Propagator;
+/// use std::collections::HashMap;
 ///
 /// let mut headers = HashMap::new();
-/// headers.insert("b3".to_owned(), "80f198ee56343ba8-e457b5a2e4d86bd1-1".to_owned());
+/// headers.insert(
+///     "b3".to_owned(),
+///     "80f198ee56343ba8-e457b5a2e4d86bd1-1".to_owned(),
+/// );
 /// let cx = B3Propagator::single_header().extract(&headers);
 /// assert_eq!(
 ///     cx.span().span_context().trace_id().to_string(),
@@ -156,26 +187,96 @@ pub(crate) fn parse_multi(extractor: &dyn Extractor) -> Option<Extracted> {
 
 impl B3Propagator {
     /// Creates a propagator that writes the single `b3` header.
+    ///
+    /// ```
+    /// use otel_core::propagation::{B3Encoding, B3Propagator};
+    ///
+    /// assert_eq!(B3Propagator::new().encoding(), B3Encoding::SingleHeader);
+    /// ```
     pub const fn new() -> Self {
         Self::single_header()
     }
 
     /// Creates a propagator that writes the single `b3` header (`OTEL_PROPAGATORS=b3`).
+    ///
+    /// ```
+    /// use opentelemetry::propagation::TextMapPropagator;
+    /// use otel_core::propagation::B3Propagator;
+    /// use std::collections::HashMap;
+    ///
+    /// let b3 = B3Propagator::single_header();
+    /// assert_eq!(b3.fields().collect::<Vec<_>>(), ["b3"]);
+    ///
+    /// // Extraction reads either form whatever the encoding.
+    /// let mut multi = HashMap::new();
+    /// multi.insert(
+    ///     "x-b3-traceid".to_owned(),
+    ///     "80f198ee56343ba864fe8b2a57d3eff7".to_owned(),
+    /// );
+    /// multi.insert("x-b3-spanid".to_owned(), "e457b5a2e4d86bd1".to_owned());
+    /// multi.insert("x-b3-sampled".to_owned(), "1".to_owned());
+    /// let cx = b3.extract(&multi);
+    /// let mut out = HashMap::new();
+    /// b3.inject_context(&cx, &mut out);
+    /// assert_eq!(
+    ///     out["b3"],
+    ///     "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1"
+    /// );
+    /// ```
     pub const fn single_header() -> Self {
         Self::with_encoding(B3Encoding::SingleHeader)
     }
 
     /// Creates a propagator that writes the `X-B3-*` headers (`OTEL_PROPAGATORS=b3multi`).
+    ///
+    /// ```
+    /// use opentelemetry::propagation::TextMapPropagator;
+    /// use otel_core::propagation::B3Propagator;
+    /// use std::collections::HashMap;
+    ///
+    /// let b3multi = B3Propagator::multiple_headers();
+    /// let mut incoming = HashMap::new();
+    /// incoming.insert(
+    ///     "b3".to_owned(),
+    ///     "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-d".to_owned(),
+    /// );
+    /// let cx = b3multi.extract(&incoming);
+    ///
+    /// let mut out = HashMap::new();
+    /// b3multi.inject_context(&cx, &mut out);
+    /// assert_eq!(out["x-b3-traceid"], "80f198ee56343ba864fe8b2a57d3eff7");
+    /// assert_eq!(out["x-b3-flags"], "1"); // debug is sent on as debug
+    /// assert!(!out.contains_key("b3"));
+    /// ```
     pub const fn multiple_headers() -> Self {
         Self::with_encoding(B3Encoding::MultipleHeaders)
     }
 
     /// Creates a propagator that writes the headers `encoding` names.
+    ///
+    /// ```
+    /// use opentelemetry::propagation::TextMapPropagator;
+    /// use otel_core::propagation::{B3Encoding, B3Propagator};
+    ///
+    /// let both = B3Propagator::with_encoding(B3Encoding::SingleAndMultipleHeaders);
+    /// assert_eq!(both.encoding(), B3Encoding::SingleAndMultipleHeaders);
+    /// assert_eq!(both.fields().count(), 5); // b3 and the four X-B3-* headers
+    /// ```
     pub const fn with_encoding(encoding: B3Encoding) -> Self {
         Self { encoding }
     }
 
     /// The headers this propagator writes.
+    ///
+    /// ```
+    /// use otel_core::propagation::{B3Encoding, B3Propagator};
+    ///
+    /// assert_eq!(
+    ///     B3Propagator::multiple_headers().encoding(),
+    ///     B3Encoding::MultipleHeaders
+    /// );
+    /// assert_eq!(B3Propagator::default().encoding(), B3Encoding::SingleHeader);
+    /// ```
     pub const fn encoding(&self) -> B3Encoding {
         self.encoding
     }

@@ -41,16 +41,22 @@ static FIELDS: LazyLock<[String; 1]> = LazyLock::new(|| [BAGGAGE.to_owned()]);
 /// written for empty baggage.
 ///
 /// ```
-/// use std::collections::HashMap;
+/// use opentelemetry::Context;
 /// use opentelemetry::baggage::BaggageExt;
 /// use opentelemetry::propagation::TextMapPropagator;
-/// use opentelemetry::Context;
 /// use otel_core::propagation::BaggagePropagator;
+/// use std::collections::HashMap;
 ///
 /// let mut headers = HashMap::new();
-/// headers.insert("baggage".to_owned(), "user.id=42, region=eu%20west;source=edge".to_owned());
+/// headers.insert(
+///     "baggage".to_owned(),
+///     "user.id=42, region=eu%20west;source=edge".to_owned(),
+/// );
 /// let cx = BaggagePropagator::new().extract_with_context(&Context::new(), &headers);
-/// assert_eq!(cx.baggage().get("region").map(|v| v.as_str()), Some("eu west"));
+/// assert_eq!(
+///     cx.baggage().get("region").map(|v| v.as_str()),
+///     Some("eu west")
+/// );
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BaggagePropagator {
@@ -59,6 +65,19 @@ pub struct BaggagePropagator {
 
 impl BaggagePropagator {
     /// Creates the propagator.
+    ///
+    /// ```
+    /// use opentelemetry::baggage::BaggageExt;
+    /// use opentelemetry::propagation::TextMapPropagator;
+    /// use opentelemetry::{Context, KeyValue};
+    /// use otel_core::propagation::BaggagePropagator;
+    /// use std::collections::HashMap;
+    ///
+    /// let cx = Context::new().with_baggage([KeyValue::new("tenant.id", "acme corp")]);
+    /// let mut headers = HashMap::new();
+    /// BaggagePropagator::new().inject_context(&cx, &mut headers);
+    /// assert_eq!(headers["baggage"], "tenant.id=acme%20corp");
+    /// ```
     pub const fn new() -> Self {
         Self { _private: () }
     }

@@ -39,7 +39,10 @@ fn truncate_str(s: &str, max: usize) -> &str {
 ///     KeyValue::new("tenant.id", "acme"),
 ///     KeyValue::new("session.secret", "s3cr3t"),
 /// ]);
-/// assert_eq!(allowlist.attributes(&cx), [KeyValue::new("tenant.id", "acme")]);
+/// assert_eq!(
+///     allowlist.attributes(&cx),
+///     [KeyValue::new("tenant.id", "acme")]
+/// );
 /// ```
 #[derive(Clone, Debug)]
 pub struct BaggageAllowlist {
@@ -57,11 +60,43 @@ impl Default for BaggageAllowlist {
 
 impl BaggageAllowlist {
     /// Default for [`with_max_attributes`](Self::with_max_attributes).
+    ///
+    /// ```
+    /// use opentelemetry::baggage::BaggageExt;
+    /// use opentelemetry::{Context, KeyValue};
+    /// use otel_core::propagation::BaggageAllowlist;
+    ///
+    /// let keys: Vec<String> = (0..20).map(|i| format!("k{i}")).collect();
+    /// let cx = Context::new().with_baggage(keys.iter().map(|k| KeyValue::new(k.clone(), "v")));
+    /// let attributes = BaggageAllowlist::new(keys).attributes(&cx);
+    /// assert_eq!(attributes.len(), BaggageAllowlist::DEFAULT_MAX_ATTRIBUTES);
+    /// ```
     pub const DEFAULT_MAX_ATTRIBUTES: usize = 16;
     /// Default for [`with_max_value_len`](Self::with_max_value_len).
+    ///
+    /// ```
+    /// use opentelemetry::baggage::BaggageExt;
+    /// use opentelemetry::{Context, KeyValue};
+    /// use otel_core::propagation::BaggageAllowlist;
+    ///
+    /// let long = "x".repeat(1000);
+    /// let cx = Context::new().with_baggage([KeyValue::new("note", long)]);
+    /// let attributes = BaggageAllowlist::new(["note"]).attributes(&cx);
+    /// assert_eq!(
+    ///     attributes[0].value.as_str().len(),
+    ///     BaggageAllowlist::DEFAULT_MAX_VALUE_LEN
+    /// );
+    /// ```
     pub const DEFAULT_MAX_VALUE_LEN: usize = 256;
 
     /// Creates the list from baggage keys (compared exactly; repeats ignored).
+    ///
+    /// ```
+    /// use otel_core::propagation::BaggageAllowlist;
+    ///
+    /// let allowlist = BaggageAllowlist::new(["tenant.id", "user.tier", "tenant.id"]);
+    /// assert!(!allowlist.is_empty());
+    /// ```
     pub fn new<I, K>(keys: I) -> Self
     where
         I: IntoIterator<Item = K>,
@@ -82,6 +117,23 @@ impl BaggageAllowlist {
     }
 
     /// Sets the most attributes produced for one context.
+    ///
+    /// ```
+    /// use opentelemetry::baggage::BaggageExt;
+    /// use opentelemetry::{Context, KeyValue};
+    /// use otel_core::propagation::BaggageAllowlist;
+    ///
+    /// let cx = Context::new().with_baggage([
+    ///     KeyValue::new("tenant.id", "acme"),
+    ///     KeyValue::new("user.tier", "gold"),
+    /// ]);
+    /// let allowlist = BaggageAllowlist::new(["user.tier", "tenant.id"]).with_max_attributes(1);
+    /// // The first listed key present wins.
+    /// assert_eq!(
+    ///     allowlist.attributes(&cx),
+    ///     [KeyValue::new("user.tier", "gold")]
+    /// );
+    /// ```
     #[must_use]
     pub fn with_max_attributes(mut self, max_attributes: usize) -> Self {
         self.max_attributes = max_attributes;
@@ -89,6 +141,17 @@ impl BaggageAllowlist {
     }
 
     /// Sets the longest attribute value, in bytes; longer baggage values are cut.
+    ///
+    /// ```
+    /// use opentelemetry::baggage::BaggageExt;
+    /// use opentelemetry::{Context, KeyValue};
+    /// use otel_core::propagation::BaggageAllowlist;
+    ///
+    /// let cx = Context::new().with_baggage([KeyValue::new("city", "Zürich")]);
+    /// let allowlist = BaggageAllowlist::new(["city"]).with_max_value_len(2);
+    /// // Cut at a character boundary: "Zü" would be 3 bytes.
+    /// assert_eq!(allowlist.attributes(&cx), [KeyValue::new("city", "Z")]);
+    /// ```
     #[must_use]
     pub fn with_max_value_len(mut self, max_value_len: usize) -> Self {
         self.max_value_len = max_value_len;
@@ -96,11 +159,40 @@ impl BaggageAllowlist {
     }
 
     /// Whether no key is listed (then nothing is ever copied).
+    ///
+    /// ```
+    /// use otel_core::propagation::BaggageAllowlist;
+    ///
+    /// assert!(BaggageAllowlist::default().is_empty());
+    /// assert!(BaggageAllowlist::new(Vec::<String>::new()).is_empty());
+    /// assert!(!BaggageAllowlist::new(["tenant.id"]).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
 
     /// The attributes for the listed keys present in `cx`'s baggage.
+    ///
+    /// ```
+    /// use opentelemetry::baggage::BaggageExt;
+    /// use opentelemetry::{Context, KeyValue};
+    /// use otel_core::propagation::BaggageAllowlist;
+    ///
+    /// let allowlist = BaggageAllowlist::new(["tenant.id", "user.tier"]);
+    /// let cx = Context::new().with_baggage([
+    ///     KeyValue::new("user.tier", "gold"),
+    ///     KeyValue::new("tenant.id", "acme"),
+    /// ]);
+    /// // In the order of the list, not of the baggage.
+    /// assert_eq!(
+    ///     allowlist.attributes(&cx),
+    ///     [
+    ///         KeyValue::new("tenant.id", "acme"),
+    ///         KeyValue::new("user.tier", "gold")
+    ///     ]
+    /// );
+    /// assert!(allowlist.attributes(&Context::new()).is_empty());
+    /// ```
     pub fn attributes(&self, cx: &Context) -> Vec<KeyValue> {
         let mut out = Vec::new();
         self.append_attributes(cx, &mut out);
@@ -109,6 +201,19 @@ impl BaggageAllowlist {
 
     /// Appends the attributes for the listed keys present in `cx`'s baggage to `out`, for
     /// adapters that collect a span's attributes in one vector.
+    ///
+    /// ```
+    /// use opentelemetry::baggage::BaggageExt;
+    /// use opentelemetry::{Context, KeyValue};
+    /// use otel_core::propagation::BaggageAllowlist;
+    ///
+    /// let allowlist = BaggageAllowlist::new(["tenant.id"]);
+    /// let cx = Context::new().with_baggage([KeyValue::new("tenant.id", "acme")]);
+    /// let mut attributes = vec![KeyValue::new("http.request.method", "GET")];
+    /// allowlist.append_attributes(&cx, &mut attributes);
+    /// assert_eq!(attributes.len(), 2);
+    /// assert_eq!(attributes[1], KeyValue::new("tenant.id", "acme"));
+    /// ```
     pub fn append_attributes(&self, cx: &Context, out: &mut Vec<KeyValue>) {
         if self.keys.is_empty() || self.max_attributes == 0 {
             return;
@@ -138,6 +243,25 @@ impl BaggageAllowlist {
 }
 
 /// A bad [`HeaderToBaggage`] mapping.
+///
+/// ```
+/// use otel_core::propagation::{HeaderToBaggage, HeaderToBaggageError};
+///
+/// let err = HeaderToBaggage::new()
+///     .map("x tenant", "tenant.id")
+///     .unwrap_err();
+/// assert_eq!(
+///     err,
+///     HeaderToBaggageError::InvalidHeaderName("x tenant".into())
+/// );
+/// let err = HeaderToBaggage::new()
+///     .map("x-tenant-id", "tenant id")
+///     .unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "`tenant id` is not a valid baggage key (it must be an HTTP token)"
+/// );
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum HeaderToBaggageError {
@@ -160,15 +284,18 @@ pub enum HeaderToBaggageError {
 ///
 /// ```
 /// use http::HeaderMap;
-/// use opentelemetry::baggage::BaggageExt;
 /// use opentelemetry::Context;
+/// use opentelemetry::baggage::BaggageExt;
 /// use otel_core::propagation::HeaderToBaggage;
 ///
 /// let mapping = HeaderToBaggage::new().map("X-Tenant-Id", "tenant.id")?;
 /// let mut headers = HeaderMap::new();
 /// headers.insert("x-tenant-id", "acme".parse().expect("valid value"));
 /// let cx = mapping.apply(&headers, Context::new());
-/// assert_eq!(cx.baggage().get("tenant.id").map(|v| v.as_str()), Some("acme"));
+/// assert_eq!(
+///     cx.baggage().get("tenant.id").map(|v| v.as_str()),
+///     Some("acme")
+/// );
 /// # Ok::<(), otel_core::propagation::HeaderToBaggageError>(())
 /// ```
 #[derive(Clone, Debug)]
@@ -189,15 +316,56 @@ impl Default for HeaderToBaggage {
 
 impl HeaderToBaggage {
     /// Default for [`with_max_value_len`](Self::with_max_value_len).
+    ///
+    /// ```
+    /// use http::HeaderMap;
+    /// use opentelemetry::Context;
+    /// use opentelemetry::baggage::BaggageExt;
+    /// use otel_core::propagation::HeaderToBaggage;
+    ///
+    /// let mapping = HeaderToBaggage::new().map("x-note", "note")?;
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert(
+    ///     "x-note",
+    ///     "x".repeat(HeaderToBaggage::DEFAULT_MAX_VALUE_LEN + 1)
+    ///         .parse()?,
+    /// );
+    /// // Too long: ignored, not cut.
+    /// assert!(mapping.apply(&headers, Context::new()).baggage().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub const DEFAULT_MAX_VALUE_LEN: usize = 256;
 
     /// Creates an empty mapping.
+    ///
+    /// ```
+    /// use otel_core::propagation::HeaderToBaggage;
+    ///
+    /// assert!(HeaderToBaggage::new().is_empty());
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Adds a mapping from the header `header` (any case) to the baggage key `baggage_key`.
     /// Fails when either name is invalid. Mapping the same header again replaces its key.
+    ///
+    /// ```
+    /// use http::HeaderMap;
+    /// use opentelemetry::Context;
+    /// use opentelemetry::baggage::BaggageExt;
+    /// use otel_core::propagation::HeaderToBaggage;
+    ///
+    /// let mapping = HeaderToBaggage::new()
+    ///     .map("X-Tenant-Id", "tenant.id")?
+    ///     .map("x-tenant-id", "tenant")?; // the same header again: replaces the key
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("x-tenant-id", "acme".parse().expect("valid value"));
+    /// let cx = mapping.apply(&headers, Context::new());
+    /// assert_eq!(cx.baggage().get("tenant").map(|v| v.as_str()), Some("acme"));
+    /// assert_eq!(cx.baggage().get("tenant.id"), None);
+    /// # Ok::<(), otel_core::propagation::HeaderToBaggageError>(())
+    /// ```
     pub fn map(mut self, header: &str, baggage_key: &str) -> Result<Self, HeaderToBaggageError> {
         let name = HeaderName::from_bytes(header.trim().as_bytes())
             .map_err(|_| HeaderToBaggageError::InvalidHeaderName(header.to_owned()))?;
@@ -215,6 +383,23 @@ impl HeaderToBaggage {
     }
 
     /// Sets the longest header value copied, in bytes; longer values are ignored, not cut.
+    ///
+    /// ```
+    /// use http::HeaderMap;
+    /// use opentelemetry::Context;
+    /// use opentelemetry::baggage::BaggageExt;
+    /// use otel_core::propagation::HeaderToBaggage;
+    ///
+    /// let mapping = HeaderToBaggage::new()
+    ///     .map("x-region", "region")?
+    ///     .with_max_value_len(4);
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("x-region", "eu".parse().expect("valid value"));
+    /// assert_eq!(mapping.apply(&headers, Context::new()).baggage().len(), 1);
+    /// headers.insert("x-region", "eu-west".parse().expect("valid value"));
+    /// assert_eq!(mapping.apply(&headers, Context::new()).baggage().len(), 0);
+    /// # Ok::<(), otel_core::propagation::HeaderToBaggageError>(())
+    /// ```
     #[must_use]
     pub fn with_max_value_len(mut self, max_value_len: usize) -> Self {
         self.max_value_len = max_value_len;
@@ -222,11 +407,53 @@ impl HeaderToBaggage {
     }
 
     /// Whether there is no mapping (then [`apply`](Self::apply) returns `cx` unchanged).
+    ///
+    /// ```
+    /// use otel_core::propagation::HeaderToBaggage;
+    ///
+    /// assert!(HeaderToBaggage::default().is_empty());
+    /// assert!(
+    ///     !HeaderToBaggage::new()
+    ///         .map("x-tenant-id", "tenant.id")?
+    ///         .is_empty()
+    /// );
+    /// # Ok::<(), otel_core::propagation::HeaderToBaggageError>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.mappings.is_empty()
     }
 
     /// Returns `cx` with the mapped headers of `headers` added to its baggage.
+    ///
+    /// ```
+    /// use http::HeaderMap;
+    /// use opentelemetry::baggage::BaggageExt;
+    /// use opentelemetry::{Context, KeyValue};
+    /// use otel_core::propagation::HeaderToBaggage;
+    ///
+    /// let mapping = HeaderToBaggage::new().map("x-tenant-id", "tenant.id")?;
+    /// // Baggage received from the caller is kept; the mapped header replaces an equal key.
+    /// let received = Context::new().with_baggage([
+    ///     KeyValue::new("tenant.id", "spoofed"),
+    ///     KeyValue::new("user.tier", "gold"),
+    /// ]);
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("x-tenant-id", " acme ".parse()?);
+    /// let cx = mapping.apply(&headers, received);
+    /// assert_eq!(
+    ///     cx.baggage().get("tenant.id").map(|v| v.as_str()),
+    ///     Some("acme")
+    /// );
+    /// assert_eq!(
+    ///     cx.baggage().get("user.tier").map(|v| v.as_str()),
+    ///     Some("gold")
+    /// );
+    ///
+    /// // A header sent twice is ignored.
+    /// headers.append("x-tenant-id", "other".parse()?);
+    /// assert!(mapping.apply(&headers, Context::new()).baggage().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn apply(&self, headers: &HeaderMap, cx: Context) -> Context {
         let mut entries = Vec::new();
         for (name, key) in &self.mappings {

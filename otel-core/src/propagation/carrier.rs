@@ -89,7 +89,10 @@ impl Extractor for HeaderExtractor<'_> {
 ///
 /// let mut headers = HeaderMap::new();
 /// let mut injector = HeaderInjector(&mut headers);
-/// injector.set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into());
+/// injector.set(
+///     "traceparent",
+///     "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
+/// );
 /// injector.set("bad name", "x".into());
 /// injector.set("baggage", "bad\nvalue".into());
 /// assert_eq!(headers.len(), 1);
@@ -124,6 +127,24 @@ impl Injector for HeaderInjector<'_> {
 ///
 /// The global propagator sits behind a read lock; adapters that are handed a propagator
 /// should prefer [`extract_context_with`].
+///
+/// ```
+/// use opentelemetry::trace::TraceContextExt;
+/// use otel_core::propagation::{Propagators, extract_context};
+/// use std::collections::HashMap;
+///
+/// opentelemetry::global::set_text_map_propagator(Propagators::default());
+/// let mut carrier = HashMap::new();
+/// carrier.insert(
+///     "traceparent".to_owned(),
+///     "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned(),
+/// );
+/// let cx = extract_context(&carrier);
+/// assert_eq!(
+///     cx.span().span_context().span_id().to_string(),
+///     "b7ad6b7169203331"
+/// );
+/// ```
 pub fn extract_context(extractor: &dyn Extractor) -> Context {
     opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(extractor))
 }
@@ -134,6 +155,22 @@ pub fn extract_context(extractor: &dyn Extractor) -> Context {
 /// This is the one entry point adapters use for any carrier: they implement OpenTelemetry's
 /// [`Extractor`] for theirs (tonic metadata, AMQP header tables, ...), including
 /// [`Extractor::get_all`] when a header can repeat.
+///
+/// ```
+/// use opentelemetry::trace::TraceContextExt;
+/// use otel_core::propagation::{B3Propagator, extract_context_with};
+/// use std::collections::HashMap;
+///
+/// let mut carrier = HashMap::new();
+/// carrier.insert(
+///     "b3".to_owned(),
+///     "0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-1".to_owned(),
+/// );
+/// let b3 = B3Propagator::new();
+/// let cx = extract_context_with(Some(&b3), &carrier);
+/// assert!(cx.span().span_context().is_remote());
+/// assert!(cx.span().span_context().is_sampled());
+/// ```
 pub fn extract_context_with(
     propagator: Option<&dyn TextMapPropagator>,
     extractor: &dyn Extractor,
@@ -146,6 +183,20 @@ pub fn extract_context_with(
 
 /// Injects `cx` into `injector` with the global propagator
 /// ([`opentelemetry::global::get_text_map_propagator`]).
+///
+/// ```
+/// use opentelemetry::baggage::BaggageExt;
+/// use opentelemetry::{Context, KeyValue};
+/// use otel_core::propagation::{Propagators, inject_context};
+/// use std::collections::HashMap;
+///
+/// opentelemetry::global::set_text_map_propagator(Propagators::default());
+/// let cx = Context::new().with_baggage([KeyValue::new("tenant.id", "acme")]);
+/// let mut carrier = HashMap::new();
+/// inject_context(&cx, &mut carrier);
+/// assert_eq!(carrier["baggage"], "tenant.id=acme");
+/// assert!(!carrier.contains_key("traceparent")); // no valid span context to send
+/// ```
 pub fn inject_context(cx: &Context, injector: &mut dyn Injector) {
     opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.inject_context(cx, &mut *injector);
@@ -155,6 +206,29 @@ pub fn inject_context(cx: &Context, injector: &mut dyn Injector) {
 /// Injects `cx` into `injector` with `propagator`, or with the global one when `None`.
 ///
 /// Adapters implement OpenTelemetry's [`Injector`] for their carrier and call this.
+///
+/// ```
+/// use opentelemetry::Context;
+/// use opentelemetry::trace::{
+///     SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+/// };
+/// use otel_core::propagation::{JaegerPropagator, inject_context_with};
+/// use std::collections::HashMap;
+///
+/// let cx = Context::new().with_remote_span_context(SpanContext::new(
+///     TraceId::from(0x0af7651916cd43dd8448eb211c80319c),
+///     SpanId::from(0xb7ad6b7169203331),
+///     TraceFlags::SAMPLED,
+///     true,
+///     TraceState::NONE,
+/// ));
+/// let mut carrier = HashMap::new();
+/// inject_context_with(Some(&JaegerPropagator::new()), &cx, &mut carrier);
+/// assert_eq!(
+///     carrier["uber-trace-id"],
+///     "0af7651916cd43dd8448eb211c80319c:b7ad6b7169203331:0:1"
+/// );
+/// ```
 pub fn inject_context_with(
     propagator: Option<&dyn TextMapPropagator>,
     cx: &Context,
@@ -172,7 +246,7 @@ pub fn inject_context_with(
 /// ```
 /// use http::HeaderMap;
 /// use opentelemetry::trace::TraceContextExt;
-/// use otel_core::propagation::{extract_from_headers, Propagators};
+/// use otel_core::propagation::{Propagators, extract_from_headers};
 ///
 /// opentelemetry::global::set_text_map_propagator(Propagators::default());
 /// let mut headers = HeaderMap::new();
@@ -192,9 +266,11 @@ pub fn extract_from_headers(headers: &HeaderMap) -> Context {
 ///
 /// ```
 /// use http::HeaderMap;
-/// use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 /// use opentelemetry::Context;
-/// use otel_core::propagation::{inject_into_headers, Propagators};
+/// use opentelemetry::trace::{
+///     SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+/// };
+/// use otel_core::propagation::{Propagators, inject_into_headers};
 ///
 /// opentelemetry::global::set_text_map_propagator(Propagators::default());
 /// let span_context = SpanContext::new(

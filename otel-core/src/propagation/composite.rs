@@ -56,6 +56,21 @@ impl Kind {
 
 /// A bad `OTEL_PROPAGATORS` value. The message names the offending value; the pipeline
 /// builder adds the variable's name.
+///
+/// ```
+/// use otel_core::propagation::{PropagatorConfigError, Propagators};
+///
+/// assert_eq!(
+///     Propagators::from_names("tracecontext,xray"),
+///     Err(PropagatorConfigError::Unknown {
+///         name: "xray".into()
+///     })
+/// );
+/// assert!(matches!(
+///     Propagators::from_names("none,b3"),
+///     Err(PropagatorConfigError::NoneWithOthers { .. })
+/// ));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PropagatorConfigError {
@@ -94,7 +109,10 @@ pub enum PropagatorConfigError {
 /// use otel_core::propagation::Propagators;
 ///
 /// let propagators = Propagators::from_names(" TraceContext , b3multi ")?;
-/// assert_eq!(propagators.names().collect::<Vec<_>>(), ["tracecontext", "b3multi"]);
+/// assert_eq!(
+///     propagators.names().collect::<Vec<_>>(),
+///     ["tracecontext", "b3multi"]
+/// );
 /// assert_eq!(propagators.fields().count(), 6);
 ///
 /// let err = Propagators::from_names("tracecontext,xray").unwrap_err();
@@ -112,10 +130,31 @@ pub struct Propagators {
 
 impl Propagators {
     /// The names used when `OTEL_PROPAGATORS` is unset or empty.
+    ///
+    /// ```
+    /// use otel_core::propagation::Propagators;
+    ///
+    /// assert_eq!(
+    ///     Propagators::from_names(Propagators::DEFAULT_NAMES)?,
+    ///     Propagators::default()
+    /// );
+    /// assert_eq!(Propagators::from_names("")?, Propagators::default());
+    /// # Ok::<(), otel_core::propagation::PropagatorConfigError>(())
+    /// ```
     pub const DEFAULT_NAMES: &'static str = "tracecontext,baggage";
 
     /// Builds the propagators from an `OTEL_PROPAGATORS` value; see the type's docs for the
     /// syntax. Fails on an unknown name, or on `none` together with other names.
+    ///
+    /// ```
+    /// use otel_core::propagation::Propagators;
+    ///
+    /// let p = Propagators::from_names("b3, jaeger, B3")?;
+    /// assert_eq!(p.names().collect::<Vec<_>>(), ["b3", "jaeger"]);
+    /// assert!(Propagators::from_names("none")?.is_empty());
+    /// assert!(Propagators::from_names("none,baggage").is_err());
+    /// # Ok::<(), otel_core::propagation::PropagatorConfigError>(())
+    /// ```
     pub fn from_names(names: &str) -> Result<Self, PropagatorConfigError> {
         let mut kinds = Vec::new();
         let mut saw_none = false;
@@ -145,16 +184,47 @@ impl Propagators {
     }
 
     /// No propagation at all (`OTEL_PROPAGATORS=none`).
+    ///
+    /// ```
+    /// use opentelemetry::baggage::BaggageExt;
+    /// use opentelemetry::propagation::TextMapPropagator;
+    /// use opentelemetry::{Context, KeyValue};
+    /// use otel_core::propagation::Propagators;
+    /// use std::collections::HashMap;
+    ///
+    /// let none = Propagators::none();
+    /// let cx = Context::new().with_baggage([KeyValue::new("tenant.id", "acme")]);
+    /// let mut headers = HashMap::new();
+    /// none.inject_context(&cx, &mut headers);
+    /// assert!(headers.is_empty());
+    /// assert_eq!(none.fields().count(), 0);
+    /// ```
     pub fn none() -> Self {
         Self::from_kinds(Vec::new())
     }
 
     /// Whether no propagator is configured.
+    ///
+    /// ```
+    /// use otel_core::propagation::Propagators;
+    ///
+    /// assert!(Propagators::none().is_empty());
+    /// assert!(!Propagators::default().is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.kinds.is_empty()
     }
 
     /// The configured propagators' names, in order, as `OTEL_PROPAGATORS` spells them.
+    ///
+    /// ```
+    /// use otel_core::propagation::Propagators;
+    ///
+    /// assert_eq!(
+    ///     Propagators::default().names().collect::<Vec<_>>(),
+    ///     ["tracecontext", "baggage"]
+    /// );
+    /// ```
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.kinds.iter().map(|kind| kind.name())
     }

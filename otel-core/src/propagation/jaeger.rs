@@ -52,18 +52,21 @@ static FIELDS: LazyLock<[String; 1]> = LazyLock::new(|| [HEADER.to_owned()]);
 /// Baggage is written even when there is no valid span context.
 ///
 /// ```
-/// use std::collections::HashMap;
 /// use opentelemetry::baggage::BaggageExt;
 /// use opentelemetry::propagation::TextMapPropagator;
 /// use opentelemetry::trace::TraceContextExt;
 /// use otel_core::propagation::JaegerPropagator;
+/// use std::collections::HashMap;
 ///
 /// let mut headers = HashMap::new();
 /// headers.insert("uber-trace-id".to_owned(), "4d2%3A17c29%3A0%3A1".to_owned());
 /// headers.insert("uberctx-user".to_owned(), "ada+lovelace".to_owned());
 /// let cx = JaegerPropagator::new().extract(&headers);
 /// assert!(cx.span().span_context().is_sampled());
-/// assert_eq!(cx.baggage().get("user").map(|v| v.as_str()), Some("ada lovelace"));
+/// assert_eq!(
+///     cx.baggage().get("user").map(|v| v.as_str()),
+///     Some("ada lovelace")
+/// );
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct JaegerPropagator {
@@ -72,6 +75,21 @@ pub struct JaegerPropagator {
 
 impl JaegerPropagator {
     /// Creates the propagator.
+    ///
+    /// ```
+    /// use opentelemetry::baggage::BaggageExt;
+    /// use opentelemetry::propagation::TextMapPropagator;
+    /// use opentelemetry::{Context, KeyValue};
+    /// use otel_core::propagation::JaegerPropagator;
+    /// use std::collections::HashMap;
+    ///
+    /// // Baggage is written even without a span context.
+    /// let cx = Context::new().with_baggage([KeyValue::new("user", "ada lovelace")]);
+    /// let mut headers = HashMap::new();
+    /// JaegerPropagator::new().inject_context(&cx, &mut headers);
+    /// assert_eq!(headers["uberctx-user"], "ada%20lovelace");
+    /// assert!(!headers.contains_key("uber-trace-id"));
+    /// ```
     pub const fn new() -> Self {
         Self { _private: () }
     }

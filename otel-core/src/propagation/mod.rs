@@ -50,14 +50,20 @@
 //! let propagators = Propagators::from_names("tracecontext,baggage,b3")?;
 //!
 //! let mut incoming = HeaderMap::new();
-//! incoming.insert("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".parse()?);
+//! incoming.insert(
+//!     "traceparent",
+//!     "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".parse()?,
+//! );
 //! incoming.insert("baggage", "tenant.id=acme".parse()?);
 //! let cx = propagators.extract(&HeaderExtractor(&incoming));
 //! assert!(cx.span().span_context().is_sampled());
 //!
 //! let mut outgoing = HeaderMap::new();
 //! propagators.inject_context(&cx, &mut HeaderInjector(&mut outgoing));
-//! assert_eq!(outgoing["b3"], "0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-1");
+//! assert_eq!(
+//!     outgoing["b3"],
+//!     "0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-1"
+//! );
 //! assert_eq!(outgoing["baggage"], "tenant.id=acme");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -54,10 +54,10 @@ static FIELDS: LazyLock<[String; 2]> =
 /// still has the same trace id and an unchanged trace state.
 ///
 /// ```
-/// use std::collections::HashMap;
 /// use opentelemetry::propagation::TextMapPropagator;
 /// use opentelemetry::trace::TraceContextExt;
 /// use otel_core::propagation::TraceContextPropagator;
+/// use std::collections::HashMap;
 ///
 /// let mut headers = HashMap::new();
 /// headers.insert(
@@ -68,7 +68,10 @@ static FIELDS: LazyLock<[String; 2]> =
 /// let span = cx.span();
 /// let remote = span.span_context();
 /// assert!(remote.is_sampled());
-/// assert_eq!(remote.trace_flags(), TraceContextPropagator::RANDOM_FLAG.with_sampled(true));
+/// assert_eq!(
+///     remote.trace_flags(),
+///     TraceContextPropagator::RANDOM_FLAG.with_sampled(true)
+/// );
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TraceContextPropagator {
@@ -78,9 +81,51 @@ pub struct TraceContextPropagator {
 impl TraceContextPropagator {
     /// The W3C Trace Context Level 2 `random` trace flag (`0x02`): the rightmost 7 bytes of
     /// the trace id are random. Kept when received and sent on.
+    ///
+    /// ```
+    /// use opentelemetry::propagation::TextMapPropagator;
+    /// use opentelemetry::trace::TraceContextExt;
+    /// use otel_core::propagation::TraceContextPropagator;
+    /// use std::collections::HashMap;
+    ///
+    /// let tc = TraceContextPropagator::new();
+    /// let mut incoming = HashMap::new();
+    /// incoming.insert(
+    ///     "traceparent".to_owned(),
+    ///     "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-02".to_owned(),
+    /// );
+    /// let cx = tc.extract(&incoming);
+    /// let flags = cx.span().span_context().trace_flags();
+    /// assert!(!flags.is_sampled());
+    /// assert_eq!(
+    ///     flags & TraceContextPropagator::RANDOM_FLAG,
+    ///     TraceContextPropagator::RANDOM_FLAG
+    /// );
+    ///
+    /// // Sent on unchanged.
+    /// let mut outgoing = HashMap::new();
+    /// tc.inject_context(&cx, &mut outgoing);
+    /// assert!(outgoing["traceparent"].ends_with("-02"));
+    /// ```
     pub const RANDOM_FLAG: TraceFlags = TraceFlags::new(0x02);
 
     /// Creates the propagator.
+    ///
+    /// ```
+    /// use opentelemetry::propagation::TextMapPropagator;
+    /// use opentelemetry::trace::TraceContextExt;
+    /// use otel_core::propagation::TraceContextPropagator;
+    /// use std::collections::HashMap;
+    ///
+    /// let tc = TraceContextPropagator::new();
+    /// let mut headers = HashMap::new();
+    /// // Upper-case hex is invalid: the request starts a new trace.
+    /// headers.insert(
+    ///     "traceparent".to_owned(),
+    ///     "00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01".to_owned(),
+    /// );
+    /// assert!(!tc.extract(&headers).span().span_context().is_valid());
+    /// ```
     pub const fn new() -> Self {
         Self { _private: () }
     }

@@ -22,6 +22,34 @@
 //!
 //! `OTEL_TRACES_SAMPLER=rules OTEL_TRACES_SAMPLER_ARG="/health=never,/pay*=always,*=0.01"`
 //! never samples health checks, always samples payments, and 1 % of the rest.
+//!
+//! ```
+//! use opentelemetry::KeyValue;
+//! use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+//! use opentelemetry_sdk::trace::SdkTracerProvider;
+//! use otel_core::config::EnvSource;
+//! use otel_core::sampling::sampler_from_env;
+//!
+//! let env = EnvSource::from_pairs([
+//!     ("OTEL_TRACES_SAMPLER", "rules"),
+//!     (
+//!         "OTEL_TRACES_SAMPLER_ARG",
+//!         "/health=never,/pay*=always,*=0.01",
+//!     ),
+//! ]);
+//! let sampler = sampler_from_env(&env).expect("valid sampler settings");
+//! let provider = SdkTracerProvider::builder().with_sampler(sampler).build();
+//! let tracer = provider.tracer("doc");
+//! let sampled = |name: &'static str, route: &'static str| {
+//!     let span = tracer
+//!         .span_builder(name)
+//!         .with_attributes([KeyValue::new("http.route", route)])
+//!         .start(&tracer);
+//!     span.span_context().is_sampled()
+//! };
+//! assert!(!sampled("GET /health", "/health"));
+//! assert!(sampled("POST /pay/{id}", "/pay/{id}"));
+//! ```
 
 pub mod rate;
 pub mod rules;
@@ -37,6 +65,37 @@ use crate::config::{ConfigError, EnvSource};
 /// Reads the sampler from `env` (table above); `parentbased_always_on` when unset.
 ///
 /// Errors name the variable and the value that could not be used.
+///
+/// ```
+/// use otel_core::config::EnvSource;
+/// use otel_core::sampling::sampler_from_env;
+///
+/// // Unset: the parent's decision, every new trace sampled.
+/// let sampler = sampler_from_env(&EnvSource::from_pairs([("OTEL_SERVICE_NAME", "checkout")]));
+/// assert!(format!("{:?}", sampler.expect("default")).contains("ParentBased(AlwaysOn)"));
+///
+/// let env = EnvSource::from_pairs([
+///     ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+///     ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+/// ]);
+/// let sampler = sampler_from_env(&env).expect("valid");
+/// let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+///     .with_sampler(sampler)
+///     .build();
+/// # drop(provider);
+///
+/// // A bad value names its variable.
+/// let env = EnvSource::from_pairs([
+///     ("OTEL_TRACES_SAMPLER", "traceidratio"),
+///     ("OTEL_TRACES_SAMPLER_ARG", "2"),
+/// ]);
+/// let err = sampler_from_env(&env).expect_err("not a probability");
+/// assert!(err.to_string().contains("OTEL_TRACES_SAMPLER_ARG"));
+///
+/// // In a service: the process environment.
+/// let sampler = sampler_from_env(&EnvSource::process());
+/// # drop(sampler);
+/// ```
 pub fn sampler_from_env(env: &EnvSource) -> Result<Box<dyn ShouldSample>, ConfigError> {
     let name = env.get("OTEL_TRACES_SAMPLER");
     let ratio = || -> Result<f64, ConfigError> {

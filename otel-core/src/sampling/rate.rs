@@ -1,4 +1,20 @@
 //! [`RateLimitingSampler`]: at most N new traces per second.
+//!
+//! ```
+//! use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+//! use opentelemetry_sdk::trace::SdkTracerProvider;
+//! use otel_core::sampling::RateLimitingSampler;
+//!
+//! let provider = SdkTracerProvider::builder()
+//!     .with_sampler(RateLimitingSampler::new(1.0))
+//!     .build();
+//! let tracer = provider.tracer("doc");
+//! // A burst of new traces: one second's worth (here one) is sampled.
+//! let sampled = (0..10)
+//!     .filter(|_| tracer.start("job").span_context().is_sampled())
+//!     .count();
+//! assert_eq!(sampled, 1);
+//! ```
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,6 +67,24 @@ struct Bucket {
 impl RateLimitingSampler {
     /// At most `traces_per_second` new traces per second (fractions allowed, e.g. `0.5` for one
     /// every two seconds). Zero, negative or NaN samples no new trace.
+    ///
+    /// ```
+    /// use opentelemetry::Context;
+    /// use opentelemetry::trace::{Span as _, TraceContextExt as _, Tracer as _, TracerProvider as _};
+    /// use opentelemetry_sdk::trace::SdkTracerProvider;
+    /// use otel_core::sampling::RateLimitingSampler;
+    ///
+    /// let provider = SdkTracerProvider::builder()
+    ///     .with_sampler(RateLimitingSampler::new(0.0))
+    ///     .build();
+    /// let tracer = provider.tracer("doc");
+    /// // Rate 0: no new trace is sampled ...
+    /// let root = tracer.start("job");
+    /// assert!(!root.span_context().is_sampled());
+    /// // ... and children follow their parent.
+    /// let child = tracer.start_with_context("step", &Context::new().with_span(root));
+    /// assert!(!child.span_context().is_sampled());
+    /// ```
     pub fn new(traces_per_second: f64) -> Self {
         let closed = traces_per_second.is_nan() || traces_per_second <= 0.0;
         let rate = if closed { 1.0 } else { traces_per_second };

@@ -1,4 +1,26 @@
 //! [`RuleSampler`]: per-route / per-operation sampling rules.
+//!
+//! ```
+//! use opentelemetry::KeyValue;
+//! use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+//! use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+//! use otel_core::sampling::{RuleMatch, RuleSampler};
+//!
+//! let sampler = RuleSampler::builder()
+//!     .rule(RuleMatch::route("/health"), Sampler::AlwaysOff)
+//!     .fallback(Sampler::AlwaysOn)
+//!     .build();
+//! let tracer = SdkTracerProvider::builder()
+//!     .with_sampler(sampler)
+//!     .build()
+//!     .tracer("doc");
+//! let health = tracer
+//!     .span_builder("GET")
+//!     .with_attributes([KeyValue::new("url.path", "/health")])
+//!     .start(&tracer);
+//! assert!(!health.span_context().is_sampled());
+//! assert!(tracer.start("GET /orders").span_context().is_sampled());
+//! ```
 
 use std::borrow::Cow;
 use std::fmt;
@@ -14,6 +36,39 @@ use super::RateLimitingSampler;
 ///
 /// A pattern ending in `*` matches every value starting with what comes before the `*`;
 /// otherwise it must be equal.
+///
+/// ```
+/// use opentelemetry::KeyValue;
+/// use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+/// use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+/// use otel_core::sampling::{RuleMatch, RuleSampler};
+///
+/// let sampler = RuleSampler::builder()
+///     .rule(RuleMatch::route("/internal/*"), Sampler::AlwaysOff)
+///     .rule(RuleMatch::name("SELECT *"), Sampler::AlwaysOff)
+///     .build();
+/// let tracer = SdkTracerProvider::builder()
+///     .with_sampler(sampler)
+///     .build()
+///     .tracer("doc");
+/// let sampled = |name: &'static str, attributes: Vec<KeyValue>| {
+///     tracer
+///         .span_builder(name)
+///         .with_attributes(attributes)
+///         .start(&tracer)
+///         .span_context()
+///         .is_sampled()
+/// };
+/// assert!(!sampled(
+///     "GET /internal/{id}",
+///     vec![KeyValue::new("http.route", "/internal/{id}")]
+/// ));
+/// assert!(!sampled("SELECT orders", vec![]));
+/// assert!(sampled(
+///     "GET /orders",
+///     vec![KeyValue::new("http.route", "/orders")]
+/// ));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RuleMatch {
@@ -27,10 +82,63 @@ pub enum RuleMatch {
 
 impl RuleMatch {
     /// Matches a route, `url.path` or span name (see [`RuleMatch::Route`]).
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    /// use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+    /// use otel_core::sampling::{RuleMatch, RuleSampler};
+    ///
+    /// let sampler = RuleSampler::builder()
+    ///     .rule(RuleMatch::route("/health"), Sampler::AlwaysOff)
+    ///     .build();
+    /// let tracer = SdkTracerProvider::builder()
+    ///     .with_sampler(sampler)
+    ///     .build()
+    ///     .tracer("doc");
+    /// let sampled = |name: &'static str, attributes: Vec<KeyValue>| {
+    ///     tracer
+    ///         .span_builder(name)
+    ///         .with_attributes(attributes)
+    ///         .start(&tracer)
+    ///         .span_context()
+    ///         .is_sampled()
+    /// };
+    /// // By attribute, or by the route part of the span name.
+    /// assert!(!sampled("GET", vec![KeyValue::new("url.path", "/health")]));
+    /// assert!(!sampled("GET /health", vec![]));
+    /// assert!(sampled("GET /healthz", vec![]));
+    /// ```
     pub fn route(pattern: impl Into<Cow<'static, str>>) -> Self {
         Self::Route(pattern.into())
     }
     /// Matches the span name.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    /// use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+    /// use otel_core::sampling::{RuleMatch, RuleSampler};
+    ///
+    /// let sampler = RuleSampler::builder()
+    ///     .rule(RuleMatch::name("poll*"), Sampler::AlwaysOff)
+    ///     .build();
+    /// let tracer = SdkTracerProvider::builder()
+    ///     .with_sampler(sampler)
+    ///     .build()
+    ///     .tracer("doc");
+    /// let sampled = |name: &'static str, attributes: Vec<KeyValue>| {
+    ///     tracer
+    ///         .span_builder(name)
+    ///         .with_attributes(attributes)
+    ///         .start(&tracer)
+    ///         .span_context()
+    ///         .is_sampled()
+    /// };
+    /// assert!(!sampled("poll queue", vec![]));
+    /// // Attributes are not looked at.
+    /// assert!(sampled("GET", vec![KeyValue::new("http.route", "poll")]));
+    /// ```
     pub fn name(pattern: impl Into<Cow<'static, str>>) -> Self {
         Self::Name(pattern.into())
     }
@@ -109,6 +217,17 @@ impl fmt::Debug for RuleSampler {
 }
 
 /// Builder of a [`RuleSampler`].
+///
+/// ```
+/// use opentelemetry_sdk::trace::Sampler;
+/// use otel_core::sampling::{RuleMatch, RuleSampler};
+///
+/// let sampler = RuleSampler::builder()
+///     .rule(RuleMatch::route("/health"), Sampler::AlwaysOff)
+///     .fallback(Sampler::TraceIdRatioBased(0.1))
+///     .build();
+/// assert!(format!("{sampler:?}").contains("TraceIdRatioBased(0.1)"));
+/// ```
 #[must_use]
 #[derive(Debug)]
 pub struct RuleSamplerBuilder {
@@ -117,6 +236,19 @@ pub struct RuleSamplerBuilder {
 
 impl RuleSampler {
     /// A builder with no rules and an always-on fallback.
+    ///
+    /// ```
+    /// use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    /// use opentelemetry_sdk::trace::SdkTracerProvider;
+    /// use otel_core::sampling::RuleSampler;
+    ///
+    /// let sampler = RuleSampler::builder().build();
+    /// let tracer = SdkTracerProvider::builder()
+    ///     .with_sampler(sampler)
+    ///     .build()
+    ///     .tracer("doc");
+    /// assert!(tracer.start("anything").span_context().is_sampled());
+    /// ```
     pub fn builder() -> RuleSamplerBuilder {
         RuleSamplerBuilder {
             inner: RuleSampler {
@@ -129,16 +261,83 @@ impl RuleSampler {
 
 impl RuleSamplerBuilder {
     /// Adds a rule, tried after the ones added before.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    /// use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+    /// use otel_core::sampling::{RuleMatch, RuleSampler};
+    ///
+    /// // The first matching rule wins: `/pay/refund` is never sampled, other `/pay…` always.
+    /// let sampler = RuleSampler::builder()
+    ///     .rule(RuleMatch::route("/pay/refund"), Sampler::AlwaysOff)
+    ///     .rule(RuleMatch::route("/pay*"), Sampler::AlwaysOn)
+    ///     .fallback(Sampler::AlwaysOff)
+    ///     .build();
+    /// let tracer = SdkTracerProvider::builder()
+    ///     .with_sampler(sampler)
+    ///     .build()
+    ///     .tracer("doc");
+    /// let sampled = |name: &'static str, attributes: Vec<KeyValue>| {
+    ///     tracer
+    ///         .span_builder(name)
+    ///         .with_attributes(attributes)
+    ///         .start(&tracer)
+    ///         .span_context()
+    ///         .is_sampled()
+    /// };
+    /// assert!(!sampled("POST /pay/refund", vec![]));
+    /// assert!(sampled("POST /pay/card", vec![]));
+    /// assert!(!sampled("GET /orders", vec![]));
+    /// ```
     pub fn rule(mut self, matcher: RuleMatch, sampler: impl ShouldSample + 'static) -> Self {
         self.inner.rules.push((matcher, Box::new(sampler)));
         self
     }
     /// The sampler for entry spans no rule matches (default [`Sampler::AlwaysOn`]).
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    /// use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+    /// use otel_core::sampling::{RuleMatch, RuleSampler};
+    ///
+    /// let sampler = RuleSampler::builder()
+    ///     .rule(RuleMatch::route("/pay*"), Sampler::AlwaysOn)
+    ///     .fallback(Sampler::AlwaysOff)
+    ///     .build();
+    /// let tracer = SdkTracerProvider::builder()
+    ///     .with_sampler(sampler)
+    ///     .build()
+    ///     .tracer("doc");
+    /// let sampled = |name: &'static str, attributes: Vec<KeyValue>| {
+    ///     tracer
+    ///         .span_builder(name)
+    ///         .with_attributes(attributes)
+    ///         .start(&tracer)
+    ///         .span_context()
+    ///         .is_sampled()
+    /// };
+    /// assert!(sampled("POST /pay", vec![]));
+    /// assert!(!sampled("GET /orders", vec![]));
+    /// ```
     pub fn fallback(mut self, sampler: impl ShouldSample + 'static) -> Self {
         self.inner.fallback = Box::new(sampler);
         self
     }
     /// The sampler.
+    ///
+    /// ```
+    /// use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+    /// use otel_core::sampling::{RateLimitingSampler, RuleMatch, RuleSampler};
+    ///
+    /// let sampler = RuleSampler::builder()
+    ///     .rule(RuleMatch::route("/health"), Sampler::AlwaysOff)
+    ///     .fallback(RateLimitingSampler::new(50.0))
+    ///     .build();
+    /// let provider = SdkTracerProvider::builder().with_sampler(sampler).build();
+    /// # drop(provider);
+    /// ```
     pub fn build(self) -> RuleSampler {
         self.inner
     }

@@ -28,9 +28,11 @@
 //! processor exports whatever it is given, recorded-only spans included.
 //!
 //! ```
-//! use std::time::Duration;
-//! use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SimpleSpanProcessor};
+//! use opentelemetry_sdk::trace::{
+//!     InMemorySpanExporter, Sampler, SdkTracerProvider, SimpleSpanProcessor,
+//! };
 //! use otel_core::sampling::tail::{TailConfig, TailSampler, TailSpanProcessor};
+//! use std::time::Duration;
 //!
 //! let exporter = InMemorySpanExporter::default();
 //! let tail = TailSpanProcessor::new(
@@ -66,6 +68,33 @@ use crate::config::{ConfigError, EnvSource, parse_bool, parse_count, parse_milli
 /// Implemented for closures `Fn(&SpanData) -> Option<Duration>`; wire it to the exemplar
 /// histograms of [`crate::metrics`] (look the series up by the span's name and attributes).
 /// `None` means "unknown": only the fixed threshold applies.
+///
+/// ```
+/// # use std::time::{Duration, SystemTime};
+/// # use opentelemetry::Context;
+/// # use opentelemetry::trace::{Span as _, Status, TraceContextExt as _, Tracer as _, TracerProvider as _};
+/// use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SimpleSpanProcessor};
+/// use otel_core::sampling::tail::{TailConfig, TailSampler, TailSpanProcessor};
+///
+/// let exporter = InMemorySpanExporter::default();
+/// let tail = TailSpanProcessor::new(SimpleSpanProcessor::new(exporter.clone()), TailConfig::new().with_p99(|span: &opentelemetry_sdk::trace::SpanData| {
+///     (span.name == "checkout").then(|| Duration::from_millis(200))
+/// }));
+/// let stats = tail.stats();
+/// let provider = SdkTracerProvider::builder()
+///     .with_sampler(TailSampler::new(Sampler::AlwaysOff))
+///     .with_span_processor(tail)
+///     .build();
+/// let tracer = provider.tracer("doc");
+/// let start = SystemTime::now();
+/// let mut slow = tracer.span_builder("checkout").with_start_time(start).start(&tracer);
+/// slow.end_with_timestamp(start + Duration::from_millis(300)); // above its p99
+/// let mut other = tracer.span_builder("search").with_start_time(start).start(&tracer);
+/// other.end_with_timestamp(start + Duration::from_secs(5)); // no p99 known: not slow
+/// let exported = exporter.get_finished_spans().expect("exporter open");
+/// assert_eq!(exported.iter().map(|s| s.name.as_ref()).collect::<Vec<_>>(), ["checkout"]);
+/// assert_eq!(stats.traces_discarded(), 1);
+/// ```
 pub trait P99Source: Send + Sync + 'static {
     /// The p99 of `span`'s operation, if known.
     fn p99(&self, span: &SpanData) -> Option<Duration>;
@@ -95,9 +124,15 @@ where
 /// use otel_core::semconv::attribute::DB_OPERATION_NAME;
 ///
 /// let metrics = Metrics::new(MetricsConfig::default());
-/// let duration = metrics.f64_histogram("db.client.operation.duration").with_unit("s").build();
+/// let duration = metrics
+///     .f64_histogram("db.client.operation.duration")
+///     .with_unit("s")
+///     .build();
 /// let p99 = HistogramP99::new(duration, |span: &opentelemetry_sdk::trace::SpanData| {
-///     Some(vec![KeyValue::new(DB_OPERATION_NAME, span.name.to_string())])
+///     Some(vec![KeyValue::new(
+///         DB_OPERATION_NAME,
+///         span.name.to_string(),
+///     )])
 /// });
 /// let config = TailConfig::new().with_p99(p99);
 /// # drop(config);
@@ -122,6 +157,29 @@ where
     F: Fn(&SpanData) -> Option<Vec<KeyValue>> + Send + Sync + 'static,
 {
     /// Reads `histogram` (seconds) at the series `series(span)`.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_core::metrics::Metrics;
+    /// use otel_core::sampling::tail::{HistogramP99, TailConfig};
+    /// use otel_core::semconv::attribute::HTTP_ROUTE;
+    ///
+    /// let metrics = Metrics::default();
+    /// let duration = metrics
+    ///     .f64_histogram("http.server.request.duration")
+    ///     .with_unit("s")
+    ///     .build();
+    /// // Series by route; spans without a route have no p99.
+    /// let p99 = HistogramP99::new(duration, |span: &opentelemetry_sdk::trace::SpanData| {
+    ///     let route = span
+    ///         .attributes
+    ///         .iter()
+    ///         .find(|kv| kv.key.as_str() == HTTP_ROUTE)?;
+    ///     Some(vec![KeyValue::new(HTTP_ROUTE, route.value.clone())])
+    /// });
+    /// let config = TailConfig::new().with_p99(p99);
+    /// # drop(config);
+    /// ```
     pub fn new(histogram: crate::metrics::Histogram, series: F) -> Self {
         Self {
             histogram,
@@ -130,6 +188,44 @@ where
         }
     }
     /// The fewest values a series needs before its p99 is trusted (default 100).
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_core::metrics::Metrics;
+    /// use otel_core::sampling::tail::{HistogramP99, P99Source as _};
+    /// # use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    ///
+    /// let metrics = Metrics::default();
+    /// let duration = metrics
+    ///     .f64_histogram("app.call.duration")
+    ///     .with_unit("s")
+    ///     .build();
+    /// for _ in 0..10 {
+    ///     duration.record(0.010, &[KeyValue::new("call", "checkout")]);
+    /// }
+    /// let series = |span: &opentelemetry_sdk::trace::SpanData| {
+    ///     Some(vec![KeyValue::new("call", span.name.to_string())])
+    /// };
+    /// // A finished span named "checkout":
+    /// let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    /// let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+    ///     .with_simple_exporter(exporter.clone())
+    ///     .build();
+    /// provider.tracer("doc").in_span("checkout", |_| ());
+    /// let span = exporter
+    ///     .get_finished_spans()
+    ///     .expect("exporter open")
+    ///     .remove(0);
+    ///
+    /// // Ten values are too few for the default minimum of 100 ...
+    /// assert_eq!(HistogramP99::new(duration.clone(), series).p99(&span), None);
+    /// // ... but enough with a lower one.
+    /// let p99 = HistogramP99::new(duration, series)
+    ///     .with_min_count(10)
+    ///     .p99(&span)
+    ///     .expect("known");
+    /// assert!((p99.as_secs_f64() - 0.010).abs() < 0.0001);
+    /// ```
     #[must_use]
     pub fn with_min_count(mut self, min_count: u64) -> Self {
         self.min_count = min_count;
@@ -150,6 +246,17 @@ where
 }
 
 /// Settings of tail mode.
+///
+/// ```
+/// use otel_core::sampling::tail::TailConfig;
+/// use std::time::Duration;
+///
+/// let config = TailConfig::new()
+///     .with_slow_threshold(Duration::from_millis(500))
+///     .with_max_spans(50_000)
+///     .with_max_age(Duration::from_secs(60));
+/// assert!(format!("{config:?}").contains("max_spans: 50000"));
+/// ```
 #[must_use]
 #[derive(Clone)]
 pub struct TailConfig {
@@ -178,6 +285,31 @@ impl Default for TailConfig {
 
 impl TailConfig {
     /// Errors only (no slow rule), 10 000 buffered spans, 30 s maximum age.
+    ///
+    /// ```
+    /// # use std::time::{Duration, SystemTime};
+    /// # use opentelemetry::Context;
+    /// # use opentelemetry::trace::{Span as _, Status, TraceContextExt as _, Tracer as _, TracerProvider as _};
+    /// use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SimpleSpanProcessor};
+    /// use otel_core::sampling::tail::{TailConfig, TailSampler, TailSpanProcessor};
+    ///
+    /// let exporter = InMemorySpanExporter::default();
+    /// let tail = TailSpanProcessor::new(SimpleSpanProcessor::new(exporter.clone()), TailConfig::new());
+    /// let stats = tail.stats();
+    /// let provider = SdkTracerProvider::builder()
+    ///     .with_sampler(TailSampler::new(Sampler::AlwaysOff))
+    ///     .with_span_processor(tail)
+    ///     .build();
+    /// let tracer = provider.tracer("doc");
+    /// let start = SystemTime::now();
+    /// let mut slow = tracer.span_builder("slow").with_start_time(start).start(&tracer);
+    /// slow.end_with_timestamp(start + Duration::from_secs(60)); // slow, but no slow rule
+    /// let mut failed = tracer.start("failed");
+    /// failed.set_status(Status::error("boom"));
+    /// failed.end();
+    /// let exported = exporter.get_finished_spans().expect("exporter open");
+    /// assert_eq!(exported.iter().map(|s| s.name.as_ref()).collect::<Vec<_>>(), ["failed"]);
+    /// ```
     pub fn new() -> Self {
         Self {
             slow_threshold: None,
@@ -187,21 +319,100 @@ impl TailConfig {
         }
     }
     /// Keeps local traces with a span longer than `threshold`.
+    ///
+    /// ```
+    /// # use std::time::{Duration, SystemTime};
+    /// # use opentelemetry::Context;
+    /// # use opentelemetry::trace::{Span as _, Status, TraceContextExt as _, Tracer as _, TracerProvider as _};
+    /// use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SimpleSpanProcessor};
+    /// use otel_core::sampling::tail::{TailConfig, TailSampler, TailSpanProcessor};
+    ///
+    /// let exporter = InMemorySpanExporter::default();
+    /// let tail = TailSpanProcessor::new(SimpleSpanProcessor::new(exporter.clone()), TailConfig::new().with_slow_threshold(Duration::from_millis(500)));
+    /// let stats = tail.stats();
+    /// let provider = SdkTracerProvider::builder()
+    ///     .with_sampler(TailSampler::new(Sampler::AlwaysOff))
+    ///     .with_span_processor(tail)
+    ///     .build();
+    /// let tracer = provider.tracer("doc");
+    /// let start = SystemTime::now();
+    /// for (name, took) in [("fast", 20), ("slow", 900)] {
+    ///     let mut span = tracer.span_builder(name).with_start_time(start).start(&tracer);
+    ///     span.end_with_timestamp(start + Duration::from_millis(took));
+    /// }
+    /// let exported = exporter.get_finished_spans().expect("exporter open");
+    /// assert_eq!(exported.iter().map(|s| s.name.as_ref()).collect::<Vec<_>>(), ["slow"]);
+    /// // Exported copies carry the sampled flag.
+    /// assert!(exported[0].span_context.is_sampled());
+    /// ```
     pub fn with_slow_threshold(mut self, threshold: Duration) -> Self {
         self.slow_threshold = Some(threshold);
         self
     }
     /// Keeps local traces with a span longer than its operation's p99.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use otel_core::metrics::Metrics;
+    /// use otel_core::sampling::tail::{HistogramP99, TailConfig};
+    /// use std::time::Duration;
+    ///
+    /// let metrics = Metrics::default();
+    /// let duration = metrics
+    ///     .f64_histogram("http.server.request.duration")
+    ///     .with_unit("s")
+    ///     .build();
+    /// // The p99 of each span's own operation, once its series has 100 values:
+    /// let p99 = HistogramP99::new(duration, |span: &opentelemetry_sdk::trace::SpanData| {
+    ///     Some(vec![KeyValue::new("operation", span.name.to_string())])
+    /// });
+    /// // Also keep anything over 2 s, whatever its p99.
+    /// let config = TailConfig::new()
+    ///     .with_p99(p99)
+    ///     .with_slow_threshold(Duration::from_secs(2));
+    /// # drop(config);
+    /// ```
     pub fn with_p99(mut self, source: impl P99Source) -> Self {
         self.p99 = Some(Arc::new(source));
         self
     }
     /// The most spans buffered at once (default 10 000).
+    ///
+    /// ```
+    /// # use std::time::{Duration, SystemTime};
+    /// # use opentelemetry::Context;
+    /// # use opentelemetry::trace::{Span as _, Status, TraceContextExt as _, Tracer as _, TracerProvider as _};
+    /// use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SimpleSpanProcessor};
+    /// use otel_core::sampling::tail::{TailConfig, TailSampler, TailSpanProcessor};
+    ///
+    /// let exporter = InMemorySpanExporter::default();
+    /// let tail = TailSpanProcessor::new(SimpleSpanProcessor::new(exporter.clone()), TailConfig::new().with_max_spans(1));
+    /// let stats = tail.stats();
+    /// let provider = SdkTracerProvider::builder()
+    ///     .with_sampler(TailSampler::new(Sampler::AlwaysOff))
+    ///     .with_span_processor(tail)
+    ///     .build();
+    /// let tracer = provider.tracer("doc");
+    /// let root = Context::new().with_span(tracer.start("GET /orders"));
+    /// tracer.start_with_context("first", &root).end(); // buffered
+    /// tracer.start_with_context("second", &root).end(); // over the cap: dropped
+    /// assert_eq!((stats.spans_buffered(), stats.spans_evicted()), (1, 1));
+    /// root.span().end();
+    /// ```
     pub fn with_max_spans(mut self, max: usize) -> Self {
         self.max_spans = max;
         self
     }
     /// How long a local trace may stay open before it is evicted (default 30 s).
+    ///
+    /// ```
+    /// use otel_core::sampling::tail::TailConfig;
+    /// use std::time::Duration;
+    ///
+    /// // Long-running jobs: keep their local traces open for up to ten minutes.
+    /// let config = TailConfig::new().with_max_age(Duration::from_secs(600));
+    /// assert!(format!("{config:?}").contains("max_age: 600s"));
+    /// ```
     pub fn with_max_age(mut self, age: Duration) -> Self {
         self.max_age = age;
         self
@@ -210,6 +421,34 @@ impl TailConfig {
     /// Reads tail mode from `env`: `None` unless `OTEL_CORE_TAIL_SAMPLING` is true; then
     /// `OTEL_CORE_TAIL_SLOW_MS`, `OTEL_CORE_TAIL_MAX_SPANS` and `OTEL_CORE_TAIL_MAX_AGE_MS`
     /// override the defaults of [`TailConfig::new`].
+    ///
+    /// ```
+    /// use otel_core::config::EnvSource;
+    /// use otel_core::sampling::tail::TailConfig;
+    ///
+    /// let off = TailConfig::from_env(&EnvSource::from_pairs([("OTEL_CORE_TAIL_SLOW_MS", "500")]));
+    /// assert!(off.expect("valid").is_none());
+    ///
+    /// let env = EnvSource::from_pairs([
+    ///     ("OTEL_CORE_TAIL_SAMPLING", "true"),
+    ///     ("OTEL_CORE_TAIL_SLOW_MS", "500"),
+    ///     ("OTEL_CORE_TAIL_MAX_SPANS", "20000"),
+    /// ]);
+    /// let config = TailConfig::from_env(&env).expect("valid").expect("on");
+    /// let text = format!("{config:?}");
+    /// assert!(text.contains("slow_threshold: Some(500ms)") && text.contains("max_spans: 20000"));
+    ///
+    /// let bad = EnvSource::from_pairs([
+    ///     ("OTEL_CORE_TAIL_SAMPLING", "true"),
+    ///     ("OTEL_CORE_TAIL_SLOW_MS", "soon"),
+    /// ]);
+    /// assert!(
+    ///     TailConfig::from_env(&bad)
+    ///         .expect_err("not ms")
+    ///         .to_string()
+    ///         .contains("OTEL_CORE_TAIL_SLOW_MS")
+    /// );
+    /// ```
     pub fn from_env(env: &EnvSource) -> Result<Option<Self>, ConfigError> {
         let on = match env.get("OTEL_CORE_TAIL_SAMPLING") {
             Some(v) => parse_bool("OTEL_CORE_TAIL_SAMPLING", &v)?,
@@ -233,6 +472,20 @@ impl TailConfig {
 }
 
 /// A head sampler whose "drop" becomes "record only", for [`TailSpanProcessor`].
+///
+/// ```
+/// use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+/// use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+/// use otel_core::sampling::tail::TailSampler;
+///
+/// let provider = SdkTracerProvider::builder()
+///     .with_sampler(TailSampler::new(Sampler::AlwaysOff))
+///     .build();
+/// let span = provider.tracer("doc").start("call");
+/// // Recorded (attributes, status and timing are kept), but not sampled.
+/// assert!(span.is_recording());
+/// assert!(!span.span_context().is_sampled());
+/// ```
 #[derive(Debug, Clone)]
 pub struct TailSampler {
     inner: Box<dyn ShouldSample>,
@@ -240,12 +493,44 @@ pub struct TailSampler {
 
 impl TailSampler {
     /// Wraps the head sampler `inner`.
+    ///
+    /// ```
+    /// use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    /// use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+    /// use otel_core::sampling::tail::TailSampler;
+    ///
+    /// // The head sampler's "sample" stays "sample".
+    /// let provider = SdkTracerProvider::builder()
+    ///     .with_sampler(TailSampler::new(Sampler::AlwaysOn))
+    ///     .build();
+    /// assert!(
+    ///     provider
+    ///         .tracer("doc")
+    ///         .start("call")
+    ///         .span_context()
+    ///         .is_sampled()
+    /// );
+    /// ```
     pub fn new(inner: impl ShouldSample + 'static) -> Self {
         Self {
             inner: Box::new(inner),
         }
     }
     /// Wraps an already boxed head sampler.
+    ///
+    /// ```
+    /// use otel_core::config::EnvSource;
+    /// use otel_core::sampling::sampler_from_env;
+    /// use otel_core::sampling::tail::TailSampler;
+    ///
+    /// let env = EnvSource::from_pairs([
+    ///     ("OTEL_TRACES_SAMPLER", "traceidratio"),
+    ///     ("OTEL_TRACES_SAMPLER_ARG", "0.01"),
+    /// ]);
+    /// let head = sampler_from_env(&env).expect("valid");
+    /// let sampler = TailSampler::from_boxed(head);
+    /// assert!(format!("{sampler:?}").contains("TraceIdRatioBased(0.01)"));
+    /// ```
     pub fn from_boxed(inner: Box<dyn ShouldSample>) -> Self {
         Self { inner }
     }
@@ -324,6 +609,35 @@ impl Shared {
 }
 
 /// Counters of a [`TailSpanProcessor`] (a shared handle; clone freely).
+///
+/// ```
+/// # use std::time::{Duration, SystemTime};
+/// # use opentelemetry::Context;
+/// # use opentelemetry::trace::{Span as _, Status, TraceContextExt as _, Tracer as _, TracerProvider as _};
+/// use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SimpleSpanProcessor};
+/// use otel_core::sampling::tail::{TailConfig, TailSampler, TailSpanProcessor};
+///
+/// let exporter = InMemorySpanExporter::default();
+/// let tail = TailSpanProcessor::new(SimpleSpanProcessor::new(exporter.clone()), TailConfig::new());
+/// let stats = tail.stats();
+/// let provider = SdkTracerProvider::builder()
+///     .with_sampler(TailSampler::new(Sampler::AlwaysOff))
+///     .with_span_processor(tail)
+///     .build();
+/// let tracer = provider.tracer("doc");
+/// // A local trace whose child fails:
+/// let root = Context::new().with_span(tracer.start("GET /orders"));
+/// let mut child = tracer.start_with_context("SELECT orders", &root);
+/// child.set_status(Status::error("timeout"));
+/// child.end();
+/// root.span().end();
+/// // A local trace with nothing notable:
+/// tracer.start("GET /health").end();
+/// assert_eq!((stats.traces_kept(), stats.spans_kept()), (1, 2));
+/// assert_eq!((stats.traces_discarded(), stats.spans_discarded()), (1, 1));
+/// assert_eq!((stats.spans_buffered(), stats.spans_evicted()), (0, 0));
+/// assert_eq!(exporter.get_finished_spans().expect("exporter open").len(), 2);
+/// ```
 #[derive(Clone)]
 pub struct TailStats(Arc<Shared>);
 
@@ -342,27 +656,176 @@ impl fmt::Debug for TailStats {
 
 impl TailStats {
     /// Recorded-only spans waiting for their local root now.
+    ///
+    /// ```
+    /// # use std::time::{Duration, SystemTime};
+    /// # use opentelemetry::Context;
+    /// # use opentelemetry::trace::{Span as _, Status, TraceContextExt as _, Tracer as _, TracerProvider as _};
+    /// # use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SimpleSpanProcessor};
+    /// # use otel_core::sampling::tail::{TailConfig, TailSampler, TailSpanProcessor};
+    /// #
+    /// # let exporter = InMemorySpanExporter::default();
+    /// # let tail = TailSpanProcessor::new(SimpleSpanProcessor::new(exporter.clone()), TailConfig::new());
+    /// # let stats = tail.stats();
+    /// # let provider = SdkTracerProvider::builder()
+    /// #     .with_sampler(TailSampler::new(Sampler::AlwaysOff))
+    /// #     .with_span_processor(tail)
+    /// #     .build();
+    /// # let tracer = provider.tracer("doc");
+    /// let root = Context::new().with_span(tracer.start("GET /orders"));
+    /// tracer.start_with_context("SELECT orders", &root).end();
+    /// assert_eq!(stats.spans_buffered(), 1); // waiting for the root
+    /// root.span().end();
+    /// assert_eq!(stats.spans_buffered(), 0);
+    /// ```
     pub fn spans_buffered(&self) -> usize {
         self.0.buffered.load(Ordering::Relaxed)
     }
     /// Local traces exported because of an error or a slow call.
+    ///
+    /// ```
+    /// # use std::time::{Duration, SystemTime};
+    /// # use opentelemetry::Context;
+    /// # use opentelemetry::trace::{Span as _, Status, TraceContextExt as _, Tracer as _, TracerProvider as _};
+    /// # use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SimpleSpanProcessor};
+    /// # use otel_core::sampling::tail::{TailConfig, TailSampler, TailSpanProcessor};
+    /// #
+    /// # let exporter = InMemorySpanExporter::default();
+    /// # let tail = TailSpanProcessor::new(SimpleSpanProcessor::new(exporter.clone()), TailConfig::new());
+    /// # let stats = tail.stats();
+    /// # let provider = SdkTracerProvider::builder()
+    /// #     .with_sampler(TailSampler::new(Sampler::AlwaysOff))
+    /// #     .with_span_processor(tail)
+    /// #     .build();
+    /// # let tracer = provider.tracer("doc");
+    /// // A local trace whose child fails:
+    /// let root = Context::new().with_span(tracer.start("GET /orders"));
+    /// let mut child = tracer.start_with_context("SELECT orders", &root);
+    /// child.set_status(Status::error("timeout"));
+    /// child.end();
+    /// root.span().end();
+    /// // A local trace with nothing notable:
+    /// tracer.start("GET /health").end();
+    /// assert_eq!(stats.traces_kept(), 1);
+    /// ```
     pub fn traces_kept(&self) -> u64 {
         self.0.traces_kept.load(Ordering::Relaxed)
     }
     /// Local traces discarded (nothing notable).
+    ///
+    /// ```
+    /// # use std::time::{Duration, SystemTime};
+    /// # use opentelemetry::Context;
+    /// # use opentelemetry::trace::{Span as _, Status, TraceContextExt as _, Tracer as _, TracerProvider as _};
+    /// # use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SimpleSpanProcessor};
+    /// # use otel_core::sampling::tail::{TailConfig, TailSampler, TailSpanProcessor};
+    /// #
+    /// # let exporter = InMemorySpanExporter::default();
+    /// # let tail = TailSpanProcessor::new(SimpleSpanProcessor::new(exporter.clone()), TailConfig::new());
+    /// # let stats = tail.stats();
+    /// # let provider = SdkTracerProvider::builder()
+    /// #     .with_sampler(TailSampler::new(Sampler::AlwaysOff))
+    /// #     .with_span_processor(tail)
+    /// #     .build();
+    /// # let tracer = provider.tracer("doc");
+    /// // A local trace whose child fails:
+    /// let root = Context::new().with_span(tracer.start("GET /orders"));
+    /// let mut child = tracer.start_with_context("SELECT orders", &root);
+    /// child.set_status(Status::error("timeout"));
+    /// child.end();
+    /// root.span().end();
+    /// // A local trace with nothing notable:
+    /// tracer.start("GET /health").end();
+    /// assert_eq!(stats.traces_discarded(), 1);
+    /// ```
     pub fn traces_discarded(&self) -> u64 {
         self.0.traces_discarded.load(Ordering::Relaxed)
     }
     /// Spans exported by tail decision.
+    ///
+    /// ```
+    /// # use std::time::{Duration, SystemTime};
+    /// # use opentelemetry::Context;
+    /// # use opentelemetry::trace::{Span as _, Status, TraceContextExt as _, Tracer as _, TracerProvider as _};
+    /// # use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SimpleSpanProcessor};
+    /// # use otel_core::sampling::tail::{TailConfig, TailSampler, TailSpanProcessor};
+    /// #
+    /// # let exporter = InMemorySpanExporter::default();
+    /// # let tail = TailSpanProcessor::new(SimpleSpanProcessor::new(exporter.clone()), TailConfig::new());
+    /// # let stats = tail.stats();
+    /// # let provider = SdkTracerProvider::builder()
+    /// #     .with_sampler(TailSampler::new(Sampler::AlwaysOff))
+    /// #     .with_span_processor(tail)
+    /// #     .build();
+    /// # let tracer = provider.tracer("doc");
+    /// // A local trace whose child fails:
+    /// let root = Context::new().with_span(tracer.start("GET /orders"));
+    /// let mut child = tracer.start_with_context("SELECT orders", &root);
+    /// child.set_status(Status::error("timeout"));
+    /// child.end();
+    /// root.span().end();
+    /// // A local trace with nothing notable:
+    /// tracer.start("GET /health").end();
+    /// assert_eq!(stats.spans_kept(), 2); // the failed child and its root
+    /// ```
     pub fn spans_kept(&self) -> u64 {
         self.0.spans_kept.load(Ordering::Relaxed)
     }
     /// Spans discarded with their local trace.
+    ///
+    /// ```
+    /// # use std::time::{Duration, SystemTime};
+    /// # use opentelemetry::Context;
+    /// # use opentelemetry::trace::{Span as _, Status, TraceContextExt as _, Tracer as _, TracerProvider as _};
+    /// # use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SimpleSpanProcessor};
+    /// # use otel_core::sampling::tail::{TailConfig, TailSampler, TailSpanProcessor};
+    /// #
+    /// # let exporter = InMemorySpanExporter::default();
+    /// # let tail = TailSpanProcessor::new(SimpleSpanProcessor::new(exporter.clone()), TailConfig::new());
+    /// # let stats = tail.stats();
+    /// # let provider = SdkTracerProvider::builder()
+    /// #     .with_sampler(TailSampler::new(Sampler::AlwaysOff))
+    /// #     .with_span_processor(tail)
+    /// #     .build();
+    /// # let tracer = provider.tracer("doc");
+    /// // A local trace whose child fails:
+    /// let root = Context::new().with_span(tracer.start("GET /orders"));
+    /// let mut child = tracer.start_with_context("SELECT orders", &root);
+    /// child.set_status(Status::error("timeout"));
+    /// child.end();
+    /// root.span().end();
+    /// // A local trace with nothing notable:
+    /// tracer.start("GET /health").end();
+    /// assert_eq!(stats.spans_discarded(), 1);
+    /// ```
     pub fn spans_discarded(&self) -> u64 {
         self.0.spans_discarded.load(Ordering::Relaxed)
     }
     /// Spans dropped without a decision: over the buffer cap, or in a local trace open longer
     /// than the maximum age and not marked for export.
+    ///
+    /// ```
+    /// # use std::time::{Duration, SystemTime};
+    /// # use opentelemetry::Context;
+    /// # use opentelemetry::trace::{Span as _, Status, TraceContextExt as _, Tracer as _, TracerProvider as _};
+    /// # use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SimpleSpanProcessor};
+    /// # use otel_core::sampling::tail::{TailConfig, TailSampler, TailSpanProcessor};
+    /// #
+    /// # let exporter = InMemorySpanExporter::default();
+    /// # let tail = TailSpanProcessor::new(SimpleSpanProcessor::new(exporter.clone()), TailConfig::new().with_max_spans(2));
+    /// # let stats = tail.stats();
+    /// # let provider = SdkTracerProvider::builder()
+    /// #     .with_sampler(TailSampler::new(Sampler::AlwaysOff))
+    /// #     .with_span_processor(tail)
+    /// #     .build();
+    /// # let tracer = provider.tracer("doc");
+    /// let root = Context::new().with_span(tracer.start("batch"));
+    /// for i in 0..5 {
+    ///     tracer.start_with_context(format!("item {i}"), &root).end();
+    /// }
+    /// assert_eq!(stats.spans_evicted(), 3); // over the cap of 2
+    /// root.span().end();
+    /// ```
     pub fn spans_evicted(&self) -> u64 {
         self.0.spans_evicted.load(Ordering::Relaxed)
     }
@@ -370,6 +833,35 @@ impl TailStats {
 
 /// Buffers recorded-only spans per local trace and exports those with an error or a slow call
 /// through `inner` (see the module docs).
+///
+/// ```
+/// # use std::time::{Duration, SystemTime};
+/// # use opentelemetry::Context;
+/// # use opentelemetry::trace::{Span as _, Status, TraceContextExt as _, Tracer as _, TracerProvider as _};
+/// use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SimpleSpanProcessor};
+/// use otel_core::sampling::tail::{TailConfig, TailSampler, TailSpanProcessor};
+///
+/// let exporter = InMemorySpanExporter::default();
+/// let tail = TailSpanProcessor::new(SimpleSpanProcessor::new(exporter.clone()), TailConfig::new());
+/// let stats = tail.stats();
+/// let provider = SdkTracerProvider::builder()
+///     .with_sampler(TailSampler::new(Sampler::AlwaysOff))
+///     .with_span_processor(tail)
+///     .build();
+/// let tracer = provider.tracer("doc");
+/// // A local trace whose child fails:
+/// let root = Context::new().with_span(tracer.start("GET /orders"));
+/// let mut child = tracer.start_with_context("SELECT orders", &root);
+/// child.set_status(Status::error("timeout"));
+/// child.end();
+/// root.span().end();
+/// // A local trace with nothing notable:
+/// tracer.start("GET /health").end();
+/// let exported = exporter.get_finished_spans().expect("exporter open");
+/// let mut names: Vec<_> = exported.iter().map(|s| s.name.as_ref()).collect();
+/// names.sort();
+/// assert_eq!(names, ["GET /orders", "SELECT orders"]);
+/// ```
 pub struct TailSpanProcessor<P> {
     inner: P,
     shared: Arc<Shared>,
@@ -386,6 +878,25 @@ impl<P: fmt::Debug> fmt::Debug for TailSpanProcessor<P> {
 
 impl<P: SpanProcessor> TailSpanProcessor<P> {
     /// Wraps the exporting processor `inner`.
+    ///
+    /// ```
+    /// use opentelemetry_sdk::trace::{
+    ///     InMemorySpanExporter, Sampler, SdkTracerProvider, SimpleSpanProcessor,
+    /// };
+    /// use otel_core::redact::{RedactingSpanProcessor, Redactor};
+    /// use otel_core::sampling::tail::{TailConfig, TailSampler, TailSpanProcessor};
+    ///
+    /// // Every exporting processor goes inside: here redaction, then export.
+    /// let exporter = InMemorySpanExporter::default();
+    /// let inner = RedactingSpanProcessor::new(SimpleSpanProcessor::new(exporter), Redactor::new());
+    /// let provider = SdkTracerProvider::builder()
+    ///     .with_sampler(TailSampler::new(Sampler::ParentBased(Box::new(
+    ///         Sampler::TraceIdRatioBased(0.05),
+    ///     ))))
+    ///     .with_span_processor(TailSpanProcessor::new(inner, TailConfig::new()))
+    ///     .build();
+    /// # drop(provider);
+    /// ```
     pub fn new(inner: P, config: TailConfig) -> Self {
         let now = Instant::now();
         Self {
@@ -413,6 +924,25 @@ impl<P: SpanProcessor> TailSpanProcessor<P> {
     }
 
     /// A handle on the counters, valid after the processor moved into a provider.
+    ///
+    /// ```
+    /// # use std::time::{Duration, SystemTime};
+    /// # use opentelemetry::Context;
+    /// # use opentelemetry::trace::{Span as _, Status, TraceContextExt as _, Tracer as _, TracerProvider as _};
+    /// use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SimpleSpanProcessor};
+    /// use otel_core::sampling::tail::{TailConfig, TailSampler, TailSpanProcessor};
+    ///
+    /// let exporter = InMemorySpanExporter::default();
+    /// let tail = TailSpanProcessor::new(SimpleSpanProcessor::new(exporter.clone()), TailConfig::new());
+    /// let stats = tail.stats();
+    /// let provider = SdkTracerProvider::builder()
+    ///     .with_sampler(TailSampler::new(Sampler::AlwaysOff))
+    ///     .with_span_processor(tail)
+    ///     .build();
+    /// let tracer = provider.tracer("doc");
+    /// tracer.start("GET /health").end();
+    /// assert_eq!(stats.traces_discarded(), 1);
+    /// ```
     pub fn stats(&self) -> TailStats {
         TailStats(self.shared.clone())
     }

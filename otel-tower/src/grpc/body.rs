@@ -13,6 +13,48 @@ pin_project! {
     ///
     /// The call's span ends and its duration is recorded when the trailers (with
     /// `grpc-status`) have passed, when the body ends or fails, or when it is dropped.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::convert::Infallible;
+    ///
+    /// use bytes::Bytes;
+    /// use http_body::Frame;
+    /// use http_body_util::{BodyExt, StreamBody};
+    /// use otel_core::testing::{TestTelemetry, assert_attr};
+    /// use otel_tower::Config;
+    /// use otel_tower::grpc::GrpcClientLayer;
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// let tt = TestTelemetry::new();
+    /// let config = Config::builder()
+    ///     .with_tracer_provider(tt.tracer_provider().clone())
+    ///     .with_metrics(tt.metrics().clone())
+    ///     .build();
+    /// // A streamed answer: one message, then trailers with `grpc-status: 5` (NOT_FOUND).
+    /// let channel = tower::service_fn(|_req: http::Request<String>| async {
+    ///     let mut trailers = http::HeaderMap::new();
+    ///     trailers.insert("grpc-status", http::HeaderValue::from_static("5"));
+    ///     let message = Frame::data(Bytes::from_static(b"\0\0\0\0\0")); // an empty message
+    ///     let frames = [Ok::<_, Infallible>(message), Ok(Frame::trailers(trailers))];
+    ///     let body = StreamBody::new(futures_util::stream::iter(frames));
+    ///     Ok::<_, Infallible>(http::Response::new(body))
+    /// });
+    /// let client = GrpcClientLayer::new(config).layer(channel);
+    /// let request = http::Request::post("/helloworld.Greeter/SayHello")
+    ///     .header("content-type", "application/grpc")
+    ///     .body(String::new())
+    ///     .unwrap();
+    /// let response = client.oneshot(request).await.unwrap();
+    /// assert!(tt.spans().is_empty()); // the status is not known before the trailers
+    ///
+    /// let _ = response.into_body().collect().await.unwrap();
+    /// let span = tt.span("helloworld.Greeter/SayHello");
+    /// assert_attr(&span, "rpc.response.status_code", "NOT_FOUND");
+    /// assert_attr(&span, "error.type", "NOT_FOUND");
+    /// # }
+    /// ```
     pub struct GrpcBody<B> {
         #[pin]
         inner: B,

@@ -14,6 +14,34 @@ use crate::attributes::classify_error;
 pin_project! {
     /// Future returned by the gRPC services: reads a trailers-only status from the head
     /// and hands the call to the response body, which ends it after the trailers.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use otel_core::testing::{TestTelemetry, assert_attr};
+    /// use otel_tower::Config;
+    /// use otel_tower::grpc::GrpcClientLayer;
+    /// use tower::{Layer, Service, ServiceExt};
+    ///
+    /// let tt = TestTelemetry::new();
+    /// let config = Config::builder()
+    ///     .with_tracer_provider(tt.tracer_provider().clone())
+    ///     .with_metrics(tt.metrics().clone())
+    ///     .build();
+    /// // A server that never answers.
+    /// let channel = tower::service_fn(|_req: http::Request<String>| {
+    ///     std::future::pending::<Result<http::Response<String>, std::convert::Infallible>>()
+    /// });
+    /// let mut client = GrpcClientLayer::new(config).layer(channel);
+    /// let request = http::Request::post("/helloworld.Greeter/SayHello")
+    ///     .header("content-type", "application/grpc")
+    ///     .body(String::new())
+    ///     .unwrap();
+    /// let call = client.ready().await.unwrap().call(request);
+    /// drop(call); // for example by a deadline around the layer
+    /// assert_attr(&tt.span("helloworld.Greeter/SayHello"), "error.type", "cancelled");
+    /// # }
+    /// ```
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,

@@ -22,6 +22,31 @@
 //! Requests are sent uncompressed (`OTEL_EXPORTER_OTLP_COMPRESSION` is not applied to
 //! metrics). Only `http://` endpoints work unless the TLS features of `reqwest` / `tonic` are
 //! enabled by the application.
+//!
+//! ```
+//! use opentelemetry::KeyValue;
+//! use otel_core::metrics::Metrics;
+//! use otel_core::metrics::otlp::{OtlpMetricsConfig, OtlpMetricsExporter, to_otlp_request};
+//!
+//! let metrics = Metrics::default();
+//! metrics
+//!     .u64_counter("app.calls")
+//!     .build()
+//!     .add(1, &[KeyValue::new("route", "/")]);
+//!
+//! // The request an export sends:
+//! let request = to_otlp_request(&metrics.snapshot_without_percentiles(), &metrics.resource());
+//! let scope = &request.resource_metrics[0].scope_metrics[0];
+//! assert_eq!(scope.metrics[0].name, "app.calls");
+//!
+//! // An exporter configured from `OTEL_EXPORTER_OTLP_*` (nothing is sent until an export):
+//! let config = OtlpMetricsConfig::from_lookup(|var| {
+//!     (var == "OTEL_EXPORTER_OTLP_ENDPOINT").then(|| "http://collector:4318".to_owned())
+//! })
+//! .expect("valid settings");
+//! let exporter = OtlpMetricsExporter::new(config).expect("valid configuration");
+//! assert_eq!(exporter.url(), "http://collector:4318/v1/metrics");
+//! ```
 
 mod periodic;
 
@@ -45,6 +70,17 @@ use super::config::MetricsError;
 use super::snapshot::{Exemplar, HistogramData, MetricSnapshot, SeriesData, SeriesSnapshot};
 
 /// Name of the instrumentation scope of every exported metric.
+///
+/// ```
+/// use otel_core::metrics::Metrics;
+/// use otel_core::metrics::otlp::{SCOPE_NAME, to_otlp_request};
+///
+/// let metrics = Metrics::default();
+/// metrics.u64_counter("app.calls").build().add(1, &[]);
+/// let request = to_otlp_request(&metrics.snapshot(), &metrics.resource());
+/// let scope = request.resource_metrics[0].scope_metrics[0].scope.as_ref();
+/// assert_eq!(scope.map(|s| s.name.as_str()), Some(SCOPE_NAME));
+/// ```
 pub const SCOPE_NAME: &str = "otel-core";
 
 /// OTLP transport protocol: the same type the trace pipeline uses.
@@ -53,8 +89,8 @@ pub use crate::config::OtlpProtocol;
 /// Where and how an [`OtlpMetricsExporter`] sends.
 ///
 /// ```
-/// use std::time::Duration;
 /// use otel_core::metrics::otlp::{OtlpMetricsConfig, OtlpProtocol};
+/// use std::time::Duration;
 ///
 /// let config = OtlpMetricsConfig {
 ///     endpoint: Some("http://collector:4318".into()),
@@ -101,6 +137,16 @@ impl OtlpMetricsConfig {
     /// [`MetricsError::InvalidEnv`] naming the variable and value for an unknown protocol, an
     /// endpoint that is not an `http(s)` URL, a malformed header list or a timeout that is not
     /// a whole number of milliseconds.
+    ///
+    /// ```
+    /// use otel_core::metrics::otlp::{OtlpMetricsConfig, OtlpMetricsExporter};
+    ///
+    /// # fn main() -> Result<(), otel_core::metrics::MetricsError> {
+    /// let exporter = OtlpMetricsExporter::new(OtlpMetricsConfig::from_env()?)?;
+    /// println!("metrics go to {}", exporter.url());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn from_env() -> Result<Self, MetricsError> {
         Self::from_lookup(|var| std::env::var(var).ok())
     }
@@ -110,6 +156,38 @@ impl OtlpMetricsConfig {
     /// # Errors
     ///
     /// As [`OtlpMetricsConfig::from_env`].
+    ///
+    /// ```
+    /// use otel_core::metrics::otlp::{OtlpMetricsConfig, OtlpProtocol};
+    /// use std::collections::HashMap;
+    /// use std::time::Duration;
+    ///
+    /// let settings = HashMap::from([
+    ///     ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+    ///     ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"),
+    ///     (
+    ///         "OTEL_EXPORTER_OTLP_HEADERS",
+    ///         "x-tenant=blue,authorization=Bearer%20abc",
+    ///     ),
+    ///     ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "2500"),
+    /// ]);
+    /// let config = OtlpMetricsConfig::from_lookup(|var| settings.get(var).map(|v| v.to_string()))
+    ///     .expect("valid settings");
+    /// assert_eq!(config.protocol, OtlpProtocol::Grpc);
+    /// assert_eq!(config.url(), "http://collector:4317");
+    /// assert_eq!(
+    ///     config.headers[1],
+    ///     ("authorization".to_owned(), "Bearer abc".to_owned())
+    /// );
+    /// assert_eq!(config.timeout, Duration::from_millis(2500));
+    ///
+    /// // A bad value names its variable.
+    /// let err = OtlpMetricsConfig::from_lookup(|var| {
+    ///     (var == "OTEL_EXPORTER_OTLP_TIMEOUT").then(|| "soon".to_owned())
+    /// })
+    /// .expect_err("not milliseconds");
+    /// assert!(err.to_string().contains("OTEL_EXPORTER_OTLP_TIMEOUT"));
+    /// ```
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, MetricsError> {
         let get = |var: &str| lookup(var).filter(|v| !v.trim().is_empty());
         let mut config = Self::default();
@@ -175,6 +253,26 @@ impl OtlpMetricsConfig {
 
     /// The URL requests go to: `metrics_endpoint` as is; else for HTTP `endpoint` (or the
     /// default) with `/v1/metrics` appended, for gRPC `endpoint` (or the default) as is.
+    ///
+    /// ```
+    /// use otel_core::metrics::otlp::{OtlpMetricsConfig, OtlpProtocol};
+    ///
+    /// let http = OtlpMetricsConfig::default();
+    /// assert_eq!(http.url(), "http://localhost:4318/v1/metrics");
+    ///
+    /// let grpc = OtlpMetricsConfig {
+    ///     protocol: OtlpProtocol::Grpc,
+    ///     ..OtlpMetricsConfig::default()
+    /// };
+    /// assert_eq!(grpc.url(), "http://localhost:4317");
+    ///
+    /// let full = OtlpMetricsConfig {
+    ///     endpoint: Some("http://collector:4318".into()),
+    ///     metrics_endpoint: Some("http://metrics-gateway/ingest".into()),
+    ///     ..OtlpMetricsConfig::default()
+    /// };
+    /// assert_eq!(full.url(), "http://metrics-gateway/ingest");
+    /// ```
     pub fn url(&self) -> String {
         if let Some(url) = &self.metrics_endpoint {
             return url.clone();
@@ -274,6 +372,38 @@ fn percent_decode(s: &str) -> Result<String, String> {
 
 /// Builds the OTLP request for a snapshot: one resource, one scope (`otel-core`), one metric
 /// per instrument, one data point per series, cumulative temporality.
+///
+/// ```
+/// use opentelemetry::KeyValue;
+/// use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+/// use otel_core::metrics::Metrics;
+/// use otel_core::metrics::otlp::to_otlp_request;
+///
+/// let metrics = Metrics::default();
+/// let duration = metrics
+///     .f64_histogram("app.call.duration")
+///     .with_unit("s")
+///     .build();
+/// duration.record(0.25, &[KeyValue::new("call", "a")]);
+/// duration.record(0.5, &[KeyValue::new("call", "a")]);
+/// metrics.u64_counter("app.unused").build(); // no series: left out
+///
+/// let request = to_otlp_request(&metrics.snapshot_without_percentiles(), &metrics.resource());
+/// let exported = &request.resource_metrics[0].scope_metrics[0].metrics;
+/// assert_eq!(exported.len(), 1);
+/// assert_eq!(
+///     (exported[0].name.as_str(), exported[0].unit.as_str()),
+///     ("app.call.duration", "s")
+/// );
+/// let Some(Data::Histogram(histogram)) = &exported[0].data else {
+///     panic!("a histogram")
+/// };
+/// let point = &histogram.data_points[0];
+/// assert_eq!(
+///     (point.count, point.sum, point.max),
+///     (2, Some(0.75), Some(0.5))
+/// );
+/// ```
 pub fn to_otlp_request(
     snapshot: &[MetricSnapshot],
     resource: &Resource,
@@ -408,6 +538,35 @@ fn nanos(time: SystemTime) -> u64 {
 /// Call it from a plain thread (the [`PeriodicMetricsExporter`] does); called on a thread that
 /// drives an async runtime it returns [`MetricsError::InsideAsyncRuntime`] instead of blocking
 /// the runtime.
+///
+/// ```
+/// # #[cfg(feature = "testing")] {
+/// use opentelemetry::KeyValue;
+/// use otel_core::metrics::Metrics;
+/// use otel_core::metrics::otlp::{OtlpMetricsConfig, OtlpMetricsExporter};
+/// use otel_core::testing::OtlpHttpReceiver;
+///
+/// let collector = OtlpHttpReceiver::start().expect("loopback listener");
+/// let config = OtlpMetricsConfig {
+///     endpoint: Some(collector.endpoint()),
+///     ..OtlpMetricsConfig::default()
+/// };
+/// let mut exporter = OtlpMetricsExporter::new(config).expect("valid configuration");
+///
+/// let metrics = Metrics::default();
+/// metrics
+///     .u64_counter("app.calls")
+///     .build()
+///     .add(1, &[KeyValue::new("route", "/")]);
+/// exporter.export_metrics(&metrics).expect("exported");
+///
+/// let received = collector.metric_requests();
+/// assert_eq!(
+///     received[0].resource_metrics[0].scope_metrics[0].metrics[0].name,
+///     "app.calls"
+/// );
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct OtlpMetricsExporter {
     config: OtlpMetricsConfig,
@@ -454,6 +613,23 @@ impl OtlpMetricsExporter {
     ///
     /// [`MetricsError::InvalidConfig`] if the URL is not an `http(s)` URL or a header name or
     /// value is invalid.
+    ///
+    /// ```
+    /// use otel_core::metrics::MetricsError;
+    /// use otel_core::metrics::otlp::{OtlpMetricsConfig, OtlpMetricsExporter};
+    ///
+    /// let ok = OtlpMetricsExporter::new(OtlpMetricsConfig::default());
+    /// assert!(ok.is_ok());
+    ///
+    /// let bad = OtlpMetricsConfig {
+    ///     endpoint: Some("ftp://collector".into()),
+    ///     ..OtlpMetricsConfig::default()
+    /// };
+    /// assert!(matches!(
+    ///     OtlpMetricsExporter::new(bad),
+    ///     Err(MetricsError::InvalidConfig(_))
+    /// ));
+    /// ```
     pub fn new(config: OtlpMetricsConfig) -> Result<Self, MetricsError> {
         let url = config.url();
         validate_url(&url)
@@ -473,11 +649,34 @@ impl OtlpMetricsExporter {
     }
 
     /// The URL requests go to.
+    ///
+    /// ```
+    /// use otel_core::metrics::otlp::{OtlpMetricsConfig, OtlpMetricsExporter};
+    ///
+    /// let config = OtlpMetricsConfig {
+    ///     endpoint: Some("http://collector:4318/".into()),
+    ///     ..OtlpMetricsConfig::default()
+    /// };
+    /// let exporter = OtlpMetricsExporter::new(config).expect("valid configuration");
+    /// assert_eq!(exporter.url(), "http://collector:4318/v1/metrics");
+    /// ```
     pub fn url(&self) -> &str {
         &self.url
     }
 
     /// The configuration.
+    ///
+    /// ```
+    /// use otel_core::metrics::otlp::{OtlpMetricsConfig, OtlpMetricsExporter};
+    /// use std::time::Duration;
+    ///
+    /// let config = OtlpMetricsConfig {
+    ///     timeout: Duration::from_secs(2),
+    ///     ..OtlpMetricsConfig::default()
+    /// };
+    /// let exporter = OtlpMetricsExporter::new(config.clone()).expect("valid configuration");
+    /// assert_eq!(exporter.config(), &config);
+    /// ```
     pub fn config(&self) -> &OtlpMetricsConfig {
         &self.config
     }
@@ -487,6 +686,30 @@ impl OtlpMetricsExporter {
     /// # Errors
     ///
     /// As [`OtlpMetricsExporter::export`].
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")] {
+    /// use otel_core::metrics::Metrics;
+    /// use otel_core::metrics::otlp::{OtlpMetricsConfig, OtlpMetricsExporter};
+    /// use otel_core::testing::OtlpHttpReceiver;
+    ///
+    /// let collector = OtlpHttpReceiver::start().expect("loopback listener");
+    /// let config = OtlpMetricsConfig {
+    ///     endpoint: Some(collector.endpoint()),
+    ///     ..OtlpMetricsConfig::default()
+    /// };
+    /// let mut exporter = OtlpMetricsExporter::new(config).expect("valid configuration");
+    ///
+    /// let metrics = Metrics::default();
+    /// let calls = metrics.u64_counter("app.calls").build();
+    /// calls.add(1, &[]);
+    /// exporter.export_metrics(&metrics).expect("exported");
+    /// calls.add(1, &[]);
+    /// exporter.export_metrics(&metrics).expect("exported");
+    /// // Two requests, each with the cumulative state at its time.
+    /// assert_eq!(collector.metric_requests().len(), 2);
+    /// # }
+    /// ```
     pub fn export_metrics(&mut self, metrics: &Metrics) -> Result<(), MetricsError> {
         let request = to_otlp_request(&metrics.snapshot_without_percentiles(), &metrics.resource());
         self.export(&request)
@@ -498,6 +721,27 @@ impl OtlpMetricsExporter {
     ///
     /// [`MetricsError::Export`] for a transport failure, timeout or non-success status;
     /// [`MetricsError::InsideAsyncRuntime`] when called on an async runtime thread.
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")] {
+    /// use otel_core::metrics::Metrics;
+    /// use otel_core::metrics::otlp::{OtlpMetricsConfig, OtlpMetricsExporter, to_otlp_request};
+    /// use otel_core::testing::OtlpHttpReceiver;
+    ///
+    /// let collector = OtlpHttpReceiver::start().expect("loopback listener");
+    /// let config = OtlpMetricsConfig {
+    ///     endpoint: Some(collector.endpoint()),
+    ///     ..OtlpMetricsConfig::default()
+    /// };
+    /// let mut exporter = OtlpMetricsExporter::new(config).expect("valid configuration");
+    ///
+    /// let metrics = Metrics::default();
+    /// metrics.u64_counter("app.calls").build().add(1, &[]);
+    /// let request = to_otlp_request(&metrics.snapshot_without_percentiles(), &metrics.resource());
+    /// exporter.export(&request).expect("exported");
+    /// assert_eq!(collector.metric_requests(), [request]);
+    /// # }
+    /// ```
     pub fn export(&mut self, request: &ExportMetricsServiceRequest) -> Result<(), MetricsError> {
         self.export_with_timeout(request, self.config.timeout)
     }
@@ -507,6 +751,31 @@ impl OtlpMetricsExporter {
     /// # Errors
     ///
     /// As [`OtlpMetricsExporter::export`].
+    ///
+    /// ```
+    /// use otel_core::metrics::otlp::{OtlpMetricsConfig, OtlpMetricsExporter, to_otlp_request};
+    /// use otel_core::metrics::{Metrics, MetricsError};
+    /// use std::time::Duration;
+    ///
+    /// // A port nobody listens on: the export fails fast and says where it went.
+    /// let port = std::net::TcpListener::bind("127.0.0.1:0")
+    ///     .and_then(|l| l.local_addr())
+    ///     .expect("free port")
+    ///     .port();
+    /// let endpoint = format!("http://127.0.0.1:{port}");
+    /// let config = OtlpMetricsConfig {
+    ///     endpoint: Some(endpoint),
+    ///     ..OtlpMetricsConfig::default()
+    /// };
+    /// let mut exporter = OtlpMetricsExporter::new(config).expect("valid configuration");
+    ///
+    /// let metrics = Metrics::default();
+    /// let request = to_otlp_request(&metrics.snapshot_without_percentiles(), &metrics.resource());
+    /// match exporter.export_with_timeout(&request, Duration::from_secs(1)) {
+    ///     Err(MetricsError::Export { endpoint, .. }) => assert!(endpoint.ends_with("/v1/metrics")),
+    ///     other => panic!("unexpected {other:?}"),
+    /// }
+    /// ```
     pub fn export_with_timeout(
         &mut self,
         request: &ExportMetricsServiceRequest,

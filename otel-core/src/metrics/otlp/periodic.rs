@@ -11,6 +11,21 @@ use crate::metrics::Metrics;
 use crate::metrics::config::MetricsError;
 
 /// Timing of a [`PeriodicMetricsExporter`].
+///
+/// ```
+/// use otel_core::metrics::otlp::PeriodicConfig;
+/// use std::time::Duration;
+///
+/// let config = PeriodicConfig::default();
+/// assert_eq!(
+///     (config.interval, config.timeout),
+///     (Duration::from_secs(60), Duration::from_secs(30))
+/// );
+/// let fast = config
+///     .with_interval(Duration::from_secs(10))
+///     .with_timeout(Duration::from_secs(5));
+/// assert_eq!(fast.interval, Duration::from_secs(10));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PeriodicConfig {
@@ -32,6 +47,14 @@ impl Default for PeriodicConfig {
 
 impl PeriodicConfig {
     /// Sets the interval.
+    ///
+    /// ```
+    /// use otel_core::metrics::otlp::PeriodicConfig;
+    /// use std::time::Duration;
+    ///
+    /// let config = PeriodicConfig::default().with_interval(Duration::from_secs(15));
+    /// assert_eq!(config.interval, Duration::from_secs(15));
+    /// ```
     #[must_use]
     pub fn with_interval(mut self, interval: Duration) -> Self {
         self.interval = interval;
@@ -39,6 +62,14 @@ impl PeriodicConfig {
     }
 
     /// Sets the per-export cap.
+    ///
+    /// ```
+    /// use otel_core::metrics::otlp::PeriodicConfig;
+    /// use std::time::Duration;
+    ///
+    /// let config = PeriodicConfig::default().with_timeout(Duration::from_secs(3));
+    /// assert_eq!(config.timeout, Duration::from_secs(3));
+    /// ```
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -51,6 +82,16 @@ impl PeriodicConfig {
     ///
     /// [`MetricsError::InvalidEnv`] naming the variable for a value that is not a whole number
     /// of milliseconds, or an interval of 0.
+    ///
+    /// ```
+    /// use otel_core::metrics::otlp::PeriodicConfig;
+    ///
+    /// # fn main() -> Result<(), otel_core::metrics::MetricsError> {
+    /// let config = PeriodicConfig::from_env()?;
+    /// println!("exporting every {:?}", config.interval);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn from_env() -> Result<Self, MetricsError> {
         Self::from_lookup(|var| std::env::var(var).ok())
     }
@@ -60,6 +101,24 @@ impl PeriodicConfig {
     /// # Errors
     ///
     /// As [`PeriodicConfig::from_env`].
+    ///
+    /// ```
+    /// use otel_core::metrics::otlp::PeriodicConfig;
+    /// use std::time::Duration;
+    ///
+    /// let config = PeriodicConfig::from_lookup(|var| match var {
+    ///     "OTEL_METRIC_EXPORT_INTERVAL" => Some("15000".to_owned()),
+    ///     _ => None,
+    /// })
+    /// .expect("valid settings");
+    /// assert_eq!(config.interval, Duration::from_secs(15));
+    /// assert_eq!(config.timeout, Duration::from_secs(30)); // the default
+    ///
+    /// let zero = PeriodicConfig::from_lookup(|var| {
+    ///     (var == "OTEL_METRIC_EXPORT_INTERVAL").then(|| "0".to_owned())
+    /// });
+    /// assert!(zero.is_err());
+    /// ```
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, MetricsError> {
         let mut config = Self::default();
         if let Some(value) = lookup("OTEL_METRIC_EXPORT_INTERVAL").filter(|v| !v.trim().is_empty())
@@ -81,6 +140,36 @@ impl PeriodicConfig {
 }
 
 /// Counters of a [`PeriodicMetricsExporter`].
+///
+/// ```
+/// # #[cfg(feature = "testing")] {
+/// use otel_core::metrics::Metrics;
+/// use otel_core::metrics::otlp::{
+///     OtlpMetricsConfig, OtlpMetricsExporter, PeriodicConfig, PeriodicMetricsExporter,
+/// };
+/// use otel_core::testing::OtlpHttpReceiver;
+/// use std::time::Duration;
+///
+/// let collector = OtlpHttpReceiver::start().expect("loopback listener");
+/// let config = OtlpMetricsConfig {
+///     endpoint: Some(collector.endpoint()),
+///     ..OtlpMetricsConfig::default()
+/// };
+/// let exporter = OtlpMetricsExporter::new(config).expect("valid configuration");
+/// let metrics = Metrics::default();
+/// metrics.u64_counter("app.calls").build().add(1, &[]);
+/// let periodic = PeriodicMetricsExporter::start(metrics, exporter, PeriodicConfig::default())
+///     .expect("thread started");
+/// periodic
+///     .force_flush(Duration::from_secs(5))
+///     .expect("exported");
+/// let stats = periodic.stats();
+/// assert_eq!(
+///     (stats.succeeded, stats.failed, stats.last_error),
+///     (1, 0, None)
+/// );
+/// # }
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ExportStats {
@@ -122,11 +211,11 @@ enum Command {
 /// down also makes a final export, on the background thread, without waiting for it.
 ///
 /// ```no_run
-/// use std::time::Duration;
 /// use otel_core::metrics::Metrics;
 /// use otel_core::metrics::otlp::{
 ///     OtlpMetricsConfig, OtlpMetricsExporter, PeriodicConfig, PeriodicMetricsExporter,
 /// };
+/// use std::time::Duration;
 ///
 /// # fn main() -> Result<(), otel_core::metrics::MetricsError> {
 /// let metrics = Metrics::default();
@@ -150,6 +239,34 @@ impl PeriodicMetricsExporter {
     /// # Errors
     ///
     /// [`MetricsError::Thread`] if the thread cannot be spawned.
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")] {
+    /// use otel_core::metrics::Metrics;
+    /// use otel_core::metrics::otlp::{
+    ///     OtlpMetricsConfig, OtlpMetricsExporter, PeriodicConfig, PeriodicMetricsExporter,
+    /// };
+    /// use otel_core::testing::OtlpHttpReceiver;
+    /// use std::time::Duration;
+    ///
+    /// let collector = OtlpHttpReceiver::start().expect("loopback listener");
+    /// let config = OtlpMetricsConfig {
+    ///     endpoint: Some(collector.endpoint()),
+    ///     ..OtlpMetricsConfig::default()
+    /// };
+    /// let exporter = OtlpMetricsExporter::new(config).expect("valid configuration");
+    /// let metrics = Metrics::default();
+    /// metrics.u64_counter("app.calls").build().add(1, &[]);
+    /// let config = PeriodicConfig::default().with_interval(Duration::from_secs(30));
+    /// let periodic =
+    ///     PeriodicMetricsExporter::start(metrics, exporter, config).expect("thread started");
+    /// // ... serve; every 30 s the registry goes to the collector ...
+    /// periodic
+    ///     .shutdown(Duration::from_secs(5))
+    ///     .expect("final export");
+    /// assert_eq!(collector.metric_requests().len(), 1);
+    /// # }
+    /// ```
     pub fn start(
         metrics: Metrics,
         exporter: OtlpMetricsExporter,
@@ -183,6 +300,32 @@ impl PeriodicMetricsExporter {
     }
 
     /// Export outcomes so far.
+    ///
+    /// ```
+    /// use otel_core::metrics::Metrics;
+    /// use otel_core::metrics::otlp::{
+    ///     OtlpMetricsConfig, OtlpMetricsExporter, PeriodicConfig, PeriodicMetricsExporter,
+    /// };
+    /// use std::time::Duration;
+    ///
+    /// // A collector that is not there: the failure is counted, not raised on the thread.
+    /// let port = std::net::TcpListener::bind("127.0.0.1:0")
+    ///     .and_then(|l| l.local_addr())
+    ///     .expect("free port")
+    ///     .port();
+    /// let config = OtlpMetricsConfig {
+    ///     endpoint: Some(format!("http://127.0.0.1:{port}")),
+    ///     ..OtlpMetricsConfig::default()
+    /// };
+    /// let exporter = OtlpMetricsExporter::new(config).expect("valid configuration");
+    /// let periodic =
+    ///     PeriodicMetricsExporter::start(Metrics::default(), exporter, PeriodicConfig::default())
+    ///         .expect("thread started");
+    /// assert!(periodic.force_flush(Duration::from_secs(5)).is_err());
+    /// let stats = periodic.stats();
+    /// assert_eq!((stats.succeeded, stats.failed), (0, 1));
+    /// assert!(stats.last_error.is_some());
+    /// ```
     pub fn stats(&self) -> ExportStats {
         ExportStats {
             succeeded: self.shared.succeeded.load(Ordering::Relaxed),
@@ -202,6 +345,33 @@ impl PeriodicMetricsExporter {
     ///
     /// The export's error, [`MetricsError::Timeout`], or [`MetricsError::Thread`] after
     /// shutdown.
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")] {
+    /// use otel_core::metrics::Metrics;
+    /// use otel_core::metrics::otlp::{
+    ///     OtlpMetricsConfig, OtlpMetricsExporter, PeriodicConfig, PeriodicMetricsExporter,
+    /// };
+    /// use otel_core::testing::OtlpHttpReceiver;
+    /// use std::time::Duration;
+    ///
+    /// let collector = OtlpHttpReceiver::start().expect("loopback listener");
+    /// let config = OtlpMetricsConfig {
+    ///     endpoint: Some(collector.endpoint()),
+    ///     ..OtlpMetricsConfig::default()
+    /// };
+    /// let exporter = OtlpMetricsExporter::new(config).expect("valid configuration");
+    /// let metrics = Metrics::default();
+    /// metrics.u64_counter("app.calls").build().add(1, &[]);
+    /// let periodic = PeriodicMetricsExporter::start(metrics, exporter, PeriodicConfig::default())
+    ///     .expect("thread started");
+    /// // Without waiting for the interval (60 s by default):
+    /// periodic
+    ///     .force_flush(Duration::from_secs(5))
+    ///     .expect("exported");
+    /// assert_eq!(collector.metric_requests().len(), 1);
+    /// # }
+    /// ```
     pub fn force_flush(&self, timeout: Duration) -> Result<(), MetricsError> {
         let deadline = Instant::now() + timeout;
         self.request(deadline, |reply| Command::Flush { deadline, reply }, false)
@@ -214,6 +384,34 @@ impl PeriodicMetricsExporter {
     ///
     /// The final export's error, or [`MetricsError::Timeout`] if it did not finish in time
     /// (the thread then ends on its own once the export's timeout expires).
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")] {
+    /// use otel_core::metrics::Metrics;
+    /// use otel_core::metrics::otlp::{
+    ///     OtlpMetricsConfig, OtlpMetricsExporter, PeriodicConfig, PeriodicMetricsExporter,
+    /// };
+    /// use otel_core::testing::OtlpHttpReceiver;
+    /// use std::time::Duration;
+    ///
+    /// let collector = OtlpHttpReceiver::start().expect("loopback listener");
+    /// let config = OtlpMetricsConfig {
+    ///     endpoint: Some(collector.endpoint()),
+    ///     ..OtlpMetricsConfig::default()
+    /// };
+    /// let exporter = OtlpMetricsExporter::new(config).expect("valid configuration");
+    /// let metrics = Metrics::default();
+    /// metrics.u64_counter("app.calls").build().add(1, &[]);
+    /// let periodic = PeriodicMetricsExporter::start(metrics, exporter, PeriodicConfig::default())
+    ///     .expect("thread started");
+    /// periodic
+    ///     .shutdown(Duration::from_secs(5))
+    ///     .expect("final export");
+    /// assert_eq!(collector.metric_requests().len(), 1);
+    /// // Once shut down, the exporter refuses further work.
+    /// assert!(periodic.force_flush(Duration::from_secs(1)).is_err());
+    /// # }
+    /// ```
     pub fn shutdown(&self, timeout: Duration) -> Result<(), MetricsError> {
         let deadline = Instant::now() + timeout;
         let result = self.request(

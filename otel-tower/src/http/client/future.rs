@@ -17,6 +17,31 @@ pin_project! {
     /// The span ends when the response head arrives (as the semantic conventions allow for
     /// clients) or the request fails. Dropped before that — for example by an outer
     /// timeout — it ends the span with `error.type` `cancelled`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use otel_core::testing::{TestTelemetry, assert_attr};
+    /// use otel_tower::Config;
+    /// use otel_tower::http::client::HttpClientLayer;
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// let tt = TestTelemetry::new();
+    /// let config = Config::builder()
+    ///     .with_tracer_provider(tt.tracer_provider().clone())
+    ///     .with_metrics(tt.metrics().clone())
+    ///     .build();
+    /// # let upstream = tower::service_fn(|_req: http::Request<String>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("a long body")))
+    /// # });
+    /// let client = HttpClientLayer::new(config).layer(upstream);
+    /// let request = http::Request::get("http://api/").body(String::new()).unwrap();
+    /// let response = client.oneshot(request).await.unwrap();
+    /// // Unlike on the server side, the span has already ended: the body is not waited for.
+    /// assert_attr(&tt.span("GET"), "http.response.status_code", 200);
+    /// # drop(response);
+    /// # }
+    /// ```
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,

@@ -18,6 +18,27 @@ use crate::config::RequestView;
 use crate::telemetry::Operation;
 
 /// Service made by [`HttpClientLayer`](super::HttpClientLayer).
+///
+/// ```
+/// use bytes::Bytes;
+/// use http_body_util::Full;
+/// use hyper_util::client::legacy::{Client, connect::HttpConnector};
+/// use hyper_util::rt::TokioExecutor;
+/// use otel_tower::Config;
+/// use otel_tower::http::client::{HttpClient, HttpClientLayer};
+/// use tower::Layer;
+///
+/// /// Application state holding the instrumented client.
+/// struct AppState {
+///     upstream: HttpClient<Client<HttpConnector, Full<Bytes>>>,
+/// }
+///
+/// let client = Client::builder(TokioExecutor::new()).build_http();
+/// let state = AppState {
+///     upstream: HttpClientLayer::new(Config::default()).layer(client),
+/// };
+/// # let _ = state.upstream;
+/// ```
 #[derive(Debug, Clone)]
 pub struct HttpClient<S> {
     inner: S,
@@ -30,16 +51,59 @@ impl<S> HttpClient<S> {
     }
 
     /// The wrapped client.
+    ///
+    /// ```
+    /// use otel_tower::http::client::HttpClientLayer;
+    /// use tower::Layer;
+    ///
+    /// /// Stands for the client being wrapped.
+    /// #[derive(Debug, PartialEq)]
+    /// struct Inner {
+    ///     name: &'static str,
+    /// }
+    ///
+    /// let wrapped = HttpClientLayer::default().layer(Inner { name: "users" });
+    /// assert_eq!(wrapped.get_ref().name, "users");
+    /// ```
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
 
     /// The wrapped client, mutably.
+    ///
+    /// ```
+    /// use otel_tower::http::client::HttpClientLayer;
+    /// use tower::Layer;
+    ///
+    /// /// Stands for the client being wrapped.
+    /// #[derive(Debug, PartialEq)]
+    /// struct Inner {
+    ///     name: &'static str,
+    /// }
+    ///
+    /// let mut wrapped = HttpClientLayer::default().layer(Inner { name: "users" });
+    /// wrapped.get_mut().name = "orders";
+    /// assert_eq!(wrapped.get_ref().name, "orders");
+    /// ```
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.inner
     }
 
     /// Unwraps the inner client.
+    ///
+    /// ```
+    /// use otel_tower::http::client::HttpClientLayer;
+    /// use tower::Layer;
+    ///
+    /// /// Stands for the client being wrapped.
+    /// #[derive(Debug, PartialEq)]
+    /// struct Inner {
+    ///     name: &'static str,
+    /// }
+    ///
+    /// let wrapped = HttpClientLayer::default().layer(Inner { name: "users" });
+    /// assert_eq!(wrapped.into_inner(), Inner { name: "users" });
+    /// ```
     pub fn into_inner(self) -> S {
         self.inner
     }

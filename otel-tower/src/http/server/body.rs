@@ -16,6 +16,35 @@ pin_project! {
     /// The span ends and the duration is recorded when the inner body reports its end
     /// (last frame, end of stream, or an error), or when the body is dropped — whichever
     /// comes first — so streaming responses are timed until their last byte.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use http_body_util::BodyExt;
+    /// use otel_core::testing::TestTelemetry;
+    /// use otel_tower::Config;
+    /// use otel_tower::http::server::HttpServerLayer;
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// let tt = TestTelemetry::new();
+    /// let config = Config::builder()
+    ///     .with_tracer_provider(tt.tracer_provider().clone())
+    ///     .with_metrics(tt.metrics().clone())
+    ///     .build();
+    /// # let handler = tower::service_fn(|_req: http::Request<String>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("ok")))
+    /// # });
+    /// let server = HttpServerLayer::new(config).layer(handler);
+    /// let request = http::Request::get("/").body(String::new()).unwrap();
+    /// let response = server.oneshot(request).await.unwrap();
+    /// // The head is out, the body is not sent yet: the request is still in progress.
+    /// assert!(tt.spans().is_empty());
+    ///
+    /// let body = response.into_body().collect().await.unwrap().to_bytes();
+    /// assert_eq!(body, "ok");
+    /// assert_eq!(tt.spans().len(), 1);
+    /// # }
+    /// ```
     pub struct ResponseBody<B> {
         #[pin]
         inner: B,

@@ -135,6 +135,31 @@ pin_project! {
     ///
     /// Dropped before completion, it ends the span with `error.type` `cancelled`; if the
     /// inner future panicked, with `error.type` `panic`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use otel_core::testing::{TestTelemetry, assert_attr};
+    /// use otel_tower::Config;
+    /// use otel_tower::http::server::HttpServerLayer;
+    /// use tower::{Layer, Service, ServiceExt};
+    ///
+    /// let tt = TestTelemetry::new();
+    /// let config = Config::builder()
+    ///     .with_tracer_provider(tt.tracer_provider().clone())
+    ///     .with_metrics(tt.metrics().clone())
+    ///     .build();
+    /// // A handler that never answers.
+    /// let handler = tower::service_fn(|_req: http::Request<String>| {
+    ///     std::future::pending::<Result<http::Response<String>, std::convert::Infallible>>()
+    /// });
+    /// let mut server = HttpServerLayer::new(config).layer(handler);
+    /// let request = http::Request::get("/slow").body(String::new()).unwrap();
+    /// let future = server.ready().await.unwrap().call(request);
+    /// drop(future); // the client went away, or a timeout around the layer fired
+    /// assert_attr(&tt.span("GET"), "error.type", "cancelled");
+    /// # }
+    /// ```
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,

@@ -19,6 +19,26 @@ use crate::telemetry::{Operation, ParentSampling};
 
 /// Service made by [`HttpServerLayer`](super::HttpServerLayer): instruments each request
 /// and passes it on to the inner service.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use otel_tower::Config;
+/// use otel_tower::http::server::{HttpServer, HttpServerLayer};
+/// use tower::{Layer, ServiceExt};
+///
+/// let router: axum::Router =
+///     axum::Router::new().route("/", axum::routing::get(|| async { "hi" }));
+/// // Around the whole router: every request, matched or not, is instrumented.
+/// let app: HttpServer<axum::Router> = HttpServerLayer::new(Config::default()).layer(router);
+///
+/// let request = http::Request::get("/")
+///     .body(axum::body::Body::empty())
+///     .unwrap();
+/// let response = app.oneshot(request).await.unwrap();
+/// assert_eq!(response.status(), 200);
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct HttpServer<S> {
     inner: S,
@@ -53,16 +73,59 @@ impl<S> HttpServer<S> {
     }
 
     /// The wrapped service.
+    ///
+    /// ```
+    /// use otel_tower::http::server::HttpServerLayer;
+    /// use tower::Layer;
+    ///
+    /// /// Stands for the service being wrapped.
+    /// #[derive(Debug, PartialEq)]
+    /// struct Inner {
+    ///     name: &'static str,
+    /// }
+    ///
+    /// let wrapped = HttpServerLayer::default().layer(Inner { name: "users" });
+    /// assert_eq!(wrapped.get_ref().name, "users");
+    /// ```
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
 
     /// The wrapped service, mutably.
+    ///
+    /// ```
+    /// use otel_tower::http::server::HttpServerLayer;
+    /// use tower::Layer;
+    ///
+    /// /// Stands for the service being wrapped.
+    /// #[derive(Debug, PartialEq)]
+    /// struct Inner {
+    ///     name: &'static str,
+    /// }
+    ///
+    /// let mut wrapped = HttpServerLayer::default().layer(Inner { name: "users" });
+    /// wrapped.get_mut().name = "orders";
+    /// assert_eq!(wrapped.get_ref().name, "orders");
+    /// ```
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.inner
     }
 
     /// Unwraps the inner service.
+    ///
+    /// ```
+    /// use otel_tower::http::server::HttpServerLayer;
+    /// use tower::Layer;
+    ///
+    /// /// Stands for the service being wrapped.
+    /// #[derive(Debug, PartialEq)]
+    /// struct Inner {
+    ///     name: &'static str,
+    /// }
+    ///
+    /// let wrapped = HttpServerLayer::default().layer(Inner { name: "users" });
+    /// assert_eq!(wrapped.into_inner(), Inner { name: "users" });
+    /// ```
     pub fn into_inner(self) -> S {
         self.inner
     }
