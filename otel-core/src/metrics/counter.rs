@@ -353,6 +353,17 @@ impl UpDownCounter {
 }
 
 /// One series of an [`UpDownCounter`], bound with [`UpDownCounter::bind`]. Cheap to clone.
+///
+/// ```
+/// use opentelemetry::KeyValue;
+/// use otel_core::metrics::{BoundUpDownCounter, Metrics};
+///
+/// let active = Metrics::default().i64_up_down_counter("app.active").build();
+/// let in_flight: BoundUpDownCounter = active.bind(&[KeyValue::new("queue", "jobs")]);
+/// let for_worker = in_flight.clone();
+/// in_flight.add(1);
+/// for_worker.add(-1);
+/// ```
 #[derive(Clone, Debug)]
 pub struct BoundUpDownCounter {
     counter: UpDownCounter,
