@@ -249,12 +249,7 @@ impl Instrumentation {
         kind: SpanKind,
         attributes: Vec<KeyValue>,
     ) -> Operation {
-        // One wall-clock reading serves as the span's start time and the duration's origin.
-        let start = SystemTime::now();
-        let builder = opentelemetry::trace::SpanBuilder::from_name(name)
-            .with_kind(kind)
-            .with_start_time(start)
-            .with_attributes(attributes);
+        let (start, builder) = span_builder(name, kind, attributes);
         let cx = match &self.inner.tracer {
             AnyTracer::Sdk(t) => parent.with_span(builder.start_with_context(t, parent)),
             AnyTracer::Boxed(t) => parent.with_span(builder.start_with_context(t, parent)),
@@ -292,11 +287,7 @@ impl Instrumentation {
         kind: SpanKind,
         attributes: Vec<KeyValue>,
     ) -> Operation {
-        let start = SystemTime::now();
-        let builder = opentelemetry::trace::SpanBuilder::from_name(name)
-            .with_kind(kind)
-            .with_start_time(start)
-            .with_attributes(attributes);
+        let (start, builder) = span_builder(name, kind, attributes);
         let span = match &self.inner.tracer {
             AnyTracer::Sdk(t) => LeafSpan::Sdk(builder.start_with_context(t, parent)),
             AnyTracer::Boxed(t) => LeafSpan::Boxed(builder.start_with_context(t, parent)),
@@ -447,6 +438,21 @@ impl std::fmt::Debug for Operation {
             .field("ended", &self.ended)
             .finish()
     }
+}
+
+/// The builder of an operation's span and its start time: one wall-clock reading serves as
+/// the span's start time and the duration's origin.
+fn span_builder(
+    name: impl Into<Cow<'static, str>>,
+    kind: SpanKind,
+    attributes: Vec<KeyValue>,
+) -> (SystemTime, opentelemetry::trace::SpanBuilder) {
+    let start = SystemTime::now();
+    let builder = opentelemetry::trace::SpanBuilder::from_name(name)
+        .with_kind(kind)
+        .with_start_time(start)
+        .with_attributes(attributes);
+    (start, builder)
 }
 
 /// Where an operation's span lives.

@@ -14,7 +14,7 @@ use pin_project_lite::pin_project;
 
 use super::body::ResponseBody;
 use super::layer::{DurationKey, ServerShared};
-use crate::attributes::{ERROR_CANCELLED, ERROR_PANIC, KnownMethod};
+use crate::attributes::{ERROR_CANCELLED, ERROR_PANIC};
 use crate::telemetry::Operation;
 
 /// Everything needed to finish a request's telemetry once its response has been sent.
@@ -22,37 +22,37 @@ use crate::telemetry::Operation;
 pub(crate) struct RequestState {
     pub(crate) op: Operation,
     pub(crate) shared: Arc<ServerShared>,
-    pub(crate) method: KnownMethod,
-    pub(crate) scheme: &'static str,
-    pub(crate) version: &'static str,
-    pub(crate) route: Option<StringValue>,
-    pub(crate) status: Option<u16>,
-    pub(crate) error_type: Option<Cow<'static, str>>,
+    /// The request's duration series, completed as the response comes (status, late route,
+    /// error type).
+    pub(crate) series: DurationKey,
 }
 
 impl RequestState {
     /// Records the response head: status, captured headers, late route, traceresponse.
     fn on_response<B>(&mut self, res: &mut Response<B>) {
         let status = res.status().as_u16();
-        self.status = Some(status);
+        self.series.status = Some(status);
         let config = &self.shared.config;
-        if self.route.is_none() {
-            self.route = route_from_response(res);
-            if let Some(route) = &self.route
+        if self.series.route.is_none() {
+            self.series.route = route_from_response(res);
+            if let Some(route) = &self.series.route
                 && self.op.is_recording()
             {
                 self.op
                     .set_attribute(KeyValue::new(semconv::HTTP_ROUTE, route.clone()));
                 if config.span_name.is_none() {
-                    self.op
-                        .update_name(format!("{} {}", self.method.span_name(), route.as_str()));
+                    self.op.update_name(format!(
+                        "{} {}",
+                        self.series.method.span_name(),
+                        route.as_str()
+                    ));
                 }
             }
         }
         if status >= 500 {
             let error_type = status.to_string();
             self.op.set_error_status(Cow::Borrowed(""));
-            self.error_type = Some(Cow::Owned(error_type));
+            self.series.error_type = Some(Cow::Owned(error_type));
         }
         if self.op.is_recording() {
             let mut attrs =
@@ -61,7 +61,7 @@ impl RequestState {
                 semconv::HTTP_RESPONSE_STATUS_CODE,
                 i64::from(status),
             ));
-            if let Some(error_type) = &self.error_type {
+            if let Some(error_type) = &self.series.error_type {
                 attrs.push(KeyValue::new(semconv::ERROR_TYPE, error_type.clone()));
             }
             config.response_headers.capture(res.headers(), &mut attrs);
@@ -88,33 +88,14 @@ impl RequestState {
     /// Marks the request failed with `error_type` (panic, cancellation, service or body error).
     pub(crate) fn fail(&mut self, error_type: &'static str, message: &'static str) {
         self.op.record_error(error_type, Cow::Borrowed(message));
-        self.error_type = Some(Cow::Borrowed(error_type));
+        self.series.error_type = Some(Cow::Borrowed(error_type));
     }
 
     /// Ends the span and records the duration and the active-request decrement.
     pub(crate) fn finish(self) {
-        let RequestState {
-            op,
-            shared,
-            method,
-            scheme,
-            version,
-            route,
-            status,
-            error_type,
-        } = self;
-        shared.active(method, scheme).add(-1);
-        shared.end(
-            op,
-            DurationKey {
-                method,
-                scheme,
-                version,
-                status,
-                route,
-                error_type,
-            },
-        );
+        let RequestState { op, shared, series } = self;
+        shared.active(series.method, series.scheme).add(-1);
+        shared.end(op, series);
     }
 }
 
@@ -232,7 +213,7 @@ where
                 state
                     .op
                     .record_error(type_name, Cow::Borrowed("the service returned an error"));
-                state.error_type = Some(Cow::Borrowed(type_name));
+                state.series.error_type = Some(Cow::Borrowed(type_name));
                 state.finish();
                 Poll::Ready(Err(err))
             }

@@ -12,7 +12,7 @@ use tower_service::Service;
 
 use super::body::ResponseBody;
 use super::future::{RequestState, ResponseFuture};
-use super::layer::ServerShared;
+use super::layer::{DurationKey, ServerShared};
 use crate::attributes::{KnownMethod, protocol_version, redact_query, split_host_port};
 use crate::config::{Config, RequestView};
 use crate::telemetry::{Operation, ParentSampling};
@@ -211,12 +211,14 @@ where
             RequestState {
                 op,
                 shared: Arc::clone(&self.shared),
-                method,
-                scheme,
-                version,
-                route,
-                status: None,
-                error_type: None,
+                series: DurationKey {
+                    method,
+                    scheme,
+                    version,
+                    route,
+                    status: None,
+                    error_type: None,
+                },
             },
         )
     }
