@@ -10,17 +10,8 @@ use risk_analysis::demo::{self, DemoOptions, DemoOutcome};
 use risk_analysis::settings::Settings;
 use risk_analysis::spans::ReceivedSpan;
 
-/// `host:port` of a server URL (`scheme://[user@]host[:port][/…]`).
-fn host_port(url: &str, default_port: u16) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?']).next().unwrap_or("");
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if host.contains(':') {
-        host.to_owned()
-    } else {
-        format!("{host}:{default_port}")
-    }
-}
+mod common;
+use common::host_port;
 
 fn require_servers() {
     let s = Settings::from_env().expect("settings");

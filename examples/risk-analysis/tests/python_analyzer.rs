@@ -25,6 +25,9 @@ use risk_analysis::settings::Settings;
 use risk_analysis::spans::{self, ReceivedSpan};
 use serde_json::{Value as Json, json};
 
+mod common;
+use common::host_port;
+
 /// The Python analyzer, its virtualenv prepared; `None` (test skipped) when Python cannot be
 /// set up outside CI.
 fn python_analyzer() -> Option<Analyzer> {
@@ -439,17 +442,6 @@ async fn the_python_analyzer_answers_like_the_rust_one_and_continues_the_trace()
     assert!(spans.iter().any(|s| s.span.span_kind == SpanKind::Server
         && s.attr(attr::HTTP_RESPONSE_STATUS_CODE) == Some(&Value::I64(500))
         && s.is_error()));
-}
-
-fn host_port(url: &str, default_port: u16) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?']).next().unwrap_or("");
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if host.contains(':') {
-        host.to_owned()
-    } else {
-        format!("{host}:{default_port}")
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
