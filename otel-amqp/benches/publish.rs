@@ -10,12 +10,11 @@
 //!   span, exported through the batch processor to an exporter that drops it), injecting its
 //!   context and recording its metrics.
 //!
-//! All publish to the same bounded queue over the same connection, interleaved (see `paired`),
-//! so the medians of one run compare directly.
+//! All publish to the same bounded queue over the same connection, interleaved (see
+//! `otel_core::testing::Interleaved`), so the medians of one run compare directly.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::cell::RefCell;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
@@ -28,6 +27,7 @@ use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
 use otel_amqp::InstrumentedChannel;
 use otel_core::metrics::{Metrics, MetricsConfig};
 use otel_core::propagation::Propagators;
+use otel_core::testing::Interleaved;
 
 const AMQP_ADDR: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 const PAYLOAD: &[u8] = b"{\"job\":\"analyse\",\"account\":42}";
@@ -172,38 +172,16 @@ fn bench_publish(c: &mut Criterion) {
         }
     };
 
-    // Paired measurement: every iteration publishes once of each kind, in rotating order, and
-    // each benchmark times only its own kind. All medians are taken under the same conditions,
-    // so load from other processes on the machine (which comes and goes over seconds) cancels
-    // out of their ratios instead of landing on one side of them. Every single publish is also
-    // kept, by kind, for the per-publish summary printed at the end.
-    let all_latencies: RefCell<[Vec<Duration>; 3]> = RefCell::default();
-    let paired = |iterations: u64, measured_kind: Kind| -> Duration {
-        let request = Context::current_with_span(request_tracer.start("request"));
+    // Interleaved measurement (see `otel_core::testing::Interleaved`): every round publishes
+    // once of each kind, in rotating order, and each benchmark reports the median of its own
+    // kind's publishes. Load from other processes on the machine (which comes and goes over
+    // seconds) weighs on all kinds alike, and a few stalls of the machine do not dominate a
+    // sample. The per-publish medians over the whole run are printed at the end.
+    let request = Context::current_with_span(request_tracer.start("request"));
+    let mut interleaved = Interleaved::new(KINDS.len());
+    let mut call = |kind: usize| {
         let _attached = request.clone().attach();
-        let (elapsed, latencies) = runtime.block_on(async {
-            let mut measured = Duration::ZERO;
-            let mut latencies: [Vec<Duration>; 3] = Default::default();
-            for i in 0..iterations {
-                for turn in 0..KINDS.len() {
-                    let kind = KINDS[(turn + i as usize) % KINDS.len()];
-                    let start = Instant::now();
-                    publish(kind).await;
-                    let latency = start.elapsed();
-                    latencies[kind as usize].push(latency);
-                    if kind == measured_kind {
-                        measured += latency;
-                    }
-                }
-            }
-            (measured, latencies)
-        });
-        let mut all = all_latencies.borrow_mut();
-        for (all, new) in all.iter_mut().zip(latencies) {
-            all.extend(new);
-        }
-        request.span().end();
-        elapsed
+        runtime.block_on(publish(KINDS[kind]));
     };
 
     let mut group = c.benchmark_group("publish");
@@ -212,32 +190,25 @@ fn bench_publish(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(20))
         .warm_up_time(Duration::from_secs(3));
     for kind in KINDS {
-        group.bench_function(kind.id(), |b| b.iter_custom(|n| paired(n, kind)));
+        group.bench_function(kind.id(), |b| {
+            b.iter_custom(|rounds| interleaved.run(rounds, kind as usize, &mut call))
+        });
     }
     group.finish();
+    request.span().end();
 
-    // The per-publish medians over the whole run (criterion's figures are per sample of many
-    // publishes, so a few stalls of the machine weigh on them).
-    let mut latencies = all_latencies.into_inner();
-    let medians = latencies.each_mut().map(|all| {
-        all.sort_unstable();
-        all.get(all.len() / 2)
-            .copied()
-            .unwrap_or_default()
-            .as_secs_f64()
-            * 1e6
-    });
-    let bare = medians[Kind::Bare as usize];
+    let medians = interleaved.medians();
     eprintln!(
         "per-publish medians over {} publishes of each kind:",
-        latencies[0].len()
+        interleaved.calls()
     );
     for kind in KINDS {
-        let median = medians[kind as usize];
+        let median = medians[kind as usize].as_secs_f64();
         eprintln!(
-            "  publish/{:<16} {median:7.1} µs  ratio to bare {:.3}",
+            "  publish/{:<16} {:7.1} µs  ratio to bare {:.3}",
             kind.id(),
-            median / bare
+            median * 1e6,
+            median / medians[Kind::Bare as usize].as_secs_f64()
         );
     }
 

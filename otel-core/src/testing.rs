@@ -972,3 +972,111 @@ pub fn assert_exemplars_point_at_exported(
     }
     exemplars.len()
 }
+
+/// Interleaved latency measurement for benchmarks that compare variants of one call (bare
+/// against instrumented) whose latency is dominated by a server round trip.
+///
+/// Each round calls every variant once, in an order that rotates from round to round, and
+/// times each call. A benchmark of one variant reports the **median** of that variant's calls in
+/// the rounds it ran, times the number of rounds, which is what criterion's `iter_custom`
+/// expects. So:
+/// - every variant runs under the same conditions (load that comes and goes over seconds on the
+///   machine, the server's state), and drift cancels out of the ratios instead of landing on one
+///   side of them;
+/// - a few multi-millisecond scheduler stalls in a sample do not dominate it, as they dominate a
+///   sample's mean.
+///
+/// [`medians`](Self::medians) gives the per-call median of each variant over every round run.
+///
+/// ```
+/// use std::time::Duration;
+/// use otel_core::testing::Interleaved;
+///
+/// let mut interleaved = Interleaved::new(2);
+/// // In a criterion bench: `b.iter_custom(|n| interleaved.run(n, 1, |variant| call(variant)))`.
+/// let total = interleaved.run(20, 1, |variant| {
+///     std::thread::sleep(Duration::from_micros(if variant == 0 { 100 } else { 300 }));
+/// });
+/// assert!(total >= Duration::from_micros(300) * 20);
+/// let medians = interleaved.medians();
+/// assert!(medians[0] >= Duration::from_micros(100) && medians[0] < medians[1]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Interleaved {
+    latencies: Vec<Vec<Duration>>,
+}
+
+impl Interleaved {
+    /// A measurement of `variants` variants, numbered `0..variants`.
+    ///
+    /// ```
+    /// let interleaved = otel_core::testing::Interleaved::new(3);
+    /// assert_eq!(interleaved.medians().len(), 3);
+    /// ```
+    pub fn new(variants: usize) -> Self {
+        Self {
+            latencies: vec![Vec::new(); variants.max(1)],
+        }
+    }
+
+    /// Runs `rounds` rounds, each calling `call(variant)` once for every variant, and returns
+    /// the median latency of variant `measured` in these rounds times `rounds`.
+    ///
+    /// ```
+    /// let mut interleaved = otel_core::testing::Interleaved::new(2);
+    /// let mut calls = [0, 0];
+    /// interleaved.run(5, 0, |variant| calls[variant] += 1);
+    /// assert_eq!(calls, [5, 5]);
+    /// ```
+    pub fn run(&mut self, rounds: u64, measured: usize, mut call: impl FnMut(usize)) -> Duration {
+        let variants = self.latencies.len();
+        let mut own = Vec::with_capacity(usize::try_from(rounds).unwrap_or(0));
+        for round in 0..rounds {
+            for turn in 0..variants {
+                #[allow(clippy::cast_possible_truncation)]
+                let variant = (turn + round as usize) % variants;
+                let start = std::time::Instant::now();
+                call(variant);
+                let latency = start.elapsed();
+                self.latencies[variant].push(latency);
+                if variant == measured {
+                    own.push(latency);
+                }
+            }
+        }
+        median(&mut own) * u32::try_from(rounds).unwrap_or(u32::MAX)
+    }
+
+    /// The per-call median latency of each variant over every round run so far.
+    ///
+    /// ```
+    /// let mut interleaved = otel_core::testing::Interleaved::new(2);
+    /// interleaved.run(3, 0, |_| {});
+    /// assert_eq!(interleaved.medians().len(), 2);
+    /// ```
+    pub fn medians(&self) -> Vec<Duration> {
+        self.latencies
+            .iter()
+            .map(|latencies| median(&mut latencies.clone()))
+            .collect()
+    }
+
+    /// How many calls of each variant were timed so far.
+    ///
+    /// ```
+    /// let mut interleaved = otel_core::testing::Interleaved::new(2);
+    /// interleaved.run(4, 1, |_| {});
+    /// assert_eq!(interleaved.calls(), 4);
+    /// ```
+    pub fn calls(&self) -> usize {
+        self.latencies.first().map_or(0, Vec::len)
+    }
+}
+
+fn median(latencies: &mut [Duration]) -> Duration {
+    latencies.sort_unstable();
+    latencies
+        .get(latencies.len() / 2)
+        .copied()
+        .unwrap_or_default()
+}

@@ -7,27 +7,30 @@
 //!   batch span processor (with an exporter that discards), the duration recorded in an
 //!   `otel_core::metrics` histogram with its exemplar;
 //! - `get/otel_redis_unsampled`: the same with a sampler that records nothing (the duration is
-//!   still measured).
+//!   still measured);
+//! - `get/bare_control`: redis-rs alone on a second connection, the noise floor of the ratios.
 //!
-//! Criterion's time for a sample is the mean over its iterations, so on a busy machine a few
-//! multi-millisecond scheduler stalls per sample dominate it. The `get_p50` group measures the
-//! same three calls, but each sample reports the median latency of its calls (times the number
-//! of calls): that is the per-call cost without the stalls, the fairer basis for the ratio.
+//! The three are measured interleaved (`otel_core::testing::Interleaved`): every round issues
+//! one GET of each kind in rotating order, and each benchmark reports the median of its own
+//! kind's calls. Load on the machine that comes and goes over seconds, and the loopback round
+//! trip's multi-millisecond stalls, then weigh on all three alike instead of on whichever ran
+//! during them. The per-call medians over the whole run are printed at the end.
 
 use std::hint::black_box;
 use std::net::{TcpStream, ToSocketAddrs};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanData, SpanExporter};
 use otel_core::metrics::Metrics;
+use otel_core::testing::Interleaved;
 use otel_redis::Builder;
 use redis::AsyncCommands;
-use redis::aio::{ConnectionLike, MultiplexedConnection};
-use tokio::runtime::Runtime;
+use redis::aio::MultiplexedConnection;
 
 const REDIS_ADDR: &str = "127.0.0.1:6379";
+const VARIANTS: [&str; 4] = ["bare", "otel_redis", "otel_redis_unsampled", "bare_control"];
 
 /// Discards spans: the bench measures recording and batching, not a network export.
 #[derive(Debug)]
@@ -60,23 +63,6 @@ fn tracer_provider(sampler: Sampler) -> SdkTracerProvider {
         .build()
 }
 
-/// Times `iters` GETs one by one and returns their median times `iters`.
-fn median_of_calls<C>(runtime: &Runtime, con: &mut C, key: &str, iters: u64) -> Duration
-where
-    C: ConnectionLike + Send + Sync,
-{
-    let mut times: Vec<Duration> = Vec::with_capacity(usize::try_from(iters).unwrap_or(0));
-    for _ in 0..iters {
-        let start = Instant::now();
-        let value: Option<String> = runtime.block_on(con.get(key)).expect("GET");
-        times.push(start.elapsed());
-        black_box(value);
-    }
-    times.sort_unstable();
-    let median = times.get(times.len() / 2).copied().unwrap_or_default();
-    median * u32::try_from(iters).unwrap_or(u32::MAX)
-}
-
 fn get(c: &mut Criterion) {
     require_redis();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -96,6 +82,9 @@ fn get(c: &mut Criterion) {
         .expect("SET");
 
     let mut bare = connect();
+    // A second bare connection, measured like the others: how far two identical calls differ
+    // in this run (the noise floor of the ratios).
+    let mut bare2 = connect();
     let tracer_provider = tracer_provider(Sampler::AlwaysOn);
     let mut instrumented = Builder::from(connect())
         .with_tracer_provider(tracer_provider.clone())
@@ -109,38 +98,38 @@ fn get(c: &mut Criterion) {
         .with_client(&client)
         .build();
 
+    // One GET through connection `variant` (numbered as `VARIANTS`).
+    let mut call = |variant: usize| {
+        let value: Option<String> = match variant {
+            0 => runtime.block_on(bare.get(&key)),
+            1 => runtime.block_on(instrumented.get(&key)),
+            2 => runtime.block_on(unsampled.get(&key)),
+            _ => runtime.block_on(bare2.get(&key)),
+        }
+        .expect("GET");
+        black_box(value);
+    };
+    let mut interleaved = Interleaved::new(VARIANTS.len());
     let mut group = c.benchmark_group("get");
-    group.bench_function("bare", |b| {
-        b.iter(|| {
-            let value: Option<String> = runtime.block_on(bare.get(&key)).expect("GET");
-            black_box(value)
-        })
-    });
-    group.bench_function("otel_redis", |b| {
-        b.iter(|| {
-            let value: Option<String> = runtime.block_on(instrumented.get(&key)).expect("GET");
-            black_box(value)
-        })
-    });
-    group.bench_function("otel_redis_unsampled", |b| {
-        b.iter(|| {
-            let value: Option<String> = runtime.block_on(unsampled.get(&key)).expect("GET");
-            black_box(value)
-        })
-    });
+    for (variant, id) in VARIANTS.iter().enumerate() {
+        group.bench_function(*id, |b| {
+            b.iter_custom(|rounds| interleaved.run(rounds, variant, &mut call))
+        });
+    }
     group.finish();
 
-    let mut group = c.benchmark_group("get_p50");
-    group.bench_function("bare", |b| {
-        b.iter_custom(|iters| median_of_calls(&runtime, &mut bare, &key, iters))
-    });
-    group.bench_function("otel_redis", |b| {
-        b.iter_custom(|iters| median_of_calls(&runtime, &mut instrumented, &key, iters))
-    });
-    group.bench_function("otel_redis_unsampled", |b| {
-        b.iter_custom(|iters| median_of_calls(&runtime, &mut unsampled, &key, iters))
-    });
-    group.finish();
+    let medians = interleaved.medians();
+    eprintln!(
+        "per-call medians over {} GETs of each kind:",
+        interleaved.calls()
+    );
+    for (id, median) in VARIANTS.iter().zip(&medians) {
+        eprintln!(
+            "  get/{id:<22} {:7.2} µs  ratio to bare {:.3}",
+            median.as_secs_f64() * 1e6,
+            median.as_secs_f64() / medians[0].as_secs_f64()
+        );
+    }
 
     runtime.block_on(setup.del::<_, ()>(&key)).expect("DEL");
     let _ = tracer_provider.shutdown();
