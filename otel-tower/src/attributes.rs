@@ -3,8 +3,10 @@
 
 use std::borrow::Cow;
 use std::error::Error as StdError;
+use std::sync::{Arc, OnceLock};
 
 use http::{Method, Uri, Version};
+use opentelemetry::StringValue;
 
 use crate::config::Config;
 
@@ -87,28 +89,50 @@ pub(crate) fn protocol_version(version: Version) -> &'static str {
 
 /// `query` with the values of sensitive parameters replaced by `REDACTED`.
 pub(crate) fn redact_query<'a>(query: &'a str, config: &Config) -> Cow<'a, str> {
-    let needs = query.split('&').any(|pair| {
-        let name = pair.split_once('=').map_or(pair, |(n, _)| n);
-        config.is_redacted_param(name)
-    });
-    if !needs {
+    if !query_pairs(query).any(|(name, _)| config.is_redacted_param(name)) {
         return Cow::Borrowed(query);
     }
     let mut out = String::with_capacity(query.len());
-    for (i, pair) in query.split('&').enumerate() {
+    for (i, (name, value)) in query_pairs(query).enumerate() {
         if i > 0 {
             out.push('&');
         }
-        match pair.split_once('=') {
-            Some((name, _)) if config.is_redacted_param(name) => {
-                out.push_str(name);
+        out.push_str(name);
+        match value {
+            Some(_) if config.is_redacted_param(name) => {
                 out.push('=');
                 out.push_str(REDACTED);
             }
-            _ => out.push_str(pair),
+            Some(value) => {
+                out.push('=');
+                out.push_str(value);
+            }
+            None => {}
         }
     }
     Cow::Owned(out)
+}
+
+/// The `name` and optional `value` of each `&`-separated pair of `query`, split on bytes
+/// (both separators are ASCII, so the pieces stay valid UTF-8).
+fn query_pairs(query: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
+    let bytes = query.as_bytes();
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start > bytes.len() {
+            return None;
+        }
+        let end = bytes[start..]
+            .iter()
+            .position(|b| *b == b'&')
+            .map_or(bytes.len(), |i| start + i);
+        let pair = &query[start..end];
+        start = end + 1;
+        Some(match pair.as_bytes().iter().position(|b| *b == b'=') {
+            Some(eq) => (&pair[..eq], Some(&pair[eq + 1..])),
+            None => (pair, None),
+        })
+    })
 }
 
 /// `url.full` for a client request: credentials replaced by `REDACTED:REDACTED`, sensitive
@@ -144,20 +168,67 @@ pub(crate) fn url_full(uri: &Uri, config: &Config) -> String {
 /// Splits `host[:port]` (IPv6 hosts in brackets) into host and port; the host is returned
 /// without brackets.
 pub(crate) fn split_host_port(authority: &str) -> (&str, Option<u16>) {
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    // One forward pass over the bytes (a Host header is a few bytes long; two reverse
+    // searches and a generic integer parse cost more than the whole scan).
+    let bytes = authority.as_bytes();
+    let mut at = None;
+    let mut colon = None;
+    for (i, b) in bytes.iter().enumerate() {
+        match b {
+            b'@' => at = Some(i),
+            b':' => colon = Some(i),
+            _ => {}
+        }
+    }
+    let start = at.map_or(0, |at| at + 1);
+    let authority = &authority[start..];
     if let Some(rest) = authority.strip_prefix('[') {
         if let Some((host, after)) = rest.split_once(']') {
-            let port = after.strip_prefix(':').and_then(|p| p.parse().ok());
+            let port = after.strip_prefix(':').and_then(parse_port);
             return (host, port);
         }
         return (authority, None);
     }
-    match authority.rsplit_once(':') {
-        Some((host, port)) => match port.parse() {
-            Ok(port) => (host, Some(port)),
-            Err(_) => (authority, None),
-        },
-        None => (authority, None),
+    match colon {
+        Some(colon) if colon >= start => {
+            let (host, port) = (&authority[..colon - start], &authority[colon - start + 1..]);
+            match parse_port(port) {
+                Some(port) => (host, Some(port)),
+                None => (authority, None),
+            }
+        }
+        _ => (authority, None),
+    }
+}
+
+/// A port number: 1 to 5 ASCII digits that fit in a `u16`.
+fn parse_port(digits: &str) -> Option<u16> {
+    if digits.is_empty() || digits.len() > 5 {
+        return None;
+    }
+    let mut port: u32 = 0;
+    for b in digits.bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        port = port * 10 + u32::from(b - b'0');
+    }
+    u16::try_from(port).ok()
+}
+
+/// `value` as a shared string: the one in `cache` when it is equal, else a new one, which the
+/// cache keeps if it is still empty. For values that repeat on every request (the route
+/// template, the server's name), a reference count instead of an allocation.
+pub(crate) fn cached_value(cache: &OnceLock<StringValue>, value: &str) -> StringValue {
+    match cache.get() {
+        Some(cached) if cached.as_str() == value => cached.clone(),
+        cached => {
+            let new = StringValue::from(Arc::<str>::from(value));
+            if cached.is_none() {
+                let _ = cache.set(new.clone());
+            }
+            new
+        }
     }
 }
 
@@ -280,6 +351,12 @@ mod tests {
         assert_eq!(split_host_port("[::1]"), ("::1", None));
         assert_eq!(split_host_port("u:p@h:1"), ("h", Some(1)));
         assert_eq!(split_host_port("h:notaport"), ("h:notaport", None));
+        assert_eq!(split_host_port("h:65536"), ("h:65536", None));
+        assert_eq!(split_host_port("h:"), ("h:", None));
+        assert_eq!(split_host_port("[::1]:x"), ("::1", None));
+        assert_eq!(split_host_port("u@[::1]:443"), ("::1", Some(443)));
+        assert_eq!(split_host_port(":80"), ("", Some(80)));
+        assert_eq!(split_host_port("héllo:1"), ("héllo", Some(1)));
     }
 
     #[test]

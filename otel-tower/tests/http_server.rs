@@ -234,6 +234,44 @@ async fn ok_request_has_every_attribute_and_a_child_span() {
 }
 
 #[tokio::test]
+async fn each_request_has_its_own_host_as_server_address() {
+    let t = Telemetry::new();
+    let addr = serve(app(&t, HttpServerLayer::new(t.config().build()))).await;
+    let hosts = [
+        "127.0.0.1",
+        "api.example:8443",
+        "[::1]:9000",
+        "127.0.0.1:80",
+    ];
+    for host in hosts {
+        let res = get_with(addr, "GET", "/nope", &[("host", host)]).await;
+        assert_eq!(res.status(), 404);
+    }
+    let spans = t.wait_count(hosts.len()).await;
+    let mut seen: Vec<(String, Option<i64>)> = spans
+        .iter()
+        .map(|span| {
+            let address = attr(span, semconv::SERVER_ADDRESS).map(|v| v.as_str().into_owned());
+            let port = match attr(span, semconv::SERVER_PORT) {
+                Some(opentelemetry::Value::I64(port)) => Some(*port),
+                _ => None,
+            };
+            (address.expect("server.address"), port)
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("127.0.0.1".to_owned(), None),
+            ("127.0.0.1".to_owned(), Some(80)),
+            ("::1".to_owned(), Some(9000)),
+            ("api.example".to_owned(), Some(8443)),
+        ]
+    );
+}
+
+#[tokio::test]
 async fn not_found_has_no_route_and_no_error() {
     let t = Telemetry::new();
     let addr = serve(app(&t, HttpServerLayer::new(t.config().build()))).await;

@@ -1,7 +1,7 @@
 //! [`HttpServerLayer`]: builds [`HttpServer`] services.
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use opentelemetry_semantic_conventions::metric::{
     HTTP_SERVER_ACTIVE_REQUESTS, HTTP_SERVER_REQUEST_DURATION,
@@ -30,6 +30,8 @@ pub(crate) struct ServerShared {
     durations: BoundCache<DurationKey, BoundHistogram>,
     /// `http.server.active_requests` series by method and scheme (see [`Self::active`]).
     active: Box<[BoundUpDownCounter]>,
+    /// The first `server.address` seen, shared by the spans that have it.
+    pub(crate) server_address: OnceLock<StringValue>,
 }
 
 /// The attributes of one `http.server.request.duration` series.
@@ -214,6 +216,7 @@ impl HttpServerLayer {
                 duration,
                 durations: BoundCache::new(BOUND_DURATIONS),
                 active,
+                server_address: OnceLock::new(),
             }),
         }
     }

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
-use http::{HeaderMap, Request, Response};
+use http::{HeaderMap, HeaderValue, Request, Response};
 use opentelemetry::trace::SpanKind;
 use opentelemetry::{KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
@@ -13,8 +13,10 @@ use tower_service::Service;
 use super::body::ResponseBody;
 use super::future::{RequestState, ResponseFuture};
 use super::layer::{DurationKey, ServerShared};
-use crate::attributes::{KnownMethod, protocol_version, redact_query, split_host_port};
-use crate::config::{Config, RequestView};
+use crate::attributes::{
+    KnownMethod, cached_value, protocol_version, redact_query, split_host_port,
+};
+use crate::config::RequestView;
 use crate::telemetry::{Operation, ParentSampling};
 
 /// Service made by [`HttpServerLayer`](super::HttpServerLayer): instruments each request
@@ -60,16 +62,7 @@ impl<S> HttpServer<S> {
 
     /// `http.route` for the template `route`, from the cache when it matches.
     fn route_value(&self, route: &str) -> StringValue {
-        match self.route_cache.get() {
-            Some(cached) if cached.as_str() == route => cached.clone(),
-            cached => {
-                let value = StringValue::from(Arc::<str>::from(route));
-                if cached.is_none() {
-                    let _ = self.route_cache.set(value.clone());
-                }
-                value
-            }
-        }
+        cached_value(&self.route_cache, route)
     }
 
     /// The wrapped service.
@@ -176,7 +169,7 @@ where
                 (None, _) => Cow::Borrowed(method.span_name()),
             };
             let attrs = if expect_recording {
-                request_attributes(&req, &view, config, method, scheme, version, route.as_ref())
+                request_attributes(&req, &view, shared, method, scheme, version, route.as_ref())
             } else {
                 Vec::new()
             };
@@ -187,7 +180,7 @@ where
                 op.set_attributes(request_attributes(
                     &req,
                     &view,
-                    config,
+                    shared,
                     method,
                     scheme,
                     version,
@@ -224,16 +217,52 @@ where
     }
 }
 
+/// The request headers the SERVER span's attributes come from, found in one pass over the
+/// (few) headers instead of one hashed lookup each.
+#[derive(Default)]
+struct SpanHeaders<'a> {
+    host: Option<&'a HeaderValue>,
+    user_agent: Option<&'a HeaderValue>,
+    forwarded: Option<&'a HeaderValue>,
+    x_forwarded_for: Option<&'a HeaderValue>,
+}
+
+impl<'a> SpanHeaders<'a> {
+    /// The first value of each.
+    fn of(headers: &'a HeaderMap) -> Self {
+        let mut found = SpanHeaders::default();
+        for (name, value) in headers {
+            let slot = if name == http::header::HOST {
+                &mut found.host
+            } else if name == http::header::USER_AGENT {
+                &mut found.user_agent
+            } else if name == http::header::FORWARDED {
+                &mut found.forwarded
+            } else if name.as_str() == "x-forwarded-for" {
+                &mut found.x_forwarded_for
+            } else {
+                continue;
+            };
+            if slot.is_none() {
+                *slot = Some(value);
+            }
+        }
+        found
+    }
+}
+
 /// The request attributes of a SERVER span (see the module documentation).
 fn request_attributes<B>(
     req: &Request<B>,
     view: &RequestView<'_>,
-    config: &Config,
+    shared: &ServerShared,
     method: KnownMethod,
     scheme: &'static str,
     version: &'static str,
     route: Option<&StringValue>,
 ) -> Vec<KeyValue> {
+    let config = &shared.config;
+    let headers = SpanHeaders::of(req.headers());
     let mut attrs = Vec::with_capacity(12);
     attrs.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, method.name));
     if method.is_other {
@@ -251,26 +280,25 @@ fn request_attributes<B>(
     }
     attrs.push(KeyValue::new(semconv::URL_SCHEME, scheme));
     attrs.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
-    let host = req
-        .headers()
-        .get(http::header::HOST)
+    let host = headers
+        .host
         .and_then(|h| h.to_str().ok())
         .or_else(|| req.uri().authority().map(http::uri::Authority::as_str));
     if let Some(host) = host {
         let (address, port) = split_host_port(host);
-        attrs.push(KeyValue::new(semconv::SERVER_ADDRESS, address.to_owned()));
+        // A server answers under one name or a few: the first one seen is kept shared.
+        attrs.push(KeyValue::new(
+            semconv::SERVER_ADDRESS,
+            cached_value(&shared.server_address, address),
+        ));
         if let Some(port) = port {
             attrs.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
         }
     }
-    if let Some(client) = client_address(req) {
+    if let Some(client) = client_address(req, &headers) {
         attrs.push(KeyValue::new(semconv::CLIENT_ADDRESS, client));
     }
-    if let Some(agent) = req
-        .headers()
-        .get(http::header::USER_AGENT)
-        .and_then(|h| h.to_str().ok())
-    {
+    if let Some(agent) = headers.user_agent.and_then(|h| h.to_str().ok()) {
         attrs.push(KeyValue::new(
             semconv::USER_AGENT_ORIGINAL,
             agent.to_owned(),
@@ -297,8 +325,8 @@ fn scheme_of<B>(req: &Request<B>) -> &'static str {
 
 /// `client.address`: the first `Forwarded: for=` or `X-Forwarded-For` entry, else the peer
 /// address from axum's `ConnectInfo<SocketAddr>` or a `SocketAddr` request extension.
-fn client_address<B>(req: &Request<B>) -> Option<String> {
-    if let Some(addr) = forwarded_for(req.headers()) {
+fn client_address<B>(req: &Request<B>, headers: &SpanHeaders<'_>) -> Option<String> {
+    if let Some(addr) = forwarded_for(headers.forwarded, headers.x_forwarded_for) {
         return Some(addr);
     }
     #[cfg(feature = "axum")]
@@ -313,11 +341,12 @@ fn client_address<B>(req: &Request<B>) -> Option<String> {
         .map(|addr| addr.ip().to_string())
 }
 
-fn forwarded_for(headers: &HeaderMap) -> Option<String> {
-    if let Some(forwarded) = headers
-        .get(http::header::FORWARDED)
-        .and_then(|h| h.to_str().ok())
-    {
+/// The first address of `Forwarded: for=`, else of `X-Forwarded-For`.
+fn forwarded_for(
+    forwarded: Option<&HeaderValue>,
+    x_forwarded_for: Option<&HeaderValue>,
+) -> Option<String> {
+    if let Some(forwarded) = forwarded.and_then(|h| h.to_str().ok()) {
         let first = forwarded.split(',').next().unwrap_or_default();
         for pair in first.split(';') {
             let pair = pair.trim();
@@ -333,8 +362,7 @@ fn forwarded_for(headers: &HeaderMap) -> Option<String> {
             }
         }
     }
-    static X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
-    let xff = headers.get(&X_FORWARDED_FOR)?.to_str().ok()?;
+    let xff = x_forwarded_for?.to_str().ok()?;
     let first = xff.split(',').next()?.trim();
     (!first.is_empty()).then(|| first.to_owned())
 }
@@ -343,6 +371,24 @@ fn forwarded_for(headers: &HeaderMap) -> Option<String> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    fn forwarded_for(headers: &HeaderMap) -> Option<String> {
+        let found = SpanHeaders::of(headers);
+        super::forwarded_for(found.forwarded, found.x_forwarded_for)
+    }
+
+    #[test]
+    fn span_headers_take_the_first_value() {
+        let mut h = HeaderMap::new();
+        h.append(http::header::HOST, "a.example".parse().unwrap());
+        h.append(http::header::HOST, "b.example".parse().unwrap());
+        h.insert(http::header::USER_AGENT, "curl/8".parse().unwrap());
+        h.insert(http::header::ACCEPT, "*/*".parse().unwrap());
+        let found = SpanHeaders::of(&h);
+        assert_eq!(found.host.unwrap(), "a.example");
+        assert_eq!(found.user_agent.unwrap(), "curl/8");
+        assert!(found.forwarded.is_none() && found.x_forwarded_for.is_none());
+    }
 
     #[test]
     fn forwarded_headers() {
