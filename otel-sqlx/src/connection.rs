@@ -161,9 +161,7 @@ impl<DB: SupportedDatabase> InstrumentedConnection<DB> {
     /// # }
     /// ```
     pub async fn begin(&mut self) -> Result<InstrumentedTransaction<'_, DB>, sqlx::Error>
-    where
-        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    {
+where {
         let (op, meta) = self.telemetry.start_named(&parent_context(), BEGIN);
         let result = Transaction::begin(&mut *self.inner, None).await;
         self.telemetry.finish(
@@ -190,7 +188,6 @@ impl<DB: SupportedDatabase> fmt::Debug for InstrumentedConnection<DB> {
 impl<'c, DB> Executor<'c> for &'c mut InstrumentedConnection<DB>
 where
     DB: SupportedDatabase,
-    for<'x> &'x mut DB::Connection: Executor<'x, Database = DB>,
 {
     type Database = DB;
 
@@ -221,7 +218,7 @@ where
     where
         'c: 'e,
     {
-        (&mut *self.inner).prepare_with(sql, parameters)
+        DB::conn_prepare_with(&mut self.inner, sql, parameters)
     }
 
     #[doc(hidden)]
@@ -229,6 +226,6 @@ where
     where
         'c: 'e,
     {
-        (&mut *self.inner).describe(sql)
+        DB::conn_describe(&mut self.inner, sql)
     }
 }

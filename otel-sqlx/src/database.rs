@@ -46,14 +46,109 @@ mod sealed {
     /// }
     /// assert_eq!(system_name::<sqlx::Sqlite>(), "sqlite");
     /// ```
-    pub trait Sealed {}
+    pub trait Sealed: sqlx::Database {
+        /// The driver connection's `Executor::fetch_many`.
+        ///
+        /// The wrappers call the driver through these methods rather than through a
+        /// `for<'c> &'c mut DB::Connection: Executor<'c>` bound, so that generic code over an
+        /// instrumented type needs no such bound either (inferring it overflows, E0275).
+        fn conn_fetch_many<'e, 'q: 'e, E>(
+            conn: &'e mut Self::Connection,
+            query: E,
+        ) -> BoxStream<'e, ManyItem<Self>>
+        where
+            E: 'q + Execute<'q, Self>;
+
+        /// The driver connection's `Executor::fetch_optional`.
+        fn conn_fetch_optional<'e, 'q: 'e, E>(
+            conn: &'e mut Self::Connection,
+            query: E,
+        ) -> BoxFuture<'e, Result<Option<Self::Row>, sqlx::Error>>
+        where
+            E: 'q + Execute<'q, Self>;
+
+        /// The driver connection's `Executor::prepare_with`.
+        fn conn_prepare_with<'e>(
+            conn: &'e mut Self::Connection,
+            sql: SqlStr,
+            parameters: &'e [Self::TypeInfo],
+        ) -> BoxFuture<'e, Result<Self::Statement, sqlx::Error>>;
+
+        /// The driver connection's `Executor::describe`.
+        fn conn_describe<'e>(
+            conn: &'e mut Self::Connection,
+            sql: SqlStr,
+        ) -> BoxFuture<'e, Result<Describe<Self>, sqlx::Error>>;
+    }
+
+    /// Implements [`Sealed`] for a driver by calling its connection's `Executor` impl.
+    #[cfg_attr(
+        not(any(feature = "postgres", feature = "mysql", feature = "sqlite")),
+        allow(unused_macros)
+    )]
+    macro_rules! sealed_by_connection {
+        ($db:ty) => {
+            impl $crate::database::sealed::Sealed for $db {
+                fn conn_fetch_many<'e, 'q: 'e, E>(
+                    conn: &'e mut Self::Connection,
+                    query: E,
+                ) -> ::futures_core::stream::BoxStream<'e, $crate::executor::ManyItem<Self>>
+                where
+                    E: 'q + ::sqlx::Execute<'q, Self>,
+                {
+                    sqlx::Executor::fetch_many(conn, query)
+                }
+
+                fn conn_fetch_optional<'e, 'q: 'e, E>(
+                    conn: &'e mut Self::Connection,
+                    query: E,
+                ) -> ::futures_core::future::BoxFuture<'e, Result<Option<Self::Row>, sqlx::Error>>
+                where
+                    E: 'q + ::sqlx::Execute<'q, Self>,
+                {
+                    sqlx::Executor::fetch_optional(conn, query)
+                }
+
+                fn conn_prepare_with<'e>(
+                    conn: &'e mut Self::Connection,
+                    sql: ::sqlx::SqlStr,
+                    parameters: &'e [Self::TypeInfo],
+                ) -> ::futures_core::future::BoxFuture<'e, Result<Self::Statement, sqlx::Error>>
+                {
+                    sqlx::Executor::prepare_with(conn, sql, parameters)
+                }
+
+                fn conn_describe<'e>(
+                    conn: &'e mut Self::Connection,
+                    sql: ::sqlx::SqlStr,
+                ) -> ::futures_core::future::BoxFuture<
+                    'e,
+                    Result<::sqlx::Describe<Self>, sqlx::Error>,
+                > {
+                    sqlx::Executor::describe(conn, sql)
+                }
+            }
+        };
+    }
+    #[cfg_attr(
+        not(any(feature = "postgres", feature = "mysql", feature = "sqlite")),
+        allow(unused_imports)
+    )]
+    pub(super) use sealed_by_connection;
+
+    use futures_core::future::BoxFuture;
+    use futures_core::stream::BoxStream;
+    use sqlx::{Describe, Execute, SqlStr};
+
+    use crate::executor::ManyItem;
 }
 
 /// A sqlx database this crate can instrument: [`sqlx::Postgres`] (feature `postgres`),
 /// [`sqlx::MySql`] (feature `mysql`) and [`sqlx::Sqlite`] (feature `sqlite`).
 ///
-/// Sealed: the methods are what the wrappers need from each driver and are not meant to be
-/// called by users.
+/// Sealed: only this crate implements it. Code generic over an instrumented type needs no
+/// other bound: the wrappers reach the driver through the sealed supertrait, not through a
+/// `for<'c> &'c mut DB::Connection: Executor<'c>` bound of their own.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -61,26 +156,24 @@ mod sealed {
 /// use otel_sqlx::{InstrumentedPool, SupportedDatabase};
 ///
 /// /// Generic code over any instrumented pool.
-/// async fn purge_sessions<DB: SupportedDatabase>(
-///     pool: &InstrumentedPool<DB>,
-/// ) -> sqlx::Result<()>
-/// where
-///     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-/// {
-///     sqlx::raw_sql("DELETE FROM sessions").execute(pool).await?;
-///     Ok(())
+/// async fn purge_sessions<DB: SupportedDatabase>(pool: &InstrumentedPool<DB>) -> sqlx::Result<u64> {
+///     let mut tx = pool.begin().await?;
+///     let done = sqlx::raw_sql("DELETE FROM sessions").execute(&mut tx).await?;
+///     tx.commit().await?;
+///     Ok(DB::rows_affected(&done))
 /// }
 ///
 /// let sqlite = sqlx::SqlitePool::connect("sqlite::memory:").await?;
 /// let pool: InstrumentedPool<sqlx::Sqlite> = InstrumentedPool::from(sqlite);
-/// # sqlx::raw_sql("CREATE TABLE sessions (id INTEGER)").execute(pool.get_ref()).await?;
-/// // Name the database at the call: left to inference, the `Executor` bound overflows (E0275).
-/// purge_sessions::<sqlx::Sqlite>(&pool).await?;
+/// # sqlx::raw_sql("CREATE TABLE sessions (id INTEGER); INSERT INTO sessions VALUES (1), (2)").execute(pool.get_ref()).await?;
+/// assert_eq!(purge_sessions(&pool).await?, 2);
 /// assert_eq!(<sqlx::Sqlite as SupportedDatabase>::SYSTEM_NAME, "sqlite");
 /// # Ok(())
 /// # }
 /// ```
-pub trait SupportedDatabase: sqlx::Database + sealed::Sealed {
+pub trait SupportedDatabase:
+    sqlx::Database<Arguments: sqlx::IntoArguments<Self>> + sealed::Sealed
+{
     /// The `db.system.name` value (`postgresql`, `mysql`, `sqlite`).
     const SYSTEM_NAME: &'static str;
     /// Quoting rules of the dialect, for [`crate::sql`].
@@ -104,7 +197,7 @@ fn tcp_host(host: &str) -> Option<String> {
 }
 
 #[cfg(feature = "postgres")]
-impl sealed::Sealed for sqlx::Postgres {}
+sealed::sealed_by_connection!(sqlx::Postgres);
 
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
@@ -138,7 +231,7 @@ impl SupportedDatabase for sqlx::Postgres {
 }
 
 #[cfg(feature = "mysql")]
-impl sealed::Sealed for sqlx::MySql {}
+sealed::sealed_by_connection!(sqlx::MySql);
 
 #[cfg(feature = "mysql")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
@@ -172,7 +265,7 @@ impl SupportedDatabase for sqlx::MySql {
 }
 
 #[cfg(feature = "sqlite")]
-impl sealed::Sealed for sqlx::Sqlite {}
+sealed::sealed_by_connection!(sqlx::Sqlite);
 
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]

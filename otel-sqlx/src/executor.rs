@@ -12,7 +12,7 @@ use futures_core::future::BoxFuture;
 use futures_core::stream::{BoxStream, Stream};
 use futures_util::TryStreamExt;
 use sqlx::error::BoxDynError;
-use sqlx::{Database, Either, Execute, Executor, SqlStr};
+use sqlx::{Database, Either, Execute, SqlStr};
 use sqlx_core::ext::async_stream::TryAsyncStream;
 
 use crate::database::SupportedDatabase;
@@ -170,12 +170,11 @@ pub(crate) fn fetch_many_on<'e, 'q: 'e, DB, E>(
 ) -> BoxStream<'e, ManyItem<DB>>
 where
     DB: SupportedDatabase,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     E: 'q + Execute<'q, DB>,
 {
     let captured = Captured::new(query);
     let (op, meta) = telemetry.start_query(&parent_context(), captured.sql_text());
-    let inner = conn.fetch_many(captured);
+    let inner = DB::conn_fetch_many(conn, captured);
     Box::pin(InstrumentedStream::new(
         inner,
         op,
@@ -192,12 +191,11 @@ pub(crate) fn fetch_optional_on<'e, 'q: 'e, DB, E>(
 ) -> BoxFuture<'e, Result<Option<DB::Row>, sqlx::Error>>
 where
     DB: SupportedDatabase,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     E: 'q + Execute<'q, DB>,
 {
     let captured = Captured::new(query);
     let (op, meta) = telemetry.start_query(&parent_context(), captured.sql_text());
-    let inner = conn.fetch_optional(captured);
+    let inner = DB::conn_fetch_optional(conn, captured);
     let telemetry = Arc::clone(telemetry);
     Box::pin(async move {
         let result = inner.await;
@@ -213,7 +211,6 @@ pub(crate) fn fetch_many_pool<'e, 'q: 'e, DB, E>(
 ) -> BoxStream<'e, ManyItem<DB>>
 where
     DB: SupportedDatabase,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     E: 'q + Execute<'q, DB>,
 {
     let captured = Captured::new(query);
@@ -223,7 +220,7 @@ where
     // stream (the one its `&Pool` executor uses) holds both in one future.
     let inner = TryAsyncStream::new(move |yielder| async move {
         let mut conn = owned.acquire().await?;
-        let mut rows = (&mut *conn).fetch_many(captured);
+        let mut rows = DB::conn_fetch_many(&mut conn, captured);
         while let Some(item) = rows.try_next().await? {
             yielder.r#yield(item).await;
         }
@@ -244,7 +241,6 @@ pub(crate) fn fetch_optional_pool<'e, 'q: 'e, DB, E>(
 ) -> BoxFuture<'e, Result<Option<DB::Row>, sqlx::Error>>
 where
     DB: SupportedDatabase,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     E: 'q + Execute<'q, DB>,
 {
     let captured = Captured::new(query);
@@ -252,7 +248,7 @@ where
     let telemetry = Arc::clone(telemetry);
     Box::pin(async move {
         let result = match telemetry.acquire().await {
-            Ok(mut conn) => (&mut *conn).fetch_optional(captured).await,
+            Ok(mut conn) => DB::conn_fetch_optional(&mut conn, captured).await,
             Err(error) => Err(error),
         };
         finish_optional(&telemetry, op, &meta, &result);

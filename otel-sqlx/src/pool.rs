@@ -320,7 +320,6 @@ impl<DB: SupportedDatabase> fmt::Debug for InstrumentedPool<DB> {
 impl<'p, DB> Executor<'p> for &'_ InstrumentedPool<DB>
 where
     DB: SupportedDatabase,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
     type Database = DB;
 
@@ -350,7 +349,10 @@ where
         'p: 'e,
     {
         let pool = self.pool.clone();
-        Box::pin(async move { (&pool).prepare_with(sql, parameters).await })
+        Box::pin(async move {
+            let mut conn = pool.acquire().await?;
+            DB::conn_prepare_with(&mut conn, sql, parameters).await
+        })
     }
 
     #[doc(hidden)]
@@ -359,6 +361,9 @@ where
         'p: 'e,
     {
         let pool = self.pool.clone();
-        Box::pin(async move { (&pool).describe(sql).await })
+        Box::pin(async move {
+            let mut conn = pool.acquire().await?;
+            DB::conn_describe(&mut conn, sql).await
+        })
     }
 }

@@ -292,7 +292,6 @@ impl<DB: SupportedDatabase> fmt::Debug for InstrumentedTransaction<'_, DB> {
 impl<'t, DB> Executor<'t> for &'t mut InstrumentedTransaction<'_, DB>
 where
     DB: SupportedDatabase,
-    for<'x> &'x mut DB::Connection: Executor<'x, Database = DB>,
 {
     type Database = DB;
 
@@ -323,7 +322,7 @@ where
     where
         't: 'e,
     {
-        (&mut *self.inner).prepare_with(sql, parameters)
+        DB::conn_prepare_with(&mut self.inner, sql, parameters)
     }
 
     #[doc(hidden)]
@@ -331,6 +330,6 @@ where
     where
         't: 'e,
     {
-        (&mut *self.inner).describe(sql)
+        DB::conn_describe(&mut self.inner, sql)
     }
 }

@@ -1,6 +1,52 @@
 //! The scenarios every database runs, generated per database by `db_scenarios!` so each test
 //! is concrete code against one sqlx driver.
 
+/// Code generic over the database, as a user's shared data layer would be: bounded by
+/// `SupportedDatabase` alone.
+pub mod generic {
+    use otel_sqlx::{InstrumentedConnection, InstrumentedPool, SupportedDatabase};
+    use sqlx::AssertSqlSafe;
+
+    /// `SELECT COUNT(*)` through the pool.
+    pub async fn count_rows<DB: SupportedDatabase>(
+        pool: &InstrumentedPool<DB>,
+        table: &str,
+    ) -> sqlx::Result<i64>
+    where
+        i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+        usize: sqlx::ColumnIndex<DB::Row>,
+    {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        sqlx::query_scalar(AssertSqlSafe(sql)).fetch_one(pool).await
+    }
+
+    /// The same on a connection held by the caller.
+    pub async fn count_on<DB: SupportedDatabase>(
+        conn: &mut InstrumentedConnection<DB>,
+        table: &str,
+    ) -> sqlx::Result<i64>
+    where
+        i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+        usize: sqlx::ColumnIndex<DB::Row>,
+    {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        sqlx::query_scalar(AssertSqlSafe(sql)).fetch_one(conn).await
+    }
+
+    /// `DELETE` everything in a transaction; the rows deleted.
+    pub async fn purge_in_transaction<DB: SupportedDatabase>(
+        pool: &InstrumentedPool<DB>,
+        table: &str,
+    ) -> sqlx::Result<u64> {
+        let mut tx = pool.begin().await?;
+        let done = sqlx::raw_sql(AssertSqlSafe(format!("DELETE FROM {table}")))
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(DB::rows_affected(&done))
+    }
+}
+
 /// Expands to the integration tests for one database.
 ///
 /// `$pool` is `async fn(&Harness, QueryTextMode) -> InstrumentedPool<DB>`.
@@ -388,6 +434,35 @@ macro_rules! db_scenarios {
                 "counts add up to the pool size: {counts:?}"
             );
             drop(conn);
+        }
+
+        #[tokio::test]
+        async fn generic_code_needs_no_bound_beyond_supported_database() {
+            let h = Harness::new();
+            let pool = $pool(&h, QueryTextMode::Obfuscated).await;
+            let t = unique_table("generic");
+            let cx = h.request();
+            async {
+                create_table(&pool, &t).await;
+                // Called without naming the database: inferred from the argument.
+                assert_eq!($crate::common::scenarios::generic::count_rows(&pool, &t).await.unwrap(), 0);
+                let mut conn = pool.acquire().await.unwrap();
+                assert_eq!($crate::common::scenarios::generic::count_on(&mut conn, &t).await.unwrap(), 0);
+                assert_eq!($crate::common::scenarios::generic::purge_in_transaction(&pool, &t).await.unwrap(), 0);
+            }
+            .with_context(cx.clone())
+            .await;
+            end_request(&cx);
+            let request = h.span("request");
+            let selects = h.spans_named(&format!("SELECT {t}"));
+            assert_eq!(selects.len(), 2);
+            let deletes = h.spans_named(&format!("DELETE {t}"));
+            assert_eq!(deletes.len(), 1);
+            for span in selects.iter().chain(&deletes) {
+                assert_child_of(span, &request);
+                assert_client_ok(span);
+            }
+            assert_eq!(h.spans_named("COMMIT").len(), 1);
         }
 
         #[tokio::test]
