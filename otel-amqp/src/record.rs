@@ -6,7 +6,9 @@ use std::borrow::Cow;
 use opentelemetry::trace::{Link, SpanKind, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 pub(crate) use otel_core::instrument::{Instrumentation, InstrumentationBuilder, Operation};
-pub(crate) use otel_core::metrics::{BoundCounter, BoundHistogram, Counter, Histogram};
+pub(crate) use otel_core::metrics::{
+    BoundCounter, BoundHistogram, Counter, Histogram, RecentCache,
+};
 
 /// A builder of this crate's [`Instrumentation`] (scope name and version of this crate).
 pub(crate) fn instrumentation_builder() -> InstrumentationBuilder {

@@ -9,7 +9,9 @@ use opentelemetry::{KeyValue, Value};
 use opentelemetry_semantic_conventions::{attribute as attr, metric};
 
 use crate::attributes::{producer_destination_name, publish_span_destination, span_name};
-use crate::record::{BoundCounter, BoundHistogram, Counter, Histogram, Instrumentation};
+use crate::record::{
+    BoundCounter, BoundHistogram, Counter, Histogram, Instrumentation, RecentCache,
+};
 
 /// `messaging.system` value.
 pub(crate) const SYSTEM: &str = "rabbitmq";
@@ -58,7 +60,7 @@ pub(crate) struct Shared {
     pub(crate) server: Vec<KeyValue>,
     pub(crate) consumer_parent: ConsumerParent,
     /// What publishing to the destinations used recently needs, computed once per destination.
-    publish_targets: Mutex<Vec<Arc<PublishTarget>>>,
+    publish_targets: Mutex<RecentCache<(String, String), Arc<PublishTarget>>>,
 }
 
 /// Most publish destinations (exchange and routing key pairs) a channel keeps prepared.
@@ -67,8 +69,6 @@ const PUBLISH_TARGETS: usize = 32;
 /// The span name, attributes and bound metric series of publishing to one exchange with one
 /// routing key.
 pub(crate) struct PublishTarget {
-    exchange: String,
-    routing_key: String,
     /// `publish {destination}`.
     pub(crate) span_name: Cow<'static, str>,
     /// The operation attributes (spans and metric points of a successful publish).
@@ -133,7 +133,7 @@ impl Shared {
             consumed_messages,
             server,
             consumer_parent,
-            publish_targets: Mutex::new(Vec::new()),
+            publish_targets: Mutex::new(RecentCache::new(PUBLISH_TARGETS)),
         }
     }
 
@@ -143,31 +143,31 @@ impl Shared {
             .publish_targets
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(target) = targets
-            .iter()
-            .find(|t| t.exchange == exchange && t.routing_key == routing_key)
-        {
-            return Arc::clone(target);
-        }
-        let attributes = self.operation_attributes(
-            "publish",
-            "send",
-            producer_destination_name(exchange, routing_key),
-            0,
+        let target = targets.get_or_insert_with(
+            |(e, r)| e == exchange && r == routing_key,
+            || {
+                let attributes = self.operation_attributes(
+                    "publish",
+                    "send",
+                    producer_destination_name(exchange, routing_key),
+                    0,
+                );
+                let target = PublishTarget {
+                    span_name: span_name(
+                        "publish",
+                        publish_span_destination(exchange, routing_key),
+                    ),
+                    duration: self.operation_duration.bind(&attributes),
+                    sent: self.sent_messages.bind(&attributes),
+                    attributes,
+                };
+                (
+                    (exchange.to_owned(), routing_key.to_owned()),
+                    Arc::new(target),
+                )
+            },
         );
-        let target = Arc::new(PublishTarget {
-            exchange: exchange.to_owned(),
-            routing_key: routing_key.to_owned(),
-            span_name: span_name("publish", publish_span_destination(exchange, routing_key)),
-            duration: self.operation_duration.bind(&attributes),
-            sent: self.sent_messages.bind(&attributes),
-            attributes,
-        });
-        if targets.len() >= PUBLISH_TARGETS {
-            targets.remove(0);
-        }
-        targets.push(Arc::clone(&target));
-        target
+        Arc::clone(target)
     }
 
     /// The attributes common to spans and metric points of one operation:

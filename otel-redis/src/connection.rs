@@ -9,7 +9,7 @@ use opentelemetry_semantic_conventions::attribute::{
     DB_RESPONSE_STATUS_CODE, DB_SYSTEM_NAME, ERROR_TYPE, SERVER_ADDRESS, SERVER_PORT,
 };
 use otel_core::instrument::Operation;
-use otel_core::metrics::BoundHistogram;
+use otel_core::metrics::{BoundHistogram, RecentCache};
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 use smallvec::SmallVec;
 
@@ -67,7 +67,7 @@ impl<C> InstrumentedConnection<C> {
             inner,
             shared,
             namespace: NamespaceCache::default(),
-            series: SeriesCache::default(),
+            series: SeriesCache::new(SERIES_CACHE),
         }
     }
 
@@ -249,41 +249,9 @@ impl NamespaceCache {
 const SERIES_CACHE: usize = 16;
 
 /// The `db.client.operation.duration` series of the successful calls a connection made
-/// recently, bound, so that recording them does not hash and compare their attributes.
-#[derive(Clone, Default)]
-struct SeriesCache {
-    entries: Vec<(&'static str, StringValue, BoundHistogram)>,
-    /// The entry to replace next once full.
-    next: usize,
-}
-
-impl SeriesCache {
-    fn get(
-        &mut self,
-        name: &'static str,
-        namespace: &StringValue,
-        bind: impl FnOnce() -> BoundHistogram,
-    ) -> &BoundHistogram {
-        let found = self
-            .entries
-            .iter()
-            .position(|(n, ns, _)| *n == name && ns.as_str() == namespace.as_str());
-        let index = match found {
-            Some(index) => index,
-            None if self.entries.len() < SERIES_CACHE => {
-                self.entries.push((name, namespace.clone(), bind()));
-                self.entries.len() - 1
-            }
-            None => {
-                let index = self.next;
-                self.next = (self.next + 1) % SERIES_CACHE;
-                self.entries[index] = (name, namespace.clone(), bind());
-                index
-            }
-        };
-        &self.entries[index].2
-    }
-}
+/// recently (by command name and `db.namespace`), bound, so that recording them does not
+/// hash and compare their attributes.
+type SeriesCache = RecentCache<(&'static str, StringValue), BoundHistogram>;
 
 /// Metric attributes, on the stack: at most seven are ever recorded.
 type MetricAttributes = SmallVec<[KeyValue; 7]>;
@@ -336,10 +304,13 @@ impl Shared {
         series: &mut SeriesCache,
     ) {
         if failure.is_none() {
-            let bound = series.get(name, &namespace, || {
-                self.recorder
-                    .bind(&self.metric_attributes(name, namespace.clone(), None))
-            });
+            let bound = series.get_or_insert_with(
+                |(n, ns)| *n == name && ns.as_str() == namespace.as_str(),
+                || {
+                    let attributes = self.metric_attributes(name, namespace.clone(), None);
+                    ((name, namespace.clone()), self.recorder.bind(&attributes))
+                },
+            );
             Recorder::end_bound(operation, bound);
             return;
         }

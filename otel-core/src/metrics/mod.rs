@@ -156,6 +156,7 @@ mod counter;
 mod histogram;
 pub mod openmetrics;
 pub mod otlp;
+mod recent_cache;
 mod registry;
 mod snapshot;
 mod table;
@@ -171,6 +172,7 @@ pub use openmetrics::{Format, MetricsService};
 pub use otlp::{
     OtlpMetricsConfig, OtlpMetricsExporter, OtlpProtocol, PeriodicConfig, PeriodicMetricsExporter,
 };
+pub use recent_cache::RecentCache;
 pub use registry::{CounterBuilder, HistogramBuilder, Metrics, UpDownCounterBuilder};
 pub use snapshot::{
     Exemplar, HistogramData, InstrumentKind, MetricSnapshot, Percentiles, SeriesData,
