@@ -7,30 +7,26 @@ pub mod generic {
     use otel_sqlx::{InstrumentedConnection, InstrumentedPool, SupportedDatabase};
     use sqlx::AssertSqlSafe;
 
-    /// `SELECT COUNT(*)` through the pool.
+    /// The rows of `table`, read through the pool.
     pub async fn count_rows<DB: SupportedDatabase>(
         pool: &InstrumentedPool<DB>,
         table: &str,
-    ) -> sqlx::Result<i64>
-    where
-        i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
-        usize: sqlx::ColumnIndex<DB::Row>,
-    {
-        let sql = format!("SELECT COUNT(*) FROM {table}");
-        sqlx::query_scalar(AssertSqlSafe(sql)).fetch_one(pool).await
+    ) -> sqlx::Result<usize> {
+        let rows = sqlx::raw_sql(AssertSqlSafe(format!("SELECT * FROM {table}")))
+            .fetch_all(pool)
+            .await?;
+        Ok(rows.len())
     }
 
     /// The same on a connection held by the caller.
     pub async fn count_on<DB: SupportedDatabase>(
         conn: &mut InstrumentedConnection<DB>,
         table: &str,
-    ) -> sqlx::Result<i64>
-    where
-        i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
-        usize: sqlx::ColumnIndex<DB::Row>,
-    {
-        let sql = format!("SELECT COUNT(*) FROM {table}");
-        sqlx::query_scalar(AssertSqlSafe(sql)).fetch_one(conn).await
+    ) -> sqlx::Result<usize> {
+        let rows = sqlx::raw_sql(AssertSqlSafe(format!("SELECT * FROM {table}")))
+            .fetch_all(conn)
+            .await?;
+        Ok(rows.len())
     }
 
     /// `DELETE` everything in a transaction; the rows deleted.
