@@ -14,6 +14,20 @@
 //!   `tracing-opentelemetry` and the official SDK with the same batch processor and no-op
 //!   exporter, under an INFO level filter.
 //!
+//! One more id, not a layer: `server/sdk_span_floor` is the bare service plus one SDK span
+//! per request (started as the child of an already extracted sampled parent, no
+//! attributes, ended when the handler returns) through the same kind of provider. It is
+//! the least any layer that makes its spans with the SDK pays, so its overhead over
+//! `server/bare` bounds from below what `server/otel_tower_sampled` can reach.
+//!
+//! And `server/unsampled_floor`: the bare service plus what an unsampled request must cost
+//! through the `opentelemetry` API whatever the layer: a context holding the remote parent
+//! (parsed once, before the run, so no parsing is counted) attached around the call and
+//! around the poll, the duration read from the clock and recorded into otel-core's
+//! histogram, and the active-request counter raised and lowered. The instruments are
+//! leaked, so no reference count is counted either. It bounds
+//! `server/otel_tower_unsampled` from below.
+//!
 //! Each iteration builds the request (the same cost in every variant, so it cancels out of
 //! the overheads), calls the service and drains the response body, so the span has ended
 //! when an iteration finishes.
@@ -21,6 +35,7 @@
 
 use std::convert::Infallible;
 use std::hint::black_box;
+use std::time::Instant;
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -28,12 +43,17 @@ use futures_util::FutureExt;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
-use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::trace::{
+    Span as _, SpanContext, TraceContextExt as _, TraceFlags, TraceState, Tracer as _,
+    TracerProvider as _,
+};
+use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{
     BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter,
 };
-use otel_core::metrics::MetricsConfig;
+use opentelemetry_semantic_conventions as semconv;
+use otel_core::metrics::{BoundHistogram, BoundUpDownCounter, MetricsConfig};
 use otel_core::propagation::TraceContextPropagator;
 use otel_tower::http::server::HttpServerLayer;
 use otel_tower::{Config, Metrics};
@@ -133,6 +153,71 @@ fn benches(c: &mut Criterion) {
         b.iter(|| run(&mut instrumented, request(UNSAMPLED)));
     });
 
+    let floor_provider = tracer_provider();
+    let floor_tracer = floor_provider.tracer("floor");
+    let floor_parent =
+        TraceContextPropagator::new().extract(&HeaderExtractor(request(SAMPLED).headers()));
+    let remote_parent = floor_parent.span().span_context().clone();
+    let mut floor = tower::service_fn(move |req: Request<Full<Bytes>>| {
+        let mut span = floor_tracer.start_with_context("GET", &floor_parent);
+        let response = handler(req);
+        async move {
+            let response = response.await;
+            span.end();
+            response
+        }
+    });
+    group.bench_function("sdk_span_floor", |b| {
+        b.iter(|| run(&mut floor, request(SAMPLED)));
+    });
+
+    let floor_metrics = Metrics::new(MetricsConfig::default());
+    let method = [KeyValue::new(
+        semconv::attribute::HTTP_REQUEST_METHOD,
+        "GET",
+    )];
+    let duration: &'static BoundHistogram = Box::leak(Box::new(
+        floor_metrics
+            .f64_histogram(semconv::metric::HTTP_SERVER_REQUEST_DURATION)
+            .with_unit("s")
+            .build()
+            .bind(&method),
+    ));
+    let active: &'static BoundUpDownCounter = Box::leak(Box::new(
+        floor_metrics
+            .i64_up_down_counter(semconv::metric::HTTP_SERVER_ACTIVE_REQUESTS)
+            .build()
+            .bind(&method),
+    ));
+    let unsampled_parent = SpanContext::new(
+        remote_parent.trace_id(),
+        remote_parent.span_id(),
+        TraceFlags::default(),
+        true,
+        TraceState::NONE,
+    );
+    let mut unsampled_floor = tower::service_fn(move |req: Request<Full<Bytes>>| {
+        let start = Instant::now();
+        let cx = Context::map_current(|cx| cx.with_remote_span_context(unsampled_parent.clone()));
+        active.add(1);
+        let response = {
+            let _guard = cx.clone().attach();
+            handler(req)
+        };
+        async move {
+            let response = {
+                let _guard = cx.clone().attach();
+                response.now_or_never().expect("ready")
+            };
+            active.add(-1);
+            duration.record_with_context(start.elapsed().as_secs_f64(), &cx);
+            response
+        }
+    });
+    group.bench_function("unsampled_floor", |b| {
+        b.iter(|| run(&mut unsampled_floor, request(UNSAMPLED)));
+    });
+
     let common_provider = tracer_provider();
     let subscriber = tracing_subscriber::registry()
         .with(tracing_subscriber::filter::LevelFilter::INFO)
@@ -160,7 +245,9 @@ fn benches(c: &mut Criterion) {
     group.finish();
     let _ = provider.shutdown();
     let _ = common_provider.shutdown();
+    let _ = floor_provider.shutdown();
     drop(metrics);
+    drop(floor_metrics);
 }
 
 criterion_group!(http_server, benches);

@@ -55,17 +55,20 @@ impl RequestState {
             self.series.error_type = Some(Cow::Owned(error_type));
         }
         if self.op.is_recording() {
-            let mut attrs =
-                Vec::with_capacity(2 + usize::from(!config.response_headers.is_empty()));
-            attrs.push(KeyValue::new(
-                semconv::HTTP_RESPONSE_STATUS_CODE,
-                i64::from(status),
-            ));
-            if let Some(error_type) = &self.series.error_type {
-                attrs.push(KeyValue::new(semconv::ERROR_TYPE, error_type.clone()));
+            let status = KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, i64::from(status));
+            if self.series.error_type.is_none() && config.response_headers.is_empty() {
+                // The common case: one attribute, set without collecting it into a `Vec`.
+                self.op.set_attribute(status);
+            } else {
+                let mut attrs =
+                    Vec::with_capacity(2 + usize::from(!config.response_headers.is_empty()));
+                attrs.push(status);
+                if let Some(error_type) = &self.series.error_type {
+                    attrs.push(KeyValue::new(semconv::ERROR_TYPE, error_type.clone()));
+                }
+                config.response_headers.capture(res.headers(), &mut attrs);
+                self.op.set_attributes(attrs);
             }
-            config.response_headers.capture(res.headers(), &mut attrs);
-            self.op.set_attributes(attrs);
         }
         if config.trace_response {
             let span = self.op.context().span();
