@@ -5,6 +5,7 @@ pub mod config;
 pub mod console;
 pub mod context;
 pub mod instrument;
+pub mod limits;
 pub mod logs;
 pub mod macro_support;
 pub mod metrics;

@@ -40,6 +40,7 @@ use crate::config::{
     parse_millis,
 };
 use crate::console::ConsoleExporter;
+use crate::limits::ValueLengthLimitProcessor;
 use crate::logs::{LogFormat, fmt_layer_with_redaction};
 use crate::metrics::otlp::{
     OtlpMetricsConfig, OtlpMetricsExporter, PeriodicConfig, PeriodicMetricsExporter,
@@ -199,6 +200,7 @@ pub struct TelemetryBuilder {
     // sampling/redaction options (crate::sampling::tail, crate::redact)
     tail: Option<TailConfig>,
     redaction: Option<Redactor>,
+    value_length_limit: Option<usize>,
 }
 
 type BoxedSpanProcessor = Box<dyn SpanProcessor>;
@@ -870,6 +872,39 @@ impl TelemetryBuilder {
         self.redaction = Some(redactor);
         self
     }
+
+    /// Truncates span, event and link attribute values longer than `limit` characters, after
+    /// redaction and before tail mode and the exporters (overrides
+    /// `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT` and `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`;
+    /// default: no limit). See [`crate::limits`].
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    /// use opentelemetry_sdk::trace::InMemorySpanExporter;
+    /// use otel_core::{EnvSource, Telemetry};
+    ///
+    /// let spans = InMemorySpanExporter::default();
+    /// let guard = Telemetry::builder()
+    ///     .with_env(EnvSource::from_pairs([("OTEL_TRACES_EXPORTER", "none")]))
+    ///     .with_attribute_value_length_limit(12)
+    ///     .with_span_exporter(spans.clone())
+    ///     .build()?;
+    /// let provider = guard.tracer_provider().expect("the SDK is enabled");
+    /// let mut span = provider.tracer("example").start("GET");
+    /// span.set_attribute(KeyValue::new("url.query", "q=".repeat(10_000)));
+    /// span.end();
+    /// provider.force_flush()?;
+    /// assert_eq!(
+    ///     spans.get_finished_spans()?[0].attributes,
+    ///     [KeyValue::new("url.query", "q=q=q=q=q=q=")]
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_attribute_value_length_limit(mut self, limit: usize) -> Self {
+        self.value_length_limit = Some(limit);
+        self
+    }
     // --- end sampling/redaction options ---
 
     /// Builds the pipeline without installing anything global.
@@ -921,6 +956,10 @@ impl TelemetryBuilder {
                 }
                 _ => None,
             },
+        };
+        let value_length_limit = match self.value_length_limit {
+            Some(limit) => Some(limit),
+            None => value_length_limit_from_env(&env)?,
         };
         let propagator: Box<dyn TextMapPropagator + Send + Sync> = match self.propagator {
             Some(p) => p,
@@ -1055,23 +1094,32 @@ impl TelemetryBuilder {
         if let Some(extra) = self.extra_exporter {
             processors.push((extra.0)());
         }
-        // Tail mode and redaction see every span before any exporter does.
-        if tail.is_none() && redactor.is_none() {
+        // Redaction, the value length limit and tail mode see every span before any exporter
+        // does, in that order: redaction first, so that no pattern (an e-mail address, a card
+        // number) is cut in half before it is masked; the limit next, so that the tail
+        // buffer and the export queues never hold a longer value.
+        if tail.is_none() && redactor.is_none() && value_length_limit.is_none() {
             for p in processors {
                 builder = builder.with_span_processor(BoxedProcessor(p));
             }
         } else {
             let mut exporting: BoxedSpanProcessor = Box::new(FanOut(processors));
+            if let Some(config) = tail {
+                let tail = TailSpanProcessor::new(BoxedProcessor(exporting), config);
+                guard.tail_stats = Some(tail.stats());
+                exporting = Box::new(tail);
+            }
+            if let Some(limit) = value_length_limit {
+                exporting = Box::new(ValueLengthLimitProcessor::new(
+                    BoxedProcessor(exporting),
+                    limit,
+                ));
+            }
             if let Some(r) = &redactor {
                 exporting = Box::new(RedactingSpanProcessor::new(
                     BoxedProcessor(exporting),
                     r.clone(),
                 ));
-            }
-            if let Some(config) = tail {
-                let tail = TailSpanProcessor::new(BoxedProcessor(exporting), config);
-                guard.tail_stats = Some(tail.stats());
-                exporting = Box::new(tail);
             }
             builder = builder.with_span_processor(BoxedProcessor(exporting));
         }
@@ -1201,6 +1249,27 @@ impl BatchSettings {
         }
         b.build()
     }
+}
+
+/// The span attribute value length limit of the environment: the span-specific variable
+/// wins over the general one, as the specification says.
+fn value_length_limit_from_env(env: &EnvSource) -> Result<Option<usize>, ConfigError> {
+    for variable in [
+        "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+        "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+    ] {
+        if let Some(value) = env.get(variable) {
+            return match value.parse::<usize>() {
+                Ok(limit) => Ok(Some(limit)),
+                Err(_) => Err(ConfigError::invalid(
+                    variable,
+                    value,
+                    "expected a whole number of characters (0 or more)",
+                )),
+            };
+        }
+    }
+    Ok(None)
 }
 
 fn propagator_from_env(

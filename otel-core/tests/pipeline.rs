@@ -90,6 +90,101 @@ fn otlp_http_export_carries_resource_from_env() {
     assert!(names.contains(&"parent".to_string()) && names.contains(&"child".to_string()));
 }
 
+/// The string values of the exported span, event and link attributes, by key.
+fn exported_strings(rx: &OtlpHttpReceiver) -> std::collections::BTreeMap<String, String> {
+    use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value::Value};
+    let mut out = std::collections::BTreeMap::new();
+    let mut add = |kvs: &[KeyValue]| {
+        for kv in kvs {
+            if let Some(Value::StringValue(s)) = kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                out.insert(kv.key.clone(), s.clone());
+            }
+        }
+    };
+    for req in rx.trace_requests() {
+        for span in req
+            .resource_spans
+            .iter()
+            .flat_map(|r| r.scope_spans.iter())
+            .flat_map(|s| s.spans.iter())
+        {
+            add(&span.attributes);
+            for event in &span.events {
+                add(&event.attributes);
+            }
+            for link in &span.links {
+                add(&link.attributes);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn attribute_value_length_limit_applies_after_redaction_and_before_tail_mode_and_export() {
+    use opentelemetry::KeyValue;
+
+    let rx = OtlpHttpReceiver::start().unwrap();
+    let mut guard = Telemetry::builder()
+        .with_env(env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", rx.endpoint()),
+            // The span-specific variable wins over the general one.
+            ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "24".into()),
+            ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "3".into()),
+            ("OTEL_CORE_REDACTION", "true".into()),
+            ("OTEL_CORE_TAIL_SAMPLING", "true".into()),
+        ]))
+        .build()
+        .unwrap();
+    let tracer = guard.tracer_provider().unwrap().tracer("t");
+    let mut span = tracer.start("GET");
+    span.set_attribute(KeyValue::new("user_agent.original", "x".repeat(1 << 20)));
+    span.set_attribute(KeyValue::new(
+        "address",
+        "Zürich-Oerlikon, Binzmühlestrasse 80",
+    ));
+    span.set_attribute(KeyValue::new("short", "ok"));
+    // An e-mail address that the limit would cut in half: masked first, then cut.
+    span.set_attribute(KeyValue::new(
+        "note",
+        "mail ann.marie.longname@example.com today",
+    ));
+    span.add_event(
+        "exception",
+        vec![KeyValue::new(
+            "exception.message",
+            "connection refused by 10.0.0.1:5432",
+        )],
+    );
+    span.end();
+    let report = guard.shutdown(Duration::from_secs(5));
+    assert_eq!(report.spans_exported, 1);
+
+    let strings = exported_strings(&rx);
+    assert_eq!(strings["user_agent.original"], "x".repeat(24));
+    assert_eq!(strings["address"], "Zürich-Oerlikon, Binzmüh");
+    assert_eq!(strings["short"], "ok");
+    assert_eq!(strings["note"], "mail [REDACTED] today");
+    assert_eq!(strings["exception.message"], "connection refused by 10");
+
+    // The builder overrides both variables.
+    let rx = OtlpHttpReceiver::start().unwrap();
+    let mut guard = Telemetry::builder()
+        .with_env(env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", rx.endpoint()),
+            ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "6".into()),
+        ]))
+        .with_attribute_value_length_limit(2)
+        .build()
+        .unwrap();
+    let tracer = guard.tracer_provider().unwrap().tracer("t");
+    let mut span = tracer.start("GET");
+    span.set_attribute(KeyValue::new("url.path", "/users/42"));
+    span.end();
+    guard.shutdown(Duration::from_secs(5));
+    assert_eq!(exported_strings(&rx)["url.path"], "/u");
+}
+
 #[test]
 fn closed_port_shuts_down_quickly_and_counts_drops() {
     // Port 9 (discard) is closed on loopback here: the connection is refused at once.
@@ -135,6 +230,8 @@ fn malformed_variables_are_errors_naming_them() {
         ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
         ("OTEL_LOGS_EXPORTER", "syslog"),
         ("OTEL_CORE_LOG_FORMAT", "xml"),
+        ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "-1"),
+        ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "4k"),
     ];
     for (var, val) in cases {
         let mut pairs = vec![(var, val.to_string())];
