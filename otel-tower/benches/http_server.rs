@@ -20,6 +20,12 @@
 //! the least any layer that makes its spans with the SDK pays, so its overhead over
 //! `server/bare` bounds from below what `server/otel_tower_sampled` can reach.
 //!
+//! `server/bare_2_threads` and `server/otel_tower_unsampled_2_threads` run two threads at
+//! once, each serving unsampled requests through its own clone of one service: the time of
+//! one iteration is the wall time for both threads to serve one request each, so the
+//! difference from the one-thread ids is what the two threads cost each other (shared
+//! reference counts and counters bouncing between the cores).
+//!
 //! And `server/unsampled_floor`: the bare service plus what an unsampled request must cost
 //! through the `opentelemetry` API whatever the layer: a context holding the remote parent
 //! (parsed once, before the run, so no parsing is counted) attached around the call and
@@ -35,7 +41,7 @@
 
 use std::convert::Infallible;
 use std::hint::black_box;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -116,6 +122,28 @@ where
     black_box(body.is_ok());
 }
 
+/// Wall time for two threads to serve `iters` unsampled requests each, each thread through
+/// its own service from `make`.
+fn on_two_threads<S, B>(iters: u64, make: impl Fn() -> S) -> Duration
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>, Error = Infallible> + Send,
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
+    let services = [make(), make()];
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for mut svc in services {
+            scope.spawn(move || {
+                for _ in 0..iters {
+                    run(&mut svc, request(UNSAMPLED));
+                }
+            });
+        }
+    });
+    start.elapsed()
+}
+
 struct HeaderExtractor<'a>(&'a http::HeaderMap);
 
 impl Extractor for HeaderExtractor<'_> {
@@ -151,6 +179,15 @@ fn benches(c: &mut Criterion) {
     });
     group.bench_function("otel_tower_unsampled", |b| {
         b.iter(|| run(&mut instrumented, request(UNSAMPLED)));
+    });
+
+    // Both cores serving at once through clones of one service: what the layer's shared
+    // state costs when two threads touch it on every request.
+    group.bench_function("bare_2_threads", |b| {
+        b.iter_custom(|iters| on_two_threads(iters, || tower::service_fn(handler)));
+    });
+    group.bench_function("otel_tower_unsampled_2_threads", |b| {
+        b.iter_custom(|iters| on_two_threads(iters, || instrumented.clone()));
     });
 
     let floor_provider = tracer_provider();

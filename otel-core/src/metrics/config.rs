@@ -185,9 +185,11 @@ pub struct MetricsConfig {
     /// Default: `Resource::builder().build()` (SDK defaults and `OTEL_RESOURCE_ATTRIBUTES` /
     /// `OTEL_SERVICE_NAME`); the pipeline passes its own.
     pub resource: Resource,
-    /// Independently locked stripes per histogram series. Recording threads spread over the
-    /// stripes, so `n` threads recording into one series contend `n` times less; each stripe
-    /// costs the memory given in the [module docs](super#memory-per-series). Default: 2.
+    /// Stripes per histogram, counter and up-down counter series: independently locked
+    /// histogram stripes, separate atomics (each on its own cache lines) for counters.
+    /// Recording threads spread over the stripes, so `n` threads recording into one series
+    /// contend `n` times less. A histogram stripe costs the memory given in the
+    /// [module docs](super#memory-per-series), a counter stripe 128 bytes. Default: 2.
     /// Clamped to `1..=16`.
     pub stripes_per_series: usize,
     /// How long the slowest exemplar of a series stays "recent" for
@@ -303,7 +305,7 @@ impl MetricsConfig {
         self
     }
 
-    /// Sets the number of stripes per histogram series (see the field docs).
+    /// Sets the number of stripes per histogram and counter series (see the field docs).
     ///
     /// ```
     /// use otel_core::metrics::{Metrics, MetricsConfig};

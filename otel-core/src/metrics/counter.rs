@@ -1,5 +1,5 @@
 //! Counters and up-down counters: the same series table and export path as histograms, with
-//! one atomic per series.
+//! a few striped atomics per series ([`SumCells`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -10,6 +10,7 @@ use opentelemetry::KeyValue;
 use super::config::MetricsConfig;
 use super::registry::{Descriptor, Handle};
 use super::snapshot::{SeriesData, SeriesSnapshot};
+use super::stripes::{Padded, stripe_hint};
 use super::table::{LazySeries, Series, SeriesTable, hash_attributes, sorted_attributes};
 
 /// A monotonic counter (e.g. requests served, bytes sent), exported as an OTLP monotonic sum
@@ -34,7 +35,7 @@ use super::table::{LazySeries, Series, SeriesTable, hash_attributes, sorted_attr
 /// ```
 #[derive(Clone, Debug)]
 pub struct Counter {
-    pub(crate) inner: Handle<SumInstrument<AtomicU64>>,
+    pub(crate) inner: Handle<SumInstrument<CounterCells>>,
 }
 
 impl Counter {
@@ -58,9 +59,7 @@ impl Counter {
     #[inline]
     pub fn add(&self, value: u64, attributes: &[KeyValue]) {
         if let Some(instrument) = self.inner.get() {
-            instrument
-                .cell(attributes)
-                .fetch_add(value, Ordering::Relaxed);
+            instrument.cell(attributes).add(value);
         }
     }
 
@@ -108,7 +107,7 @@ impl Counter {
 /// ```
 #[derive(Clone, Debug)]
 pub struct UpDownCounter {
-    pub(crate) inner: Handle<SumInstrument<AtomicI64>>,
+    pub(crate) inner: Handle<SumInstrument<UpDownCells>>,
 }
 
 impl UpDownCounter {
@@ -140,9 +139,7 @@ impl UpDownCounter {
     #[inline]
     pub fn add(&self, value: i64, attributes: &[KeyValue]) {
         if let Some(instrument) = self.inner.get() {
-            instrument
-                .cell(attributes)
-                .fetch_add(value, Ordering::Relaxed);
+            instrument.cell(attributes).add(value);
         }
     }
 
@@ -166,20 +163,86 @@ impl UpDownCounter {
     }
 }
 
-/// An atomic cell of a sum instrument.
-pub(crate) trait SumCell: Default + Send + Sync + 'static {
-    fn read(&self) -> SeriesData;
+/// The cells of one counter series: one atomic per stripe, each on its own cache lines, so
+/// that threads adding to the same series (an in-flight gauge raised and lowered on every
+/// request) do not fight over one line. A read sums the stripes, as Java's `LongAdder` (the
+/// OpenTelemetry Java SDK's sum cell) does: a read racing with adds on other threads may miss
+/// some of them, and a monotonic counter still never reads lower than before.
+#[derive(Debug)]
+pub(crate) struct SumCells<A> {
+    stripes: Box<[Padded<A>]>,
 }
 
-impl SumCell for AtomicU64 {
-    fn read(&self) -> SeriesData {
-        SeriesData::Counter(self.load(Ordering::Relaxed))
+/// A monotonic counter's cells.
+pub(crate) type CounterCells = SumCells<AtomicU64>;
+/// An up-down counter's cells.
+pub(crate) type UpDownCells = SumCells<AtomicI64>;
+
+impl<A: Default> SumCells<A> {
+    fn with_stripes(stripes: usize) -> Self {
+        Self {
+            stripes: (0..stripes.max(1)).map(|_| Padded(A::default())).collect(),
+        }
+    }
+
+    /// This thread's stripe.
+    #[inline]
+    fn stripe(&self) -> &A {
+        &self.stripes[stripe_hint() % self.stripes.len()].0
     }
 }
 
-impl SumCell for AtomicI64 {
+/// The cells of a sum instrument's series.
+pub(crate) trait SumCell: Send + Sync + 'static {
+    /// What one add takes.
+    type Value;
+    /// Cells with `stripes` stripes.
+    fn new(stripes: usize) -> Self;
+    /// Adds `value` to this thread's stripe.
+    fn add(&self, value: Self::Value);
+    /// The sum of all stripes.
+    fn read(&self) -> SeriesData;
+}
+
+impl SumCell for CounterCells {
+    type Value = u64;
+
+    fn new(stripes: usize) -> Self {
+        Self::with_stripes(stripes)
+    }
+
+    #[inline]
+    fn add(&self, value: u64) {
+        self.stripe().fetch_add(value, Ordering::Relaxed);
+    }
+
     fn read(&self) -> SeriesData {
-        SeriesData::UpDownCounter(self.load(Ordering::Relaxed))
+        SeriesData::Counter(
+            self.stripes
+                .iter()
+                .fold(0, |sum, s| sum.wrapping_add(s.0.load(Ordering::Relaxed))),
+        )
+    }
+}
+
+impl SumCell for UpDownCells {
+    type Value = i64;
+
+    fn new(stripes: usize) -> Self {
+        Self::with_stripes(stripes)
+    }
+
+    #[inline]
+    fn add(&self, value: i64) {
+        self.stripe().fetch_add(value, Ordering::Relaxed);
+    }
+
+    fn read(&self) -> SeriesData {
+        SeriesData::UpDownCounter(
+            self.stripes
+                .iter()
+                .fold(0, |sum, s| sum.wrapping_add(s.0.load(Ordering::Relaxed))),
+        )
     }
 }
 
@@ -188,6 +251,7 @@ impl SumCell for AtomicI64 {
 pub(crate) struct SumInstrument<C> {
     pub(crate) descriptor: Descriptor,
     table: SeriesTable<C>,
+    stripes: usize,
 }
 
 impl<C: SumCell> SumInstrument<C> {
@@ -195,6 +259,7 @@ impl<C: SumCell> SumInstrument<C> {
         Self {
             descriptor,
             table: SeriesTable::new(config.cardinality_limit),
+            stripes: config.effective_stripes(),
         }
     }
 
@@ -214,7 +279,9 @@ impl<C: SumCell> SumInstrument<C> {
     #[inline]
     fn series(&self, attributes: &[KeyValue]) -> &Arc<Series<C>> {
         self.table
-            .get_or_insert(hash_attributes(attributes), attributes, C::default)
+            .get_or_insert(hash_attributes(attributes), attributes, || {
+                C::new(self.stripes)
+            })
     }
 
     pub(crate) fn collect(&self, now: SystemTime) -> Vec<SeriesSnapshot> {
@@ -288,7 +355,7 @@ impl Counter {
 #[derive(Clone, Debug)]
 pub struct BoundCounter {
     counter: Counter,
-    series: LazySeries<AtomicU64>,
+    series: LazySeries<CounterCells>,
 }
 
 impl BoundCounter {
@@ -304,9 +371,7 @@ impl BoundCounter {
     #[inline]
     pub fn add(&self, value: u64) {
         if let Some(instrument) = self.counter.inner.get() {
-            instrument
-                .bound_cell(&self.series)
-                .fetch_add(value, Ordering::Relaxed);
+            instrument.bound_cell(&self.series).add(value);
         }
     }
 
@@ -367,7 +432,7 @@ impl UpDownCounter {
 #[derive(Clone, Debug)]
 pub struct BoundUpDownCounter {
     counter: UpDownCounter,
-    series: LazySeries<AtomicI64>,
+    series: LazySeries<UpDownCells>,
 }
 
 impl BoundUpDownCounter {
@@ -385,9 +450,7 @@ impl BoundUpDownCounter {
     #[inline]
     pub fn add(&self, value: i64) {
         if let Some(instrument) = self.counter.inner.get() {
-            instrument
-                .bound_cell(&self.series)
-                .fetch_add(value, Ordering::Relaxed);
+            instrument.bound_cell(&self.series).add(value);
         }
     }
 
@@ -403,5 +466,38 @@ impl BoundUpDownCounter {
     /// ```
     pub fn attributes(&self) -> &[KeyValue] {
         &self.series.attributes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_counter_stripe_is_128_bytes() {
+        // The figure of the module docs' "Memory per series".
+        assert_eq!(std::mem::size_of::<Padded<AtomicI64>>(), 128);
+        assert_eq!(std::mem::size_of::<Padded<AtomicU64>>(), 128);
+    }
+
+    #[test]
+    fn adds_from_many_threads_sum_over_the_stripes() {
+        let cells = UpDownCells::new(3);
+        let counter = CounterCells::new(3);
+        std::thread::scope(|scope| {
+            for t in 0..8_i64 {
+                let (cells, counter) = (&cells, &counter);
+                scope.spawn(move || {
+                    for _ in 0..1000 {
+                        cells.add(t + 1);
+                        cells.add(-1);
+                        counter.add(2);
+                    }
+                });
+            }
+        });
+        // Each thread t added t per round: 1000 * (0 + 1 + ... + 7).
+        assert!(matches!(cells.read(), SeriesData::UpDownCounter(28_000)));
+        assert!(matches!(counter.read(), SeriesData::Counter(16_000)));
     }
 }

@@ -1,7 +1,6 @@
 //! The exemplar-tagged, HDR-backed histogram instrument.
 
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -13,6 +12,7 @@ use super::registry::{Descriptor, Handle};
 use super::snapshot::{
     Exemplar, HistogramData, Percentiles, SeriesData, SeriesSnapshot, bucket_index,
 };
+use super::stripes::{Padded, stripe_hint};
 use super::table::{
     LazySeries, Series, SeriesTable, canonical_attributes, hash_attributes, sorted_attributes,
 };
@@ -709,12 +709,6 @@ pub(crate) struct HistogramCells {
     stripes: Box<[Padded<Mutex<Stripe>>]>,
 }
 
-/// Aligns to two cache lines so that neighbouring stripes never share one (adjacent-line
-/// prefetching pairs lines on x86).
-#[derive(Debug)]
-#[repr(align(128))]
-struct Padded<T>(T);
-
 /// One stripe: everything a record touches, under one uncontended lock.
 #[derive(Debug)]
 struct Stripe {
@@ -796,24 +790,6 @@ struct Merged {
     exemplars: Vec<Exemplar>,
     slowest: Option<Exemplar>,
     hdr: Option<hdrhistogram::Histogram<u64>>,
-}
-
-thread_local! {
-    /// This thread's preferred stripe (assigned round-robin on first use).
-    static STRIPE_HINT: Cell<usize> = const { Cell::new(usize::MAX) };
-}
-
-#[inline]
-fn stripe_hint() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    STRIPE_HINT.with(|hint| {
-        let mut h = hint.get();
-        if h == usize::MAX {
-            h = NEXT.fetch_add(1, Ordering::Relaxed);
-            hint.set(h);
-        }
-        h
-    })
 }
 
 impl HistogramCells {

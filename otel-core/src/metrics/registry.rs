@@ -1,14 +1,14 @@
 //! The [`Metrics`] registry, instrument builders and the process-wide default registry.
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::SystemTime;
 
 use opentelemetry_sdk::Resource;
 
 use super::config::MetricsConfig;
-use super::counter::{Counter, SumInstrument, UpDownCounter};
+use super::counter::{Counter, CounterCells, SumInstrument, UpDownCells, UpDownCounter};
 use super::histogram::{Histogram, HistogramInstrument};
 use super::snapshot::{InstrumentKind, MetricSnapshot, SeriesSnapshot};
 
@@ -833,8 +833,8 @@ impl<I: Registered> Deferred<I> {
 #[derive(Clone, Debug)]
 pub(crate) enum Instrument {
     Histogram(Arc<HistogramInstrument>),
-    Counter(Arc<SumInstrument<AtomicU64>>),
-    UpDownCounter(Arc<SumInstrument<AtomicI64>>),
+    Counter(Arc<SumInstrument<CounterCells>>),
+    UpDownCounter(Arc<SumInstrument<UpDownCells>>),
 }
 
 /// Instrument types the registry can build and hand out.
@@ -863,7 +863,7 @@ impl Registered for HistogramInstrument {
     }
 }
 
-impl Registered for SumInstrument<AtomicU64> {
+impl Registered for SumInstrument<CounterCells> {
     fn create(spec: &Spec, config: &MetricsConfig) -> Arc<Self> {
         Arc::new(SumInstrument::new(spec.descriptor(), config))
     }
@@ -878,7 +878,7 @@ impl Registered for SumInstrument<AtomicU64> {
     }
 }
 
-impl Registered for SumInstrument<AtomicI64> {
+impl Registered for SumInstrument<UpDownCells> {
     fn create(spec: &Spec, config: &MetricsConfig) -> Arc<Self> {
         Arc::new(SumInstrument::new(spec.descriptor(), config))
     }

@@ -27,7 +27,11 @@ pub(crate) enum Side {
 }
 
 /// What all services of one gRPC layer share.
+///
+/// Aligned to two cache lines, away from the `Arc`'s reference count that every request
+/// changes (see the HTTP server's `ServerShared`).
 #[derive(Debug)]
+#[repr(align(128))]
 pub(crate) struct RpcShared {
     pub(crate) config: Config,
     pub(crate) duration: Histogram,

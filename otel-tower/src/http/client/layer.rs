@@ -10,7 +10,11 @@ use crate::config::Config;
 use crate::telemetry::Histogram;
 
 /// What every [`HttpClient`] built by one layer shares.
+///
+/// Aligned to two cache lines, away from the `Arc`'s reference count that every request
+/// changes (see the HTTP server's `ServerShared`).
 #[derive(Debug)]
+#[repr(align(128))]
 pub(crate) struct ClientShared {
     pub(crate) config: Config,
     pub(crate) duration: Histogram,
