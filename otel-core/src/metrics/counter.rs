@@ -10,7 +10,7 @@ use opentelemetry::KeyValue;
 use super::config::MetricsConfig;
 use super::registry::{Descriptor, Handle};
 use super::snapshot::{SeriesData, SeriesSnapshot};
-use super::stripes::{Padded, stripe_hint};
+use super::stripes::{Padded, stripe_of};
 use super::table::{LazySeries, Series, SeriesTable, hash_attributes, sorted_attributes};
 
 /// A monotonic counter (e.g. requests served, bytes sent), exported as an OTLP monotonic sum
@@ -188,7 +188,7 @@ impl<A: Default> SumCells<A> {
     /// This thread's stripe.
     #[inline]
     fn stripe(&self) -> &A {
-        &self.stripes[stripe_hint() % self.stripes.len()].0
+        &self.stripes[stripe_of(self.stripes.len())].0
     }
 }
 

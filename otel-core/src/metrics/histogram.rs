@@ -12,7 +12,7 @@ use super::registry::{Descriptor, Handle};
 use super::snapshot::{
     Exemplar, HistogramData, Percentiles, SeriesData, SeriesSnapshot, bucket_index,
 };
-use super::stripes::{Padded, stripe_hint};
+use super::stripes::{Padded, stripe_of};
 use super::table::{
     LazySeries, Series, SeriesTable, canonical_attributes, hash_attributes, sorted_attributes,
 };
@@ -822,12 +822,17 @@ impl HistogramCells {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
         }
-        let start = stripe_hint() % n;
-        for k in 0..n {
-            match self.stripes[(start + k) % n].0.try_lock() {
+        let start = stripe_of(n);
+        let mut i = start;
+        loop {
+            match self.stripes[i].0.try_lock() {
                 Ok(guard) => return guard,
                 Err(std::sync::TryLockError::Poisoned(p)) => return p.into_inner(),
                 Err(std::sync::TryLockError::WouldBlock) => {}
+            }
+            i = if i + 1 == n { 0 } else { i + 1 };
+            if i == start {
+                break;
             }
         }
         self.stripes[start]
