@@ -509,3 +509,68 @@ async fn plain_hyper_service() {
     assert_attr(&span, semconv::CLIENT_ADDRESS, "203.0.113.9");
     assert_no_attr(&span, semconv::HTTP_ROUTE);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_requests_count_requests_in_flight_across_worker_threads() {
+    let t = Telemetry::new();
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let handler_gate = gate.clone();
+    let router = Router::new()
+        .route(
+            "/wait",
+            get(move || {
+                let gate = handler_gate.clone();
+                async move {
+                    gate.acquire().await.unwrap().forget();
+                    "done"
+                }
+            }),
+        )
+        .layer(HttpServerLayer::new(t.config().build()));
+    let addr = serve(router).await;
+    let in_flight: i64 = 6;
+    let requests: Vec<_> = (0..in_flight)
+        .map(|_| tokio::spawn(async move { get_with(addr, "GET", "/wait", &[]).await }))
+        .collect();
+
+    // All six wait in the handler, spread over the two worker threads: the counter's
+    // stripes add up to six.
+    let total = |t: &Telemetry| -> i64 {
+        t.up_down(metric::HTTP_SERVER_ACTIVE_REQUESTS)
+            .iter()
+            .map(|(_, v)| v)
+            .sum()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while total(&t) != in_flight {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "active requests: {:?}",
+            t.up_down(metric::HTTP_SERVER_ACTIVE_REQUESTS)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    gate.add_permits(in_flight as usize);
+    for request in requests {
+        let response = request.await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.into_body().collect().await.unwrap();
+    }
+    // Every body has been read: the spans end and the counter is back to zero.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while total(&t) != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            t.up_down(metric::HTTP_SERVER_ACTIVE_REQUESTS)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let waited = t
+        .span_names()
+        .iter()
+        .filter(|name| *name == "GET /wait")
+        .count();
+    assert_eq!(waited, in_flight as usize);
+}
