@@ -3,7 +3,9 @@
 //!
 //! As the specification says, a string value (or each string of an array) longer than the
 //! limit is truncated to at most that many characters; other values are left alone. The
-//! limit applies to span attributes, event attributes and link attributes.
+//! limit applies to span attributes, event attributes and link attributes. Log records
+//! exported over OTLP are not cut, although the specification's general variable covers
+//! them too.
 //!
 //! When a limit is set, [`Telemetry::builder`](crate::Telemetry::builder) puts a
 //! [`ValueLengthLimitProcessor`] right after redaction (which must see whole values, or an
