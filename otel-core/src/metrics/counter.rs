@@ -204,47 +204,34 @@ pub(crate) trait SumCell: Send + Sync + 'static {
     fn read(&self) -> SeriesData;
 }
 
-impl SumCell for CounterCells {
-    type Value = u64;
+/// The [`SumCell`] implementation for the cells of one atomic type; `$data` wraps their sum.
+macro_rules! sum_cells {
+    ($atomic:ty, $value:ty, $data:path) => {
+        impl SumCell for SumCells<$atomic> {
+            type Value = $value;
 
-    fn new(stripes: usize) -> Self {
-        Self::with_stripes(stripes)
-    }
+            fn new(stripes: usize) -> Self {
+                Self::with_stripes(stripes)
+            }
 
-    #[inline]
-    fn add(&self, value: u64) {
-        self.stripe().fetch_add(value, Ordering::Relaxed);
-    }
+            #[inline]
+            fn add(&self, value: $value) {
+                self.stripe().fetch_add(value, Ordering::Relaxed);
+            }
 
-    fn read(&self) -> SeriesData {
-        SeriesData::Counter(
-            self.stripes
-                .iter()
-                .fold(0, |sum, s| sum.wrapping_add(s.0.load(Ordering::Relaxed))),
-        )
-    }
+            fn read(&self) -> SeriesData {
+                $data(
+                    self.stripes
+                        .iter()
+                        .fold(0, |sum, s| sum.wrapping_add(s.0.load(Ordering::Relaxed))),
+                )
+            }
+        }
+    };
 }
 
-impl SumCell for UpDownCells {
-    type Value = i64;
-
-    fn new(stripes: usize) -> Self {
-        Self::with_stripes(stripes)
-    }
-
-    #[inline]
-    fn add(&self, value: i64) {
-        self.stripe().fetch_add(value, Ordering::Relaxed);
-    }
-
-    fn read(&self) -> SeriesData {
-        SeriesData::UpDownCounter(
-            self.stripes
-                .iter()
-                .fold(0, |sum, s| sum.wrapping_add(s.0.load(Ordering::Relaxed))),
-        )
-    }
-}
+sum_cells!(AtomicU64, u64, SeriesData::Counter);
+sum_cells!(AtomicI64, i64, SeriesData::UpDownCounter);
 
 /// The shared state of one counter or up-down counter.
 #[derive(Debug)]
