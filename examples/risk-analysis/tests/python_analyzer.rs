@@ -107,16 +107,29 @@ impl Drop for PythonChild {
     }
 }
 
+/// Polls `{base}/health` until it answers `ok`. Each attempt has its own short timeout, so
+/// one request stuck on a server that is still starting (a first run compiles the Python
+/// modules) does not use up the whole wait; the last failure is in the panic message.
 async fn wait_healthy(http: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Ok(r) = http.get(format!("{base}/health")).send().await
-            && r.status().is_success()
+        let last = match http
+            .get(format!("{base}/health"))
+            .timeout(Duration::from_secs(3))
+            .send()
+            .await
         {
-            assert_eq!(r.text().await.unwrap(), "ok");
-            return;
-        }
-        assert!(Instant::now() < deadline, "{base} not healthy within 30 s");
+            Ok(r) if r.status().is_success() => {
+                assert_eq!(r.text().await.unwrap(), "ok");
+                return;
+            }
+            Ok(r) => format!("status {}", r.status()),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            Instant::now() < deadline,
+            "{base} not healthy within 60 s; last attempt: {last}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -236,7 +249,11 @@ async fn the_python_analyzer_answers_like_the_rust_one_and_continues_the_trace()
     let python_url = format!("http://127.0.0.1:{python_port}");
 
     // The Rust analyzer, in process (no pipeline installed: its spans go nowhere).
-    let rust_listen: std::net::SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    // Not the port just picked for Python, which is free until the Python process binds it.
+    let rust_port = std::iter::repeat_with(free_port)
+        .find(|p| *p != python_port)
+        .unwrap();
+    let rust_listen: std::net::SocketAddr = ([127, 0, 0, 1], rust_port).into();
     let (stop_rust, stopped) = tokio::sync::oneshot::channel::<()>();
     let rust_server = tokio::spawn(risk_analysis::analyzer::serve(rust_listen, async {
         let _ = stopped.await;
