@@ -1,6 +1,39 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+/// Implements `SpanProcessor` for `$ty<P>`, a wrapper whose field `inner: P` is the next
+/// processor: `on_end` runs `$on_end` (with `$this` for `self` and `$span` for the owned span,
+/// which the body hands on), everything else goes straight to `inner`.
+macro_rules! wrapping_span_processor {
+    ($ty:ident, |$this:ident, $span:ident| $on_end:block) => {
+        impl<P: opentelemetry_sdk::trace::SpanProcessor> opentelemetry_sdk::trace::SpanProcessor
+            for $ty<P>
+        {
+            fn on_start(
+                &self,
+                span: &mut opentelemetry_sdk::trace::Span,
+                cx: &opentelemetry::Context,
+            ) {
+                self.inner.on_start(span, cx);
+            }
+            #[allow(unused_mut)]
+            fn on_end(&$this, mut $span: opentelemetry_sdk::trace::SpanData) $on_end
+            fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+                self.inner.force_flush()
+            }
+            fn shutdown_with_timeout(
+                &self,
+                timeout: std::time::Duration,
+            ) -> opentelemetry_sdk::error::OTelSdkResult {
+                self.inner.shutdown_with_timeout(timeout)
+            }
+            fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+                self.inner.set_resource(resource);
+            }
+        }
+    };
+}
+
 pub mod config;
 pub mod console;
 pub mod context;

@@ -35,12 +35,8 @@
 //! # Ok::<(), ConfigError>(())
 //! ```
 
-use std::time::Duration;
-
-use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
-use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
+use opentelemetry::{Array, KeyValue, StringValue, Value};
+use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
 
 /// A span processor that truncates long string attribute values, then hands the span to
 /// `inner`.
@@ -91,28 +87,10 @@ impl<P: SpanProcessor> ValueLengthLimitProcessor<P> {
     }
 }
 
-impl<P: SpanProcessor> SpanProcessor for ValueLengthLimitProcessor<P> {
-    fn on_start(&self, span: &mut Span, cx: &Context) {
-        self.inner.on_start(span, cx);
-    }
-
-    fn on_end(&self, mut span: SpanData) {
-        limit_span(&mut span, self.limit);
-        self.inner.on_end(span);
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
-    }
-}
+wrapping_span_processor!(ValueLengthLimitProcessor, |self, span| {
+    limit_span(&mut span, self.limit);
+    self.inner.on_end(span);
+});
 
 /// Truncates every string value of the span's, its events' and its links' attributes.
 fn limit_span(span: &mut SpanData, limit: usize) {

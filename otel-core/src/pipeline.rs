@@ -1692,26 +1692,12 @@ struct CountingProcessor<P> {
     stats: Arc<ExportStats>,
 }
 
-impl<P: SpanProcessor> SpanProcessor for CountingProcessor<P> {
-    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &Context) {
-        self.inner.on_start(span, cx);
+wrapping_span_processor!(CountingProcessor, |self, span| {
+    if span.span_context.is_sampled() {
+        self.stats.ended.fetch_add(1, Ordering::Relaxed);
     }
-    fn on_end(&self, span: SpanData) {
-        if span.span_context.is_sampled() {
-            self.stats.ended.fetch_add(1, Ordering::Relaxed);
-        }
-        self.inner.on_end(span);
-    }
-    fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
-    }
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
-    fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
-    }
-}
+    self.inner.on_end(span);
+});
 
 #[derive(Debug)]
 struct BoxedProcessor(BoxedSpanProcessor);

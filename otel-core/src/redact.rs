@@ -41,13 +41,10 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use opentelemetry::trace::Status;
-use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
-use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
+use opentelemetry::{Array, KeyValue, StringValue, Value};
+use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
 
 /// The secret-marking names on by default (normalised: lower case, no separators).
 ///
@@ -986,24 +983,10 @@ impl<P: SpanProcessor> RedactingSpanProcessor<P> {
     }
 }
 
-impl<P: SpanProcessor> SpanProcessor for RedactingSpanProcessor<P> {
-    fn on_start(&self, span: &mut Span, cx: &Context) {
-        self.inner.on_start(span, cx);
-    }
-    fn on_end(&self, mut span: SpanData) {
-        self.redactor.redact_span(&mut span);
-        self.inner.on_end(span);
-    }
-    fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
-    }
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
-    fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
-    }
-}
+wrapping_span_processor!(RedactingSpanProcessor, |self, span| {
+    self.redactor.redact_span(&mut span);
+    self.inner.on_end(span);
+});
 
 #[cfg(test)]
 mod tests {

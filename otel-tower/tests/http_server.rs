@@ -535,21 +535,7 @@ async fn active_requests_count_requests_in_flight_across_worker_threads() {
 
     // All six wait in the handler, spread over the two worker threads: the counter's
     // stripes add up to six.
-    let total = |t: &Telemetry| -> i64 {
-        t.up_down(metric::HTTP_SERVER_ACTIVE_REQUESTS)
-            .iter()
-            .map(|(_, v)| v)
-            .sum()
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while total(&t) != in_flight {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "active requests: {:?}",
-            t.up_down(metric::HTTP_SERVER_ACTIVE_REQUESTS)
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_active_requests(&t, in_flight).await;
 
     gate.add_permits(in_flight as usize);
     for request in requests {
@@ -558,19 +544,28 @@ async fn active_requests_count_requests_in_flight_across_worker_threads() {
         response.into_body().collect().await.unwrap();
     }
     // Every body has been read: the spans end and the counter is back to zero.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while total(&t) != 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{:?}",
-            t.up_down(metric::HTTP_SERVER_ACTIVE_REQUESTS)
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_active_requests(&t, 0).await;
     let waited = t
         .span_names()
         .iter()
         .filter(|name| *name == "GET /wait")
         .count();
     assert_eq!(waited, in_flight as usize);
+}
+
+/// Waits (10 s at most) until `http.server.active_requests`, summed over its series, is
+/// `expected`.
+async fn wait_for_active_requests(t: &Telemetry, expected: i64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let active = t.up_down(metric::HTTP_SERVER_ACTIVE_REQUESTS);
+        if active.iter().map(|(_, v)| v).sum::<i64>() == expected {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "expected {expected} active requests: {active:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
