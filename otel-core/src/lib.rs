@@ -39,6 +39,7 @@ pub mod console;
 pub mod context;
 pub mod instrument;
 pub mod limits;
+mod log_rewrite;
 pub mod logs;
 pub mod macro_support;
 pub mod metrics;

@@ -1,14 +1,16 @@
-//! Attribute value length limit for spans: `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT` (or the
-//! general `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`), which the Rust SDK does not apply itself.
+//! Attribute value length limits, which the Rust SDK does not apply itself: for spans
+//! `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`, for log records
+//! `OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT`, each falling back to the general
+//! `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`.
 //!
 //! As the specification says, a string value (or each string of an array) longer than the
 //! limit is truncated to at most that many characters; other values are left alone. The
-//! limit applies to span attributes, event attributes and link attributes. Log records
-//! exported over OTLP are not cut, although the specification's general variable covers
-//! them too.
+//! limit applies to span attributes, event attributes and link attributes, and to log record
+//! attributes (strings nested in their lists and maps too), not to a log record's body.
 //!
 //! When a limit is set, [`Telemetry::builder`](crate::Telemetry::builder) puts a
-//! [`ValueLengthLimitProcessor`] right after redaction (which must see whole values, or an
+//! [`ValueLengthLimitProcessor`] (and, when log records are exported, a
+//! [`ValueLengthLimitLogProcessor`]) right after redaction (which must see whole values, or an
 //! e-mail address cut in half would escape its pattern) and before tail mode and the
 //! exporters, so neither the tail buffer nor an export queue holds a longer value. Without a
 //! limit a client can make each span carry whatever its headers and URL can hold; with the
@@ -90,6 +92,81 @@ impl<P: SpanProcessor> ValueLengthLimitProcessor<P> {
 wrapping_span_processor!(ValueLengthLimitProcessor, |self, span| {
     limit_span(&mut span, self.limit);
     self.inner.on_end(span);
+});
+
+/// A log processor that truncates long string attribute values of each log record (strings
+/// nested in lists and maps included; the body is left whole), then hands it to `inner`.
+///
+/// ```
+/// use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _};
+/// use opentelemetry_sdk::logs::{InMemoryLogExporter, SdkLoggerProvider, SimpleLogProcessor};
+/// use otel_core::limits::ValueLengthLimitLogProcessor;
+///
+/// let logs = InMemoryLogExporter::default();
+/// let provider = SdkLoggerProvider::builder()
+///     .with_log_processor(ValueLengthLimitLogProcessor::new(
+///         SimpleLogProcessor::new(logs.clone()),
+///         8,
+///     ))
+///     .build();
+/// let logger = provider.logger("example");
+/// let mut record = logger.create_log_record();
+/// record.add_attribute("user_agent.original", "Mozilla/5.0 (X11; Linux x86_64)");
+/// logger.emit(record);
+///
+/// let exported = &logs.get_emitted_logs()?[0].record;
+/// assert_eq!(
+///     exported.attributes_iter().next().map(|(_, v)| v),
+///     Some(&AnyValue::from("Mozilla/"))
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct ValueLengthLimitLogProcessor<P> {
+    inner: P,
+    limit: usize,
+}
+
+impl<P: opentelemetry_sdk::logs::LogProcessor> ValueLengthLimitLogProcessor<P> {
+    /// Wraps `inner`, truncating string attribute values to at most `limit` characters.
+    ///
+    /// ```
+    /// use opentelemetry_sdk::logs::{BatchLogProcessor, InMemoryLogExporter, SdkLoggerProvider};
+    /// use otel_core::limits::ValueLengthLimitLogProcessor;
+    ///
+    /// let batch = BatchLogProcessor::builder(InMemoryLogExporter::default()).build();
+    /// let provider = SdkLoggerProvider::builder()
+    ///     .with_log_processor(ValueLengthLimitLogProcessor::new(batch, 4096))
+    ///     .build();
+    /// # let _ = provider.shutdown();
+    /// ```
+    pub fn new(inner: P, limit: usize) -> Self {
+        Self { inner, limit }
+    }
+}
+
+crate::log_rewrite::wrapping_log_processor!(ValueLengthLimitLogProcessor, |self, record| {
+    let limit = self.limit;
+    crate::log_rewrite::rewrite(
+        record,
+        |_| None,
+        |_, value| {
+            crate::log_rewrite::map_strings(
+                value,
+                None,
+                &|_, v| match v {
+                    opentelemetry::logs::AnyValue::String(s) => {
+                        let mut cut = s.clone();
+                        limit_string(&mut cut, limit);
+                        (cut.as_str().len() != s.as_str().len())
+                            .then_some(opentelemetry::logs::AnyValue::String(cut))
+                    }
+                    _ => None,
+                },
+                0,
+            )
+        },
+    );
 });
 
 /// Truncates every string value of the span's, its events' and its links' attributes.

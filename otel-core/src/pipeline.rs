@@ -26,7 +26,7 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::logs::SdkLoggerProvider;
+use opentelemetry_sdk::logs::{BatchLogProcessor, SdkLoggerProvider};
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, ShouldSample, SpanData,
     SpanExporter, SpanProcessor,
@@ -40,13 +40,13 @@ use crate::config::{
     parse_millis,
 };
 use crate::console::ConsoleExporter;
-use crate::limits::ValueLengthLimitProcessor;
+use crate::limits::{ValueLengthLimitLogProcessor, ValueLengthLimitProcessor};
 use crate::logs::{LogFormat, fmt_layer_with_redaction};
 use crate::metrics::otlp::{
     OtlpMetricsConfig, OtlpMetricsExporter, PeriodicConfig, PeriodicMetricsExporter,
 };
 use crate::metrics::{ExemplarFilter, Metrics, MetricsConfig, MetricsError};
-use crate::redact::{RedactingSpanProcessor, Redactor};
+use crate::redact::{RedactingLogProcessor, RedactingSpanProcessor, Redactor};
 use crate::resource::ResourceConfig;
 use crate::sampling::tail::{FanOut, TailConfig, TailSampler, TailSpanProcessor, TailStats};
 
@@ -460,9 +460,9 @@ impl TelemetryBuilder {
     /// ```
     /// use otel_core::{EnvSource, OtlpProtocol, Telemetry};
     ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), otel_core::ConfigError> {
-    /// // gRPC runs on the application's tokio runtime: build the pipeline inside it.
+    /// # fn main() -> Result<(), otel_core::ConfigError> {
+    /// // The gRPC exporters run on a runtime of the pipeline's own: no tokio runtime is
+    /// // needed around the build, and a current-thread one is fine too.
     /// let guard = Telemetry::builder()
     ///     .with_env(EnvSource::from_pairs([(
     ///         "OTEL_EXPORTER_OTLP_PROTOCOL",
@@ -873,10 +873,10 @@ impl TelemetryBuilder {
         self
     }
 
-    /// Truncates span, event and link attribute values longer than `limit` characters, after
-    /// redaction and before tail mode and the exporters (overrides
-    /// `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT` and `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`;
-    /// default: no limit). See [`crate::limits`].
+    /// Truncates span, event, link and exported log record attribute values longer than
+    /// `limit` characters, after redaction and before tail mode and the exporters (overrides
+    /// `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`, `OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT`
+    /// and `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`; default: no limit). See [`crate::limits`].
     ///
     /// ```
     /// use opentelemetry::KeyValue;
@@ -957,9 +957,12 @@ impl TelemetryBuilder {
                 _ => None,
             },
         };
-        let value_length_limit = match self.value_length_limit {
-            Some(limit) => Some(limit),
-            None => value_length_limit_from_env(&env)?,
+        let (value_length_limit, log_value_length_limit) = match self.value_length_limit {
+            Some(limit) => (Some(limit), Some(limit)),
+            None => (
+                value_length_limit_from_env(&env, "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT")?,
+                value_length_limit_from_env(&env, "OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT")?,
+            ),
         };
         let propagator: Box<dyn TextMapPropagator + Send + Sync> = match self.propagator {
             Some(p) => p,
@@ -981,6 +984,7 @@ impl TelemetryBuilder {
             shutdown_timeout: self.shutdown_timeout.unwrap_or(Duration::from_secs(5)),
             redactor: redactor.clone(),
             tail_stats: None,
+            export_runtime: None,
         };
         if disabled {
             return Ok(guard);
@@ -1041,9 +1045,9 @@ impl TelemetryBuilder {
                 timeout: settings.timeout,
             })
             .map_err(metrics_error)?;
-            let periodic = PeriodicConfig::from_lookup(lookup)
-                .map_err(metrics_error)?
-                .with_timeout(settings.timeout);
+            // `OTEL_METRIC_EXPORT_TIMEOUT` caps one periodic export; the OTLP timeout caps
+            // each request inside the exporter (the smaller wins).
+            let periodic = PeriodicConfig::from_lookup(lookup).map_err(metrics_error)?;
             guard.metrics_exporter = Some(
                 PeriodicMetricsExporter::start(guard.metrics.clone(), exporter, periodic)
                     .map_err(metrics_error)?,
@@ -1059,7 +1063,7 @@ impl TelemetryBuilder {
                 TracesExporter::Otlp => {
                     let settings = OtlpSettings::resolve(&env, Signal::Traces, &self.otlp)?;
                     endpoint = Some(settings.endpoint.clone());
-                    let exporter = otlp_span_exporter(&settings)?;
+                    let exporter = otlp_span_exporter(&settings, &mut guard.export_runtime)?;
                     let counted = CountingExporter {
                         inner: exporter,
                         stats: stats.clone(),
@@ -1149,14 +1153,26 @@ impl TelemetryBuilder {
                     "log records",
                     &settings.endpoint,
                 ),
-                inner: otlp_log_exporter(&settings)?,
+                inner: otlp_log_exporter(&settings, &mut guard.export_runtime)?,
             };
-            guard.logger_provider = Some(
-                SdkLoggerProvider::builder()
-                    .with_resource(resource)
-                    .with_batch_exporter(exporter)
-                    .build(),
-            );
+            // Redaction, then the limit, then the export queue: exported log records are
+            // masked and cut like spans are.
+            let batch = BatchLogProcessor::builder(exporter).build();
+            let builder = SdkLoggerProvider::builder().with_resource(resource);
+            let builder = match (&redactor, log_value_length_limit) {
+                (None, None) => builder.with_log_processor(batch),
+                (Some(r), None) => {
+                    builder.with_log_processor(RedactingLogProcessor::new(batch, r.clone()))
+                }
+                (None, Some(limit)) => {
+                    builder.with_log_processor(ValueLengthLimitLogProcessor::new(batch, limit))
+                }
+                (Some(r), Some(limit)) => builder.with_log_processor(RedactingLogProcessor::new(
+                    ValueLengthLimitLogProcessor::new(batch, limit),
+                    r.clone(),
+                )),
+            };
+            guard.logger_provider = Some(builder.build());
         }
         guard.inner = Arc::new(GuardInner {
             stats: ExportStats::shared(stats),
@@ -1251,13 +1267,13 @@ impl BatchSettings {
     }
 }
 
-/// The span attribute value length limit of the environment: the span-specific variable
-/// wins over the general one, as the specification says.
-fn value_length_limit_from_env(env: &EnvSource) -> Result<Option<usize>, ConfigError> {
-    for variable in [
-        "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
-        "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
-    ] {
+/// An attribute value length limit of the environment: the signal's own variable
+/// (`specific`) wins over the general one, as the specification says.
+fn value_length_limit_from_env(
+    env: &EnvSource,
+    specific: &str,
+) -> Result<Option<usize>, ConfigError> {
+    for variable in [specific, "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"] {
         if let Some(value) = env.get(variable) {
             return match value.parse::<usize>() {
                 Ok(limit) => Ok(Some(limit)),
@@ -1283,17 +1299,63 @@ fn propagator_from_env(
         .map_err(|e| ConfigError::invalid("OTEL_PROPAGATORS", value, e.to_string()))
 }
 
-/// The tonic channel of the gRPC exporters lives on the application's tokio runtime: building
-/// one outside a runtime would panic deep in hyper, so say so instead.
-fn require_tokio_runtime(component: &'static str) -> Result<(), ConfigError> {
-    tokio::runtime::Handle::try_current()
-        .map(|_| ())
-        .map_err(|_| ConfigError::Build {
-            component,
-            reason: "OTLP over gRPC needs a tokio runtime: build the pipeline inside one \
-                     (e.g. in #[tokio::main]) or use OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"
-                .to_owned(),
-        })
+/// A tokio runtime of the pipeline's own, with one worker thread, for the tonic channels of the
+/// gRPC span and log exporters.
+///
+/// On the application's runtime those channels would stop whenever that runtime cannot run
+/// them: built outside any runtime (tonic panics), or on a current-thread runtime whose only
+/// thread is waiting in [`TelemetryGuard::shutdown`] for the last export, which then never
+/// happens. On their own runtime, exports go on whatever the application's runtime does.
+struct ExportRuntime(Option<tokio::runtime::Runtime>);
+
+impl ExportRuntime {
+    fn new() -> Result<Self, ConfigError> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("otel-core-grpc")
+            .enable_all()
+            .build()
+            .map(|rt| Self(Some(rt)))
+            .map_err(|e| ConfigError::Build {
+                component: "OTLP gRPC runtime",
+                reason: e.to_string(),
+            })
+    }
+
+    /// Runs `f` (which builds a tonic channel) with this runtime as the current one.
+    fn enter<T>(&self, f: impl FnOnce() -> T) -> T {
+        match &self.0 {
+            Some(rt) => {
+                let _entered = rt.enter();
+                f()
+            }
+            None => f(),
+        }
+    }
+}
+
+impl fmt::Debug for ExportRuntime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ExportRuntime")
+    }
+}
+
+impl Drop for ExportRuntime {
+    fn drop(&mut self) {
+        // Dropping a runtime where blocking is not allowed (inside the application's async
+        // code) would panic; this never blocks.
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// The guard's export runtime, made on first use.
+fn export_runtime(slot: &mut Option<ExportRuntime>) -> Result<&ExportRuntime, ConfigError> {
+    if slot.is_none() {
+        *slot = Some(ExportRuntime::new()?);
+    }
+    Ok(slot.as_ref().expect("just set"))
 }
 
 /// The provider [`TelemetryBuilder::install`] made global, kept typed so that adapters built
@@ -1321,9 +1383,23 @@ fn headers_map(settings: &OtlpSettings) -> std::collections::HashMap<String, Str
 
 fn otlp_span_exporter(
     settings: &OtlpSettings,
+    runtime: &mut Option<ExportRuntime>,
 ) -> Result<opentelemetry_otlp::SpanExporter, ConfigError> {
     if settings.protocol == OtlpProtocol::Grpc {
-        require_tokio_runtime("OTLP span exporter")?;
+        let metadata = grpc_metadata(settings)?;
+        return export_runtime(runtime)?
+            .enter(|| {
+                opentelemetry_otlp::SpanExporter::builder()
+                    .with_tonic()
+                    .with_endpoint(settings.endpoint.clone())
+                    .with_timeout(settings.timeout)
+                    .with_metadata(metadata)
+                    .build()
+            })
+            .map_err(|e| ConfigError::Build {
+                component: "OTLP span exporter",
+                reason: e.to_string(),
+            });
     }
     let built = match settings.protocol {
         OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
@@ -1348,9 +1424,23 @@ fn otlp_span_exporter(
 
 fn otlp_log_exporter(
     settings: &OtlpSettings,
+    runtime: &mut Option<ExportRuntime>,
 ) -> Result<opentelemetry_otlp::LogExporter, ConfigError> {
     if settings.protocol == OtlpProtocol::Grpc {
-        require_tokio_runtime("OTLP log exporter")?;
+        let metadata = grpc_metadata(settings)?;
+        return export_runtime(runtime)?
+            .enter(|| {
+                opentelemetry_otlp::LogExporter::builder()
+                    .with_tonic()
+                    .with_endpoint(settings.endpoint.clone())
+                    .with_timeout(settings.timeout)
+                    .with_metadata(metadata)
+                    .build()
+            })
+            .map_err(|e| ConfigError::Build {
+                component: "OTLP log exporter",
+                reason: e.to_string(),
+            });
     }
     let built = match settings.protocol {
         OtlpProtocol::HttpProtobuf => opentelemetry_otlp::LogExporter::builder()
@@ -1780,6 +1870,8 @@ pub struct TelemetryGuard {
     shutdown_timeout: Duration,
     redactor: Option<Redactor>,
     tail_stats: Option<TailStats>,
+    /// Where the gRPC exporters' channels run; dropped after the providers (field order).
+    export_runtime: Option<ExportRuntime>,
 }
 
 impl fmt::Debug for TelemetryGuard {

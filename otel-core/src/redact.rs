@@ -558,6 +558,62 @@ impl Redactor {
         }
     }
 
+    /// The redacted form of a log record's body (`name` `None`) or of its attribute `name`,
+    /// or `None` when nothing needs masking: the whole value under a secret name, personal
+    /// data in every string, at any depth of lists and maps (map keys are names too), and
+    /// integers that read as card or phone numbers.
+    ///
+    /// ```
+    /// use opentelemetry::logs::AnyValue;
+    /// use otel_core::redact::Redactor;
+    ///
+    /// let r = Redactor::new();
+    /// assert_eq!(
+    ///     r.redact_log_value(Some("api_key"), &AnyValue::Int(42)),
+    ///     Some(AnyValue::from("[REDACTED]"))
+    /// );
+    /// assert_eq!(
+    ///     r.redact_log_value(None, &AnyValue::from("reset sent to ann@example.com")),
+    ///     Some(AnyValue::from("reset sent to [REDACTED]"))
+    /// );
+    /// assert_eq!(r.redact_log_value(Some("count"), &AnyValue::Int(3)), None);
+    /// ```
+    pub fn redact_log_value(
+        &self,
+        name: Option<&str>,
+        value: &opentelemetry::logs::AnyValue,
+    ) -> Option<opentelemetry::logs::AnyValue> {
+        use opentelemetry::logs::AnyValue;
+        let mask = || AnyValue::String(StringValue::from(self.inner.mask.clone()));
+        if name.is_some_and(|n| self.is_secret_name(n)) {
+            return Some(mask());
+        }
+        crate::log_rewrite::map_strings(
+            value,
+            None,
+            &|key, v| {
+                if key.is_some_and(|k| self.is_secret_name(k.as_str())) {
+                    return Some(mask());
+                }
+                match v {
+                    AnyValue::String(s) => match self.redact_str(s.as_str()) {
+                        Cow::Owned(r) => Some(AnyValue::String(StringValue::from(r))),
+                        Cow::Borrowed(_) => None,
+                    },
+                    AnyValue::Int(i) if *i >= 1_000_000 => {
+                        let buf = itoa_buf(i.unsigned_abs());
+                        match self.redact_str(buf.as_str()) {
+                            Cow::Owned(r) => Some(AnyValue::String(StringValue::from(r))),
+                            Cow::Borrowed(_) => None,
+                        }
+                    }
+                    _ => None,
+                }
+            },
+            0,
+        )
+    }
+
     /// Redacts a finished span: its attributes, its events' names-and-attributes, and its
     /// error description.
     ///
@@ -986,6 +1042,69 @@ impl<P: SpanProcessor> RedactingSpanProcessor<P> {
 wrapping_span_processor!(RedactingSpanProcessor, |self, span| {
     self.redactor.redact_span(&mut span);
     self.inner.on_end(span);
+});
+
+/// A log processor that redacts each log record (its body and its attributes, as
+/// [`Redactor::redact_log_value`] does), then hands it to `inner`. The pipeline puts one in
+/// front of the OTLP log exporter when redaction is on, so exported log records are masked
+/// like the printed lines and the spans.
+///
+/// ```
+/// use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _};
+/// use opentelemetry_sdk::logs::{InMemoryLogExporter, SdkLoggerProvider, SimpleLogProcessor};
+/// use otel_core::redact::{RedactingLogProcessor, Redactor};
+///
+/// let logs = InMemoryLogExporter::default();
+/// let provider = SdkLoggerProvider::builder()
+///     .with_log_processor(RedactingLogProcessor::new(
+///         SimpleLogProcessor::new(logs.clone()),
+///         Redactor::new(),
+///     ))
+///     .build();
+/// let logger = provider.logger("example");
+/// let mut record = logger.create_log_record();
+/// record.set_body("mail sent to ann@example.com".into());
+/// record.add_attribute("password", "hunter2");
+/// logger.emit(record);
+///
+/// let exported = &logs.get_emitted_logs()?[0].record;
+/// assert_eq!(exported.body(), Some(&AnyValue::from("mail sent to [REDACTED]")));
+/// assert_eq!(
+///     exported.attributes_iter().next().map(|(_, v)| v),
+///     Some(&AnyValue::from("[REDACTED]"))
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct RedactingLogProcessor<P> {
+    inner: P,
+    redactor: Redactor,
+}
+
+impl<P: opentelemetry_sdk::logs::LogProcessor> RedactingLogProcessor<P> {
+    /// Wraps `inner`.
+    ///
+    /// ```
+    /// use opentelemetry_sdk::logs::{BatchLogProcessor, InMemoryLogExporter, SdkLoggerProvider};
+    /// use otel_core::redact::{RedactingLogProcessor, Redactor};
+    ///
+    /// let batch = BatchLogProcessor::builder(InMemoryLogExporter::default()).build();
+    /// let provider = SdkLoggerProvider::builder()
+    ///     .with_log_processor(RedactingLogProcessor::new(batch, Redactor::new()))
+    ///     .build();
+    /// # let _ = provider.shutdown();
+    /// ```
+    pub fn new(inner: P, redactor: Redactor) -> Self {
+        Self { inner, redactor }
+    }
+}
+
+crate::log_rewrite::wrapping_log_processor!(RedactingLogProcessor, |self, record| {
+    crate::log_rewrite::rewrite(
+        record,
+        |body| self.redactor.redact_log_value(None, body),
+        |key, value| self.redactor.redact_log_value(Some(key.as_str()), value),
+    );
 });
 
 #[cfg(test)]

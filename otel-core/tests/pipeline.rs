@@ -232,6 +232,7 @@ fn malformed_variables_are_errors_naming_them() {
         ("OTEL_CORE_LOG_FORMAT", "xml"),
         ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "-1"),
         ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "4k"),
+        ("OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT", "big"),
     ];
     for (var, val) in cases {
         let mut pairs = vec![(var, val.to_string())];

@@ -196,3 +196,79 @@ fn tracing_events_exported_as_otlp_logs_with_trace_context() {
     assert!(rec.attributes.iter().any(|kv| kv.key == "account"));
     let _ = KeyValue::new("unused", 1);
 }
+
+/// Exported log records are redacted and cut like spans: secret-named fields, personal data
+/// in the message and in fields, and long field values, with the trace context kept.
+#[test]
+fn exported_log_records_are_redacted_and_cut() {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+
+    let rx = OtlpHttpReceiver::start().unwrap();
+    let mut guard = Telemetry::builder()
+        .with_env(EnvSource::from_pairs([
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", rx.endpoint()),
+            ("OTEL_LOGS_EXPORTER", "otlp".into()),
+            ("OTEL_CORE_REDACTION", "true".into()),
+            // The log-record variable wins over the general one (and spans keep theirs).
+            ("OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT", "10".into()),
+            ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "3".into()),
+        ]))
+        .with_log_format(LogFormat::Off)
+        .build()
+        .unwrap();
+    let tracer = guard.tracer_provider().unwrap().tracer("t");
+    let subscriber = {
+        use tracing_subscriber::layer::SubscriberExt;
+        tracing_subscriber::registry().with(guard.tracing_layer())
+    };
+    let span = tracer.start("handler");
+    let sc = span.span_context().clone();
+    let cx = Context::current_with_span(span);
+    let long = "y".repeat(1 << 16);
+    tracing::subscriber::with_default(subscriber, || {
+        let _a = cx.clone().attach();
+        tracing::warn!(
+            password = "hunter2",
+            card = 4_111_111_111_111_111_u64,
+            user_agent = long.as_str(),
+            note = "ok",
+            "reset link sent to ann@example.com"
+        );
+    });
+    cx.span().end();
+    let _ = guard.shutdown(Duration::from_secs(5));
+    let records: Vec<_> = rx
+        .log_requests()
+        .into_iter()
+        .flat_map(|r| r.resource_logs)
+        .flat_map(|r| r.scope_logs)
+        .flat_map(|s| s.log_records)
+        .collect();
+    assert_eq!(records.len(), 1, "{records:?}");
+    let rec = &records[0];
+    let string = |v: Option<&opentelemetry_proto::tonic::common::v1::AnyValue>| match v
+        .and_then(|v| v.value.as_ref())
+    {
+        Some(Value::StringValue(s)) => s.clone(),
+        other => panic!("not a string: {other:?}"),
+    };
+    assert_eq!(string(rec.body.as_ref()), "reset link sent to [REDACTED]");
+    let attr = |key: &str| {
+        string(
+            rec.attributes
+                .iter()
+                .find(|kv| kv.key == key)
+                .unwrap_or_else(|| panic!("no {key} in {:?}", rec.attributes))
+                .value
+                .as_ref(),
+        )
+    };
+    // Masked first, then cut: `[REDACTED]` is exactly ten characters.
+    assert_eq!(attr("password"), "[REDACTED]");
+    assert_eq!(attr("card"), "[REDACTED]");
+    assert_eq!(attr("user_agent"), "y".repeat(10));
+    assert_eq!(attr("note"), "ok");
+    assert_eq!(rec.trace_id, sc.trace_id().to_bytes().to_vec());
+    assert_eq!(rec.span_id, sc.span_id().to_bytes().to_vec());
+    assert_eq!(rec.severity_text, "WARN");
+}
