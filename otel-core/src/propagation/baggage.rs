@@ -150,12 +150,19 @@ pub(crate) fn with_added_baggage(
     if entries.is_empty() {
         return cx.clone();
     }
+    // The new entries go in first, so that they take the room (64 entries, 8 192 bytes)
+    // before the caller's do; the caller's entries under the same keys are never copied, so a
+    // full baggage cannot keep the caller's value in place of ours.
     let mut baggage = Baggage::new();
-    for (key, (value, metadata)) in cx.baggage() {
-        baggage.insert_with_metadata(key.clone(), value.clone(), metadata.clone());
-    }
+    let mut replaced: Vec<Key> = Vec::with_capacity(entries.len());
     for (key, value, metadata) in entries {
+        replaced.push(key.clone());
         baggage.insert_with_metadata(key, value, metadata);
+    }
+    for (key, (value, metadata)) in cx.baggage() {
+        if !replaced.contains(key) {
+            baggage.insert_with_metadata(key.clone(), value.clone(), metadata.clone());
+        }
     }
     cx.with_baggage(baggage)
 }

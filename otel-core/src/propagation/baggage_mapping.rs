@@ -572,6 +572,40 @@ mod tests {
         }
     }
 
+    /// A caller who fills its baggage up to the size limit (or to 64 entries) cannot keep
+    /// its own value under a mapped key.
+    #[test]
+    fn header_mapping_wins_over_a_full_baggage() {
+        let mapping = HeaderToBaggage::new()
+            .map("x-tenant-id", "tenant.id")
+            .unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-tenant-id", HeaderValue::from_static("acme-corp"));
+        let tenant = |cx: &Context| cx.baggage().get("tenant.id").map(|v| v.as_str().to_owned());
+
+        // Size: one padding entry that leaves no room for a longer tenant value.
+        let mut full = vec![KeyValue::new("tenant.id", "evil")];
+        let pad = 8192 - "tenant.id".len() - "evil".len() - "pad".len() - 8;
+        full.push(KeyValue::new("pad", "a".repeat(pad)));
+        let cx = Context::new().with_baggage(full);
+        assert_eq!(tenant(&cx).as_deref(), Some("evil"));
+        assert_ne!(
+            tenant(&mapping.apply(&headers, cx)).as_deref(),
+            Some("evil")
+        );
+
+        // Count: 64 entries, the caller's tenant among them.
+        let mut many: Vec<KeyValue> = (0..63)
+            .map(|i| KeyValue::new(format!("k{i}"), "v"))
+            .collect();
+        many.push(KeyValue::new("tenant.id", "evil"));
+        let cx = Context::new().with_baggage(many);
+        assert_eq!(cx.baggage().len(), 64);
+        let cx = mapping.apply(&headers, cx);
+        assert_eq!(tenant(&cx).as_deref(), Some("acme-corp"));
+        assert_eq!(cx.baggage().len(), 64);
+    }
+
     #[test]
     fn header_mapping_keeps_other_baggage_and_wins() {
         let mapping = HeaderToBaggage::new()

@@ -38,8 +38,9 @@
 //! `traceparent` starts a new trace; an invalid `tracestate` is dropped whole; a malformed
 //! baggage member is skipped), never panics, and reads a bounded prefix of each header:
 //! 16 KiB of `tracestate`, 8 KiB of `baggage`, the few dozen characters of the fixed-format
-//! headers. What it keeps is bounded too: 32 `tracestate` members cut to 512 characters, 180
-//! baggage members within 8192 bytes.
+//! headers. What it keeps is bounded too: 32 `tracestate` members cut to 512 characters; of
+//! `baggage`, the first 180 members are read and the `opentelemetry` `Baggage` keeps at most
+//! 64 of them within 8192 bytes (the rest are dropped).
 //!
 //! ```
 //! use http::HeaderMap;
