@@ -10,7 +10,7 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_semantic_conventions::attribute as attr;
 use otel_core::metrics::Metrics;
 
-use crate::attributes::{consumer_destination_name, error_type};
+use crate::attributes::{Destination, error_type};
 use crate::carrier::{extract_context, inject_context};
 use crate::consumer::{InstrumentedConsumer, QueueNames};
 use crate::delivery::{InstrumentedDelivery, ReceiveKind};
@@ -393,7 +393,7 @@ impl InstrumentedChannel {
             &Context::current(),
             target.span_name.clone(),
             SpanKind::Producer,
-            target.attributes.clone(),
+            target.span_attributes.clone(),
             links,
         );
         let message_attributes = operation.is_recording().then(|| {
@@ -536,19 +536,15 @@ impl InstrumentedChannel {
     ) -> lapin::Result<Option<InstrumentedDelivery>> {
         let shared = &self.shared;
         let names = Arc::new(QueueNames::new(queue.as_str()));
-        let metric_attributes = shared.operation_attributes(
-            "receive",
-            "receive",
-            consumer_destination_name("", "", queue.as_str()),
-            0,
-        );
+        let destination = Destination::queue(queue.as_str());
+        let metric_attributes = shared.metric_attributes("receive", "receive", &destination);
         let ambient = Context::current();
         let mut receive = record::start(
             &shared.instrumentation,
             &ambient,
             names.receive.clone(),
             SpanKind::Client,
-            metric_attributes.clone(),
+            shared.span_attributes("receive", "receive", &destination, 6),
             Vec::new(),
         );
         match self.channel.basic_get(queue, options).await {

@@ -43,7 +43,7 @@ impl QueueNames {
 ///
 /// For each delivery it extracts the producer's context from the message headers (a missing or
 /// malformed context is not an error: the message is then traced in a new trace, or under the
-/// consumer's current span), records a CONSUMER span `receive {queue}` for the hand-over of the
+/// consumer's current span), records a CLIENT span `receive {queue}` for the hand-over of the
 /// message to the application and counts it in `messaging.client.consumed.messages`, then opens
 /// the CONSUMER span `process {queue}` that the delivery carries until it is settled or
 /// dropped. See the crate documentation for the exact trace structure.

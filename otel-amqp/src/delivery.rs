@@ -13,9 +13,7 @@ use opentelemetry::trace::{Link, SpanKind, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_semantic_conventions::attribute as attr;
 
-use crate::attributes::{
-    AMQP_MULTIPLE, AMQP_REDELIVERED, AMQP_REQUEUE, consumer_destination_name, error_type,
-};
+use crate::attributes::{AMQP_MULTIPLE, AMQP_REDELIVERED, AMQP_REQUEUE, Destination, error_type};
 use crate::consumer::QueueNames;
 use crate::record::{self, Operation};
 use crate::shared::{
@@ -124,7 +122,7 @@ impl InstrumentedDelivery {
             &ambient
         };
 
-        let destination = consumer_destination_name(
+        let destination = Destination::consumer(
             delivery.exchange.as_str(),
             delivery.routing_key.as_str(),
             &names.queue,
@@ -141,16 +139,16 @@ impl InstrumentedDelivery {
 
         let (process_parent, message_count) = match kind {
             ReceiveKind::Pushed => {
-                let receive_metrics =
-                    shared.operation_attributes("receive", "receive", destination.clone(), 0);
-                let mut attributes = Vec::with_capacity(receive_metrics.len() + 6);
-                attributes.extend_from_slice(&receive_metrics);
+                let receive_metrics = shared.metric_attributes("receive", "receive", &destination);
+                let mut attributes = shared.span_attributes("receive", "receive", &destination, 6);
                 message_attributes(&mut attributes);
+                // `receive` is a CLIENT span in the messaging conventions' span kind table,
+                // whether the application pulled the message or the broker pushed it.
                 let receive = record::start(
                     &shared.instrumentation,
                     parent,
                     names.receive.clone(),
-                    SpanKind::Consumer,
+                    SpanKind::Client,
                     attributes,
                     links.clone(),
                 );
@@ -165,10 +163,8 @@ impl InstrumentedDelivery {
             ReceiveKind::Pulled { message_count, .. } => (parent.clone(), Some(message_count)),
         };
 
-        let metric_attributes =
-            shared.operation_attributes("process", "process", destination.clone(), 0);
-        let mut attributes = Vec::with_capacity(metric_attributes.len() + 6);
-        attributes.extend_from_slice(&metric_attributes);
+        let metric_attributes = shared.metric_attributes("process", "process", &destination);
+        let mut attributes = shared.span_attributes("process", "process", &destination, 6);
         message_attributes(&mut attributes);
         let operation = record::start(
             &shared.instrumentation,
@@ -482,7 +478,7 @@ struct ProcessSpan {
     context: Context,
     operation: Option<Operation>,
     metric_attributes: Vec<KeyValue>,
-    destination: Cow<'static, str>,
+    destination: Destination,
     error_type: Option<Cow<'static, str>>,
     names: Arc<QueueNames>,
     shared: Arc<Shared>,
@@ -510,9 +506,13 @@ impl ProcessSpan {
         };
         let metric_attributes =
             self.shared
-                .operation_attributes(operation_name, "settle", self.destination.clone(), 0);
-        let mut attributes = Vec::with_capacity(metric_attributes.len() + extra_attributes.len());
-        attributes.extend_from_slice(&metric_attributes);
+                .metric_attributes(operation_name, "settle", &self.destination);
+        let mut attributes = self.shared.span_attributes(
+            operation_name,
+            "settle",
+            &self.destination,
+            extra_attributes.len(),
+        );
         attributes.extend(extra_attributes);
         let mut operation = record::start(
             &self.shared.instrumentation,

@@ -9,7 +9,7 @@ mod publish;
 mod record;
 mod shared;
 
-pub use attributes::{AMQP_MULTIPLE, AMQP_REDELIVERED, AMQP_REQUEUE};
+pub use attributes::{AMQP_CONFIRM_UNKNOWN, AMQP_MULTIPLE, AMQP_REDELIVERED, AMQP_REQUEUE};
 pub use carrier::{AmqpHeaderExtractor, AmqpHeaderInjector, extract_context, inject_context};
 pub use channel::{InstrumentedChannel, InstrumentedChannelBuilder};
 pub use consumer::InstrumentedConsumer;

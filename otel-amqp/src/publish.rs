@@ -8,8 +8,9 @@ use std::task::{Context as TaskContext, Poll};
 
 use lapin::protocol::AMQPErrorKind;
 use lapin::{Confirmation, PublisherConfirm};
+use opentelemetry::KeyValue;
 
-use crate::attributes::{amqp_error_type, error_type};
+use crate::attributes::{AMQP_CONFIRM_UNKNOWN, amqp_error_type, error_type};
 use crate::record::{self, Operation};
 use crate::shared::{PublishTarget, Shared, with_error_type};
 
@@ -20,8 +21,12 @@ use crate::shared::{PublishTarget, Shared, with_error_type};
 /// On a channel in confirm mode the publish span is still open while this is pending and ends
 /// when it resolves: an `Ack` ends it successfully; a `Nack` (`error.type` `nack`) or a
 /// returned message (`error.type` from the reply code, such as `no-route`) end it as an error.
-/// Dropped without being awaited, the span ends without an outcome, like lapin, which then
-/// hands the confirmation to [`Channel::wait_for_confirms`](lapin::Channel::wait_for_confirms).
+/// Dropped without being awaited, or unwrapped with [`into_inner`](Self::into_inner), the span
+/// ends then without an outcome (lapin hands the confirmation to
+/// [`Channel::wait_for_confirms`](lapin::Channel::wait_for_confirms) instead): status Unset, no
+/// `error.type`, and [`AMQP_CONFIRM_UNKNOWN`](crate::AMQP_CONFIRM_UNKNOWN) `= true`, which
+/// also marks its `messaging.client.sent.messages` and `messaging.client.operation.duration`
+/// points, so that they are not counted as successes.
 ///
 /// ```no_run
 /// # async fn run(channel: otel_amqp::InstrumentedChannel) -> lapin::Result<()> {
@@ -64,7 +69,9 @@ impl InstrumentedPublisherConfirm {
         Self { inner, pending }
     }
 
-    /// Unwraps lapin's confirm; the publish span ends now, without the broker's answer.
+    /// Unwraps lapin's confirm; the publish span ends now, without the broker's answer: it and
+    /// its metric points carry [`AMQP_CONFIRM_UNKNOWN`](crate::AMQP_CONFIRM_UNKNOWN) `= true`
+    /// instead of an outcome.
     ///
     /// ```no_run
     /// # async fn run(channel: otel_amqp::InstrumentedChannel) -> lapin::Result<()> {
@@ -87,8 +94,8 @@ impl InstrumentedPublisherConfirm {
     /// # Ok(()) }
     /// ```
     pub fn into_inner(mut self) -> PublisherConfirm {
-        if let Some(pending) = self.pending.take() {
-            pending.finish(None);
+        if let Some(mut pending) = self.pending.take() {
+            pending.finish_unknown();
         }
         self.inner
     }
@@ -164,6 +171,18 @@ impl PendingPublish {
         self.finish_inner(error_type);
     }
 
+    /// Ends the span of a publish whose outcome will not be known here (the confirm was
+    /// dropped or unwrapped): neither a success nor an error, marked
+    /// [`AMQP_CONFIRM_UNKNOWN`] on the span and on the metric points.
+    fn finish_unknown(&mut self) {
+        let Some(mut operation) = self.operation.take() else {
+            return;
+        };
+        operation.set_attribute(KeyValue::new(AMQP_CONFIRM_UNKNOWN, true));
+        self.target.unknown_sent.add(1);
+        operation.end_with_bound(&self.target.unknown_duration);
+    }
+
     fn finish_inner(&mut self, error_type: Option<Cow<'static, str>>) {
         let Some(operation) = self.operation.take() else {
             return;
@@ -172,7 +191,7 @@ impl PendingPublish {
             self.target.sent.add(1);
             operation.end_with_bound(&self.target.duration);
         } else {
-            let attributes = with_error_type(&self.target.attributes, error_type);
+            let attributes = with_error_type(&self.target.metric_attributes, error_type);
             self.shared.sent_messages.add(1, &attributes);
             record::end_with_duration(operation, &self.shared.operation_duration, &attributes);
         }
@@ -180,7 +199,8 @@ impl PendingPublish {
 }
 
 impl Drop for PendingPublish {
+    /// Only reached with the span still open when the confirm is dropped before it resolves.
     fn drop(&mut self) {
-        self.finish_inner(None);
+        self.finish_unknown();
     }
 }

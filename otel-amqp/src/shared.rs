@@ -5,10 +5,10 @@ use std::borrow::Cow;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use lapin::BasicProperties;
-use opentelemetry::{KeyValue, Value};
+use opentelemetry::{KeyValue, StringValue};
 use opentelemetry_semantic_conventions::{attribute as attr, metric};
 
-use crate::attributes::{producer_destination_name, publish_span_destination, span_name};
+use crate::attributes::{AMQP_CONFIRM_UNKNOWN, Destination, publish_span_destination, span_name};
 use crate::record::{
     BoundCounter, BoundHistogram, Counter, Histogram, Instrumentation, RecentCache,
 };
@@ -71,12 +71,19 @@ const PUBLISH_TARGETS: usize = 32;
 pub(crate) struct PublishTarget {
     /// `publish {destination}`.
     pub(crate) span_name: Cow<'static, str>,
-    /// The operation attributes (spans and metric points of a successful publish).
-    pub(crate) attributes: Vec<KeyValue>,
+    /// The operation attributes of the span.
+    pub(crate) span_attributes: Vec<KeyValue>,
+    /// The operation attributes of the metric points (of a successful publish; with
+    /// `error.type` for a failed one).
+    pub(crate) metric_attributes: Vec<KeyValue>,
     /// `messaging.client.operation.duration` of a successful publish.
     pub(crate) duration: BoundHistogram,
     /// `messaging.client.sent.messages` of a successful publish.
     pub(crate) sent: BoundCounter,
+    /// `messaging.client.operation.duration` of a publish whose confirm was never seen.
+    pub(crate) unknown_duration: BoundHistogram,
+    /// `messaging.client.sent.messages` of a publish whose confirm was never seen.
+    pub(crate) unknown_sent: BoundCounter,
 }
 
 impl std::fmt::Debug for Shared {
@@ -146,20 +153,24 @@ impl Shared {
         let target = targets.get_or_insert_with(
             |(e, r)| e == exchange && r == routing_key,
             || {
-                let attributes = self.operation_attributes(
-                    "publish",
-                    "send",
-                    producer_destination_name(exchange, routing_key),
-                    0,
-                );
+                let destination = Destination::producer(exchange, routing_key);
+                let metric_attributes = self.metric_attributes("publish", "send", &destination);
+                let mut unknown = Vec::with_capacity(metric_attributes.len() + 1);
+                unknown.extend_from_slice(&metric_attributes);
+                unknown.push(KeyValue::new(AMQP_CONFIRM_UNKNOWN, true));
+                // Bound series are created on their first recording: the unknown-outcome
+                // ones stay absent from the export until a confirm is actually dropped.
                 let target = PublishTarget {
                     span_name: span_name(
                         "publish",
                         publish_span_destination(exchange, routing_key),
                     ),
-                    duration: self.operation_duration.bind(&attributes),
-                    sent: self.sent_messages.bind(&attributes),
-                    attributes,
+                    span_attributes: self.span_attributes("publish", "send", &destination, 0),
+                    duration: self.operation_duration.bind(&metric_attributes),
+                    sent: self.sent_messages.bind(&metric_attributes),
+                    unknown_duration: self.operation_duration.bind(&unknown),
+                    unknown_sent: self.sent_messages.bind(&unknown),
+                    metric_attributes,
                 };
                 (
                     (exchange.to_owned(), routing_key.to_owned()),
@@ -170,17 +181,53 @@ impl Shared {
         Arc::clone(target)
     }
 
-    /// The attributes common to spans and metric points of one operation:
-    /// `messaging.system`, `messaging.operation.name`, `messaging.operation.type`,
-    /// `messaging.destination.name`, `server.address`, `server.port`.
-    pub(crate) fn operation_attributes(
+    /// The attributes of the metric points of one operation: `messaging.system`,
+    /// `messaging.operation.name`, `messaging.operation.type`, `messaging.destination.name`
+    /// (without broker-generated names; left out when nothing else names the destination),
+    /// `messaging.destination.anonymous` (when true), `server.address`, `server.port`.
+    pub(crate) fn metric_attributes(
         &self,
         operation_name: &'static str,
         operation_type: &'static str,
-        destination: Cow<'static, str>,
+        destination: &Destination,
+    ) -> Vec<KeyValue> {
+        self.operation_attributes(
+            operation_name,
+            operation_type,
+            destination.metric_name.as_ref(),
+            destination.anonymous,
+            0,
+        )
+    }
+
+    /// The attributes every span of one operation starts with: those of
+    /// [`metric_attributes`](Self::metric_attributes), but with the destination's full name,
+    /// broker-generated parts included. Room is left for `extra_capacity` more.
+    pub(crate) fn span_attributes(
+        &self,
+        operation_name: &'static str,
+        operation_type: &'static str,
+        destination: &Destination,
         extra_capacity: usize,
     ) -> Vec<KeyValue> {
-        let mut attributes = Vec::with_capacity(4 + self.server.len() + extra_capacity);
+        self.operation_attributes(
+            operation_name,
+            operation_type,
+            destination.name.as_ref(),
+            destination.anonymous,
+            extra_capacity,
+        )
+    }
+
+    fn operation_attributes(
+        &self,
+        operation_name: &'static str,
+        operation_type: &'static str,
+        destination_name: Option<&StringValue>,
+        anonymous: bool,
+        extra_capacity: usize,
+    ) -> Vec<KeyValue> {
+        let mut attributes = Vec::with_capacity(5 + self.server.len() + extra_capacity);
         attributes.push(KeyValue::new(attr::MESSAGING_SYSTEM, SYSTEM));
         attributes.push(KeyValue::new(
             attr::MESSAGING_OPERATION_NAME,
@@ -190,12 +237,16 @@ impl Shared {
             attr::MESSAGING_OPERATION_TYPE,
             operation_type,
         ));
-        // Shared rather than copied: these attributes are cloned into spans and metric points.
-        let destination = match destination {
-            Cow::Borrowed(name) => Value::from(name),
-            Cow::Owned(name) => Value::from(Arc::<str>::from(name)),
-        };
-        attributes.push(KeyValue::new(attr::MESSAGING_DESTINATION_NAME, destination));
+        if let Some(name) = destination_name {
+            // A shared or static string: cloning it copies no text.
+            attributes.push(KeyValue::new(
+                attr::MESSAGING_DESTINATION_NAME,
+                name.clone(),
+            ));
+        }
+        if anonymous {
+            attributes.push(KeyValue::new(attr::MESSAGING_DESTINATION_ANONYMOUS, true));
+        }
         attributes.extend(self.server.iter().cloned());
         attributes
     }

@@ -233,7 +233,8 @@ async fn consumer_spans_join_the_publishers_trace() {
     let receive = consumer_telemetry.span(&format!("receive {queue}"));
     let process = consumer_telemetry.span(&format!("process {queue}"));
     let ack = consumer_telemetry.span(&format!("ack {queue}"));
-    assert_eq!(receive.span_kind, SpanKind::Consumer);
+    // The messaging conventions' span kinds: receive CLIENT, process CONSUMER, settle CLIENT.
+    assert_eq!(receive.span_kind, SpanKind::Client);
     assert_eq!(process.span_kind, SpanKind::Consumer);
     assert_eq!(ack.span_kind, SpanKind::Client);
     assert_child_of(&receive, &publish);
@@ -259,6 +260,9 @@ async fn consumer_spans_join_the_publishers_trace() {
         assert_attr(span, otel_amqp::AMQP_REDELIVERED, false);
         assert_attr(span, semattr::SERVER_PORT, 5672_i64);
         assert!(attr(span, semattr::MESSAGING_RABBITMQ_MESSAGE_DELIVERY_TAG).is_some());
+    }
+    for span in [&publish, &receive, &process, &ack] {
+        assert_no_attr(span, semattr::MESSAGING_DESTINATION_ANONYMOUS);
     }
     assert_attr(&receive, semattr::MESSAGING_OPERATION_TYPE, "receive");
     assert_attr(&process, semattr::MESSAGING_OPERATION_TYPE, "process");
@@ -905,4 +909,438 @@ async fn an_unsampled_publish_records_nothing_but_still_propagates() {
         semmetric::MESSAGING_CLIENT_SENT_MESSAGES,
     );
     assert_eq!(sent.iter().map(|p| p.value()).sum::<u64>(), 1);
+}
+
+/// Every attribute value of every metric point `telemetry` exported that names a
+/// broker-generated queue, as `instrument: key=value`.
+fn generated_names_in_metrics(telemetry: &TestTelemetry) -> Vec<String> {
+    let snapshot = telemetry.metrics().snapshot();
+    let mut found = Vec::new();
+    for metric in snapshot.iter() {
+        for series in &metric.series {
+            for kv in &series.attributes {
+                let value = kv.value.as_str();
+                if value.contains("amq.gen-") {
+                    found.push(format!("{}: {}={value}", metric.name, kv.key));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Asserts every point of every instrument in `names` has no `messaging.destination.name` and
+/// `messaging.destination.anonymous = true`; returns how many points there were.
+fn assert_anonymous_points(telemetry: &TestTelemetry, names: &[&str]) -> usize {
+    let mut points = 0;
+    for name in names {
+        for point in series(telemetry, name) {
+            assert_eq!(
+                point_attr(&point, semattr::MESSAGING_DESTINATION_NAME),
+                None,
+                "{name}: {point:?}"
+            );
+            assert_eq!(
+                point_attr(&point, semattr::MESSAGING_DESTINATION_ANONYMOUS),
+                Some(Value::Bool(true)),
+                "{name}: {point:?}"
+            );
+            points += 1;
+        }
+    }
+    points
+}
+
+#[tokio::test]
+async fn rpc_reply_queues_stay_out_of_metric_labels_and_span_names() {
+    // RabbitMQ's RPC pattern: the client declares a server-named reply queue, sends the request
+    // with `reply_to` set to it; the server replies through the default exchange with the
+    // reply queue's generated name as routing key.
+    let request_queue = unique_name("rpc");
+    let client_telemetry = test_telemetry();
+    let client_connection = connect().await;
+    let client = instrumented(
+        client_connection.create_channel().await.unwrap(),
+        &client_telemetry,
+    );
+    declare(client.get_ref(), &request_queue).await;
+    let reply_queue = client
+        .get_ref()
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap()
+        .name()
+        .as_str()
+        .to_owned();
+    assert!(reply_queue.starts_with("amq.gen-"), "{reply_queue}");
+    let mut replies = client
+        .basic_consume(
+            reply_queue.as_str().into(),
+            "rpc-client".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+
+    let (server_telemetry, server, _server_connection) = separate_producer(test_telemetry()).await;
+    server
+        .get_ref()
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let mut requests = server
+        .basic_consume(
+            request_queue.as_str().into(),
+            "rpc-server".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+
+    client
+        .basic_publish(
+            "".into(),
+            request_queue.as_str().into(),
+            BasicPublishOptions::default(),
+            b"fib 10",
+            BasicProperties::default()
+                .with_reply_to(reply_queue.as_str().into())
+                .with_correlation_id("call-1".into()),
+        )
+        .await
+        .unwrap();
+
+    let request = next(&mut requests).await;
+    let reply_to = request
+        .delivery()
+        .properties
+        .reply_to()
+        .clone()
+        .expect("reply_to");
+    let confirmation = server
+        .basic_publish(
+            "".into(),
+            reply_to,
+            BasicPublishOptions {
+                mandatory: true,
+                ..BasicPublishOptions::default()
+            },
+            b"55",
+            BasicProperties::default().with_correlation_id("call-1".into()),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert!(confirmation.is_ack());
+    assert!(
+        confirmation.take_message().is_none(),
+        "the reply was routed"
+    );
+    request.ack(BasicAckOptions::default()).await.unwrap();
+
+    let reply = next(&mut replies).await;
+    assert_eq!(reply.data(), b"55");
+    reply.ack(BasicAckOptions::default()).await.unwrap();
+
+    // Spans: the generated name is the destination of the reply's spans, never their name.
+    let reply_publish = server_telemetry.span("publish");
+    assert_eq!(reply_publish.span_kind, SpanKind::Producer);
+    assert_attr(
+        &reply_publish,
+        semattr::MESSAGING_DESTINATION_NAME,
+        reply_queue.clone(),
+    );
+    assert_attr(
+        &reply_publish,
+        semattr::MESSAGING_DESTINATION_ANONYMOUS,
+        true,
+    );
+    let request_process = server_telemetry.span(&format!("process {request_queue}"));
+    assert_no_attr(&request_process, semattr::MESSAGING_DESTINATION_ANONYMOUS);
+    for (name, kind) in [
+        ("receive", SpanKind::Client),
+        ("process", SpanKind::Consumer),
+        ("ack", SpanKind::Client),
+    ] {
+        let span = client_telemetry.span(name);
+        assert_eq!(span.span_kind, kind, "{name}");
+        assert_attr(
+            &span,
+            semattr::MESSAGING_DESTINATION_NAME,
+            reply_queue.clone(),
+        );
+        assert_attr(&span, semattr::MESSAGING_DESTINATION_ANONYMOUS, true);
+        if name != "ack" {
+            assert_attr(&span, semattr::MESSAGING_MESSAGE_CONVERSATION_ID, "call-1");
+        }
+    }
+    for telemetry in [&client_telemetry, &server_telemetry] {
+        for span in telemetry.spans() {
+            assert!(!span.name.contains("amq.gen-"), "span name {:?}", span.name);
+        }
+    }
+
+    // Metrics: no series per RPC client.
+    assert_eq!(
+        generated_names_in_metrics(&server_telemetry),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        generated_names_in_metrics(&client_telemetry),
+        Vec::<String>::new()
+    );
+    let reply_points = |telemetry: &TestTelemetry, name: &str| -> Vec<_> {
+        series(telemetry, name)
+            .into_iter()
+            .filter(|p| point_attr(p, semattr::MESSAGING_DESTINATION_ANONYMOUS).is_some())
+            .collect()
+    };
+    let sent = reply_points(&server_telemetry, semmetric::MESSAGING_CLIENT_SENT_MESSAGES);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].value(), 1);
+    assert_eq!(
+        point_attr(&sent[0], semattr::MESSAGING_DESTINATION_NAME),
+        None
+    );
+    assert_eq!(
+        point_attr(&sent[0], semattr::MESSAGING_DESTINATION_ANONYMOUS),
+        Some(Value::Bool(true))
+    );
+    // The request's own series keep their (named) destination.
+    let request_sent = series(&client_telemetry, semmetric::MESSAGING_CLIENT_SENT_MESSAGES);
+    assert_eq!(request_sent.len(), 1);
+    assert_eq!(
+        point_attr(&request_sent[0], semattr::MESSAGING_DESTINATION_NAME),
+        Some(Value::from(request_queue.clone()))
+    );
+    assert_eq!(
+        point_attr(&request_sent[0], semattr::MESSAGING_DESTINATION_ANONYMOUS),
+        None
+    );
+    // Every point about the reply, on the client side, is anonymous and unnamed.
+    let consumed = series(
+        &client_telemetry,
+        semmetric::MESSAGING_CLIENT_CONSUMED_MESSAGES,
+    );
+    assert_eq!(consumed.iter().map(|p| p.value()).sum::<u64>(), 1);
+    let points = assert_anonymous_points(
+        &client_telemetry,
+        &[
+            semmetric::MESSAGING_CLIENT_CONSUMED_MESSAGES,
+            semmetric::MESSAGING_PROCESS_DURATION,
+        ],
+    );
+    assert_eq!(points, 2);
+    let settle: Vec<_> = series(
+        &client_telemetry,
+        semmetric::MESSAGING_CLIENT_OPERATION_DURATION,
+    )
+    .into_iter()
+    .filter(|p| point_attr(p, semattr::MESSAGING_OPERATION_NAME) == Some(Value::from("ack")))
+    .collect();
+    assert_eq!(settle.len(), 1);
+    assert_eq!(
+        point_attr(&settle[0], semattr::MESSAGING_DESTINATION_NAME),
+        None
+    );
+    assert_eq!(
+        point_attr(&settle[0], semattr::MESSAGING_DESTINATION_ANONYMOUS),
+        Some(Value::Bool(true))
+    );
+}
+
+#[tokio::test]
+async fn basic_get_on_a_server_named_queue_is_anonymous_not_the_default_exchange() {
+    let telemetry = test_telemetry();
+    let connection = connect().await;
+    let channel = instrumented(connection.create_channel().await.unwrap(), &telemetry);
+    let queue = channel
+        .get_ref()
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap()
+        .name()
+        .as_str()
+        .to_owned();
+    assert!(queue.starts_with("amq.gen-"), "{queue}");
+    for body in [b"one", b"two"] {
+        channel
+            .get_ref()
+            .basic_publish(
+                "".into(),
+                queue.as_str().into(),
+                BasicPublishOptions::default(),
+                body,
+                BasicProperties::default(),
+            )
+            .await
+            .unwrap();
+    }
+
+    // The empty name: the queue last declared on this channel.
+    let by_empty_name = tokio::time::timeout(
+        WAIT,
+        channel.basic_get("".into(), BasicGetOptions { no_ack: true }),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .expect("a message");
+    assert_eq!(by_empty_name.data(), b"one");
+    drop(by_empty_name);
+    let by_generated_name = channel
+        .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
+        .await
+        .unwrap()
+        .expect("a message");
+    assert_eq!(by_generated_name.data(), b"two");
+    drop(by_generated_name);
+
+    let mut receives = telemetry.spans_named("receive");
+    receives.sort_by_key(|s| s.start_time);
+    assert_eq!(receives.len(), 2);
+    for receive in &receives {
+        assert_eq!(receive.span_kind, SpanKind::Client);
+        assert_attr(receive, semattr::MESSAGING_DESTINATION_ANONYMOUS, true);
+        assert_ne!(
+            attr(receive, semattr::MESSAGING_DESTINATION_NAME),
+            Some(&Value::from("amq.default")),
+            "basic.get never touches the default exchange"
+        );
+    }
+    // Nothing names the queue asked for by the empty name; the generated name is only on the
+    // span.
+    assert_no_attr(&receives[0], semattr::MESSAGING_DESTINATION_NAME);
+    assert_attr(
+        &receives[1],
+        semattr::MESSAGING_DESTINATION_NAME,
+        queue.clone(),
+    );
+    // The process spans know the routing key the message came with.
+    for process in telemetry.spans_named("process") {
+        assert_attr(&process, semattr::MESSAGING_DESTINATION_NAME, queue.clone());
+        assert_attr(&process, semattr::MESSAGING_DESTINATION_ANONYMOUS, true);
+    }
+
+    assert_eq!(generated_names_in_metrics(&telemetry), Vec::<String>::new());
+    let points = assert_anonymous_points(
+        &telemetry,
+        &[
+            semmetric::MESSAGING_CLIENT_OPERATION_DURATION,
+            semmetric::MESSAGING_CLIENT_CONSUMED_MESSAGES,
+            semmetric::MESSAGING_PROCESS_DURATION,
+        ],
+    );
+    assert!(points >= 3, "{points} points");
+    let receive_count: u64 = series(&telemetry, semmetric::MESSAGING_CLIENT_OPERATION_DURATION)
+        .iter()
+        .filter(|p| {
+            point_attr(p, semattr::MESSAGING_OPERATION_NAME) == Some(Value::from("receive"))
+        })
+        .map(|p| p.count())
+        .sum();
+    assert_eq!(receive_count, 2);
+}
+
+#[tokio::test]
+async fn a_confirm_dropped_or_unwrapped_is_not_counted_as_a_success() {
+    let queue = unique_name("unknown-confirm");
+    let telemetry = test_telemetry();
+    let connection = connect().await;
+    let channel = instrumented(connection.create_channel().await.unwrap(), &telemetry);
+    declare(channel.get_ref(), &queue).await;
+    channel
+        .get_ref()
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+
+    let confirmed = publish(&channel, &queue, b"awaited").await.await.unwrap();
+    assert!(confirmed.is_ack());
+    drop(publish(&channel, &queue, b"dropped").await);
+    let unwrapped = publish(&channel, &queue, b"unwrapped").await.into_inner();
+    assert!(unwrapped.await.unwrap().is_ack());
+    assert!(
+        channel
+            .get_ref()
+            .wait_for_confirms()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let mut spans = telemetry.spans_named(&format!("publish {queue}"));
+    spans.sort_by_key(|s| s.start_time);
+    assert_eq!(spans.len(), 3);
+    assert_no_attr(&spans[0], otel_amqp::AMQP_CONFIRM_UNKNOWN);
+    for span in &spans[1..] {
+        assert_attr(span, otel_amqp::AMQP_CONFIRM_UNKNOWN, true);
+        assert_eq!(span.status, Status::Unset);
+        assert_no_attr(span, semattr::ERROR_TYPE);
+    }
+
+    let unknown = |p: &otel_core::metrics::SeriesSnapshot| {
+        point_attr(p, otel_amqp::AMQP_CONFIRM_UNKNOWN) == Some(Value::Bool(true))
+    };
+    for name in [
+        semmetric::MESSAGING_CLIENT_SENT_MESSAGES,
+        semmetric::MESSAGING_CLIENT_OPERATION_DURATION,
+    ] {
+        let points = series(&telemetry, name);
+        assert_eq!(points.len(), 2, "{name}: {points:?}");
+        for point in &points {
+            assert_eq!(point_attr(point, semattr::ERROR_TYPE), None, "{name}");
+            assert_eq!(
+                point_attr(point, semattr::MESSAGING_DESTINATION_NAME),
+                Some(Value::from(queue.clone()))
+            );
+        }
+        let (unknown_points, successes): (Vec<_>, Vec<_>) =
+            points.into_iter().partition(|p| unknown(p));
+        let total = |points: &[otel_core::metrics::SeriesSnapshot]| -> u64 {
+            points
+                .iter()
+                .map(|p| {
+                    if p.counter().is_some() {
+                        p.value()
+                    } else {
+                        p.count()
+                    }
+                })
+                .sum()
+        };
+        assert_eq!(
+            total(&successes),
+            1,
+            "{name}: only the awaited confirm is a success"
+        );
+        assert_eq!(total(&unknown_points), 2, "{name}");
+    }
+    // Each series' exemplars point at publish spans that were exported (one bucket exemplar
+    // at least per series).
+    let exemplars = assert_exemplars_point_at_exported(
+        telemetry.metrics(),
+        semmetric::MESSAGING_CLIENT_OPERATION_DURATION,
+        &spans,
+    );
+    assert!(exemplars >= 2, "{exemplars} exemplars");
 }
