@@ -678,11 +678,24 @@ impl<'a> Plan<'a> {
             };
         }
         let outcome = self.outcome();
+        // The body runs in a closure so that its `return`s and `?`s come back here. Called
+        // directly (`(move || body)()`), rustc infers the closure's kind from its body and picks
+        // `FnMut` for one returning a reborrow of a captured `&mut` argument, which then fails
+        // to compile ("captured variable cannot escape `FnMut` closure body",
+        // tokio-rs/tracing#2857). Passed where an `FnOnce` is expected, the closure is `FnOnce`
+        // and the reborrow may escape. The helper is a local item, so it adds nothing to the
+        // user's namespace outside this block.
         quote! {
             #start
             let __otel_guard = __otel_call.attach();
-            #[allow(clippy::redundant_closure_call, clippy::let_unit_value)]
-            let __otel_ret = (move || #block)();
+            #[allow(clippy::let_unit_value)]
+            let __otel_ret = {
+                #[inline]
+                fn __otel_call_once<R>(f: impl ::core::ops::FnOnce() -> R) -> R {
+                    f()
+                }
+                __otel_call_once(move || #block)
+            };
             #outcome
             __otel_ret
         }

@@ -48,6 +48,9 @@ use proc_macro::TokenStream;
 ///   name of `e`. The function must return a `Result`.
 /// * `ret`: the return value under `return` (with `err`: the `Ok` value), as arguments are
 ///   recorded; `ret(Display)` / `ret(Debug)` choose the text.
+/// * With `err` or `ret`, `return` and `?` in the body still end in the recording, and any
+///   return type the function could have without the macro works, including a reborrow of a
+///   `&mut` argument (`fn slot(&mut self, i: usize) -> Result<&mut u8, E>`).
 /// * A panic in the body ends the span with status Error and `error.type = "panic"`; an async
 ///   call dropped before it completes ends with `error.type = "cancelled"`.
 ///
