@@ -9,7 +9,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Database, Describe, Execute, Executor, SqlStr, Transaction};
 
 use crate::database::SupportedDatabase;
-use crate::executor::{ManyItem, fetch_many_on, fetch_optional_on};
+use crate::executor::{InFlight, ManyItem, fetch_many_on, fetch_optional_on};
 use crate::record::parent_context;
 use crate::telemetry::{Outcome, Telemetry};
 use crate::transaction::{BEGIN, InstrumentedTransaction};
@@ -162,16 +162,15 @@ impl<DB: SupportedDatabase> InstrumentedConnection<DB> {
     /// ```
     pub async fn begin(&mut self) -> Result<InstrumentedTransaction<'_, DB>, sqlx::Error>
 where {
-        let (op, meta) = self.telemetry.start_named(&parent_context(), BEGIN);
-        let result = Transaction::begin(&mut *self.inner, None).await;
-        self.telemetry.finish(
-            op,
-            &meta,
-            Outcome {
-                error: result.as_ref().err(),
-                ..Outcome::default()
-            },
+        let in_flight = InFlight::new(
+            Arc::clone(&self.telemetry),
+            self.telemetry.start_named(&parent_context(), BEGIN),
         );
+        let result = Transaction::begin(&mut *self.inner, None).await;
+        in_flight.finish(Outcome {
+            error: result.as_ref().err(),
+            ..Outcome::default()
+        });
         let telemetry = Arc::clone(&self.telemetry);
         result.map(|tx| InstrumentedTransaction::from_parts(tx, telemetry))
     }

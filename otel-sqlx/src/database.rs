@@ -206,7 +206,13 @@ impl SupportedDatabase for sqlx::Postgres {
     const DIALECT: Dialect = Dialect::Postgres;
 
     fn connection_info(options: &sqlx::postgres::PgConnectOptions) -> ConnectionInfo {
-        let server_address = tcp_host(options.get_host());
+        // A socket directory (`?host=/var/run/postgresql`, or `.socket(..)`) means a Unix
+        // socket: the host (still `localhost` by default) and port are not where it connects.
+        let server_address = if options.get_socket().is_some() {
+            None
+        } else {
+            tcp_host(options.get_host())
+        };
         ConnectionInfo {
             server_port: server_address.as_ref().map(|_| options.get_port()),
             server_address,
@@ -293,5 +299,46 @@ impl SupportedDatabase for sqlx::Sqlite {
 
     fn rows_affected(result: &sqlx::sqlite::SqliteQueryResult) -> u64 {
         result.rows_affected()
+    }
+}
+
+#[cfg(all(test, feature = "postgres"))]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::str::FromStr;
+
+    use sqlx::postgres::PgConnectOptions;
+
+    use super::SupportedDatabase;
+    use crate::telemetry::default_pool_name;
+
+    fn info(url: &str) -> super::ConnectionInfo {
+        <sqlx::Postgres as SupportedDatabase>::connection_info(
+            &PgConnectOptions::from_str(url).unwrap(),
+        )
+    }
+
+    #[test]
+    fn postgres_unix_sockets_have_no_server_address() {
+        let socket = info("postgres://u@localhost/db?host=/var/run/postgresql");
+        assert_eq!(socket.server_address, None);
+        assert_eq!(socket.server_port, None);
+        assert_eq!(socket.namespace.as_deref(), Some("db"));
+        assert_eq!(default_pool_name(&socket, "postgresql"), "/db");
+        // The same with the socket directory as the host.
+        let host_socket = info("postgres://u@%2Fvar%2Frun%2Fpostgresql/db");
+        assert_eq!(host_socket.server_address, None);
+        assert_eq!(default_pool_name(&host_socket, "postgresql"), "/db");
+    }
+
+    #[test]
+    fn postgres_tcp_has_address_and_port() {
+        let tcp = info("postgres://u@db.internal:6543/app");
+        assert_eq!(tcp.server_address.as_deref(), Some("db.internal"));
+        assert_eq!(tcp.server_port, Some(6543));
+        assert_eq!(
+            default_pool_name(&tcp, "postgresql"),
+            "db.internal:6543/app"
+        );
     }
 }

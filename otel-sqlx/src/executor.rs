@@ -71,14 +71,64 @@ impl<DB: Database> Execute<'_, DB> for Captured<DB> {
     }
 }
 
+/// An operation in flight in a future: finished with [`InFlight::finish`]. Dropped before that
+/// (the caller dropped the future mid-flight, e.g. on a `tokio::time::timeout`), it records the
+/// operation as cancelled: the span ends with `error.type` `cancelled`, and the duration up to
+/// the drop goes into `db.client.operation.duration` with that `error.type`, so timed-out calls
+/// stay in the latency metric.
+///
+/// Made before the future it is moved into, so a future dropped before its first poll is
+/// recorded the same way.
+pub(crate) struct InFlight<DB: SupportedDatabase> {
+    active: Option<(Operation, OpMeta)>,
+    telemetry: Arc<Telemetry<DB>>,
+}
+
+impl<DB: SupportedDatabase> InFlight<DB> {
+    pub(crate) fn new(telemetry: Arc<Telemetry<DB>>, (op, meta): (Operation, OpMeta)) -> Self {
+        Self {
+            active: Some((op, meta)),
+            telemetry,
+        }
+    }
+
+    /// Ends the operation with its outcome.
+    pub(crate) fn finish(mut self, outcome: Outcome<'_>) {
+        if let Some((op, meta)) = self.active.take() {
+            self.telemetry.finish(op, &meta, outcome);
+        }
+    }
+}
+
+impl<DB: SupportedDatabase> Drop for InFlight<DB> {
+    fn drop(&mut self) {
+        if let Some((op, meta)) = self.active.take() {
+            self.telemetry.finish(
+                op,
+                &meta,
+                Outcome {
+                    cancelled: true,
+                    ..Outcome::default()
+                },
+            );
+        }
+    }
+}
+
 /// Wraps a `fetch_many` stream: counts rows, and ends the span when the stream ends, fails,
-/// or is dropped early (with the rows seen so far).
+/// or is dropped early.
+///
+/// Dropped early, it tells a caller that stopped reading (it took the rows it wanted: not a
+/// failure, the span reports the rows read) from one that gave up waiting (dropped while its
+/// last poll was still pending, e.g. on a timeout: recorded as cancelled, like a future).
 pub(crate) struct InstrumentedStream<'e, DB: SupportedDatabase> {
     inner: BoxStream<'e, ManyItem<DB>>,
     active: Option<(Operation, OpMeta)>,
     telemetry: Arc<Telemetry<DB>>,
     rows: u64,
     affected: Option<u64>,
+    /// The last poll returned `Pending`: the database has not answered it yet.
+    waiting: bool,
 }
 
 impl<'e, DB: SupportedDatabase> InstrumentedStream<'e, DB> {
@@ -94,16 +144,18 @@ impl<'e, DB: SupportedDatabase> InstrumentedStream<'e, DB> {
             telemetry,
             rows: 0,
             affected: None,
+            waiting: false,
         }
     }
 
-    fn finish(&mut self, error: Option<&sqlx::Error>) {
+    fn finish(&mut self, error: Option<&sqlx::Error>, cancelled: bool) {
         if let Some((op, meta)) = self.active.take() {
             self.telemetry.finish(
                 op,
                 &meta,
                 Outcome {
                     error,
+                    cancelled,
                     returned_rows: Some(self.rows),
                     affected_rows: self.affected,
                 },
@@ -118,14 +170,15 @@ impl<DB: SupportedDatabase> Stream for InstrumentedStream<'_, DB> {
     fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         let polled = this.inner.as_mut().poll_next(cx);
+        this.waiting = polled.is_pending();
         match &polled {
             Poll::Ready(Some(Ok(Either::Right(_)))) => this.rows += 1,
             Poll::Ready(Some(Ok(Either::Left(result)))) => {
                 let n = DB::rows_affected(result);
                 this.affected = Some(this.affected.unwrap_or(0).saturating_add(n));
             }
-            Poll::Ready(Some(Err(error))) => this.finish(Some(error)),
-            Poll::Ready(None) => this.finish(None),
+            Poll::Ready(Some(Err(error))) => this.finish(Some(error), false),
+            Poll::Ready(None) => this.finish(None, false),
             Poll::Pending => {}
         }
         polled
@@ -138,28 +191,21 @@ impl<DB: SupportedDatabase> Stream for InstrumentedStream<'_, DB> {
 
 impl<DB: SupportedDatabase> Drop for InstrumentedStream<'_, DB> {
     fn drop(&mut self) {
-        // Dropped before the end: the caller stopped reading (e.g. took the first row). That is
-        // not a failure; the span reports the rows read.
-        self.finish(None);
+        // Dropped before the end. Between items, the caller stopped reading (e.g. took the
+        // first row): not a failure, the span reports the rows read. With a poll pending, it
+        // stopped waiting for the database (a timeout): cancelled.
+        let waiting = self.waiting;
+        self.finish(None, waiting);
     }
 }
 
-/// Ends a `fetch_optional` operation.
-fn finish_optional<DB: SupportedDatabase>(
-    telemetry: &Telemetry<DB>,
-    op: Operation,
-    meta: &OpMeta,
-    result: &Result<Option<DB::Row>, sqlx::Error>,
-) {
-    telemetry.finish(
-        op,
-        meta,
-        Outcome {
-            error: result.as_ref().err(),
-            returned_rows: result.as_ref().ok().map(|row| u64::from(row.is_some())),
-            affected_rows: None,
-        },
-    );
+/// The outcome of a `fetch_optional` operation.
+fn optional_outcome<Row>(result: &Result<Option<Row>, sqlx::Error>) -> Outcome<'_> {
+    Outcome {
+        error: result.as_ref().err(),
+        returned_rows: result.as_ref().ok().map(|row| u64::from(row.is_some())),
+        ..Outcome::default()
+    }
 }
 
 /// `fetch_many` on a connection the caller holds.
@@ -194,12 +240,12 @@ where
     E: 'q + Execute<'q, DB>,
 {
     let captured = Captured::new(query);
-    let (op, meta) = telemetry.start_query(&parent_context(), captured.sql_text());
+    let started = telemetry.start_query(&parent_context(), captured.sql_text());
     let inner = DB::conn_fetch_optional(conn, captured);
-    let telemetry = Arc::clone(telemetry);
+    let in_flight = InFlight::new(Arc::clone(telemetry), started);
     Box::pin(async move {
         let result = inner.await;
-        finish_optional(&telemetry, op, &meta, &result);
+        in_flight.finish(optional_outcome(&result));
         result
     })
 }
@@ -244,14 +290,15 @@ where
     E: 'q + Execute<'q, DB>,
 {
     let captured = Captured::new(query);
-    let (op, meta) = telemetry.start_query(&parent_context(), captured.sql_text());
+    let started = telemetry.start_query(&parent_context(), captured.sql_text());
     let telemetry = Arc::clone(telemetry);
+    let in_flight = InFlight::new(Arc::clone(&telemetry), started);
     Box::pin(async move {
         let result = match telemetry.acquire().await {
             Ok(mut conn) => DB::conn_fetch_optional(&mut conn, captured).await,
             Err(error) => Err(error),
         };
-        finish_optional(&telemetry, op, &meta, &result);
+        in_flight.finish(optional_outcome(&result));
         result
     })
 }

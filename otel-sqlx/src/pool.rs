@@ -11,7 +11,7 @@ use sqlx::{Database, Describe, Execute, Executor, Pool, SqlSafeStr, SqlStr, Tran
 use crate::builder::PoolBuilder;
 use crate::connection::InstrumentedConnection;
 use crate::database::SupportedDatabase;
-use crate::executor::{ManyItem, fetch_many_pool, fetch_optional_pool};
+use crate::executor::{InFlight, ManyItem, fetch_many_pool, fetch_optional_pool};
 use crate::record::parent_context;
 use crate::telemetry::{Outcome, Telemetry};
 use crate::transaction::{BEGIN, InstrumentedTransaction};
@@ -256,19 +256,18 @@ impl<DB: SupportedDatabase> InstrumentedPool<DB> {
         &self,
         statement: Option<SqlStr>,
     ) -> Result<InstrumentedTransaction<'static, DB>, sqlx::Error> {
-        let (op, meta) = self.telemetry.start_named(&parent_context(), BEGIN);
+        let in_flight = InFlight::new(
+            Arc::clone(&self.telemetry),
+            self.telemetry.start_named(&parent_context(), BEGIN),
+        );
         let result = match self.telemetry.acquire().await {
             Ok(conn) => Transaction::begin(conn, statement).await,
             Err(error) => Err(error),
         };
-        self.telemetry.finish(
-            op,
-            &meta,
-            Outcome {
-                error: result.as_ref().err(),
-                ..Outcome::default()
-            },
-        );
+        in_flight.finish(Outcome {
+            error: result.as_ref().err(),
+            ..Outcome::default()
+        });
         result.map(|tx| InstrumentedTransaction::from_parts(tx, Arc::clone(&self.telemetry)))
     }
 

@@ -6,14 +6,17 @@
 //! - they look at no more than the first [`MAX_QUERY_TEXT_BYTES`] (obfuscation) or
 //!   [`MAX_SUMMARY_SCAN_BYTES`] (summary) bytes of a statement, so cost is bounded;
 //! - [`obfuscate`] allocates one `String` no longer than the part of the input it scanned
-//!   plus a few bytes; [`summarize`] allocates only when a table name was written with quotes.
+//!   plus a few bytes; [`summarize`] allocates the summary text when the statement names a
+//!   table (at most 255 characters), a table name written with quotes, and the list of
+//!   `WITH` names.
 //!
 //! The lexer understands the quoting rules of the three supported dialects (see [`Dialect`]):
 //! single-quoted strings with `''` escapes, backslash escapes where the server applies them
 //! (MySQL strings, PostgreSQL `E'…'` strings), PostgreSQL dollar-quoted strings (`$$…$$`,
-//! `$tag$…$tag$`), MySQL double-quoted strings, quoted identifiers (`"…"`, `` `…` ``,
-//! SQLite `[…]`), nested PostgreSQL block comments, and bind parameters (`$1`, `?`, `?1`,
-//! `:name`, `@name`), which are kept because they carry no data.
+//! `$tag$…$tag$`), MySQL double-quoted strings, SQLite double-quoted tokens (identifiers or
+//! strings, see [`obfuscate`]), quoted identifiers (`"…"`, `` `…` ``, SQLite `[…]`), numbers
+//! with digit separators and radix prefixes, nested PostgreSQL block comments, and bind
+//! parameters (`$1`, `?`, `?1`, `:name`, `@name`), which are kept because they carry no data.
 //!
 //! ```
 //! use otel_sqlx::sql::{Dialect, obfuscate, summarize};
@@ -80,43 +83,65 @@ pub enum Dialect {
     /// MySQL and MariaDB: `'…'` and `"…"` are strings with backslash escapes, `` `…` `` is an
     /// identifier, `#` starts a comment, `?` is a parameter.
     MySql,
-    /// SQLite: `"…"`, `` `…` `` and `[…]` are identifiers, `'…'` is a string without
-    /// backslash escapes; `?`, `?NNN`, `:name`, `@name` and `$name` are parameters.
+    /// SQLite: `` `…` `` and `[…]` are identifiers, `'…'` is a string without backslash
+    /// escapes, `"…"` is an identifier unless no column has that name, in which case it is a
+    /// string (so [`obfuscate`] replaces it except where only a name can stand); `?`, `?NNN`,
+    /// `:name`, `@name` and `$name` are parameters.
     Sqlite,
 }
 
 /// What [`summarize`] found out about a statement.
 ///
 /// ```
-/// use otel_sqlx::sql::{Dialect, Summary, summarize};
+/// use otel_sqlx::sql::{Dialect, summarize};
 ///
 /// let summary = summarize(
 ///     "UPDATE accounts SET balance = balance - $1 WHERE id = $2",
 ///     Dialect::Postgres,
 /// );
-/// assert_eq!(
-///     summary,
-///     Summary {
-///         operation: Some("UPDATE"),
-///         collection: Some("accounts".into())
-///     }
+/// assert_eq!(summary.operation, Some("UPDATE"));
+/// assert_eq!(summary.collection.as_deref(), Some("accounts"));
+/// assert_eq!(summary.query_summary.as_deref(), Some("UPDATE accounts"));
+///
+/// // Two operations on two tables: the summary lists them, no single name is claimed.
+/// let summary = summarize(
+///     "INSERT INTO shipping_details (order_id) SELECT id FROM orders WHERE id = $1",
+///     Dialect::Postgres,
 /// );
+/// assert_eq!(
+///     summary.query_summary.as_deref(),
+///     Some("INSERT shipping_details SELECT orders")
+/// );
+/// assert_eq!((summary.operation, summary.collection), (None, None));
+/// assert_eq!(summary.statement, Some("INSERT"));
+///
 /// // Several statements: nothing is claimed.
 /// assert_eq!(
 ///     summarize("DELETE FROM a; DELETE FROM b", Dialect::Postgres),
-///     Summary::default()
+///     Default::default()
 /// );
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Summary<'a> {
-    /// The operation (upper-case SQL keyword such as `SELECT`), when the statement is a single
-    /// statement whose first keyword is a known one. For `WITH … SELECT` it is the main
-    /// statement's keyword.
+    /// `db.operation.name`: the operation (upper-case SQL keyword such as `SELECT`) when one
+    /// operation describes the statement, i.e. every operation in it is the same keyword
+    /// (`SELECT … WHERE id IN (SELECT …)` is `SELECT`; `INSERT … SELECT` has none).
     pub operation: Option<&'static str>,
-    /// The first table the statement reads or writes (`FROM`, `INTO`, `UPDATE`, `TABLE`,
-    /// `JOIN`, `CREATE INDEX … ON`), as written but without identifier quotes; a qualified
-    /// name keeps its qualifiers (`public.users`).
+    /// `db.collection.name`: the table the statement reads or writes, when it involves exactly
+    /// one (`FROM`, `JOIN`, `INTO`, `UPDATE`, `USING`, `TABLE`, `CREATE INDEX … ON`), as written
+    /// but without identifier quotes; a qualified name keeps its qualifiers (`public.users`).
+    /// Names of common table expressions (`WITH x AS (…)`) are not tables.
     pub collection: Option<Cow<'a, str>>,
+    /// `db.query.summary`: the operations and their tables in the order they appear
+    /// (`SELECT songs artists`, `INSERT shipping_details SELECT orders`), at most 255
+    /// characters, cut between words. Built from keywords and table names only, never from
+    /// literals. `None` when no operation was recognized.
+    pub query_summary: Option<Cow<'static, str>>,
+    /// The keyword of the statement as a whole: its first keyword, or for `WITH … INSERT …`
+    /// the main statement's. Unlike [`operation`](Self::operation) it is set whatever the
+    /// statement holds: `INSERT` for `INSERT … SELECT`.
+    pub statement: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +154,10 @@ enum Tok {
     Word,
     /// A quoted identifier (`"…"`, `` `…` ``, `[…]`).
     QuotedIdent,
+    /// SQLite `"…"`: an identifier, unless it names no column where an expression is expected,
+    /// in which case SQLite reads it as a string literal (the `SQLITE_DQS` misfeature, on in
+    /// the bundled build). [`obfuscate`] keeps it only where it can only be an identifier.
+    DoubleQuoted,
     /// A literal that may carry data: string, number, hex/bit string, dollar-quoted string.
     Literal,
     /// A bind parameter: `$1`, `?`, `?1`, `:name`, `@name`, `$name`.
@@ -271,9 +300,47 @@ impl<'a> Lexer<'a> {
         None
     }
 
-    /// Skips a number (`12`, `1.5`, `.5`, `1e-3`, `0x1F`, `0b101`). If identifier characters
-    /// follow directly (MySQL allows identifiers such as `1abc`), the whole run is a word.
+    /// Skips a number (`12`, `1.5`, `.5`, `1e-3`, `0x1F`, `0b101`, and in PostgreSQL 16+
+    /// `0o17` and `1_000` with `_` digit separators, which SQLite 3.46+ accepts too).
+    ///
+    /// MySQL allows identifiers that start with digits (`1abc`, and so `1_000`): there a number
+    /// directly followed by identifier characters is a word. PostgreSQL and SQLite have no such
+    /// identifiers (they reject "trailing junk"), so there the whole run is the literal: any
+    /// digit-separated or prefixed form a server may accept is replaced, never kept.
     fn number(&mut self) -> Tok {
+        if self.dialect == Dialect::MySql {
+            return self.mysql_number();
+        }
+        let start = self.pos;
+        let prefixed = self.bytes()[start] == b'0'
+            && self
+                .peek(1)
+                .is_some_and(|b| matches!(b | 0x20, b'x' | b'o' | b'b'));
+        let mut seen_dot = false;
+        while let Some(b) = self.peek(0) {
+            if b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80 {
+                self.pos += 1;
+                // An exponent's sign belongs to the number: `1e-3`, `1.5E+10`.
+                if !prefixed
+                    && matches!(b, b'e' | b'E')
+                    && matches!(self.peek(0), Some(b'+' | b'-'))
+                    && self.peek(1).is_some_and(|d| d.is_ascii_digit())
+                {
+                    self.pos += 2;
+                }
+            } else if b == b'.' && !seen_dot && !prefixed {
+                seen_dot = true;
+                self.pos += 1;
+            } else {
+                break;
+            }
+        }
+        Tok::Literal
+    }
+
+    /// [`number`](Self::number) for MySQL: `12`, `1.5`, `.5`, `1e-3`, `0x1F`, `0b101`; a run
+    /// that continues with identifier characters (`1abc`, `1_000`) is an identifier.
+    fn mysql_number(&mut self) -> Tok {
         let bytes = self.bytes();
         let start = self.pos;
         if bytes[start] == b'0'
@@ -337,6 +404,10 @@ impl<'a> Lexer<'a> {
             b'"' if dialect == Dialect::MySql => {
                 self.skip_quoted(b'"', true);
                 Tok::Literal
+            }
+            b'"' if dialect == Dialect::Sqlite => {
+                self.skip_quoted(b'"', false);
+                Tok::DoubleQuoted
             }
             b'"' => {
                 self.skip_quoted(b'"', false);
@@ -426,11 +497,17 @@ impl<'a> Lexer<'a> {
 
 /// Replaces every literal that may carry user data with `?`.
 ///
-/// Strings (including prefixed, escaped and dollar-quoted ones), numbers, and hex/bit
-/// literals become `?`; comments are removed (each becomes one space); a list after `IN`
-/// that holds only literals and parameters collapses to `IN (?)`. Identifiers, keywords,
-/// operators, whitespace and bind parameters are kept as written. Only the first
-/// [`MAX_QUERY_TEXT_BYTES`] bytes are scanned and returned.
+/// Strings (including prefixed, escaped and dollar-quoted ones), numbers (with PostgreSQL 16
+/// `_` separators and `0x`/`0o`/`0b` prefixes), and hex/bit literals become `?`; comments are
+/// removed (each becomes one space); a list after `IN` that holds only literals and parameters
+/// collapses to `IN (?)`. Identifiers, keywords, operators, whitespace and bind parameters are
+/// kept as written. Only the first [`MAX_QUERY_TEXT_BYTES`] bytes are scanned and returned.
+///
+/// SQLite reads a double-quoted `"…"` that names no column as a string literal, so for
+/// [`Dialect::Sqlite`] a double-quoted token is kept only where nothing but an identifier can
+/// stand: after `FROM`, `JOIN`, `INTO`, `UPDATE`, `TABLE`, `INDEX`, `VIEW`, `TRIGGER`,
+/// `EXISTS`, `AS`, `REFERENCES`; next to a `.` (`"t"."c"`); and in the column list of
+/// `INSERT INTO t (…)`. Anywhere else it becomes `?`, even when it is a column name.
 ///
 /// ```
 /// use otel_sqlx::sql::{Dialect, obfuscate};
@@ -440,6 +517,14 @@ impl<'a> Lexer<'a> {
 ///         Dialect::Postgres
 ///     ),
 ///     "SELECT * FROM users WHERE name = ? AND id IN (?)",
+/// );
+/// // SQLite: a double-quoted value is a string when no column has that name.
+/// assert_eq!(
+///     obfuscate(
+///         r#"INSERT INTO "users" ("name") VALUES ("ada@example.com")"#,
+///         Dialect::Sqlite
+///     ),
+///     r#"INSERT INTO "users" ("name") VALUES (?)"#,
 /// );
 /// ```
 pub fn obfuscate(sql: &str, dialect: Dialect) -> String {
@@ -451,7 +536,15 @@ pub fn obfuscate(sql: &str, dialect: Dialect) -> String {
     // Output position of the `(` of an `IN (…)` list that so far holds only `?`, `,` and
     // spaces, and whether a `?` was seen.
     let mut in_list: Option<(usize, bool)> = None;
+    // Where SQLite `"…"` can only be an identifier (see above).
+    let mut ident_position = IdentPosition::default();
     while let Some((tok, text)) = lexer.next_token() {
+        let tok = match tok {
+            Tok::DoubleQuoted if !ident_position.allows_identifier(lexer.peek(0)) => Tok::Literal,
+            Tok::DoubleQuoted => Tok::QuotedIdent,
+            tok => tok,
+        };
+        ident_position.advance(tok, text);
         match tok {
             Tok::Space => out.push_str(text),
             Tok::Comment => {
@@ -490,7 +583,7 @@ pub fn obfuscate(sql: &str, dialect: Dialect) -> String {
                 }
                 after_in = false;
             }
-            Tok::Word | Tok::QuotedIdent | Tok::Punct(_) => {
+            Tok::Word | Tok::QuotedIdent | Tok::DoubleQuoted | Tok::Punct(_) => {
                 out.push_str(text);
                 in_list = None;
                 after_in = tok == Tok::Word && text.eq_ignore_ascii_case("IN");
@@ -498,6 +591,73 @@ pub fn obfuscate(sql: &str, dialect: Dialect) -> String {
         }
     }
     out
+}
+
+/// Keywords after which only a name can follow (a table, index, view, trigger or alias).
+const NAME_INTRODUCERS: &[&str] = &[
+    "FROM",
+    "JOIN",
+    "INTO",
+    "UPDATE",
+    "TABLE",
+    "INDEX",
+    "VIEW",
+    "TRIGGER",
+    "EXISTS",
+    "AS",
+    "REFERENCES",
+];
+
+/// Tracks, over the significant tokens of a statement, whether the next token stands where
+/// only an identifier can: what [`obfuscate`] needs to tell a SQLite `"column"` from a
+/// `"string"`.
+#[derive(Default)]
+struct IdentPosition {
+    /// The last significant token was one of [`NAME_INTRODUCERS`] (not `DISTINCT FROM`).
+    after_introducer: bool,
+    /// The last significant token was a `.`.
+    after_dot: bool,
+    /// The last significant token was `DISTINCT` (`IS DISTINCT FROM` takes an expression).
+    after_distinct: bool,
+    /// The last significant token was `INTO`.
+    after_into: bool,
+    /// The last significant tokens were `INTO name` (maybe qualified).
+    after_insert_target: bool,
+    /// Inside the column list of `INSERT INTO name (…)`.
+    in_column_list: bool,
+}
+
+impl IdentPosition {
+    /// Whether a SQLite `"…"` here is an identifier; `next` is the byte right after it.
+    fn allows_identifier(&self, next: Option<u8>) -> bool {
+        self.after_introducer || self.after_dot || self.in_column_list || next == Some(b'.')
+    }
+
+    /// Moves past the significant token `tok` (spaces and comments change nothing).
+    fn advance(&mut self, tok: Tok, text: &str) {
+        if matches!(tok, Tok::Space | Tok::Comment) {
+            return;
+        }
+        let word = |k: &str| tok == Tok::Word && text.eq_ignore_ascii_case(k);
+        let is_name = matches!(tok, Tok::Word | Tok::QuotedIdent);
+        if self.in_column_list {
+            if tok == Tok::Punct(b')') {
+                self.in_column_list = false;
+            }
+        } else {
+            self.in_column_list = self.after_insert_target && tok == Tok::Punct(b'(');
+        }
+        // `INTO name`, `INTO schema.name`: the next `(` opens the column list.
+        self.after_insert_target = (self.after_into && is_name)
+            || (self.after_insert_target && tok == Tok::Punct(b'.'))
+            || (self.after_insert_target && self.after_dot && is_name);
+        self.after_introducer = tok == Tok::Word
+            && NAME_INTRODUCERS.iter().any(|k| word(k))
+            && !(self.after_distinct && word("FROM"));
+        self.after_into = word("INTO");
+        self.after_distinct = word("DISTINCT");
+        self.after_dot = tok == Tok::Punct(b'.');
+    }
 }
 
 /// Known first keywords, mapped to the `db.operation.name` they report.
@@ -572,6 +732,7 @@ const MODIFIERS: &[&str] = &[
     "FAIL",
     "REPLACE",
     "LATERAL",
+    "TABLE",
 ];
 
 /// Words after which a table name may follow, per operation.
@@ -589,9 +750,10 @@ fn introduces_table(op: &str, word: &str) -> bool {
     }
 }
 
-/// Reads the operation and first table of a statement.
+/// Reads the operations and tables of a statement: `db.operation.name`, `db.collection.name`
+/// and `db.query.summary` as the database semantic conventions define them (see [`Summary`]).
 ///
-/// Statements holding several `;`-separated statements report neither. Only the first
+/// Statements holding several `;`-separated statements report nothing. Only the first
 /// [`MAX_SUMMARY_SCAN_BYTES`] bytes are scanned.
 ///
 /// ```
@@ -602,96 +764,333 @@ fn introduces_table(op: &str, word: &str) -> bool {
 /// );
 /// assert_eq!(s.operation, Some("SELECT"));
 /// assert_eq!(s.collection.as_deref(), Some("public.Users"));
+///
+/// // A join involves two tables: listed in the summary, not claimed as the collection.
+/// let s = summarize(
+///     "SELECT * FROM songs s JOIN artists a ON s.artist_id = a.id",
+///     Dialect::Postgres,
+/// );
+/// assert_eq!(s.query_summary.as_deref(), Some("SELECT songs artists"));
+/// assert_eq!(s.operation, Some("SELECT"));
+/// assert_eq!(s.collection, None);
 /// ```
 pub fn summarize(sql: &str, dialect: Dialect) -> Summary<'_> {
     let scanned = &sql[..floor_char_boundary(sql, MAX_SUMMARY_SCAN_BYTES)];
     let mut lexer = Lexer::new(scanned, dialect);
-    let mut significant = std::iter::from_fn(move || {
+    let mut tokens = std::iter::from_fn(move || {
         loop {
             match lexer.next_token()? {
                 (Tok::Space | Tok::Comment, _) => {}
+                // In a table position a SQLite `"…"` is a name.
+                (Tok::DoubleQuoted, text) => return Some((Tok::QuotedIdent, text)),
                 t => return Some(t),
             }
         }
     })
     .peekable();
 
+    // `(SELECT …) UNION …`: look inside the leading parentheses.
+    let mut first = tokens.next();
+    while let Some((Tok::Punct(b'('), _)) = first {
+        first = tokens.next();
+    }
+    let Some((Tok::Word, first_word)) = first else {
+        return Summary::default();
+    };
+    let in_with = first_word.eq_ignore_ascii_case("WITH");
+    let first_op = operation_of(first_word);
+    if first_op.is_none() && !in_with {
+        return Summary::default();
+    }
+    // Statements whose subqueries and clauses are read for further operations and tables;
+    // others (`GRANT SELECT ON t`, `EXPLAIN …`) report their first keyword and table only.
+    let nested = in_with || first_op.is_some_and(|op| NESTING.contains(&op));
+
+    let mut out = SummaryBuilder::default();
+    let mut statement = first_op;
+    if let Some(op) = first_op {
+        out.operation(op);
+    }
+    let mut want = if first_op.is_some_and(|op| introduces_table(op, first_word)) {
+        Want::Name
+    } else {
+        Want::Nothing
+    };
     let mut depth = 0usize;
-    let mut operation: Option<&'static str> = None;
-    let mut collection: Option<Cow<'_, str>> = None;
-    let mut in_with = false;
-    let mut want_table = false;
-    let mut first = true;
-    while let Some((tok, text)) = significant.next() {
-        if first {
-            if tok == Tok::Punct(b'(') {
-                // `(SELECT …) UNION …`: look inside the parentheses.
-                continue;
-            }
-            first = false;
-            if tok != Tok::Word {
-                return Summary::default();
-            }
-            if text.eq_ignore_ascii_case("WITH") {
-                in_with = true;
-                continue;
-            }
-            operation = operation_of(text);
-            if operation.is_none() {
-                return Summary::default();
-            }
-            if let Some(op) = operation {
-                want_table = introduces_table(op, text);
-            }
-            continue;
-        }
+    // Bit `d`: depth `d` is a query (statement level, or a parenthesis opened by a subquery),
+    // where `FROM`, `JOIN`, … introduce tables; elsewhere (`EXTRACT(x FROM y)`) they do not.
+    let mut query_depths: u64 = u64::from(nested);
+    // Bit `d`: a `FROM`/`USING`/`UPDATE` table list is open at depth `d`, so `,` adds a table
+    // (`FROM songs, artists`, MySQL `UPDATE a, b SET …`).
+    let mut table_lists: u64 = u64::from(nested && first_op == Some("UPDATE"));
+    let mut after_open = false;
+    let mut previous: Option<&str> = None;
+    // The operation the statement level is in: `CREATE` until `CREATE TABLE t AS SELECT`
+    // reaches its `SELECT`, whose `ON` no longer introduces a table.
+    let mut level_operation = first_op;
+    // Common table expressions: their names are not tables.
+    let mut cte_names: Vec<Cow<'_, str>> = Vec::new();
+    let mut want_cte_name = in_with;
+
+    while let Some((tok, text)) = tokens.next() {
+        let opened = std::mem::take(&mut after_open);
+        let is_query = depth < 64 && query_depths & (1 << depth) != 0;
+        let word = |k: &str| tok == Tok::Word && text.eq_ignore_ascii_case(k);
         match tok {
             Tok::Punct(b'(') => {
                 depth += 1;
-                want_table = false;
+                want = Want::Nothing;
+                after_open = true;
             }
-            Tok::Punct(b')') => depth = depth.saturating_sub(1),
+            Tok::Punct(b')') => {
+                if depth < 64 {
+                    query_depths &= !(1 << depth);
+                    table_lists &= !(1 << depth);
+                }
+                depth = depth.saturating_sub(1);
+                want = Want::Nothing;
+            }
             Tok::Punct(b';') if depth == 0 => {
                 // A second statement follows: no single operation or table to report.
-                if significant.next().is_some() {
+                if tokens.next().is_some() {
                     return Summary::default();
                 }
                 break;
             }
-            Tok::Word if depth == 0 && in_with && operation.is_none() => {
-                if let Some(op) = operation_of(text)
-                    && matches!(op, "SELECT" | "INSERT" | "UPDATE" | "DELETE" | "MERGE")
-                {
-                    operation = Some(op);
-                    want_table = introduces_table(op, text);
+            Tok::Punct(b',') => {
+                want = if depth < 64 && table_lists & (1 << depth) != 0 {
+                    Want::TableOrFunction
+                } else {
+                    Want::Nothing
+                };
+                if depth == 0 && in_with && statement.is_none() {
+                    want_cte_name = true;
                 }
             }
-            Tok::Word | Tok::QuotedIdent if want_table && collection.is_none() => {
-                if tok == Tok::Word && MODIFIERS.iter().any(|m| m.eq_ignore_ascii_case(text)) {
-                    continue;
-                }
-                if tok == Tok::Word && operation_of(text).is_some() {
-                    // `FROM SELECT`-like oddities, `INSERT INTO … SELECT`: not a table.
-                    want_table = false;
-                    continue;
-                }
-                collection = read_qualified_name(tok, text, &mut significant);
-                want_table = false;
-            }
-            Tok::Word if depth == 0 && collection.is_none() => {
-                if let Some(op) = operation {
-                    want_table = introduces_table(op, text);
+            Tok::Word | Tok::QuotedIdent if depth == 0 && want_cte_name => {
+                if !word("RECURSIVE") {
+                    cte_names.push(unquote(tok, text));
+                    want_cte_name = false;
                 }
             }
-            _ => want_table = false,
+            // Between the keyword and its table: `ONLY`, `IF NOT EXISTS`, `OR REPLACE`, ….
+            Tok::Word if want != Want::Nothing && MODIFIERS.iter().any(|m| word(m)) => {}
+            Tok::Word | Tok::QuotedIdent
+                if want != Want::Nothing && !(tok == Tok::Word && operation_of(text).is_some()) =>
+            {
+                let from_like = want == Want::TableOrFunction;
+                want = Want::Nothing;
+                if let Some(name) = read_qualified_name(tok, text, &mut tokens) {
+                    // `FROM generate_series(1, 3)`: a function, not a table.
+                    let function =
+                        from_like && matches!(tokens.peek(), Some((Tok::Punct(b'('), _)));
+                    let cte = cte_names.iter().any(|c| c.eq_ignore_ascii_case(&name));
+                    if !function && !cte {
+                        out.target(name);
+                    }
+                }
+            }
+            Tok::Word if nested => {
+                want = Want::Nothing;
+                let op = operation_of(text);
+                let main_of_with = depth == 0 && in_with && statement.is_none();
+                let starts_query = match op {
+                    // `SELECT` starts a query wherever it stands, except `FOR SELECT` (policies).
+                    Some("SELECT") => !previous.is_some_and(|p| p.eq_ignore_ascii_case("FOR")),
+                    // Data-modifying statements nested in parentheses (`WITH x AS (DELETE …)`),
+                    // or the main statement after `WITH …`; not `ON DUPLICATE KEY UPDATE`,
+                    // `DO UPDATE`, `FOR UPDATE`, `THEN INSERT`, `ON DELETE`.
+                    Some("INSERT" | "UPDATE" | "DELETE" | "MERGE") => opened || main_of_with,
+                    _ => false,
+                };
+                let bit = if depth < 64 { 1u64 << depth } else { 0 };
+                if let Some(op) = op.filter(|_| starts_query) {
+                    if opened {
+                        query_depths |= bit;
+                    }
+                    if main_of_with {
+                        statement = Some(op);
+                        want_cte_name = false;
+                    }
+                    if depth == 0 {
+                        level_operation = Some(op);
+                    }
+                    out.operation(op);
+                    if op == "UPDATE" {
+                        want = Want::Name;
+                        table_lists |= bit;
+                    } else {
+                        table_lists &= !bit;
+                    }
+                } else if opened && word("WITH") {
+                    query_depths |= bit;
+                } else if is_query {
+                    if ENDS_TABLE_LIST.iter().any(|k| word(k)) {
+                        table_lists &= !bit;
+                    }
+                    let distinct_from = word("FROM")
+                        && previous.is_some_and(|p| p.eq_ignore_ascii_case("DISTINCT"));
+                    if distinct_from {
+                        // `a IS DISTINCT FROM b`: an expression follows.
+                    } else if word("FROM") || word("USING") {
+                        want = Want::TableOrFunction;
+                        table_lists |= bit;
+                    } else if word("JOIN") {
+                        want = Want::TableOrFunction;
+                    } else if word("INTO")
+                        || (depth == 0
+                            && level_operation.is_some_and(|op| introduces_table(op, text)))
+                    {
+                        want = Want::Name;
+                    }
+                }
+            }
+            Tok::Word if depth == 0 => {
+                // Statements read for their table only (`DROP TABLE a, b`: their tables).
+                want = match statement {
+                    Some(op) if out.collection_count() == 0 && introduces_table(op, text) => {
+                        if matches!(op, "DROP" | "TRUNCATE") {
+                            table_lists |= 1;
+                        }
+                        Want::Name
+                    }
+                    _ => Want::Nothing,
+                };
+            }
+            _ => want = Want::Nothing,
+        }
+        if tok == Tok::Word {
+            previous = Some(text);
+        } else {
+            previous = None;
         }
     }
-    if operation.is_none() {
-        collection = None;
+    out.finish(statement)
+}
+
+/// What the next name token is, for [`summarize`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    Nothing,
+    /// A table (`INTO t`, `UPDATE t`, `TABLE t`): a `(` after it opens a column list.
+    Name,
+    /// A table after `FROM`, `JOIN`, `USING` or `,` in their lists: a `(` after it makes it a
+    /// function call (`FROM generate_series(1, 3)`).
+    TableOrFunction,
+}
+
+/// Statement keywords whose subqueries and clauses [`summarize`] reads for more operations.
+const NESTING: &[&str] = &[
+    "SELECT", "INSERT", "UPDATE", "DELETE", "MERGE", "REPLACE", "UPSERT", "CREATE", "VALUES",
+];
+
+/// Keywords that end a `FROM` (or `USING`, `UPDATE`) table list at their depth.
+const ENDS_TABLE_LIST: &[&str] = &[
+    "WHERE",
+    "GROUP",
+    "ORDER",
+    "HAVING",
+    "LIMIT",
+    "OFFSET",
+    "FETCH",
+    "UNION",
+    "INTERSECT",
+    "EXCEPT",
+    "WINDOW",
+    "RETURNING",
+    "SET",
+    "VALUES",
+    "SELECT",
+    "ON",
+    "FOR",
+];
+
+/// Longest `db.query.summary`, in characters, as the conventions advise.
+const MAX_QUERY_SUMMARY_CHARS: usize = 255;
+
+/// Collects the operations and tables [`summarize`] finds.
+#[derive(Default)]
+struct SummaryBuilder<'a> {
+    /// The first operation, and whether another one differs from it.
+    first_operation: Option<&'static str>,
+    mixed_operations: bool,
+    /// The first table, and whether another one differs from it.
+    collection: Option<Cow<'a, str>>,
+    several_collections: bool,
+    text: String,
+    chars: usize,
+    /// The summary reached its length limit: nothing more is appended.
+    full: bool,
+    /// Only operations so far, and only this one: the summary is that static keyword.
+    lone_operation: Option<&'static str>,
+    parts: usize,
+}
+
+impl<'a> SummaryBuilder<'a> {
+    fn operation(&mut self, op: &'static str) {
+        match self.first_operation {
+            None => self.first_operation = Some(op),
+            Some(first) if first != op => self.mixed_operations = true,
+            Some(_) => {}
+        }
+        if self.parts == 0 {
+            self.lone_operation = Some(op);
+        }
+        self.push(op);
     }
-    Summary {
-        operation,
-        collection,
+
+    fn target(&mut self, name: Cow<'a, str>) {
+        match &self.collection {
+            None => {}
+            Some(first) if **first != *name => self.several_collections = true,
+            Some(_) => {}
+        }
+        self.push(&name);
+        if self.collection.is_none() {
+            self.collection = Some(name);
+        }
+    }
+
+    fn collection_count(&self) -> usize {
+        usize::from(self.collection.is_some()) + usize::from(self.several_collections)
+    }
+
+    /// Appends a word, unless that would make the summary longer than
+    /// [`MAX_QUERY_SUMMARY_CHARS`] (from then on nothing is appended: the summary is cut
+    /// between words, never inside one).
+    fn push(&mut self, part: &str) {
+        if self.full {
+            return;
+        }
+        let chars = part.chars().count();
+        let separator = usize::from(self.parts > 0);
+        if self.chars + separator + chars > MAX_QUERY_SUMMARY_CHARS {
+            self.full = true;
+            return;
+        }
+        if self.parts > 0 {
+            self.text.push(' ');
+            self.lone_operation = None;
+        }
+        self.text.push_str(part);
+        self.chars += separator + chars;
+        self.parts += 1;
+    }
+
+    fn finish(self, statement: Option<&'static str>) -> Summary<'a> {
+        let Some(first) = self.first_operation else {
+            return Summary::default();
+        };
+        let query_summary = match self.lone_operation {
+            Some(op) => Cow::Borrowed(op),
+            None => Cow::Owned(self.text),
+        };
+        Summary {
+            operation: (!self.mixed_operations).then_some(first),
+            collection: self.collection.filter(|_| !self.several_collections),
+            query_summary: Some(query_summary),
+            statement,
+        }
     }
 }
 
@@ -768,6 +1167,102 @@ mod tests {
         );
         assert_eq!(pg("SELECT 'it''s'"), "SELECT ?");
         assert_eq!(pg("SELECT .5, 0x1F, 0b101"), "SELECT ?, ?, ?");
+    }
+
+    #[test]
+    fn postgres_16_numeric_literals_are_replaced() {
+        for literal in [
+            "4111_1111_1111_1111",
+            "0xFFFF_FFFF",
+            "0XdeadBEEF",
+            "1.618_034",
+            "0o_1_755",
+            "0o777",
+            "0O17",
+            "0b1010",
+            "0b_1010_1010",
+            "1_000.000_1e1_0",
+            "1e-3",
+            ".5",
+            "5.",
+            "1_5E+1_0",
+            // Trailing junk is an error in PostgreSQL, never an identifier: replaced too.
+            "123abc",
+            "0x_",
+        ] {
+            assert_eq!(
+                pg(&format!("SELECT * FROM t WHERE a = {literal} AND b = 1")),
+                "SELECT * FROM t WHERE a = ? AND b = ?",
+                "{literal}"
+            );
+        }
+        assert_eq!(pg("SELECT 1::int, x[1:2]"), "SELECT ?::int, x[?:?]");
+    }
+
+    #[test]
+    fn sqlite_numeric_literals_are_replaced() {
+        // SQLite 3.46+ (the bundled one is newer) accepts `_` separators; hex since long ago.
+        for literal in [
+            "4111_1111_1111_1111",
+            "0xFFFF_FFFF",
+            "0x1F",
+            "1.618_034",
+            "1e-3",
+        ] {
+            assert_eq!(
+                lite(&format!("SELECT {literal} FROM t")),
+                "SELECT ? FROM t",
+                "{literal}"
+            );
+        }
+    }
+
+    #[test]
+    fn mysql_numbers_and_digit_identifiers() {
+        assert_eq!(my("SELECT 0x1F, 0b101, X'1F', 1.5e3"), "SELECT ?, ?, ?, ?");
+        // In MySQL these are identifiers (a column named `1_000`), not numbers.
+        assert_eq!(my("SELECT 1_000, 1abc FROM t"), "SELECT 1_000, 1abc FROM t");
+    }
+
+    #[test]
+    fn sqlite_double_quoted_strings_are_replaced_outside_name_positions() {
+        // With no column of that name, SQLite reads these as strings.
+        assert_eq!(
+            lite(r#"SELECT * FROM users WHERE email = "ada@example.com" AND name = "Ada""#),
+            "SELECT * FROM users WHERE email = ? AND name = ?"
+        );
+        assert_eq!(
+            lite(r#"UPDATE "users" SET "name" = "secret" WHERE id = 1"#),
+            r#"UPDATE "users" SET ? = ? WHERE id = ?"#
+        );
+        assert_eq!(
+            lite(r#"SELECT * FROM t WHERE a IS DISTINCT FROM "secret""#),
+            "SELECT * FROM t WHERE a IS DISTINCT FROM ?"
+        );
+        assert_eq!(lite(r#"SELECT "it""s""#), "SELECT ?");
+        assert_eq!(lite(r#"SELECT "unterminated"#), "SELECT ?");
+        // Where only a name can stand, it is kept.
+        assert_eq!(
+            lite(r#"INSERT INTO "users" ("name", "email") VALUES ("x", ?)"#),
+            r#"INSERT INTO "users" ("name", "email") VALUES (?, ?)"#
+        );
+        assert_eq!(
+            lite(r#"INSERT INTO "main"."users" ("name") VALUES ('x')"#),
+            r#"INSERT INTO "main"."users" ("name") VALUES (?)"#
+        );
+        assert_eq!(
+            lite(r#"SELECT "u"."name" AS "n" FROM "users" "u" JOIN "t" ON "u"."id" = "t"."id""#),
+            r#"SELECT "u"."name" AS "n" FROM "users" ? JOIN "t" ON "u"."id" = "t"."id""#
+        );
+        assert_eq!(
+            lite(r#"CREATE TABLE IF NOT EXISTS "t" (id INTEGER REFERENCES "u")"#),
+            r#"CREATE TABLE IF NOT EXISTS "t" (id INTEGER REFERENCES "u")"#
+        );
+        // Not in the other dialects: `"…"` is always an identifier in PostgreSQL.
+        assert_eq!(
+            pg(r#"SELECT * FROM users WHERE "email" = 'x'"#),
+            r#"SELECT * FROM users WHERE "email" = ?"#
+        );
     }
 
     #[test]
@@ -865,6 +1360,20 @@ mod tests {
         (s.operation, s.collection.map(Cow::into_owned))
     }
 
+    /// `(db.operation.name, db.collection.name, db.query.summary)` of a PostgreSQL statement.
+    fn full(sql: &str) -> (Option<&'static str>, Option<String>, Option<String>) {
+        let s = summarize(sql, Dialect::Postgres);
+        (
+            s.operation,
+            s.collection.map(Cow::into_owned),
+            s.query_summary.map(Cow::into_owned),
+        )
+    }
+
+    fn some(s: &str) -> Option<String> {
+        Some(s.to_owned())
+    }
+
     #[test]
     fn summaries() {
         let pgs = |s| summary(s, Dialect::Postgres);
@@ -872,10 +1381,6 @@ mod tests {
         assert_eq!(
             pgs("select * from users where id = $1"),
             (Some("SELECT"), Some("users".into()))
-        );
-        assert_eq!(
-            pgs("SELECT a.x FROM public.accounts a JOIN tx t ON t.a = a.id"),
-            (Some("SELECT"), Some("public.accounts".into()))
         );
         assert_eq!(
             pgs("INSERT INTO orders (a, b) VALUES ($1, $2)"),
@@ -903,12 +1408,18 @@ mod tests {
         );
         assert_eq!(pgs("TRUNCATE t4"), (Some("TRUNCATE"), Some("t4".into())));
         assert_eq!(
-            pgs("WITH x AS (SELECT * FROM a) SELECT * FROM x"),
-            (Some("SELECT"), Some("x".into()))
+            pgs("TRUNCATE TABLE t5 RESTART IDENTITY"),
+            (Some("TRUNCATE"), Some("t5".into()))
         );
+        assert_eq!(pgs("DROP TABLE a, b CASCADE"), (Some("DROP"), None));
         assert_eq!(
-            pgs("WITH x AS (SELECT 1) INSERT INTO b SELECT * FROM x"),
-            (Some("INSERT"), Some("b".into()))
+            pgs("ALTER TABLE t ADD COLUMN a int, ADD COLUMN b int"),
+            (Some("ALTER"), Some("t".into()))
+        );
+        // A common table expression is not a table: `a` is the only one read.
+        assert_eq!(
+            pgs("WITH x AS (SELECT * FROM a) SELECT * FROM x"),
+            (Some("SELECT"), Some("a".into()))
         );
         assert_eq!(pgs("SELECT * FROM (SELECT 1) s"), (Some("SELECT"), None));
         assert_eq!(pgs("BEGIN"), (Some("BEGIN"), None));
@@ -924,6 +1435,157 @@ mod tests {
             summary("INSERT IGNORE INTO `db`.`t` VALUES (1)", Dialect::MySql),
             (Some("INSERT"), Some("db.t".into()))
         );
+        // SQLite `"…"` in a table position is a name.
+        assert_eq!(
+            summary(
+                r#"INSERT INTO "users" ("name") VALUES (?)"#,
+                Dialect::Sqlite
+            ),
+            (Some("INSERT"), Some("users".into()))
+        );
+        assert_eq!(
+            summary(r#"SELECT "name" FROM "main"."users""#, Dialect::Sqlite),
+            (Some("SELECT"), Some("main.users".into()))
+        );
+    }
+
+    #[test]
+    fn several_tables_or_operations_are_summarized_not_named() {
+        // The examples of the semantic conventions.
+        assert_eq!(
+            full("SELECT * FROM wuser_table WHERE username = ?"),
+            (
+                Some("SELECT"),
+                some("wuser_table"),
+                some("SELECT wuser_table")
+            )
+        );
+        assert_eq!(
+            full(
+                "INSERT INTO shipping_details (order_id, address) \
+                 SELECT order_id, address FROM orders WHERE order_id = ?"
+            ),
+            (None, None, some("INSERT shipping_details SELECT orders"))
+        );
+        assert_eq!(
+            full("SELECT * FROM songs, artists WHERE songs.artist_id = artists.id"),
+            (Some("SELECT"), None, some("SELECT songs artists"))
+        );
+        assert_eq!(
+            full(
+                "SELECT order_date FROM (SELECT * FROM orders o \
+                 JOIN customers c ON o.customer_id = c.customer_id)"
+            ),
+            (Some("SELECT"), None, some("SELECT SELECT orders customers"))
+        );
+        // Joins, subqueries, `USING`, `UPDATE … FROM`, `MERGE`.
+        assert_eq!(
+            full("SELECT a.x FROM public.accounts a JOIN tx t ON t.a = a.id"),
+            (Some("SELECT"), None, some("SELECT public.accounts tx"))
+        );
+        assert_eq!(
+            full("DELETE FROM t WHERE id IN (SELECT id FROM u WHERE v = 1)"),
+            (None, None, some("DELETE t SELECT u"))
+        );
+        assert_eq!(
+            full("DELETE FROM t USING u WHERE t.id = u.id"),
+            (Some("DELETE"), None, some("DELETE t u"))
+        );
+        assert_eq!(
+            full("UPDATE t SET a = u.a FROM u WHERE t.id = u.id"),
+            (Some("UPDATE"), None, some("UPDATE t u"))
+        );
+        assert_eq!(
+            full("MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET a = s.a"),
+            (Some("MERGE"), None, some("MERGE t s"))
+        );
+        assert_eq!(
+            full("SELECT * FROM t WHERE id IN (SELECT id FROM t WHERE x)"),
+            (Some("SELECT"), some("t"), some("SELECT t SELECT t"))
+        );
+        assert_eq!(
+            full("SELECT * FROM t a JOIN t b ON a.parent = b.id"),
+            (Some("SELECT"), some("t"), some("SELECT t t"))
+        );
+        assert_eq!(
+            full("WITH x AS (SELECT 1) INSERT INTO b SELECT * FROM x"),
+            (None, some("b"), some("SELECT INSERT b SELECT"))
+        );
+        assert_eq!(
+            full("WITH gone AS (DELETE FROM a RETURNING *) INSERT INTO b SELECT * FROM gone"),
+            (None, None, some("DELETE a INSERT b SELECT"))
+        );
+        assert_eq!(
+            full("CREATE TABLE t AS SELECT * FROM a JOIN b ON a.x = b.x"),
+            (None, None, some("CREATE t SELECT a b"))
+        );
+        // Not tables: functions in `FROM`, `FROM` inside function calls, `IS DISTINCT FROM`.
+        assert_eq!(
+            full("SELECT EXTRACT(EPOCH FROM created) FROM generate_series(1, 3) g, t"),
+            (Some("SELECT"), some("t"), some("SELECT t"))
+        );
+        assert_eq!(
+            full("SELECT * FROM t WHERE a IS DISTINCT FROM b ORDER BY a, b"),
+            (Some("SELECT"), some("t"), some("SELECT t"))
+        );
+        // Keywords that are not new operations.
+        assert_eq!(
+            full("INSERT INTO t (a) VALUES (1) ON CONFLICT (a) DO UPDATE SET a = 2"),
+            (Some("INSERT"), some("t"), some("INSERT t"))
+        );
+        assert_eq!(
+            full("SELECT * FROM t FOR UPDATE"),
+            (Some("SELECT"), some("t"), some("SELECT t"))
+        );
+        assert_eq!(
+            summary(
+                "INSERT INTO t (a) VALUES (1) ON DUPLICATE KEY UPDATE a = 2",
+                Dialect::MySql
+            ),
+            (Some("INSERT"), Some("t".into()))
+        );
+        assert_eq!(
+            summary(
+                "UPDATE a, b SET a.x = b.x WHERE a.id = b.id",
+                Dialect::MySql
+            ),
+            (Some("UPDATE"), None)
+        );
+        // `GRANT SELECT` is a grant, not a query.
+        assert_eq!(
+            full("GRANT SELECT ON t TO u"),
+            (Some("GRANT"), None, some("GRANT"))
+        );
+    }
+
+    #[test]
+    fn statement_is_the_main_keyword() {
+        let statement = |sql| summarize(sql, Dialect::Postgres).statement;
+        assert_eq!(statement("INSERT INTO a SELECT * FROM b"), Some("INSERT"));
+        assert_eq!(
+            statement("WITH x AS (SELECT 1) UPDATE t SET a = 1"),
+            Some("UPDATE")
+        );
+        assert_eq!(
+            statement("WITH x AS (DELETE FROM a RETURNING *) SELECT * FROM x"),
+            Some("SELECT")
+        );
+        assert_eq!(statement("SELECT 1"), Some("SELECT"));
+        assert_eq!(statement("SELECT 1; DELETE FROM t"), None);
+    }
+
+    #[test]
+    fn query_summary_is_bounded_and_cut_between_words() {
+        let tables: Vec<String> = (0..100).map(|i| format!("table_number_{i}")).collect();
+        let sql = format!("SELECT * FROM {}", tables.join(", "));
+        let s = summarize(&sql, Dialect::Postgres);
+        let text = s.query_summary.expect("a summary");
+        assert!(text.chars().count() <= MAX_QUERY_SUMMARY_CHARS, "{text}");
+        assert!(text.starts_with("SELECT table_number_0 table_number_1 "));
+        // Cut after a whole name.
+        let last = text.rsplit(' ').next().unwrap();
+        assert!(tables.iter().any(|t| t == last), "{last}");
+        assert_eq!(s.collection, None);
     }
 
     /// Renders `content` as a string literal of `dialect`, escaped as that server would need.
@@ -940,6 +1602,8 @@ mod tests {
             (Dialect::MySql, _) => {
                 format!("'{}'", content.replace('\\', "\\\\").replace('\'', "''"))
             }
+            // SQLite reads a double-quoted token that names no column as a string.
+            (Dialect::Sqlite, 1) => format!("\"{}\"", content.replace('"', "\"\"")),
             _ => format!("'{}'", content.replace('\'', "''")),
         }
     }
@@ -990,6 +1654,26 @@ mod tests {
             let out = obfuscate(&sql, d);
             prop_assert_eq!(&out, &expected, "sql: {}", sql);
             prop_assert!(!out.contains("SECRET"));
+        }
+
+        #[test]
+        fn separated_and_prefixed_numbers_never_get_through(
+            digits in "[1-9][0-9]{0,3}(_[0-9]{1,4}){1,4}",
+            hex in "[0-9a-fA-F]{1,4}(_[0-9a-fA-F]{1,4}){0,3}",
+            octal in "_?[0-7]{1,4}(_[0-7]{1,4}){0,3}",
+            fraction in "[0-9]{1,3}(_[0-9]{1,3}){0,2}",
+        ) {
+            let sql = format!(
+                "SELECT * FROM t WHERE a = {digits} AND b = 0x{hex} AND c = 0o{octal} \
+                 AND d = {digits}.{fraction} AND e = 0b1_0"
+            );
+            let out = obfuscate(&sql, Dialect::Postgres);
+            prop_assert_eq!(
+                out,
+                "SELECT * FROM t WHERE a = ? AND b = ? AND c = ? AND d = ? AND e = ?"
+            );
+            let sql = format!("SELECT {digits}, 0x{hex}, {digits}.{fraction} FROM t");
+            prop_assert_eq!(obfuscate(&sql, Dialect::Sqlite), "SELECT ?, ?, ? FROM t");
         }
 
         #[test]

@@ -22,7 +22,7 @@ use sqlx::pool::PoolConnection;
 
 use crate::DB_RESPONSE_AFFECTED_ROWS;
 use crate::builder::QueryTextMode;
-use crate::database::SupportedDatabase;
+use crate::database::{ConnectionInfo, SupportedDatabase};
 use crate::record::{
     Counter, Histogram, Instrumentation, Operation, UpDownCounter, counter, duration_histogram,
     up_down_counter,
@@ -37,12 +37,23 @@ const STATE_USED: &str = "used";
 pub(crate) struct OpMeta {
     operation: Option<&'static str>,
     collection: Option<StringValue>,
+    query_summary: Option<StringValue>,
+    /// The statement changes rows (`INSERT`, `UPDATE`, `DELETE`, `MERGE`, `REPLACE`,
+    /// `UPSERT`): only then is the server's affected-row count meaningful.
+    modifies_rows: bool,
 }
+
+/// `error.type` of an operation dropped before it completed: the value `otel_core` gives the
+/// span of an operation dropped unfinished, recorded on the duration point too.
+const CANCELLED: &str = "cancelled";
 
 /// How an operation ended.
 #[derive(Default)]
 pub(crate) struct Outcome<'a> {
     pub(crate) error: Option<&'a sqlx::Error>,
+    /// Dropped before it completed (the caller dropped the future or stopped waiting for the
+    /// stream mid-flight): recorded as an error of type [`CANCELLED`].
+    pub(crate) cancelled: bool,
     pub(crate) returned_rows: Option<u64>,
     pub(crate) affected_rows: Option<u64>,
 }
@@ -91,20 +102,9 @@ impl<DB: SupportedDatabase> Telemetry<DB> {
         if let Some(port) = info.server_port {
             base.push(KeyValue::new(SERVER_PORT, i64::from(port)));
         }
-        // Semantic conventions: without a pool name, `server.address:server.port/db.namespace`.
-        let pool_name = config.pool_name.unwrap_or_else(|| {
-            let mut name = String::new();
-            if let Some(address) = &info.server_address {
-                name.push_str(address);
-                if let Some(port) = info.server_port {
-                    name.push(':');
-                    name.push_str(&port.to_string());
-                }
-            }
-            name.push('/');
-            name.push_str(info.namespace.as_deref().unwrap_or(config.system_name));
-            name
-        });
+        let pool_name = config
+            .pool_name
+            .unwrap_or_else(|| default_pool_name(&info, config.system_name));
         let pool_name = arc_str(pool_name);
         let pool_kv = KeyValue::new(DB_CLIENT_CONNECTION_POOL_NAME, pool_name);
         let metrics = config.inst.metrics();
@@ -158,19 +158,22 @@ impl<DB: SupportedDatabase> Telemetry<DB> {
     pub(crate) fn start_query(&self, parent: &Context, sql_text: &str) -> (Operation, OpMeta) {
         let summary = sql::summarize(sql_text, DB::DIALECT);
         let collection = summary.collection.as_deref().map(arc_str);
-        let name: Cow<'static, str> = match (summary.operation, &collection) {
-            (Some(op), Some(coll)) => Cow::Owned(format!("{op} {}", coll.as_str())),
-            (Some(op), None) => Cow::Borrowed(op),
-            _ => Cow::Borrowed(self.system_name),
+        // Span name: `db.query.summary` when there is one, as the conventions prefer.
+        let (name, query_summary): (Cow<'static, str>, _) = match summary.query_summary {
+            Some(Cow::Borrowed(op)) => (Cow::Borrowed(op), Some(StringValue::from(op))),
+            Some(Cow::Owned(text)) => {
+                let value = arc_str(&text);
+                (Cow::Owned(text), Some(value))
+            }
+            None => (Cow::Borrowed(self.system_name), None),
         };
         let mut attributes = Vec::with_capacity(self.base.len() + 4);
         attributes.extend_from_slice(&self.base);
         if let Some(op) = summary.operation {
             attributes.push(KeyValue::new(DB_OPERATION_NAME, op));
-            attributes.push(KeyValue::new(
-                DB_QUERY_SUMMARY,
-                Value::String(name.clone().into()),
-            ));
+        }
+        if let Some(text) = &query_summary {
+            attributes.push(KeyValue::new(DB_QUERY_SUMMARY, text.clone()));
         }
         if let Some(coll) = &collection {
             attributes.push(KeyValue::new(DB_COLLECTION_NAME, coll.clone()));
@@ -196,6 +199,8 @@ impl<DB: SupportedDatabase> Telemetry<DB> {
             OpMeta {
                 operation: summary.operation,
                 collection,
+                query_summary,
+                modifies_rows: summary.statement.is_some_and(modifies_rows),
             },
         )
     }
@@ -206,9 +211,10 @@ impl<DB: SupportedDatabase> Telemetry<DB> {
         parent: &Context,
         operation: &'static str,
     ) -> (Operation, OpMeta) {
-        let mut attributes = Vec::with_capacity(self.base.len() + 1);
+        let mut attributes = Vec::with_capacity(self.base.len() + 2);
         attributes.extend_from_slice(&self.base);
         attributes.push(KeyValue::new(DB_OPERATION_NAME, operation));
+        attributes.push(KeyValue::new(DB_QUERY_SUMMARY, operation));
         let op = self
             .inst
             .start_leaf(parent, operation, SpanKind::Client, attributes);
@@ -217,6 +223,8 @@ impl<DB: SupportedDatabase> Telemetry<DB> {
             OpMeta {
                 operation: Some(operation),
                 collection: None,
+                query_summary: Some(StringValue::from(operation)),
+                modifies_rows: false,
             },
         )
     }
@@ -224,7 +232,7 @@ impl<DB: SupportedDatabase> Telemetry<DB> {
     /// Ends an operation: row counts and error on the span, a point in
     /// `db.client.operation.duration`, and a fresh sample of the pool's connection counts.
     pub(crate) fn finish(&self, mut op: Operation, meta: &OpMeta, outcome: Outcome<'_>) {
-        let mut attributes = Vec::with_capacity(self.base.len() + 4);
+        let mut attributes = Vec::with_capacity(self.base.len() + 5);
         attributes.extend_from_slice(&self.base);
         if let Some(operation) = meta.operation {
             attributes.push(KeyValue::new(DB_OPERATION_NAME, operation));
@@ -232,7 +240,13 @@ impl<DB: SupportedDatabase> Telemetry<DB> {
         if let Some(coll) = &meta.collection {
             attributes.push(KeyValue::new(DB_COLLECTION_NAME, coll.clone()));
         }
-        if let Some(error) = outcome.error {
+        if let Some(text) = &meta.query_summary {
+            attributes.push(KeyValue::new(DB_QUERY_SUMMARY, text.clone()));
+        }
+        if outcome.cancelled {
+            attributes.push(KeyValue::new(ERROR_TYPE, CANCELLED));
+            op.record_error(CANCELLED, "the operation was dropped before it completed");
+        } else if let Some(error) = outcome.error {
             let (status_code, error_type) = self.classify(error);
             if let Some(code) = status_code {
                 let code = KeyValue::new(DB_RESPONSE_STATUS_CODE, code);
@@ -258,7 +272,7 @@ impl<DB: SupportedDatabase> Telemetry<DB> {
                     saturating_i64(rows),
                 ));
             }
-            if let Some(rows) = outcome.affected_rows {
+            if let Some(rows) = outcome.affected_rows.filter(|_| meta.modifies_rows) {
                 op.set_attribute(KeyValue::new(
                     DB_RESPONSE_AFFECTED_ROWS,
                     saturating_i64(rows),
@@ -331,6 +345,33 @@ impl<DB: SupportedDatabase> Telemetry<DB> {
             self.connection_count.add(used - old_used, &self.used_attrs);
         }
     }
+}
+
+/// The pool name the semantic conventions suggest when none is set:
+/// `server.address:server.port/db.namespace`, with the parts that are unknown left out (no
+/// address for Unix sockets and SQLite; the system name when there is no namespace).
+pub(crate) fn default_pool_name(info: &ConnectionInfo, system_name: &str) -> String {
+    let mut name = String::new();
+    if let Some(address) = &info.server_address {
+        name.push_str(address);
+        if let Some(port) = info.server_port {
+            name.push(':');
+            name.push_str(&port.to_string());
+        }
+    }
+    name.push('/');
+    name.push_str(info.namespace.as_deref().unwrap_or(system_name));
+    name
+}
+
+/// Whether a statement of this keyword changes rows, so that the affected-row count the server
+/// reports is about it (for a `SELECT`, SQLite reports the previous statement's changes and
+/// PostgreSQL the rows returned).
+fn modifies_rows(statement: &str) -> bool {
+    matches!(
+        statement,
+        "INSERT" | "UPDATE" | "DELETE" | "MERGE" | "REPLACE" | "UPSERT"
+    )
 }
 
 /// Name of the span around [`crate::InstrumentedPool::acquire`].

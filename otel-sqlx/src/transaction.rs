@@ -9,7 +9,7 @@ use futures_core::stream::BoxStream;
 use sqlx::{Database, Describe, Execute, Executor, SqlStr, Transaction};
 
 use crate::database::SupportedDatabase;
-use crate::executor::{ManyItem, fetch_many_on, fetch_optional_on};
+use crate::executor::{InFlight, ManyItem, fetch_many_on, fetch_optional_on};
 use crate::record::parent_context;
 use crate::telemetry::{Outcome, Telemetry};
 
@@ -173,16 +173,15 @@ impl<'c, DB: SupportedDatabase> InstrumentedTransaction<'c, DB> {
     /// # }
     /// ```
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        let (op, meta) = self.telemetry.start_named(&parent_context(), COMMIT);
-        let result = self.inner.commit().await;
-        self.telemetry.finish(
-            op,
-            &meta,
-            Outcome {
-                error: result.as_ref().err(),
-                ..Outcome::default()
-            },
+        let in_flight = InFlight::new(
+            Arc::clone(&self.telemetry),
+            self.telemetry.start_named(&parent_context(), COMMIT),
         );
+        let result = self.inner.commit().await;
+        in_flight.finish(Outcome {
+            error: result.as_ref().err(),
+            ..Outcome::default()
+        });
         result
     }
 
@@ -216,16 +215,15 @@ impl<'c, DB: SupportedDatabase> InstrumentedTransaction<'c, DB> {
     /// # }
     /// ```
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
-        let (op, meta) = self.telemetry.start_named(&parent_context(), ROLLBACK);
-        let result = self.inner.rollback().await;
-        self.telemetry.finish(
-            op,
-            &meta,
-            Outcome {
-                error: result.as_ref().err(),
-                ..Outcome::default()
-            },
+        let in_flight = InFlight::new(
+            Arc::clone(&self.telemetry),
+            self.telemetry.start_named(&parent_context(), ROLLBACK),
         );
+        let result = self.inner.rollback().await;
+        in_flight.finish(Outcome {
+            error: result.as_ref().err(),
+            ..Outcome::default()
+        });
         result
     }
 
@@ -266,16 +264,15 @@ impl<'c, DB: SupportedDatabase> InstrumentedTransaction<'c, DB> {
     /// # }
     /// ```
     pub async fn begin(&mut self) -> Result<InstrumentedTransaction<'_, DB>, sqlx::Error> {
-        let (op, meta) = self.telemetry.start_named(&parent_context(), BEGIN);
-        let result = Transaction::begin(&mut *self.inner, None).await;
-        self.telemetry.finish(
-            op,
-            &meta,
-            Outcome {
-                error: result.as_ref().err(),
-                ..Outcome::default()
-            },
+        let in_flight = InFlight::new(
+            Arc::clone(&self.telemetry),
+            self.telemetry.start_named(&parent_context(), BEGIN),
         );
+        let result = Transaction::begin(&mut *self.inner, None).await;
+        in_flight.finish(Outcome {
+            error: result.as_ref().err(),
+            ..Outcome::default()
+        });
         let telemetry = Arc::clone(&self.telemetry);
         result.map(|tx| InstrumentedTransaction::from_parts(tx, telemetry))
     }

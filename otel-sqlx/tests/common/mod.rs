@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue, Value};
 use opentelemetry_sdk::trace::SpanData;
-use otel_core::metrics::{SeriesData, SnapshotExt as _};
+use otel_core::metrics::{HistogramData, SeriesData, SnapshotExt as _};
 pub use otel_core::testing::{
     TestTelemetry as Harness, assert_attr, assert_child_of, assert_exemplars_point_at_exported,
     assert_no_attr, attr, require_server,
@@ -87,6 +87,74 @@ pub fn assert_error(span: &SpanData, code: &str) {
     );
     assert_attr(span, "db.response.status_code", code.to_owned());
     assert_attr(span, "error.type", code.to_owned());
+}
+
+/// The `db.client.operation.duration` series recorded for cancelled calls (`error.type` =
+/// `cancelled`), with their data.
+pub fn cancelled_points(h: &Harness) -> Vec<(Vec<KeyValue>, HistogramData)> {
+    let snapshot = h.metrics().snapshot();
+    let Some(metric) = snapshot.find("db.client.operation.duration") else {
+        return Vec::new();
+    };
+    metric
+        .series
+        .iter()
+        .filter(|s| has(&s.attributes, "error.type", "cancelled"))
+        .filter_map(|s| match &s.data {
+            SeriesData::Histogram(h) => Some((s.attributes.clone(), (**h).clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Asserts that `span` ended as cancelled and that `db.client.operation.duration` has a
+/// cancelled point with the span's operation attributes, whose exemplars all open spans
+/// exported as cancelled with those attributes; returns the point's attributes and the span
+/// ids its exemplars point at.
+#[track_caller]
+pub fn assert_cancelled_and_measured(
+    h: &Harness,
+    span: &SpanData,
+) -> (Vec<KeyValue>, Vec<opentelemetry::trace::SpanId>) {
+    assert!(
+        matches!(span.status, Status::Error { .. }),
+        "{:?} should be cancelled: {:?}",
+        span.name,
+        span.status
+    );
+    assert_attr(span, "error.type", "cancelled");
+    const SHARED: [&str; 3] = ["db.operation.name", "db.query.summary", "db.system.name"];
+    let same = |attributes: &[KeyValue], other: &SpanData| {
+        SHARED.iter().all(|key| {
+            attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == *key)
+                .map(|kv| &kv.value)
+                == attr(other, key)
+        })
+    };
+    let points = cancelled_points(h);
+    let (attributes, data) = points
+        .iter()
+        .find(|(attributes, _)| same(attributes, span))
+        .unwrap_or_else(|| panic!("no cancelled point for {:?} in {points:#?}", span.name));
+    assert!(data.count >= 1);
+    assert!(!data.exemplars.is_empty(), "{data:?}");
+    let exported = h.spans();
+    let mut exemplar_spans = Vec::new();
+    for exemplar in &data.exemplars {
+        let opened = exported
+            .iter()
+            .find(|s| {
+                s.span_context.span_id() == exemplar.span_id
+                    && s.span_context.trace_id() == exemplar.trace_id
+            })
+            .unwrap_or_else(|| panic!("exemplar {exemplar:?} opens no exported span"));
+        assert_attr(opened, "error.type", "cancelled");
+        assert!(same(attributes, opened), "{:?}", opened.name);
+        exemplar_spans.push(exemplar.span_id);
+    }
+    (attributes.clone(), exemplar_spans)
 }
 
 /// True when `kvs` holds `key` = `value`.

@@ -185,6 +185,7 @@ macro_rules! db_scenarios {
                 .expect("a SELECT point");
             assert_eq!(select_point.1, 2);
             assert!(has(&select_point.0, "db.system.name", $system));
+            assert!(has(&select_point.0, "db.query.summary", format!("SELECT {t}")));
             assert!(!select_point.0.iter().any(|kv| kv.key.as_str() == "db.query.text"));
             // Every exemplar of the duration histogram points at an exported span.
             let exported = h.spans();
@@ -401,6 +402,135 @@ macro_rules! db_scenarios {
                 assert_attr(span, "db.collection.name", t.clone());
                 assert_attr(span, "db.response.returned_rows", 0_i64);
             }
+        }
+
+        #[tokio::test]
+        async fn calls_dropped_while_waiting_are_measured_as_cancelled() {
+            let h = Harness::new();
+            let pool = $pool(&h, QueryTextMode::Obfuscated).await;
+            // Every connection taken (outside the wrapper): the calls below wait for one.
+            let max = pool.get_ref().options().get_max_connections();
+            let mut held = Vec::new();
+            for _ in 0..max {
+                held.push(pool.get_ref().acquire().await.unwrap());
+            }
+            let cx = h.request();
+            let wait = std::time::Duration::from_millis(10);
+            async {
+                assert!(tokio::time::timeout(wait, pool.begin()).await.is_err());
+                let one = sqlx::query("SELECT 1").fetch_one(&pool);
+                assert!(tokio::time::timeout(wait, one).await.is_err());
+                let all = sqlx::query("SELECT 2").fetch_all(&pool);
+                assert!(tokio::time::timeout(wait, all).await.is_err());
+            }
+            .with_context(cx.clone())
+            .await;
+            end_request(&cx);
+            drop(held);
+
+            let request = h.span("request");
+            let begin = h.span("BEGIN");
+            assert_child_of(&begin, &request);
+            let (attributes, exemplars) = assert_cancelled_and_measured(&h, &begin);
+            assert!(has(&attributes, "db.operation.name", "BEGIN"));
+            assert_eq!(exemplars, [begin.span_context.span_id()]);
+            let selects = h.spans_named("SELECT");
+            assert_eq!(selects.len(), 2, "the fetch_one future and the fetch_all stream");
+            for select in &selects {
+                assert_child_of(select, &request);
+                assert_cancelled_and_measured(&h, select);
+            }
+            let points = cancelled_points(&h);
+            let counts: u64 = points.iter().map(|(_, data)| data.count).sum();
+            assert_eq!(counts, 3, "{points:#?}");
+            for (_, data) in &points {
+                assert!(data.sum >= 0.01 * data.count as f64, "waited until the drop: {data:?}");
+            }
+            assert_exemplars_point_at_exported(
+                h.metrics(),
+                "db.client.operation.duration",
+                &h.spans(),
+            );
+        }
+
+        #[tokio::test]
+        async fn affected_rows_only_on_statements_that_change_rows() {
+            let h = Harness::new();
+            let pool = $pool(&h, QueryTextMode::Obfuscated).await;
+            let t = unique_table("affected");
+            let copy = unique_table("affected_copy");
+            create_table(&pool, &t).await;
+            create_table(&pool, &copy).await;
+            let mut conn = pool.acquire().await.unwrap();
+            insert(&mut conn, &t, 1, "a").await.unwrap();
+            insert(&mut conn, &t, 2, "b").await.unwrap();
+            // Right after an INSERT on the same connection: SQLite's change count still says 1,
+            // PostgreSQL's `SELECT 2` tag says 2. Neither is rows affected by the SELECT.
+            let sql = format!("SELECT id FROM {t}");
+            let rows = sqlx::query(AssertSqlSafe(sql.clone()))
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+            assert_eq!(rows.len(), 2);
+            sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
+            let sql = format!("INSERT INTO {copy} (id, name) SELECT id, name FROM {t}");
+            let done = sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
+            assert_eq!(done.rows_affected(), 2);
+            let sql = format!("DELETE FROM {copy} WHERE id = 1");
+            sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
+            drop(conn);
+
+            let selects = h.spans_named(&format!("SELECT {t}"));
+            assert_eq!(selects.len(), 2);
+            for select in &selects {
+                assert_attr(select, "db.response.returned_rows", 2_i64);
+                assert_no_attr(select, "db.response.affected_rows");
+            }
+            for span in h.spans_named(&format!("INSERT {t}")) {
+                assert_attr(&span, "db.response.affected_rows", 1_i64);
+            }
+            let copied = h.span(&format!("INSERT {copy} SELECT {t}"));
+            assert_attr(&copied, "db.response.affected_rows", 2_i64);
+            assert_attr(&h.span(&format!("DELETE {copy}")), "db.response.affected_rows", 1_i64);
+        }
+
+        #[tokio::test]
+        async fn several_tables_are_summarized_not_named() {
+            let h = Harness::new();
+            let pool = $pool(&h, QueryTextMode::Obfuscated).await;
+            let t = unique_table("multi");
+            let u = unique_table("multi_other");
+            create_table(&pool, &t).await;
+            create_table(&pool, &u).await;
+            let sql = format!("SELECT a.id FROM {t} a JOIN {u} b ON a.id = b.id");
+            sqlx::query(AssertSqlSafe(sql)).fetch_all(&pool).await.unwrap();
+            let sql = format!("INSERT INTO {u} (id, name) SELECT id, name FROM {t}");
+            sqlx::query(AssertSqlSafe(sql)).execute(&pool).await.unwrap();
+
+            let join = h.span(&format!("SELECT {t} {u}"));
+            assert_client_ok(&join);
+            assert_attr(&join, "db.query.summary", format!("SELECT {t} {u}"));
+            assert_attr(&join, "db.operation.name", "SELECT");
+            assert_no_attr(&join, "db.collection.name");
+            let copy = h.span(&format!("INSERT {u} SELECT {t}"));
+            assert_attr(&copy, "db.query.summary", format!("INSERT {u} SELECT {t}"));
+            assert_no_attr(&copy, "db.operation.name");
+            assert_no_attr(&copy, "db.collection.name");
+
+            let points = h.histogram("db.client.operation.duration");
+            let join_point = points
+                .iter()
+                .find(|(a, _)| has(a, "db.query.summary", format!("SELECT {t} {u}")))
+                .expect("a point for the join");
+            assert!(has(&join_point.0, "db.operation.name", "SELECT"));
+            assert!(!join_point.0.iter().any(|kv| kv.key.as_str() == "db.collection.name"));
+            let copy_point = points
+                .iter()
+                .find(|(a, _)| has(a, "db.query.summary", format!("INSERT {u} SELECT {t}")))
+                .expect("a point for the INSERT … SELECT");
+            assert!(!copy_point.0.iter().any(|kv| {
+                kv.key.as_str() == "db.operation.name" || kv.key.as_str() == "db.collection.name"
+            }));
         }
 
         #[tokio::test]
