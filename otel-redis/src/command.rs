@@ -6,18 +6,22 @@
 //! for an argument value to end up in a span name or a metric attribute. The first argument is
 //! upper-cased into a small stack buffer, and hashed on the way, before the lookup.
 
+use std::sync::OnceLock;
+
 use redis::{Arg, Cmd, Pipeline};
 
 use crate::command_names::COMMANDS;
 
 /// Reported for a command whose name is not in the table (or is not a plausible name at all).
 pub(crate) const UNKNOWN: &str = "UNKNOWN";
-/// Span name and `db.operation.name` of a pipeline sent without `MULTI`/`EXEC`.
+/// Span name and `db.operation.name` of a pipeline of different commands sent without
+/// `MULTI`/`EXEC`.
 pub(crate) const PIPELINE: &str = "PIPELINE";
-/// Span name and `db.operation.name` of a pipeline sent as a `MULTI`/`EXEC` transaction.
+/// Span name and `db.operation.name` of a `MULTI`/`EXEC` transaction of different commands.
 pub(crate) const MULTI: &str = "MULTI";
 
-/// Longest name we try to resolve (the longest in the table is 29 bytes).
+/// Longest name we try to resolve (the longest in the table, `SENTINEL GET-MASTER-ADDR-BY-NAME`,
+/// is 32 bytes).
 const MAX_NAME: usize = 32;
 /// Upper bound of `db.query.text`, in bytes; longer text is cut and ends with `…`.
 pub(crate) const MAX_QUERY_TEXT: usize = 2048;
@@ -82,6 +86,63 @@ fn simple(arg: Option<Arg<&[u8]>>) -> Option<&[u8]> {
         Some(Arg::Simple(bytes)) => Some(bytes),
         _ => None,
     }
+}
+
+/// The span name and `db.operation.name` of a pipeline (`transaction` false) or a
+/// `MULTI`/`EXEC` transaction of `commands`, as the Redis semantic conventions name them:
+///
+/// - every command the same known one: `PIPELINE <CMD>` / `MULTI <CMD>` (`PIPELINE GET`);
+/// - a pipeline of a single command is that command (`GET`): a batch of one is modelled as a
+///   single operation;
+/// - otherwise (mixed or unknown commands, or none): `PIPELINE` / `MULTI`.
+pub(crate) fn batch_name(
+    transaction: bool,
+    commands: impl IntoIterator<Item = CommandName>,
+) -> &'static str {
+    let generic = if transaction { MULTI } else { PIPELINE };
+    let mut commands = commands.into_iter();
+    let Some(first) = commands.next() else {
+        return generic;
+    };
+    let mut count = 1usize;
+    for command in commands {
+        if command.name != first.name {
+            return generic;
+        }
+        count += 1;
+    }
+    if count == 1 && !transaction {
+        return first.name;
+    }
+    prefixed(transaction, first.name).unwrap_or(generic)
+}
+
+/// `PIPELINE <CMD>` or `MULTI <CMD>` for a command of the table; `None` for `UNKNOWN`. The
+/// names are built once, on first use, so that they are `&'static str` like every other name.
+fn prefixed(transaction: bool, name: &str) -> Option<&'static str> {
+    static NAMES: OnceLock<Box<[[Box<str>; 2]]>> = OnceLock::new();
+    let index = COMMANDS
+        .binary_search_by(|known| known.as_bytes().cmp(name.as_bytes()))
+        .ok()?;
+    let names = NAMES.get_or_init(|| {
+        COMMANDS
+            .iter()
+            .map(|command| {
+                [
+                    format!("{PIPELINE} {command}").into_boxed_str(),
+                    format!("{MULTI} {command}").into_boxed_str(),
+                ]
+            })
+            .collect()
+    });
+    names
+        .get(index)
+        .map(|pair| &*pair[usize::from(transaction)])
+}
+
+/// The commands of an async pipeline, `MULTI`/`EXEC` excluded.
+pub(crate) fn pipeline_commands(pipeline: &Pipeline) -> impl Iterator<Item = CommandName> + '_ {
+    pipeline.cmd_iter().map(|cmd| of_cmd(cmd).0)
 }
 
 /// Copies `src` upper-cased into `dst` and continues the FNV-1a `hash` over it; `None` if it
@@ -358,10 +419,305 @@ mod tests {
         assert_eq!(
             containers,
             [
-                "ACL", "CLIENT", "CLUSTER", "COMMAND", "CONFIG", "FUNCTION", "LATENCY", "MEMORY",
-                "MODULE", "OBJECT", "PUBSUB", "SCRIPT", "SLOWLOG", "XGROUP", "XINFO"
+                "ACL", "CLIENT", "CLUSTER", "COMMAND", "CONFIG", "FUNCTION", "HOTKEYS", "LATENCY",
+                "MEMORY", "MODULE", "OBJECT", "PUBSUB", "SCRIPT", "SENTINEL", "SLOWLOG", "XGROUP",
+                "XINFO"
             ]
         );
+    }
+
+    /// Every command redis-rs 1.8 sends: the names its `cmd(..)` calls use in
+    /// `src/commands/mod.rs` (including both arms of its `cmd(if … { "A" } else { "B" })`
+    /// calls), and the subcommands it sends to container commands there and in `sentinel.rs`
+    /// and `script.rs`. Listed here by hand, checked against the redis-rs source when the
+    /// dependency is upgraded.
+    #[test]
+    fn redis_rs_commands_are_known() {
+        const SINGLE: &[&str] = &[
+            "ACL",
+            "APPEND",
+            "BF.ADD",
+            "BF.CARD",
+            "BF.EXISTS",
+            "BF.INFO",
+            "BF.INSERT",
+            "BF.LOADCHUNK",
+            "BF.MADD",
+            "BF.MEXISTS",
+            "BF.RESERVE",
+            "BF.SCANDUMP",
+            "BITCOUNT",
+            "BITOP",
+            "BLMOVE",
+            "BLMPOP",
+            "BLPOP",
+            "BRPOP",
+            "BRPOPLPUSH",
+            "BZMPOP",
+            "BZPOPMAX",
+            "BZPOPMIN",
+            "CLIENT",
+            "COPY",
+            "DECRBY",
+            "DEL",
+            "DELEX",
+            "DIGEST",
+            "EXISTS",
+            "EXPIRE",
+            "EXPIREAT",
+            "EXPIRETIME",
+            "FLUSHALL",
+            "FLUSHDB",
+            "FT.CREATE",
+            "GEOADD",
+            "GEODIST",
+            "GEOHASH",
+            "GEOPOS",
+            "GEORADIUS",
+            "GEORADIUSBYMEMBER",
+            "GET",
+            "GETBIT",
+            "GETDEL",
+            "GETEX",
+            "GETRANGE",
+            "GETSET",
+            "HDEL",
+            "HELLO",
+            "HEXISTS",
+            "HEXPIRE",
+            "HEXPIREAT",
+            "HEXPIRETIME",
+            "HGET",
+            "HGETALL",
+            "HGETDEL",
+            "HGETEX",
+            "HINCRBY",
+            "HINCRBYFLOAT",
+            "HKEYS",
+            "HLEN",
+            "HMGET",
+            "HMSET",
+            "HOTKEYS",
+            "HPERSIST",
+            "HPEXPIRE",
+            "HPEXPIREAT",
+            "HPEXPIRETIME",
+            "HPTTL",
+            "HSET",
+            "HSETEX",
+            "HSETNX",
+            "HTTL",
+            "HVALS",
+            "INCRBY",
+            "INCRBYFLOAT",
+            "INCREX",
+            "KEYS",
+            "LINDEX",
+            "LINSERT",
+            "LLEN",
+            "LMOVE",
+            "LMPOP",
+            "LPOP",
+            "LPOS",
+            "LPUSH",
+            "LPUSHX",
+            "LRANGE",
+            "LREM",
+            "LSET",
+            "LTRIM",
+            "MGET",
+            "MSET",
+            "MSETEX",
+            "MSETNX",
+            "OBJECT",
+            "PERSIST",
+            "PEXPIRE",
+            "PEXPIREAT",
+            "PEXPIRETIME",
+            "PFADD",
+            "PFCOUNT",
+            "PFMERGE",
+            "PING",
+            "PSETEX",
+            "PTTL",
+            "PUBLISH",
+            "RENAME",
+            "RENAMENX",
+            "RPOP",
+            "RPOPLPUSH",
+            "RPUSH",
+            "RPUSHX",
+            "SADD",
+            "SCARD",
+            "SDIFF",
+            "SDIFFSTORE",
+            "SET",
+            "SETBIT",
+            "SETEX",
+            "SETNX",
+            "SETRANGE",
+            "SINTER",
+            "SINTERSTORE",
+            "SISMEMBER",
+            "SMEMBERS",
+            "SMISMEMBER",
+            "SMOVE",
+            "SPOP",
+            "SPUBLISH",
+            "SRANDMEMBER",
+            "SREM",
+            "STRLEN",
+            "SUNION",
+            "SUNIONSTORE",
+            "TTL",
+            "TYPE",
+            "UNLINK",
+            "VADD",
+            "VCARD",
+            "VDIM",
+            "VEMB",
+            "VGETATTR",
+            "VINFO",
+            "VLINKS",
+            "VRANDMEMBER",
+            "VREM",
+            "VSETATTR",
+            "VSIM",
+            "XACK",
+            "XACKDEL",
+            "XADD",
+            "XAUTOCLAIM",
+            "XCFGSET",
+            "XCLAIM",
+            "XDEL",
+            "XDELEX",
+            "XGROUP",
+            "XINFO",
+            "XLEN",
+            "XNACK",
+            "XPENDING",
+            "XRANGE",
+            "XREAD",
+            "XREADGROUP",
+            "XREVRANGE",
+            "XTRIM",
+            "ZADD",
+            "ZCARD",
+            "ZCOUNT",
+            "ZINCRBY",
+            "ZINTERSTORE",
+            "ZLEXCOUNT",
+            "ZMPOP",
+            "ZMSCORE",
+            "ZPOPMAX",
+            "ZPOPMIN",
+            "ZRANDMEMBER",
+            "ZRANGE",
+            "ZRANGEBYLEX",
+            "ZRANGEBYSCORE",
+            "ZRANK",
+            "ZREM",
+            "ZREMRANGEBYLEX",
+            "ZREMRANGEBYRANK",
+            "ZREMRANGEBYSCORE",
+            "ZREVRANGE",
+            "ZREVRANGEBYLEX",
+            "ZREVRANGEBYSCORE",
+            "ZREVRANK",
+            "ZSCORE",
+            "ZUNIONSTORE",
+        ];
+        for name in SINGLE {
+            let mut cmd = redis::cmd(name);
+            cmd.arg("key");
+            assert_eq!(of_cmd(&cmd).0.name, *name, "redis-rs sends {name}");
+        }
+        const SUBCOMMANDS: &[(&str, &str)] = &[
+            ("ACL", "CAT"),
+            ("ACL", "DELUSER"),
+            ("ACL", "DRYRUN"),
+            ("ACL", "GENPASS"),
+            ("ACL", "GETUSER"),
+            ("ACL", "HELP"),
+            ("ACL", "LIST"),
+            ("ACL", "LOAD"),
+            ("ACL", "LOG"),
+            ("ACL", "SAVE"),
+            ("ACL", "SETUSER"),
+            ("ACL", "USERS"),
+            ("ACL", "WHOAMI"),
+            ("CLIENT", "GETNAME"),
+            ("CLIENT", "ID"),
+            ("CLIENT", "SETNAME"),
+            ("OBJECT", "ENCODING"),
+            ("OBJECT", "FREQ"),
+            ("OBJECT", "IDLETIME"),
+            ("OBJECT", "REFCOUNT"),
+            ("XGROUP", "CREATE"),
+            ("XGROUP", "CREATECONSUMER"),
+            ("XGROUP", "DELCONSUMER"),
+            ("XGROUP", "DESTROY"),
+            ("XGROUP", "SETID"),
+            ("XINFO", "CONSUMERS"),
+            ("XINFO", "GROUPS"),
+            ("XINFO", "STREAM"),
+            ("HOTKEYS", "GET"),
+            ("HOTKEYS", "RESET"),
+            ("HOTKEYS", "START"),
+            ("HOTKEYS", "STOP"),
+            ("SCRIPT", "LOAD"),
+            ("SENTINEL", "MASTERS"),
+            ("SENTINEL", "SLAVES"),
+        ];
+        for (container, sub) in SUBCOMMANDS {
+            let mut cmd = redis::cmd(container);
+            cmd.arg(*sub).arg("arg");
+            let name = format!("{container} {sub}");
+            let resolved = of_cmd(&cmd).0;
+            assert_eq!(resolved.name, name, "redis-rs sends {name}");
+            assert_eq!(resolved.words, 2, "{name}");
+        }
+    }
+
+    #[test]
+    fn batch_names_follow_the_redis_conventions() {
+        let get = resolve(Some(b"get"), Some(b"k"));
+        let set = resolve(Some(b"SET"), Some(b"k"));
+        // Identical commands: the command, prefixed.
+        assert_eq!(batch_name(false, [get, get, get]), "PIPELINE GET");
+        assert_eq!(batch_name(true, [get, get]), "MULTI GET");
+        // A pipeline of one command is that command; a transaction stays a transaction.
+        assert_eq!(batch_name(false, [set]), "SET");
+        assert_eq!(batch_name(true, [set]), "MULTI SET");
+        // Mixed, unknown or no commands: the generic names.
+        assert_eq!(batch_name(false, [get, set]), PIPELINE);
+        assert_eq!(batch_name(true, [set, get, set]), MULTI);
+        let unknown = resolve(Some(b"NOTACOMMAND"), None);
+        assert_eq!(batch_name(false, [unknown, unknown]), PIPELINE);
+        assert_eq!(batch_name(true, [unknown]), MULTI);
+        assert_eq!(batch_name(false, []), PIPELINE);
+        // Subcommands are part of the command.
+        let config_get = resolve(Some(b"CONFIG"), Some(b"GET"));
+        assert_eq!(
+            batch_name(false, [config_get, config_get]),
+            "PIPELINE CONFIG GET"
+        );
+        let mut pipe = redis::pipe();
+        pipe.incr("a", 1).incr("b", 2);
+        assert_eq!(
+            batch_name(pipe.is_transaction(), pipeline_commands(&pipe)),
+            "PIPELINE INCRBY"
+        );
+        pipe.atomic();
+        assert_eq!(
+            batch_name(pipe.is_transaction(), pipeline_commands(&pipe)),
+            "MULTI INCRBY"
+        );
+        // The same `&'static str` every time: no allocation per call after the first.
+        assert!(std::ptr::eq(
+            batch_name(false, [get, get]),
+            batch_name(false, [get, get])
+        ));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 use smallvec::SmallVec;
 
 use crate::builder::{Builder, QueryTextMode, Shared};
-use crate::command::{self, CommandName, MULTI, PIPELINE, PackedCommands};
+use crate::command::{self, CommandName, MULTI, PackedCommands};
 use crate::outcome::{self, Failure};
 use crate::record::Recorder;
 
@@ -297,13 +297,13 @@ impl Shared {
     /// bound series of `series`).
     fn finish(
         &self,
-        mut operation: Operation,
+        operation: Operation,
         name: &'static str,
         namespace: StringValue,
         failure: Option<Failure>,
         series: &mut SeriesCache,
     ) {
-        if failure.is_none() {
+        let Some(failure) = failure else {
             let bound = series.get_or_insert_with(
                 |(n, ns)| *n == name && ns.as_str() == namespace.as_str(),
                 || {
@@ -313,11 +313,20 @@ impl Shared {
             );
             Recorder::end_bound(operation, bound);
             return;
-        }
-        let attributes = self.metric_attributes(name, namespace, failure.as_ref());
-        if let Some(failure) = failure {
-            Recorder::fail(&mut operation, failure);
-        }
+        };
+        self.finish_failed(operation, name, namespace, failure);
+    }
+
+    /// Records `failure` on the span, ends it and records the duration with `error.type`.
+    fn finish_failed(
+        &self,
+        mut operation: Operation,
+        name: &'static str,
+        namespace: StringValue,
+        failure: Failure,
+    ) {
+        let attributes = self.metric_attributes(name, namespace, Some(&failure));
+        Recorder::fail(&mut operation, failure);
         self.recorder.end(operation, &attributes);
     }
 
@@ -357,6 +366,57 @@ impl Shared {
     }
 }
 
+/// `error.type` of a call whose future was dropped before the reply arrived (the same value
+/// `otel_core` gives the span of an operation dropped unfinished).
+const CANCELLED: &str = "cancelled";
+
+/// An async call in flight. Finished with [`InFlight::finish`]; dropped before that (the
+/// caller dropped the future, e.g. on a timeout), it ends the span with `error.type`
+/// `cancelled` and records that in `db.client.operation.duration` too, so timed-out calls
+/// stay in the latency metric.
+struct InFlight<'a> {
+    active: Option<(Operation, StringValue)>,
+    shared: &'a Shared,
+    name: &'static str,
+}
+
+impl<'a> InFlight<'a> {
+    fn new(
+        shared: &'a Shared,
+        operation: Operation,
+        name: &'static str,
+        namespace: StringValue,
+    ) -> Self {
+        Self {
+            active: Some((operation, namespace)),
+            shared,
+            name,
+        }
+    }
+
+    /// Ends the call with its outcome.
+    fn finish(mut self, failure: Option<Failure>, series: &mut SeriesCache) {
+        if let Some((operation, namespace)) = self.active.take() {
+            self.shared
+                .finish(operation, self.name, namespace, failure, series);
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Some((operation, namespace)) = self.active.take() {
+            let failure = Failure {
+                error_type: StringValue::from(CANCELLED),
+                status_code: None,
+                message: "the operation was dropped before it completed".into(),
+            };
+            self.shared
+                .finish_failed(operation, self.name, namespace, failure);
+        }
+    }
+}
+
 fn query_text(text: String) -> KeyValue {
     KeyValue::new(DB_QUERY_TEXT, text)
 }
@@ -375,10 +435,11 @@ where
         }
         let reply = self.inner.req_packed_command(cmd);
         let series = &mut self.series;
+        // Made before the future: dropped unpolled, the call is still measured as cancelled.
+        let in_flight = InFlight::new(shared, operation, name.name, namespace);
         Box::pin(async move {
             let result = reply.await;
-            let failure = outcome::of_single(&result);
-            shared.finish(operation, name.name, namespace, failure, series);
+            in_flight.finish(outcome::of_single(&result), series);
             result
         })
     }
@@ -390,7 +451,7 @@ where
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         let transaction = pipeline.is_transaction();
-        let name = if transaction { MULTI } else { PIPELINE };
+        let name = command::batch_name(transaction, command::pipeline_commands(pipeline));
         let namespace = self.namespace.get(self.inner.get_db());
         let shared: &'a Shared = &self.shared;
         let mut operation = shared.start(name, &namespace, Some(pipeline.len()));
@@ -399,10 +460,10 @@ where
         }
         let reply = self.inner.req_packed_commands(pipeline, offset, count);
         let series = &mut self.series;
+        let in_flight = InFlight::new(shared, operation, name, namespace);
         Box::pin(async move {
             let result = reply.await;
-            let failure = outcome::of_pipeline(&result, transaction);
-            shared.finish(operation, name, namespace, failure, series);
+            in_flight.finish(outcome::of_pipeline(&result, transaction), series);
             result
         })
     }
@@ -442,11 +503,16 @@ impl<C: redis::ConnectionLike> redis::ConnectionLike for InstrumentedConnection<
             && PackedCommands::new(cmd)
                 .next()
                 .is_some_and(|first| first.name.name == MULTI);
-        let (name, batch) = if transaction {
-            (MULTI, offset - 1)
+        let (batch, skip) = if transaction {
+            (offset - 1, 1)
         } else {
-            (PIPELINE, offset.saturating_add(count))
+            (offset.saturating_add(count), 0)
         };
+        let commands = PackedCommands::new(cmd)
+            .skip(skip)
+            .take(batch)
+            .map(|command| command.name);
+        let name = command::batch_name(transaction, commands);
         let namespace = self.namespace.get(self.inner.get_db());
         let mut operation = self.shared.start(name, &namespace, Some(batch));
         if self.shared.wants_query_text(&operation) {

@@ -170,21 +170,92 @@ async fn transaction_is_one_multi_span() {
     let (x, y): (i64, i64) = redis::pipe()
         .atomic()
         .incr(&a, 1)
+        .exists(&b)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!((x, y), (1, 0));
+    // The same command twice: named after it.
+    let (x, y): (i64, i64) = redis::pipe()
+        .atomic()
+        .incr(&a, 1)
         .incr(&b, 2)
         .query_async(&mut con)
         .await
         .unwrap();
-    assert_eq!((x, y), (1, 2));
+    assert_eq!((x, y), (2, 2));
     let _: i64 = con.del(&[&a, &b]).await.unwrap();
 
     let span = telemetry.span("MULTI");
     assert_redis_client_span(&span, "MULTI");
     assert_attr(&span, DB_OPERATION_BATCH_SIZE, 2_i64);
-    assert_attr(&span, DB_QUERY_TEXT, "MULTI; INCRBY ? ?; INCRBY ? ?; EXEC");
+    assert_attr(&span, DB_QUERY_TEXT, "MULTI; INCRBY ? ?; EXISTS ?; EXEC");
     assert_eq!(span.status, Status::Unset);
+    let same = telemetry.span("MULTI INCRBY");
+    assert_redis_client_span(&same, "MULTI INCRBY");
+    assert_attr(&same, DB_OPERATION_BATCH_SIZE, 2_i64);
+    assert_attr(&same, DB_QUERY_TEXT, "MULTI; INCRBY ? ?; INCRBY ? ?; EXEC");
     // The commands inside the transaction are not spans of their own.
     assert!(telemetry.spans_named("INCRBY").is_empty());
+    assert!(telemetry.spans_named("EXISTS").is_empty());
     assert!(telemetry.spans_named("EXEC").is_empty());
+    let metric = duration_metric(&telemetry);
+    assert_eq!(
+        series_with(&metric, &[KeyValue::new(DB_OPERATION_NAME, "MULTI INCRBY")]).count,
+        1
+    );
+    assert_eq!(
+        series_with(&metric, &[KeyValue::new(DB_OPERATION_NAME, "MULTI")]).count,
+        1
+    );
+}
+
+#[tokio::test]
+async fn pipelines_of_one_command_kind_are_named_after_it() {
+    let telemetry = TestTelemetry::new();
+    let client = client();
+    let mut con = multiplexed(&telemetry, &client, QueryTextMode::Obfuscated).await;
+    let prefix = unique_prefix("same");
+    let (a, b) = (format!("{prefix}a"), format!("{prefix}b"));
+
+    let (x, y): (Option<String>, Option<String>) = redis::pipe()
+        .get(&a)
+        .get(&b)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!((x, y), (None, None));
+    // A pipeline of one command is that command, not a batch.
+    let (n,): (i64,) = redis::pipe()
+        .incr(&a, 3)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(n, 3);
+    let _: i64 = con.del(&a).await.unwrap();
+
+    let spans = telemetry.spans();
+    assert_eq!(spans.len(), 3, "{spans:#?}");
+    let gets = telemetry.span("PIPELINE GET");
+    assert_redis_client_span(&gets, "PIPELINE GET");
+    assert_attr(&gets, DB_OPERATION_BATCH_SIZE, 2_i64);
+    assert_attr(&gets, DB_QUERY_TEXT, "GET ?; GET ?");
+    let single = telemetry.span("INCRBY");
+    assert_redis_client_span(&single, "INCRBY");
+    assert_no_attr(&single, DB_OPERATION_BATCH_SIZE);
+    assert_attr(&single, DB_QUERY_TEXT, "INCRBY ? ?");
+    assert!(telemetry.spans_named("PIPELINE").is_empty());
+
+    let metric = duration_metric(&telemetry);
+    assert_eq!(
+        series_with(&metric, &[KeyValue::new(DB_OPERATION_NAME, "PIPELINE GET")]).count,
+        1
+    );
+    assert_eq!(
+        series_with(&metric, &[KeyValue::new(DB_OPERATION_NAME, "INCRBY")]).count,
+        1
+    );
+    assert_exemplars_point_at_exported(telemetry.metrics(), DB_CLIENT_OPERATION_DURATION, &spans);
 }
 
 #[tokio::test]
@@ -532,9 +603,10 @@ async fn dropped_future_ends_span_as_cancelled() {
     let mut con = multiplexed(&telemetry, &client, QueryTextMode::Off).await;
     let key = format!("{}list", unique_prefix("cancel"));
 
+    // BLPOP on an empty key blocks for up to 1 s; the caller gives up after 50 ms.
     let timed_out = tokio::time::timeout(
         Duration::from_millis(50),
-        con.blpop::<_, Option<(String, String)>>(&key, 2.0),
+        con.blpop::<_, Option<(String, String)>>(&key, 1.0),
     )
     .await;
     assert!(timed_out.is_err());
@@ -542,6 +614,73 @@ async fn dropped_future_ends_span_as_cancelled() {
     let span = telemetry.span("BLPOP");
     assert_attr(&span, ERROR_TYPE, "cancelled");
     assert!(matches!(span.status, Status::Error { .. }));
+
+    // The timed-out call is in the latency metric too, with the span's error.type, and its
+    // exemplar opens that very span.
+    let series = series_with(
+        &duration_metric(&telemetry),
+        &[
+            KeyValue::new(DB_OPERATION_NAME, "BLPOP"),
+            KeyValue::new(ERROR_TYPE, "cancelled"),
+        ],
+    );
+    assert_eq!(series.count, 1);
+    assert!(
+        series.sum >= 0.04 && series.sum < 1.0,
+        "seconds until the drop: {}",
+        series.sum
+    );
+    assert!(
+        series
+            .exemplars
+            .iter()
+            .any(|e| e.span_id == span.span_context.span_id()
+                && e.trace_id == span.span_context.trace_id()),
+        "{:?}",
+        series.exemplars
+    );
+    assert_exemplars_point_at_exported(
+        telemetry.metrics(),
+        DB_CLIENT_OPERATION_DURATION,
+        &telemetry.spans(),
+    );
+}
+
+#[tokio::test]
+async fn dropped_pipeline_is_measured_as_cancelled() {
+    let telemetry = TestTelemetry::new();
+    let client = client();
+    let mut con = multiplexed(&telemetry, &client, QueryTextMode::Off).await;
+    let prefix = unique_prefix("cancel-pipe");
+    let (a, b) = (format!("{prefix}a"), format!("{prefix}b"));
+
+    let mut pipe = redis::pipe();
+    pipe.blpop(&a, 1.0).blpop(&b, 1.0);
+    let timed_out = tokio::time::timeout(
+        Duration::from_millis(50),
+        pipe.query_async::<redis::Value>(&mut con),
+    )
+    .await;
+    assert!(timed_out.is_err());
+
+    let span = telemetry.span("PIPELINE BLPOP");
+    assert_attr(&span, ERROR_TYPE, "cancelled");
+    let series = series_with(
+        &duration_metric(&telemetry),
+        &[
+            KeyValue::new(DB_OPERATION_NAME, "PIPELINE BLPOP"),
+            KeyValue::new(ERROR_TYPE, "cancelled"),
+        ],
+    );
+    assert_eq!(series.count, 1);
+    assert!(
+        series
+            .exemplars
+            .iter()
+            .any(|e| e.span_id == span.span_context.span_id()),
+        "{:?}",
+        series.exemplars
+    );
 }
 
 #[tokio::test]
@@ -613,15 +752,14 @@ fn sync_connection_commands_pipeline_and_transaction() {
     assert_redis_client_span(&pipeline, "PIPELINE");
     assert_attr(&pipeline, DB_OPERATION_BATCH_SIZE, 2_i64);
     assert_attr(&pipeline, DB_QUERY_TEXT, "INCRBY ? ?; GET ?");
-    let multis = telemetry.spans_named("MULTI");
-    assert_eq!(multis.len(), 2);
-    assert_attr(&multis[0], DB_OPERATION_BATCH_SIZE, 2_i64);
-    assert_attr(
-        &multis[0],
-        DB_QUERY_TEXT,
-        "MULTI; INCRBY ? ?; INCRBY ? ?; EXEC",
-    );
-    assert_attr(&multis[1], DB_QUERY_TEXT, "MULTI; SET ? ?; GET ?; EXEC");
+    let same = telemetry.span("MULTI INCRBY");
+    assert_redis_client_span(&same, "MULTI INCRBY");
+    assert_attr(&same, DB_OPERATION_BATCH_SIZE, 2_i64);
+    assert_attr(&same, DB_QUERY_TEXT, "MULTI; INCRBY ? ?; INCRBY ? ?; EXEC");
+    let mixed = telemetry.span("MULTI");
+    assert_redis_client_span(&mixed, "MULTI");
+    assert_attr(&mixed, DB_OPERATION_BATCH_SIZE, 2_i64);
+    assert_attr(&mixed, DB_QUERY_TEXT, "MULTI; SET ? ?; GET ?; EXEC");
     assert_eq!(telemetry.spans_named("WATCH").len(), 1);
     assert_eq!(telemetry.spans_named("UNWATCH").len(), 1);
     let lpush = telemetry.span("LPUSH");
