@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 use std::error::Error as StdError;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use http::{Method, Uri, Version};
 use opentelemetry::StringValue;
@@ -22,58 +22,178 @@ pub(crate) const ERROR_TIMEOUT: &str = "timeout";
 /// Fallback `error.type` per the semantic conventions.
 pub(crate) const ERROR_OTHER: &str = "_OTHER";
 
-/// Method names as recorded; `_OTHER` last.
-const METHOD_NAMES: [&str; 10] = [
-    "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE", "_OTHER",
+/// The semantic conventions' known methods (RFC 9110, PATCH from RFC 5789, QUERY from
+/// httpbis-safe-method-w-body) in recording order; `_OTHER` last.
+const DEFAULT_METHODS: [&str; 11] = [
+    "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE", "QUERY",
+    "_OTHER",
 ];
 
-/// The method as recorded: a known method's canonical name, or `_OTHER`.
+/// The most methods a configured list may hold (indices, `_OTHER` included, fit in a `u8`);
+/// further entries are ignored.
+pub(crate) const MAX_KNOWN_METHODS: usize = u8::MAX as usize - 1;
+
+/// The environment variable that overrides the list of known HTTP methods (semantic
+/// conventions: comma-separated, case-sensitive, a full replacement of the default list).
+pub(crate) const KNOWN_METHODS_ENV: &str = "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS";
+
+/// The method as recorded: a known method's name, or `_OTHER`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct KnownMethod {
     pub(crate) name: &'static str,
     pub(crate) is_other: bool,
-    /// Position in the list of recorded method names (`_OTHER` is [`Self::COUNT`] - 1).
+    /// Position in the list of recorded method names (`_OTHER` is last, see
+    /// [`KnownMethods::count`]).
     pub(crate) index: u8,
 }
 
 impl KnownMethod {
-    /// The number of distinct recorded methods.
-    pub(crate) const COUNT: usize = METHOD_NAMES.len();
-
-    pub(crate) fn of(method: &Method) -> Self {
-        let index = match *method {
-            Method::GET => 0,
-            Method::POST => 1,
-            Method::PUT => 2,
-            Method::DELETE => 3,
-            Method::HEAD => 4,
-            Method::OPTIONS => 5,
-            Method::PATCH => 6,
-            Method::CONNECT => 7,
-            Method::TRACE => 8,
-            _ => 9,
-        };
-        Self {
-            name: METHOD_NAMES[index],
-            is_other: index == 9,
-            index: index as u8,
-        }
-    }
-
-    /// The method recorded at `index` (below [`Self::COUNT`]).
-    pub(crate) fn by_index(index: usize) -> Self {
-        let index = index.min(Self::COUNT - 1);
-        Self {
-            name: METHOD_NAMES[index],
-            is_other: index == Self::COUNT - 1,
-            index: index as u8,
-        }
-    }
-
     /// Span name when no route or template is known (`HTTP` for unknown methods).
     pub(crate) fn span_name(self) -> &'static str {
         if self.is_other { "HTTP" } else { self.name }
     }
+}
+
+/// The list of methods recorded by name: the semantic conventions' default, or a list set
+/// with `ConfigBuilder::with_known_methods` or `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct KnownMethods {
+    /// `None`: the default list, matched without looking at any string.
+    custom: Option<Arc<[&'static str]>>,
+}
+
+impl KnownMethods {
+    /// A list replacing the default one: entries are trimmed, empty ones and repeats
+    /// skipped, at most [`MAX_KNOWN_METHODS`] kept. Matching is case-sensitive.
+    pub(crate) fn custom<I, S>(names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut list: Vec<&'static str> = Vec::new();
+        for name in names {
+            let name = name.as_ref().trim();
+            if name.is_empty() || list.contains(&name) {
+                continue;
+            }
+            if list.len() == MAX_KNOWN_METHODS {
+                break;
+            }
+            list.push(intern(name));
+        }
+        Self {
+            custom: Some(list.into()),
+        }
+    }
+
+    /// The list `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS` gives in `env`, else the default.
+    pub(crate) fn from_env(env: &otel_core::EnvSource) -> Self {
+        match env.get(KNOWN_METHODS_ENV) {
+            Some(value) => Self::custom(value.split(',')),
+            None => Self::default(),
+        }
+    }
+
+    /// The number of distinct recorded methods, `_OTHER` included.
+    pub(crate) fn count(&self) -> usize {
+        match &self.custom {
+            None => DEFAULT_METHODS.len(),
+            Some(names) => names.len() + 1,
+        }
+    }
+
+    /// How `method` is recorded.
+    #[inline]
+    pub(crate) fn of(&self, method: &Method) -> KnownMethod {
+        let Some(names) = &self.custom else {
+            return default_method(method);
+        };
+        let sent = method.as_str();
+        match names.iter().position(|name| *name == sent) {
+            Some(index) => KnownMethod {
+                name: names[index],
+                is_other: false,
+                index: index as u8,
+            },
+            None => other(names.len()),
+        }
+    }
+
+    /// The method recorded at `index` (below [`Self::count`]; larger is `_OTHER`).
+    pub(crate) fn by_index(&self, index: usize) -> KnownMethod {
+        match &self.custom {
+            None => {
+                let index = index.min(DEFAULT_METHODS.len() - 1);
+                KnownMethod {
+                    name: DEFAULT_METHODS[index],
+                    is_other: index == DEFAULT_METHODS.len() - 1,
+                    index: index as u8,
+                }
+            }
+            Some(names) => match names.get(index) {
+                Some(&name) => KnownMethod {
+                    name,
+                    is_other: false,
+                    index: index as u8,
+                },
+                None => other(names.len()),
+            },
+        }
+    }
+}
+
+/// `_OTHER` at `index`.
+fn other(index: usize) -> KnownMethod {
+    KnownMethod {
+        name: DEFAULT_METHODS[DEFAULT_METHODS.len() - 1],
+        is_other: true,
+        index: index as u8,
+    }
+}
+
+/// How `method` is recorded with the default list: no string comparison for the standard
+/// methods.
+#[inline]
+fn default_method(method: &Method) -> KnownMethod {
+    let mut index = match *method {
+        Method::GET => 0,
+        Method::POST => 1,
+        Method::PUT => 2,
+        Method::DELETE => 3,
+        Method::HEAD => 4,
+        Method::OPTIONS => 5,
+        Method::PATCH => 6,
+        Method::CONNECT => 7,
+        Method::TRACE => 8,
+        _ => 10,
+    };
+    // `http` has no constant for QUERY: an extension method, compared by its bytes (after
+    // the match, which then stays a table lookup).
+    if index == 10 && method.as_str() == "QUERY" {
+        index = 9;
+    }
+    KnownMethod {
+        name: DEFAULT_METHODS[index],
+        is_other: index == DEFAULT_METHODS.len() - 1,
+        index: index as u8,
+    }
+}
+
+/// `name` as a `&'static str`: method names are recorded as static strings (no reference
+/// count per request). Each distinct configured name is allocated once per process, so the
+/// memory is bounded by the configuration, never by requests.
+fn intern(name: &str) -> &'static str {
+    if let Some(known) = DEFAULT_METHODS.iter().find(|m| **m == name) {
+        return known;
+    }
+    static INTERNED: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    let mut interned = INTERNED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(found) = interned.iter().find(|m| **m == name) {
+        return found;
+    }
+    let leaked: &'static str = Box::leak(Box::<str>::from(name));
+    interned.push(leaked);
+    leaked
 }
 
 /// `network.protocol.version` for `version`.
@@ -361,10 +481,63 @@ mod tests {
 
     #[test]
     fn methods() {
-        assert_eq!(KnownMethod::of(&Method::GET).name, "GET");
-        let other = KnownMethod::of(&Method::from_bytes(b"PURGE").unwrap());
+        let default = KnownMethods::default();
+        assert_eq!(default.of(&Method::GET).name, "GET");
+        let query = default.of(&Method::from_bytes(b"QUERY").unwrap());
+        assert_eq!((query.name, query.is_other), ("QUERY", false));
+        // Case-sensitive: `query` is not QUERY.
+        assert!(default.of(&Method::from_bytes(b"query").unwrap()).is_other);
+        let other = default.of(&Method::from_bytes(b"PURGE").unwrap());
         assert!(other.is_other);
         assert_eq!(other.name, "_OTHER");
         assert_eq!(other.span_name(), "HTTP");
+        assert_eq!(usize::from(other.index), default.count() - 1);
+        for index in 0..default.count() {
+            assert_eq!(usize::from(default.by_index(index).index), index);
+        }
+    }
+
+    #[test]
+    fn custom_methods_replace_the_default_list() {
+        let custom = KnownMethods::custom([" GET", "PURGE", "", "GET", "purge"]);
+        assert_eq!(custom.count(), 4);
+        assert_eq!(custom.of(&Method::GET).name, "GET");
+        let purge = custom.of(&Method::from_bytes(b"PURGE").unwrap());
+        assert_eq!(
+            (purge.name, purge.is_other, purge.index),
+            ("PURGE", false, 1)
+        );
+        let lower = custom.of(&Method::from_bytes(b"purge").unwrap());
+        assert_eq!((lower.name, lower.index), ("purge", 2));
+        // Not in the list any more: POST is `_OTHER`.
+        let post = custom.of(&Method::POST);
+        assert!(post.is_other);
+        assert_eq!(usize::from(post.index), custom.count() - 1);
+        assert_eq!(custom.by_index(3).name, "_OTHER");
+        // An empty list: every method is `_OTHER`.
+        let none = KnownMethods::custom(Vec::<String>::new());
+        assert!(none.of(&Method::GET).is_other);
+        // Bounded.
+        let many = KnownMethods::custom((0..1000).map(|i| format!("M{i}")));
+        assert_eq!(many.count(), MAX_KNOWN_METHODS + 1);
+        assert!(many.of(&Method::from_bytes(b"M999").unwrap()).is_other);
+        assert_eq!(many.of(&Method::from_bytes(b"M253").unwrap()).index, 253);
+    }
+
+    #[test]
+    fn known_methods_from_the_environment() {
+        use otel_core::EnvSource;
+        let env = EnvSource::from_pairs([(KNOWN_METHODS_ENV, "GET, POST,PROPFIND")]);
+        let methods = KnownMethods::from_env(&env);
+        assert_eq!(methods.count(), 4);
+        assert_eq!(
+            methods.of(&Method::from_bytes(b"PROPFIND").unwrap()).name,
+            "PROPFIND"
+        );
+        assert!(methods.of(&Method::PUT).is_other);
+        // Unset or empty: the default list.
+        let unset = KnownMethods::from_env(&EnvSource::from_pairs([(KNOWN_METHODS_ENV, " ")]));
+        assert_eq!(unset.count(), DEFAULT_METHODS.len());
+        assert!(!unset.of(&Method::PUT).is_other);
     }
 }

@@ -41,6 +41,7 @@ use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{Tracer, TracerProvider};
 use opentelemetry::{Key, KeyValue};
 
+use crate::attributes::KnownMethods;
 use crate::telemetry::{Instrumentation, Metrics, Propagation, instrumentation_builder};
 
 /// A borrowed view of an outgoing or incoming request, given to the pluggable hooks.
@@ -384,9 +385,13 @@ impl Filter for SkipPaths {
 
 /// Adds attributes of your own (for example a tenant id) to the span of a request.
 ///
-/// Called once per request, and only when the span is sampled, so the work it does costs
-/// nothing on unsampled requests. Attributes go on the span only, never on metrics (whose
-/// series must stay bounded).
+/// Called once per request that starts a span, before the span starts, so that the sampler
+/// sees these attributes too (the semantic conventions ask for sampling-relevant attributes
+/// at span creation). Not called for requests that start no span: those a
+/// [`Filter`] rejects, and on servers those whose caller did not sample the trace (see
+/// [`ConfigBuilder::with_skip_unsampled`]); an HTTP or gRPC client call whose parent span is
+/// not sampled calls it only if its span records anyway. Attributes go on the span only,
+/// never on metrics (whose series must stay bounded).
 ///
 /// Implemented for closures and functions `Fn(&RequestView<'_>, &mut Vec<KeyValue>)`,
 /// for `()` and for [`HeaderAttribute`]:
@@ -750,6 +755,7 @@ pub struct Config {
     pub(crate) secret_names: otel_core::redact::Redactor,
     pub(crate) trace_response: bool,
     pub(crate) skip_unsampled: bool,
+    pub(crate) known_methods: KnownMethods,
 }
 
 impl fmt::Debug for Config {
@@ -764,6 +770,7 @@ impl fmt::Debug for Config {
             .field("redacted_query_params", &self.redacted_query_params)
             .field("trace_response", &self.trace_response)
             .field("skip_unsampled", &self.skip_unsampled)
+            .field("known_methods", &self.known_methods)
             .finish_non_exhaustive()
     }
 }
@@ -846,6 +853,7 @@ pub struct ConfigBuilder {
     redacted_query_params: Vec<Box<str>>,
     trace_response: bool,
     skip_unsampled: bool,
+    known_methods: Option<KnownMethods>,
 }
 
 impl Default for ConfigBuilder {
@@ -861,6 +869,7 @@ impl Default for ConfigBuilder {
             redacted_query_params: Vec::new(),
             trace_response: false,
             skip_unsampled: true,
+            known_methods: None,
         }
     }
 }
@@ -1006,7 +1015,7 @@ impl ConfigBuilder {
         self
     }
 
-    /// Adds attributes of your own to each sampled span (see [`RequestAttributes`]).
+    /// Adds attributes of your own to each span (see [`RequestAttributes`]; samplers see them).
     ///
     /// ```
     /// use opentelemetry::KeyValue;
@@ -1203,7 +1212,12 @@ impl ConfigBuilder {
     /// The request still records its duration and runs in the caller's (unsampled)
     /// context, so everything below it is unsampled too. This is exactly what the
     /// parent-based samplers OpenTelemetry uses by default would decide, minus the cost of
-    /// asking; turn it off when your sampler may sample a request whose caller did not.
+    /// asking. Turn it off when your sampler may sample a request whose caller did not,
+    /// such as otel-core's [`RuleSampler`](otel_core::sampling::RuleSampler) with a rule
+    /// like `/pay*` → always: the sampler is then asked, with the request's attributes and
+    /// final span name. (With `RuleSampler` and this on, the spans opened inside such a
+    /// request have the caller's remote span as parent and are decided by the rules as
+    /// entry spans.)
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -1252,10 +1266,60 @@ impl ConfigBuilder {
         self
     }
 
+    /// HTTP layers: replaces the list of methods recorded by name in
+    /// `http.request.method` (and in span names and metrics); any other method is recorded
+    /// as `_OTHER`, with the method as sent in `http.request.method_original`.
+    ///
+    /// The default list is the semantic conventions' one: `GET`, `POST`, `PUT`, `DELETE`,
+    /// `HEAD`, `OPTIONS`, `PATCH`, `CONNECT`, `TRACE` and `QUERY`. Names are compared
+    /// case-sensitively; the list given here replaces the default one (it does not add to
+    /// it), as does the environment variable `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS`
+    /// (comma-separated), which is read by [`build`](Self::build) when this option is not
+    /// set. Empty entries and repeats are skipped and at most 254 methods are kept.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use otel_core::testing::{TestTelemetry, assert_attr};
+    /// use otel_tower::Config;
+    /// use otel_tower::http::server::HttpServerLayer;
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// let tt = TestTelemetry::new();
+    /// let config = Config::builder()
+    ///     .with_tracer_provider(tt.tracer_provider().clone())
+    ///     .with_metrics(tt.metrics().clone())
+    ///     // A cache that also accepts PURGE; WebDAV methods stay `_OTHER`.
+    ///     .with_known_methods(["GET", "HEAD", "POST", "PURGE"])
+    ///     .build();
+    /// # let handler = tower::service_fn(|_req: http::Request<String>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("ok")))
+    /// # });
+    /// let server = HttpServerLayer::new(config).layer(handler);
+    /// let request = http::Request::builder()
+    ///     .method("PURGE")
+    ///     .uri("/assets/app.js")
+    ///     .body(String::new())
+    ///     .unwrap();
+    /// drop(server.oneshot(request).await.unwrap());
+    /// assert_attr(&tt.span("PURGE"), "http.request.method", "PURGE");
+    /// # }
+    /// ```
+    pub fn with_known_methods<I, S>(mut self, methods: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.known_methods = Some(KnownMethods::custom(methods));
+        self
+    }
+
     /// Finishes the configuration.
     ///
-    /// The global tracer provider and [`Metrics::global`] are read here when not
-    /// overridden: install them first (the global propagator is read per request).
+    /// The global tracer provider, [`Metrics::global`] and
+    /// `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS` (see
+    /// [`with_known_methods`](Self::with_known_methods)) are read here when not overridden:
+    /// install the globals first (the global propagator is read per request).
     ///
     /// ```
     /// use otel_tower::Config;
@@ -1283,6 +1347,9 @@ impl ConfigBuilder {
             secret_names: otel_core::redact::Redactor::new(),
             trace_response: self.trace_response,
             skip_unsampled: self.skip_unsampled,
+            known_methods: self
+                .known_methods
+                .unwrap_or_else(|| KnownMethods::from_env(&otel_core::EnvSource::process())),
         }
     }
 }

@@ -45,9 +45,11 @@ impl Instrumentation {
     /// Starts a span named `name` of `kind` as a child of `parent`, with `attributes`
     /// (visible to the sampler).
     ///
-    /// Callers pass attributes here only when the span is expected to be sampled (the
-    /// parent is); otherwise they pass none and add them when
-    /// [`Operation::is_recording`] is true, so an unsampled request builds none.
+    /// Callers pass the attributes and the final name here whenever the sampler makes a
+    /// real decision (no parent, a remote parent, or a sampled parent, the semantic
+    /// conventions asking for sampling-relevant attributes at span creation); only under an
+    /// unsampled parent, whose decision samplers follow, do they pass none and add them when
+    /// [`Operation::is_recording`] is true, so such a call builds none.
     pub(crate) fn start(
         &self,
         parent: &Context,
@@ -104,6 +106,15 @@ pub(crate) enum ParentSampling {
 }
 
 impl ParentSampling {
+    /// Whether `parent` holds a valid span context (local or remote) that is not sampled:
+    /// samplers follow that decision, so a child span's attributes are built only if it
+    /// records anyway.
+    pub(crate) fn unsampled_parent(parent: &Context) -> bool {
+        let span = parent.span();
+        let sc = span.span_context();
+        sc.is_valid() && !sc.is_sampled()
+    }
+
     pub(crate) fn of(parent: &Context) -> Self {
         let span = parent.span();
         let sc = span.span_context();
@@ -160,6 +171,12 @@ impl Operation {
     /// Whether the span records attributes (it is sampled); skip attribute work when false.
     pub(crate) fn is_recording(&self) -> bool {
         self.recording
+    }
+
+    /// Whether a span of our own was started (recording or not); `false` for
+    /// [`Operation::without_span`].
+    pub(crate) fn has_span(&self) -> bool {
+        matches!(self.inner, Inner::Span(_))
     }
 
     /// Adds attributes to the span (one lock for all of them).

@@ -135,10 +135,14 @@ impl tower::Service<http::Request<Body>> for EchoServer {
 }
 
 async fn serve(t: &Telemetry) -> SocketAddr {
+    serve_with(t, GrpcServerLayer::new(t.config().build())).await
+}
+
+async fn serve_with(t: &Telemetry, layer: GrpcServerLayer) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tonic::transport::Server::builder()
-        .layer(GrpcServerLayer::new(t.config().build()))
+        .layer(layer)
         .add_service(EchoServer { tracer: t.tracer() });
     tokio::spawn(async move {
         server
@@ -235,7 +239,12 @@ async fn unary_call_is_one_trace_with_rpc_attributes() {
 #[tokio::test]
 async fn trailers_only_error_statuses() {
     let t = Telemetry::new();
-    let addr = serve(&t).await;
+    // A unary handler's `Err(Status)` is a trailers-only answer, which alone does not prove
+    // the method exists: declared, these methods are recorded by name.
+    let layer = GrpcServerLayer::new(t.config().build())
+        .with_services([EchoServer::NAME])
+        .with_methods(["test.Echo/Fail", "/test.Echo/Crash"]);
+    let addr = serve_with(&t, layer).await;
     let mut grpc = client(&t, addr).await;
 
     // NOT_FOUND: an error for the client, not for the server.
@@ -361,5 +370,268 @@ trait KindStr {
 impl KindStr for opentelemetry_sdk::trace::SpanData {
     fn span_kind_str(&self) -> String {
         format!("{:?}", self.span_kind)
+    }
+}
+
+/// A plain tonic client (no layer): the server sees no `traceparent`.
+async fn plain_client(addr: SocketAddr) -> tonic::client::Grpc<Channel> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    tonic::client::Grpc::new(channel)
+}
+
+async fn plain_unary(
+    grpc: &mut tonic::client::Grpc<Channel>,
+    path: String,
+) -> Result<tonic::Response<EchoReply>, Status> {
+    grpc.ready().await.unwrap();
+    grpc.unary(
+        tonic::Request::new(EchoRequest::default()),
+        PathAndQuery::try_from(path).unwrap(),
+        ProstCodec::<EchoRequest, EchoReply>::default(),
+    )
+    .await
+}
+
+/// A path segment no one would guess.
+fn random_name() -> String {
+    use std::hash::BuildHasher;
+    let state = std::collections::hash_map::RandomState::new();
+    format!("x{:016x}", state.hash_one(std::time::Instant::now()))
+}
+
+/// An interceptor inside the layer rejects every call before routing: the answers prove
+/// nothing about the paths, so client-chosen paths never become `rpc.method` values.
+#[tokio::test]
+async fn rejected_and_cancelled_calls_do_not_record_client_chosen_paths() {
+    let t = Telemetry::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let reject = |_req: tonic::Request<()>| -> Result<tonic::Request<()>, Status> {
+        Err(Status::unauthenticated("no credentials"))
+    };
+    let server = tonic::transport::Server::builder()
+        .layer(GrpcServerLayer::new(t.config().build()))
+        .layer(tonic::service::InterceptorLayer::new(reject))
+        .add_service(EchoServer { tracer: t.tracer() });
+    tokio::spawn(async move {
+        server
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+            .await
+            .unwrap();
+    });
+
+    let mut grpc = plain_client(addr).await;
+    let paths = [
+        format!("test.Echo/{}", random_name()),
+        format!("{}.Svc/{}", random_name(), random_name()),
+        format!("{}/{}", random_name(), random_name()),
+    ];
+    for path in &paths {
+        let status = plain_unary(&mut grpc, format!("/{path}"))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated);
+    }
+    let spans = t.wait_count(3).await;
+    for path in &paths {
+        let span = spans
+            .iter()
+            .find(|s| {
+                attr(s, semconv::RPC_METHOD_ORIGINAL).is_some_and(|v| v.as_str() == path.as_str())
+            })
+            .unwrap_or_else(|| panic!("no span for {path}: {:?}", t.span_names()));
+        assert_eq!(span.name, "grpc");
+        assert_attr(span, semconv::RPC_METHOD, "_OTHER");
+        assert_attr(span, semconv::RPC_RESPONSE_STATUS_CODE, "UNAUTHENTICATED");
+    }
+
+    // A call dropped before its answer proves nothing either.
+    let pending = tower::service_fn(|_req: http::Request<String>| {
+        std::future::pending::<Result<http::Response<String>, Infallible>>()
+    });
+    let mut service = tower::Layer::layer(&GrpcServerLayer::new(t.config().build()), pending);
+    let cancelled = format!("/test.Echo/{}", random_name());
+    let request = http::Request::post(cancelled.as_str())
+        .header("content-type", "application/grpc")
+        .body(String::new())
+        .unwrap();
+    drop(tower::Service::call(&mut service, request));
+
+    let points = t.histogram(metric::RPC_SERVER_CALL_DURATION);
+    let total: u64 = points.iter().map(count).sum();
+    assert_eq!(total, 4);
+    for p in &points {
+        assert!(
+            point_has(p, semconv::RPC_METHOD, "_OTHER"),
+            "{:?}",
+            point_attr(p, semconv::RPC_METHOD)
+        );
+    }
+    assert!(
+        points
+            .iter()
+            .any(|p| point_has(p, semconv::ERROR_TYPE, "cancelled"))
+    );
+}
+
+/// Without declarations the method is recorded when a handler's answer proves it: OK, or a
+/// regular response (status in the trailers). A handler's trailers-only error does not.
+#[tokio::test]
+async fn undeclared_methods_are_recorded_only_when_a_handler_answered() {
+    let t = Telemetry::new();
+    let addr = serve(&t).await;
+    let mut grpc = plain_client(addr).await;
+    plain_unary(&mut grpc, "/test.Echo/Say".into())
+        .await
+        .unwrap();
+    let status = plain_unary(&mut grpc, "/test.Echo/Fail".into())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+
+    let say = t.wait_span("test.Echo/Say", SpanKind::Server).await;
+    assert_attr(&say, semconv::RPC_METHOD, "test.Echo/Say");
+    let fail = t.wait_span("grpc", SpanKind::Server).await;
+    assert_attr(&fail, semconv::RPC_METHOD, "_OTHER");
+    assert_attr(&fail, semconv::RPC_METHOD_ORIGINAL, "test.Echo/Fail");
+    assert_attr(&fail, semconv::RPC_RESPONSE_STATUS_CODE, "NOT_FOUND");
+
+    // Declared services: another service is `_OTHER` from the start.
+    let t = Telemetry::new();
+    let addr = serve_with(
+        &t,
+        GrpcServerLayer::new(t.config().build()).with_services([EchoServer::NAME]),
+    )
+    .await;
+    let mut grpc = plain_client(addr).await;
+    let status = plain_unary(&mut grpc, "/other.Svc/Do".into())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented);
+    let other = t.wait_span("grpc", SpanKind::Server).await;
+    assert_attr(&other, semconv::RPC_METHOD, "_OTHER");
+    assert_attr(&other, semconv::RPC_METHOD_ORIGINAL, "other.Svc/Do");
+}
+
+/// Entry spans start with their final name and `rpc.*` attributes, so a `RuleSampler`
+/// rule on the method decides (server without `traceparent`, and the client).
+#[tokio::test]
+async fn rule_sampler_sees_the_rpc_method_at_span_start() {
+    use opentelemetry_sdk::trace::Sampler;
+    use otel_core::sampling::{RuleMatch, RuleSampler};
+
+    let rules = RuleSampler::builder()
+        .rule(RuleMatch::name("test.Echo/Crash"), Sampler::AlwaysOff)
+        .fallback(Sampler::AlwaysOn)
+        .build();
+    let t = Telemetry::with_sampler(Sampler::ParentBased(Box::new(rules)));
+    let addr = serve(&t).await;
+
+    // No client layer: the server span is an entry span.
+    let mut plain = plain_client(addr).await;
+    let status = plain_unary(&mut plain, "/test.Echo/Crash".into())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Internal);
+    plain_unary(&mut plain, "/test.Echo/Say".into())
+        .await
+        .unwrap();
+    let say = t.wait_span("test.Echo/Say", SpanKind::Server).await;
+    assert_attr(&say, semconv::RPC_SYSTEM_NAME, "grpc");
+
+    // Through the client layer: the client span is the entry span; dropped, its
+    // unsampled context makes the server start none either.
+    let mut grpc = client(&t, addr).await;
+    let status = unary(&mut grpc, "/test.Echo/Crash").await.unwrap_err();
+    assert_eq!(status.code(), Code::Internal);
+    unary(&mut grpc, "/test.Echo/Say").await.unwrap();
+    t.wait_span("test.Echo/Say", SpanKind::Client).await;
+    // The server span of the second Say call ends a moment after the client's.
+    t.wait_count(5).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let names = t.span_names();
+    assert_eq!(names.len(), 5, "{names:?}");
+    assert!(
+        names
+            .iter()
+            .all(|n| n == "test.Echo/Say" || n == "render reply"),
+        "only the Say calls are sampled: {names:?}"
+    );
+    // Both Crash calls still count in the server's duration metric.
+    let crash: u64 = t
+        .histogram(metric::RPC_SERVER_CALL_DURATION)
+        .iter()
+        .filter(|p| point_has(p, semconv::RPC_RESPONSE_STATUS_CODE, "INTERNAL"))
+        .map(count)
+        .sum();
+    assert_eq!(crash, 2);
+}
+
+/// A response that ends without `grpc-status` is UNKNOWN, not cancelled: a data frame
+/// ending the body, or trailers without the status.
+#[tokio::test]
+async fn response_ending_without_grpc_status_is_unknown() {
+    use bytes::Bytes;
+    use http_body::Frame;
+    use http_body_util::{BodyExt, Full, StreamBody};
+
+    let t = Telemetry::new();
+    let layer = GrpcServerLayer::new(t.config().build());
+    let head = || {
+        http::Response::builder()
+            .header("content-type", "application/grpc")
+            .status(200)
+    };
+    let request = |path: &str| {
+        http::Request::post(path)
+            .header("content-type", "application/grpc")
+            .body(String::new())
+            .unwrap()
+    };
+
+    let full = tower::service_fn(move |_req: http::Request<String>| async move {
+        let body = Full::new(Bytes::from_static(b"\0\0\0\0\0"));
+        Ok::<_, Infallible>(head().body(body).unwrap())
+    });
+    let response =
+        tower::ServiceExt::oneshot(tower::Layer::layer(&layer, full), request("/a.B/Full"))
+            .await
+            .unwrap();
+    response.into_body().collect().await.unwrap();
+
+    let trailers_without_status =
+        tower::service_fn(move |_req: http::Request<String>| async move {
+            let mut trailers = http::HeaderMap::new();
+            trailers.insert("x-extra", http::HeaderValue::from_static("1"));
+            let frames = [
+                Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"\0\0\0\0\0"))),
+                Ok(Frame::trailers(trailers)),
+            ];
+            let body = StreamBody::new(futures_util::stream::iter(frames));
+            Ok::<_, Infallible>(head().body(body).unwrap())
+        });
+    let response = tower::ServiceExt::oneshot(
+        tower::Layer::layer(&layer, trailers_without_status),
+        request("/a.B/Trailers"),
+    )
+    .await
+    .unwrap();
+    response.into_body().collect().await.unwrap();
+
+    for name in ["a.B/Full", "a.B/Trailers"] {
+        let span = t.wait_span(name, SpanKind::Server).await;
+        assert_attr(&span, semconv::RPC_RESPONSE_STATUS_CODE, "UNKNOWN");
+        assert_attr(&span, semconv::ERROR_TYPE, "UNKNOWN");
+        assert_error_status(&span);
+    }
+    let points = t.histogram(metric::RPC_SERVER_CALL_DURATION);
+    assert_eq!(points.len(), 2);
+    for p in &points {
+        assert!(point_has(p, semconv::RPC_RESPONSE_STATUS_CODE, "UNKNOWN"));
+        assert!(point_has(p, semconv::ERROR_TYPE, "UNKNOWN"));
     }
 }

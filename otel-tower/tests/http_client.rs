@@ -283,3 +283,68 @@ async fn reqwest_middleware_is_one_line() {
         &exported,
     );
 }
+
+/// A sampler that drops spans to one `server.address`: it needs the attributes at start.
+#[derive(Debug, Clone)]
+struct DropServer(&'static str);
+
+impl opentelemetry_sdk::trace::ShouldSample for DropServer {
+    fn should_sample(
+        &self,
+        _parent: Option<&Context>,
+        _trace_id: opentelemetry::trace::TraceId,
+        _name: &str,
+        _kind: &SpanKind,
+        attributes: &[opentelemetry::KeyValue],
+        _links: &[opentelemetry::trace::Link],
+    ) -> opentelemetry_sdk::trace::SamplingResult {
+        use opentelemetry::trace::TraceState;
+        use opentelemetry_sdk::trace::{SamplingDecision, SamplingResult};
+        let dropped = attributes
+            .iter()
+            .any(|kv| kv.key.as_str() == semconv::SERVER_ADDRESS && kv.value.as_str() == self.0);
+        SamplingResult {
+            decision: if dropped {
+                SamplingDecision::Drop
+            } else {
+                SamplingDecision::RecordAndSample
+            },
+            attributes: Vec::new(),
+            trace_state: TraceState::NONE,
+        }
+    }
+}
+
+/// The CLIENT span of a call with no parent starts with its attributes, so the sampler can
+/// decide on them (semantic conventions: sampling-relevant attributes at span creation).
+#[tokio::test]
+async fn sampler_sees_client_request_attributes_at_span_start() {
+    use opentelemetry_sdk::trace::Sampler;
+
+    let t = Telemetry::with_sampler(Sampler::ParentBased(Box::new(DropServer(
+        "metadata.internal",
+    ))));
+    let upstream = tower::service_fn(|_req: http::Request<Empty<Bytes>>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(Empty::<Bytes>::new()))
+    });
+    let client = ServiceBuilder::new()
+        .layer(HttpClientLayer::new(t.config().build()))
+        .service(upstream);
+    for uri in [
+        "http://metadata.internal/latest/token",
+        "http://api.internal/users/7",
+    ] {
+        client.clone().oneshot(request(uri.into())).await.unwrap();
+    }
+    let spans = t.spans();
+    assert_eq!(spans.len(), 1, "{:?}", t.span_names());
+    assert_attr(&spans[0], semconv::SERVER_ADDRESS, "api.internal");
+    assert_attr(&spans[0], semconv::URL_FULL, "http://api.internal/users/7");
+    // Both calls are in the duration metric.
+    let total: u64 = t
+        .histogram(metric::HTTP_CLIENT_REQUEST_DURATION)
+        .iter()
+        .map(count)
+        .sum();
+    assert_eq!(total, 2);
+}

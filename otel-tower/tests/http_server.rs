@@ -21,6 +21,7 @@ use opentelemetry_semantic_conventions::attribute as semconv;
 use opentelemetry_semantic_conventions::metric;
 use otel_tower::config::{HeaderAttribute, RequestView, SkipPaths};
 use otel_tower::http::server::HttpServerLayer;
+use tower::ServiceExt as _;
 
 /// Serves `app` on an ephemeral loopback port with peer addresses available.
 async fn serve(app: Router) -> SocketAddr {
@@ -568,4 +569,278 @@ async fn wait_for_active_requests(t: &Telemetry, expected: i64) {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// An axum router with `/health` and `/pay/{id}`, the layer on every route.
+fn payments_app(layer: HttpServerLayer) -> Router {
+    Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route("/pay/{id}", get(|| async { "paid" }))
+        .route("/orders", get(|| async { "orders" }))
+        .layer(layer)
+}
+
+/// Sends `request` through `app` and drains the response body (the span ends with it).
+async fn send(app: &Router, request: Request<Body>) -> http::Response<Body> {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    http::Response::from_parts(parts, Body::from(body))
+}
+
+fn get_request(uri: &str, traceparent: Option<&str>) -> Request<Body> {
+    let mut request = Request::get(uri);
+    if let Some(traceparent) = traceparent {
+        request = request.header("traceparent", traceparent);
+    }
+    request.body(Body::empty()).unwrap()
+}
+
+/// A request without `traceparent` is an entry span: the sampler decides with the route,
+/// path and final name in hand, so a `RuleSampler` rule on `/health` drops health checks.
+#[tokio::test]
+async fn rule_sampler_sees_route_and_name_of_requests_without_traceparent() {
+    use opentelemetry_sdk::trace::Sampler;
+    use otel_core::sampling::{RuleMatch, RuleSampler};
+
+    let rules = RuleSampler::builder()
+        .rule(RuleMatch::route("/health"), Sampler::AlwaysOff)
+        .fallback(Sampler::AlwaysOn)
+        .build();
+    let t = Telemetry::with_sampler(Sampler::ParentBased(Box::new(rules)));
+    let app = payments_app(HttpServerLayer::new(t.config().build()));
+
+    assert_eq!(send(&app, get_request("/health", None)).await.status(), 200);
+    assert_eq!(send(&app, get_request("/pay/1", None)).await.status(), 200);
+
+    let spans = t.spans();
+    assert_eq!(
+        spans.iter().map(|s| s.name.to_string()).collect::<Vec<_>>(),
+        ["GET /pay/{id}"]
+    );
+    assert_attr(&spans[0], semconv::HTTP_ROUTE, "/pay/{id}");
+    assert_attr(&spans[0], semconv::URL_PATH, "/pay/1");
+    // The dropped health check still counts in the duration metric.
+    let health = t
+        .histogram(metric::HTTP_SERVER_REQUEST_DURATION)
+        .into_iter()
+        .find(|p| point_has(p, semconv::HTTP_ROUTE, "/health"))
+        .expect("a /health duration series");
+    assert_eq!(count(&health), 1);
+}
+
+/// With `skip_unsampled(false)` the sampler is asked about requests whose caller did not
+/// sample the trace, so a `RuleSampler` rule `/pay*` → always keeps them; with the default
+/// it is never asked.
+#[tokio::test]
+async fn rule_sampler_keeps_unsampled_callers_payments_with_skip_unsampled_off() {
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider};
+    use otel_core::metrics::{Metrics, MetricsConfig};
+    use otel_core::sampling::{RuleMatch, RuleSampler};
+
+    let exporter = InMemorySpanExporter::default();
+    // The rule sampler itself, not under a parent-based one: it decides entry spans even
+    // when the caller sent a decision.
+    let provider = SdkTracerProvider::builder()
+        .with_sampler(
+            RuleSampler::builder()
+                .rule(RuleMatch::route("/pay*"), Sampler::AlwaysOn)
+                .fallback(Sampler::AlwaysOff)
+                .build(),
+        )
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let layer = |skip_unsampled: bool| {
+        HttpServerLayer::new(
+            otel_tower::Config::builder()
+                .with_tracer_provider(provider.clone())
+                .with_metrics(Metrics::new(MetricsConfig::default()))
+                .with_propagator(otel_core::propagation::TraceContextPropagator::new())
+                .with_skip_unsampled(skip_unsampled)
+                .build(),
+        )
+    };
+    let unsampled = format!("00-{TRACE_ID}-{PARENT_SPAN_ID}-00");
+
+    // Default: no span, whatever the rules say.
+    let app = payments_app(layer(true));
+    send(&app, get_request("/pay/1", Some(&unsampled))).await;
+    assert!(exporter.get_finished_spans().unwrap().is_empty());
+
+    let app = payments_app(layer(false));
+    send(&app, get_request("/pay/1", Some(&unsampled))).await;
+    send(&app, get_request("/orders", Some(&unsampled))).await;
+    let spans = exporter.get_finished_spans().unwrap();
+    assert_eq!(
+        spans.iter().map(|s| s.name.to_string()).collect::<Vec<_>>(),
+        ["GET /pay/{id}"]
+    );
+    assert!(spans[0].span_context.is_sampled());
+    assert_eq!(spans[0].span_context.trace_id(), remote_trace_id());
+    assert_eq!(spans[0].parent_span_id, remote_span_id());
+}
+
+/// QUERY is a known method; `with_known_methods` replaces the list.
+#[tokio::test]
+async fn query_is_known_and_known_methods_can_be_replaced() {
+    let request = |method: &str| {
+        Request::builder()
+            .method(method)
+            .uri("/orders")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let handler = || axum::routing::any(|| async { "ok" });
+
+    let t = Telemetry::new();
+    let app = Router::new()
+        .route("/orders", handler())
+        .layer(HttpServerLayer::new(t.config().build()));
+    send(&app, request("QUERY")).await;
+    let span = t.wait_span("QUERY /orders", SpanKind::Server).await;
+    assert_attr(&span, semconv::HTTP_REQUEST_METHOD, "QUERY");
+    assert_no_attr(&span, semconv::HTTP_REQUEST_METHOD_ORIGINAL);
+
+    let t = Telemetry::new();
+    let app = Router::new()
+        .route("/orders", handler())
+        .layer(HttpServerLayer::new(
+            t.config().with_known_methods(["GET", "PURGE"]).build(),
+        ));
+    send(&app, request("PURGE")).await;
+    send(&app, request("POST")).await;
+    let purge = t.wait_span("PURGE /orders", SpanKind::Server).await;
+    assert_attr(&purge, semconv::HTTP_REQUEST_METHOD, "PURGE");
+    // No longer in the list: `_OTHER`, the method as sent kept on the span only.
+    let post = t.wait_span("HTTP /orders", SpanKind::Server).await;
+    assert_attr(&post, semconv::HTTP_REQUEST_METHOD, "_OTHER");
+    assert_attr(&post, semconv::HTTP_REQUEST_METHOD_ORIGINAL, "POST");
+    let points = t.histogram(metric::HTTP_SERVER_REQUEST_DURATION);
+    let mut methods: Vec<String> = points
+        .iter()
+        .map(|p| {
+            point_attr(p, semconv::HTTP_REQUEST_METHOD)
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    methods.sort();
+    assert_eq!(methods, ["PURGE", "_OTHER"]);
+    assert!(
+        t.up_down(metric::HTTP_SERVER_ACTIVE_REQUESTS)
+            .iter()
+            .any(|(attrs, _)| attrs.iter().any(|kv| kv.value.as_str() == "PURGE"))
+    );
+}
+
+/// A service error is classified as the client and gRPC layers classify it: a tower
+/// `Timeout` inside the layer is `timeout`, not a Rust type name.
+#[tokio::test]
+async fn service_error_from_a_timeout_is_classified_as_timeout() {
+    use tower::Layer as _;
+
+    let t = Telemetry::new();
+    let slow = tower::service_fn(|_req: Request<Body>| async {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        Ok::<_, std::convert::Infallible>(http::Response::new(Body::empty()))
+    });
+    let service = HttpServerLayer::new(t.config().build()).layer(tower::timeout::Timeout::new(
+        slow,
+        Duration::from_millis(20),
+    ));
+    let Err(err) = service.oneshot(get_request("/slow", None)).await else {
+        panic!("the timeout did not fire");
+    };
+    assert!(err.to_string().contains("timed out"), "{err}");
+
+    let span = t.wait_span("GET", SpanKind::Server).await;
+    assert_attr(&span, semconv::ERROR_TYPE, "timeout");
+    assert_error_status(&span);
+    let points = t.histogram(metric::HTTP_SERVER_REQUEST_DURATION);
+    assert_eq!(points.len(), 1);
+    assert!(point_has(&points[0], semconv::ERROR_TYPE, "timeout"));
+}
+
+/// A service whose `call` panics before returning a future.
+#[derive(Clone)]
+struct PanicsInCall;
+
+impl tower::Service<Request<Body>> for PanicsInCall {
+    type Response = http::Response<Body>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _req: Request<Body>) -> Self::Future {
+        panic!("call panicked on purpose")
+    }
+}
+
+/// A panic inside the inner service's `call` (not its future) still ends the request:
+/// `http.server.active_requests` goes back down, the span ends with `error.type` `panic`
+/// and the duration is recorded.
+#[tokio::test]
+async fn synchronous_panic_in_call_is_recorded_and_not_leaked() {
+    use tower::{Layer as _, Service as _};
+
+    let t = Telemetry::new();
+    let mut service = HttpServerLayer::new(t.config().build()).layer(PanicsInCall);
+    service.ready().await.unwrap();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        service.call(get_request("/boom", None))
+    }));
+    assert!(caught.is_err());
+
+    let active = t.up_down(metric::HTTP_SERVER_ACTIVE_REQUESTS);
+    assert!(
+        active.iter().all(|(_, value)| *value == 0),
+        "active requests leaked: {active:?}"
+    );
+    let span = t.wait_span("GET", SpanKind::Server).await;
+    assert_attr(&span, semconv::ERROR_TYPE, "panic");
+    assert_error_status(&span);
+    let points = t.histogram(metric::HTTP_SERVER_REQUEST_DURATION);
+    assert_eq!(points.len(), 1);
+    assert!(point_has(&points[0], semconv::ERROR_TYPE, "panic"));
+    assert_eq!(count(&points[0]), 1);
+}
+
+/// `traceresponse` names the callee's own span; a request that started none (unsampled
+/// caller, `skip_unsampled`) gets no header rather than one naming the caller's span.
+#[tokio::test]
+async fn trace_response_is_omitted_when_no_span_of_ours_exists() {
+    let t = Telemetry::with_sampler(opentelemetry_sdk::trace::Sampler::ParentBased(Box::new(
+        opentelemetry_sdk::trace::Sampler::AlwaysOn,
+    )));
+    let app = payments_app(HttpServerLayer::new(
+        t.config().with_trace_response(true).build(),
+    ));
+    let unsampled = format!("00-{TRACE_ID}-{PARENT_SPAN_ID}-00");
+    let response = send(&app, get_request("/pay/1", Some(&unsampled))).await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers().get("traceresponse").is_none(),
+        "{:?}",
+        response.headers().get("traceresponse")
+    );
+
+    let sampled = traceparent();
+    let response = send(&app, get_request("/pay/1", Some(&sampled))).await;
+    let span = t.wait_span("GET /pay/{id}", SpanKind::Server).await;
+    assert_ne!(span.span_context.span_id(), remote_span_id());
+    assert_eq!(
+        response.headers()["traceresponse"],
+        format!(
+            "00-{}-{}-01",
+            span.span_context.trace_id(),
+            span.span_context.span_id()
+        )
+        .as_str()
+    );
 }

@@ -12,7 +12,10 @@ pin_project! {
     /// Response body of an instrumented gRPC call (server or client side).
     ///
     /// The call's span ends and its duration is recorded when the trailers (with
-    /// `grpc-status`) have passed, when the body ends or fails, or when it is dropped.
+    /// `grpc-status`) have passed, when the body ends or fails, or when it is dropped. A
+    /// body that ends without `grpc-status` (no trailers, or trailers without it) ends the
+    /// call with status UNKNOWN, as gRPC clients read it; one dropped before its end, with
+    /// `error.type` `cancelled`.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -111,8 +114,14 @@ impl<B: Body> Body for GrpcBody<B> {
                 if let (Some(trailers), Some(call)) = (frame.trailers_ref(), this.call.as_mut()) {
                     call.on_trailers(trailers);
                     true
+                } else if this.inner.is_end_stream() {
+                    // The last frame was data: the response ended without a status.
+                    if let Some(call) = this.call.as_mut() {
+                        call.on_end_without_status();
+                    }
+                    true
                 } else {
-                    this.inner.is_end_stream()
+                    false
                 }
             }
             Poll::Ready(Some(Err(_))) => {

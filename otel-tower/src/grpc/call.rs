@@ -37,6 +37,100 @@ pub(crate) struct RpcShared {
     pub(crate) duration: Histogram,
     pub(crate) side: Side,
     pub(crate) server_address: Option<(StringValue, Option<u16>)>,
+    /// Server: the services and methods declared with `GrpcServerLayer::with_services` /
+    /// `with_methods`.
+    pub(crate) declared: Declared,
+}
+
+/// The services and methods a server layer was told it serves (sorted, for binary search).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Declared {
+    services: Box<[Box<str>]>,
+    methods: Box<[Box<str>]>,
+}
+
+impl Declared {
+    /// Adds services (`package.Service`, tonic's `NamedService::NAME`).
+    pub(crate) fn with_services<I, S>(&self, services: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Self {
+            services: merged(&self.services, services),
+            methods: self.methods.clone(),
+        }
+    }
+
+    /// Adds fully-qualified methods (`package.Service/Method`, with or without the leading
+    /// `/`).
+    pub(crate) fn with_methods<I, S>(&self, methods: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let methods = methods
+            .into_iter()
+            .map(|m| m.as_ref().trim().trim_start_matches('/').to_owned());
+        Self {
+            services: self.services.clone(),
+            methods: merged(&self.methods, methods),
+        }
+    }
+
+    /// What is known, before any answer, of `method` (`package.Service/Method`).
+    fn recognition(&self, method: &str) -> Recognition {
+        if self.methods.is_empty() && self.services.is_empty() {
+            return Recognition::Pending;
+        }
+        if self.methods.binary_search_by(|m| (**m).cmp(method)).is_ok() {
+            return Recognition::Declared;
+        }
+        let service = method
+            .split_once('/')
+            .map_or(method, |(service, _)| service);
+        if self
+            .services
+            .binary_search_by(|s| (**s).cmp(service))
+            .is_ok()
+        {
+            Recognition::Pending
+        } else {
+            Recognition::Unrecognized
+        }
+    }
+}
+
+/// `existing` and `more` (trimmed, empty entries dropped), sorted and without repeats.
+fn merged<I, S>(existing: &[Box<str>], more: I) -> Box<[Box<str>]>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let mut all: Vec<Box<str>> = existing.to_vec();
+    all.extend(more.into_iter().filter_map(|s| {
+        let s = s.as_ref().trim();
+        (!s.is_empty()).then(|| s.into())
+    }));
+    all.sort_unstable();
+    all.dedup();
+    all.into()
+}
+
+/// Whether a call's method may be recorded as `rpc.method` (server side).
+///
+/// The path is chosen by the client. The semantic conventions ask for the method only when
+/// the framework recognises it, `_OTHER` otherwise; recording whatever path a client sends
+/// would let it grow the metric's series without bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recognition {
+    /// Declared with `with_methods` (or the client side, which chose it): recorded.
+    Declared,
+    /// Decided by the answer: recorded when it proves a handler served the call (see
+    /// [`RpcCall::recognized`]).
+    Pending,
+    /// Not a method path, or outside the declared services and methods: `_OTHER`.
+    Unrecognized,
 }
 
 impl RpcShared {
@@ -60,6 +154,18 @@ impl RpcShared {
             duration,
             side,
             server_address,
+            declared: Declared::default(),
+        }
+    }
+
+    /// The same layer state with `declared` services and methods.
+    pub(crate) fn with_declared(&self, declared: Declared) -> Self {
+        Self {
+            config: self.config.clone(),
+            duration: self.duration.clone(),
+            side: self.side,
+            server_address: self.server_address.clone(),
+            declared,
         }
     }
 }
@@ -77,70 +183,118 @@ fn method_of(path: &str) -> Option<&str> {
 pub(crate) struct RpcCall {
     pub(crate) op: Operation,
     shared: Arc<RpcShared>,
-    /// `rpc.method`, or `None` when the path is not a gRPC method path.
+    /// The method path (`package.Service/Method`), or `None` when the path is not a gRPC
+    /// method path or is not recognised before any answer.
     method: Option<StringValue>,
-    /// The method as sent (sampled calls only; without the leading `/` when the path is
-    /// method-shaped), for `rpc.method_original` when the method is not recognised.
+    recognition: Recognition,
+    /// The method as sent (recording server spans whose recognition waits for the
+    /// answer), for `rpc.method_original` if it ends unrecognised.
     path: Option<String>,
+    /// The response head was a regular gRPC response (HTTP 200, `application/grpc`, the
+    /// status to come in the trailers): only a handler answers that way.
+    handler_answered: bool,
     code: Option<Code>,
     error_type: Option<Cow<'static, str>>,
 }
 
 impl RpcCall {
-    /// Starts the span (SERVER: child of `parent`; CLIENT: child of the current context).
+    /// Starts the span (SERVER: child of `parent`; CLIENT: child of the current context),
+    /// with its final name and its `rpc.*` attributes as far as they are known, so that
+    /// the sampler sees them.
     pub(crate) fn start(shared: Arc<RpcShared>, parent: &Context, view: &RequestView<'_>) -> Self {
         let config = &shared.config;
+        let side = shared.side;
         let path = view.uri().path();
-        let method = method_of(path).map(|m| StringValue::from(m.to_owned()));
-        let kind = match shared.side {
+        let shaped = method_of(path);
+        let recognition = match (side, shaped) {
+            (_, None) => Recognition::Unrecognized,
+            (Side::Client, Some(_)) => Recognition::Declared,
+            (Side::Server, Some(method)) => shared.declared.recognition(method),
+        };
+        let method = match recognition {
+            Recognition::Unrecognized => None,
+            _ => shaped.map(|m| StringValue::from(m.to_owned())),
+        };
+        let kind = match side {
             Side::Server => SpanKind::Server,
             Side::Client => SpanKind::Client,
         };
-        let name = match &config.span_name {
+        // The final name: the method, or `grpc` when it is not recognised. A server call
+        // whose recognition waits for the answer is renamed `grpc` if the answer does not
+        // recognise it.
+        let final_name = || match &config.span_name {
             Some(namer) => namer.span_name(view),
-            None => Cow::Borrowed(GRPC),
+            None => match &method {
+                Some(method) => Cow::Owned(method.as_str().to_owned()),
+                None => Cow::Borrowed(GRPC),
+            },
         };
-        let mut op = if shared.side == Side::Server
-            && config.skip_unsampled
-            && ParentSampling::of(parent) == ParentSampling::Unsampled
-        {
-            Operation::without_span(parent.clone())
-        } else {
-            config.instrumentation.start(parent, name, kind, Vec::new())
-        };
-        let op_recording = op.is_recording();
-        if op_recording {
+        let attributes = || {
             let mut attrs = Vec::with_capacity(8);
             attrs.push(KeyValue::new(semconv::RPC_SYSTEM_NAME, GRPC));
-            if shared.side == Side::Client {
-                if let Some(method) = &method {
+            match (&method, recognition) {
+                (Some(method), Recognition::Declared) => {
                     attrs.push(KeyValue::new(semconv::RPC_METHOD, method.clone()));
-                } else {
-                    attrs.push(KeyValue::new(semconv::RPC_METHOD, ERROR_OTHER));
-                    attrs.push(KeyValue::new(semconv::RPC_METHOD_ORIGINAL, path.to_owned()));
                 }
-                if let Some((address, port)) = &shared.server_address {
-                    attrs.push(KeyValue::new(semconv::SERVER_ADDRESS, address.clone()));
-                    if let Some(port) = port {
-                        attrs.push(KeyValue::new(semconv::SERVER_PORT, i64::from(*port)));
-                    }
+                (_, Recognition::Unrecognized) => {
+                    attrs.push(KeyValue::new(semconv::RPC_METHOD, ERROR_OTHER));
+                    attrs.push(KeyValue::new(
+                        semconv::RPC_METHOD_ORIGINAL,
+                        shaped.unwrap_or(path).to_owned(),
+                    ));
+                }
+                // Set when the answer has decided.
+                _ => {}
+            }
+            if side == Side::Client
+                && let Some((address, port)) = &shared.server_address
+            {
+                attrs.push(KeyValue::new(semconv::SERVER_ADDRESS, address.clone()));
+                if let Some(port) = port {
+                    attrs.push(KeyValue::new(semconv::SERVER_PORT, i64::from(*port)));
                 }
             }
             if let Some(extra) = &config.request_attributes {
                 extra.attributes(view, &mut attrs);
             }
-            op.set_attributes(attrs);
-            if config.span_name.is_none()
-                && let Some(method) = &method
-            {
-                op.update_name(method.as_str().to_owned());
+            attrs
+        };
+        let op = if side == Side::Server
+            && config.skip_unsampled
+            && ParentSampling::of(parent) == ParentSampling::Unsampled
+        {
+            Operation::without_span(parent.clone())
+        } else if side == Side::Client && ParentSampling::unsampled_parent(parent) {
+            // Samplers follow an unsampled parent: name and attributes only if the span
+            // records anyway.
+            let name = match &config.span_name {
+                Some(namer) => namer.span_name(view),
+                None => Cow::Borrowed(GRPC),
+            };
+            let mut op = config.instrumentation.start(parent, name, kind, Vec::new());
+            if op.is_recording() {
+                op.set_attributes(attributes());
+                if config.span_name.is_none()
+                    && let Some(method) = &method
+                {
+                    op.update_name(method.as_str().to_owned());
+                }
             }
-        }
+            op
+        } else {
+            config
+                .instrumentation
+                .start(parent, final_name(), kind, attributes())
+        };
+        let path = (op.is_recording() && recognition == Recognition::Pending)
+            .then(|| shaped.unwrap_or(path).to_owned());
         Self {
             op,
             shared,
             method,
-            path: op_recording.then(|| method_of(path).unwrap_or(path).to_owned()),
+            recognition,
+            path,
+            handler_answered: false,
             code: None,
             error_type: None,
         }
@@ -158,13 +312,19 @@ impl RpcCall {
             self.code = Some(code);
         } else if status != StatusCode::OK {
             self.code = Some(Code::from_http_status(status));
+        } else {
+            self.handler_answered = headers
+                .get(http::header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
         }
     }
 
-    /// Reads the status from the trailers.
+    /// Reads the status from the trailers; trailers without `grpc-status` end the call
+    /// without one (UNKNOWN, as gRPC clients read it).
     pub(crate) fn on_trailers(&mut self, trailers: &HeaderMap) {
-        if let Some(code) = Code::from_headers(trailers) {
-            self.code = Some(code);
+        match Code::from_headers(trailers) {
+            Some(code) => self.code = Some(code),
+            None => self.on_end_without_status(),
         }
     }
 
@@ -198,16 +358,36 @@ impl RpcCall {
         self.finish();
     }
 
+    /// Whether the method is recorded as `rpc.method` (else `_OTHER`).
+    ///
+    /// A declared method (or a client's) always is; an undeclared one outside the declared
+    /// services never. Otherwise only an answer that proves a handler served the call
+    /// recognises it: status OK, or a regular gRPC response (HTTP 200, the status in the
+    /// trailers after the messages, which tonic produces only once a handler has returned
+    /// a response) with any status but UNIMPLEMENTED. Trailers-only answers prove nothing:
+    /// tonic's router and generated servers answer unknown services and methods that way,
+    /// and so does an interceptor or a load shedder rejecting the call before routing (a
+    /// unary handler's `Err(Status)` too, which is why `with_methods` exists). Neither do
+    /// transport errors, panics and calls dropped before their response head.
+    fn recognized(&self) -> bool {
+        match self.recognition {
+            Recognition::Declared => self.method.is_some(),
+            Recognition::Unrecognized => false,
+            Recognition::Pending => {
+                self.method.is_some()
+                    && (self.code == Some(Code::OK)
+                        || (self.handler_answered && self.code != Some(Code::UNIMPLEMENTED)))
+            }
+        }
+    }
+
     /// Ends the span and records the call duration.
     pub(crate) fn finish(mut self) {
         let side = self.shared.side;
-        // A server cannot tell a method it serves from an unknown one except by the
-        // UNIMPLEMENTED answer; recording unknown paths verbatim would let any client grow
-        // the metric's series without bound.
-        let method_value: StringValue = match (&self.method, self.code) {
-            (Some(_), Some(Code::UNIMPLEMENTED)) if side == Side::Server => ERROR_OTHER.into(),
-            (Some(method), _) => method.clone(),
-            (None, _) => ERROR_OTHER.into(),
+        let recognized = self.recognized();
+        let method_value: StringValue = match &self.method {
+            Some(method) if recognized => method.clone(),
+            _ => ERROR_OTHER.into(),
         };
         let mut code_error = false;
         if let Some(code) = self.code {
@@ -223,8 +403,9 @@ impl RpcCall {
         }
         if self.op.is_recording() {
             let mut attrs = Vec::with_capacity(4);
-            if side == Side::Server {
-                if method_value.as_str() == ERROR_OTHER {
+            // Decided by the answer: not set at the start.
+            if self.recognition == Recognition::Pending {
+                if !recognized {
                     if let Some(path) = self.path.take() {
                         attrs.push(KeyValue::new(semconv::RPC_METHOD_ORIGINAL, path));
                     }

@@ -28,6 +28,7 @@ const NAMES: [&str; 17] = [
 pub(crate) struct Code(u8);
 
 impl Code {
+    pub(crate) const OK: Code = Code(0);
     pub(crate) const UNKNOWN: Code = Code(2);
     pub(crate) const UNIMPLEMENTED: Code = Code(12);
 

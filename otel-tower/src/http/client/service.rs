@@ -15,7 +15,7 @@ use super::future::ResponseFuture;
 use super::layer::ClientShared;
 use crate::attributes::{KnownMethod, default_port, protocol_version, split_host_port, url_full};
 use crate::config::RequestView;
-use crate::telemetry::Operation;
+use crate::telemetry::{Operation, ParentSampling};
 
 /// Service made by [`HttpClientLayer`](super::HttpClientLayer).
 ///
@@ -175,7 +175,7 @@ impl ClientRequest {
         headers: &HeaderMap,
     ) -> Self {
         let config = &shared.config;
-        let known = KnownMethod::of(method);
+        let known = config.known_methods.of(method);
         let scheme = match uri.scheme_str() {
             Some(s) if s.eq_ignore_ascii_case("https") => "https",
             _ => "http",
@@ -202,12 +202,7 @@ impl ClientRequest {
             Some(namer) => namer.span_name(view),
             None => Cow::Borrowed(known.span_name()),
         };
-        let op = opentelemetry::Context::map_current(|parent| {
-            config
-                .instrumentation
-                .start(parent, name, SpanKind::Client, Vec::new())
-        });
-        if op.is_recording() {
+        let attributes = || {
             let mut attrs = Vec::with_capacity(12);
             attrs.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, known.name));
             if known.is_other {
@@ -228,8 +223,26 @@ impl ClientRequest {
             if let Some(extra) = &config.request_attributes {
                 extra.attributes(view, &mut attrs);
             }
-            op.set_attributes(attrs);
-        }
+            attrs
+        };
+        let op = opentelemetry::Context::map_current(|parent| {
+            if ParentSampling::unsampled_parent(parent) {
+                // Samplers follow an unsampled parent: attributes only if it records anyway.
+                let op = config
+                    .instrumentation
+                    .start(parent, name, SpanKind::Client, Vec::new());
+                if op.is_recording() {
+                    op.set_attributes(attributes());
+                }
+                op
+            } else {
+                // The sampler decides: it sees the attributes (semantic conventions:
+                // sampling-relevant attributes at span creation).
+                config
+                    .instrumentation
+                    .start(parent, name, SpanKind::Client, attributes())
+            }
+        });
         Self {
             op,
             shared,

@@ -14,7 +14,7 @@ use pin_project_lite::pin_project;
 
 use super::body::ResponseBody;
 use super::layer::{DurationKey, ServerShared};
-use crate::attributes::{ERROR_CANCELLED, ERROR_PANIC};
+use crate::attributes::{ERROR_CANCELLED, ERROR_PANIC, classify_error};
 use crate::telemetry::Operation;
 
 /// Everything needed to finish a request's telemetry once its response has been sent.
@@ -70,7 +70,11 @@ impl RequestState {
                 self.op.set_attributes(attrs);
             }
         }
-        if config.trace_response {
+        // W3C Trace Context Level 2: `traceresponse` carries the id of the callee's own
+        // operation. A request that started no span (its caller did not sample the trace,
+        // with `skip_unsampled`) has none, and echoing the caller's span id would name the
+        // caller's operation as ours: no header then.
+        if config.trace_response && self.op.has_span() {
             let span = self.op.context().span();
             let sc = span.span_context();
             if sc.is_valid() {
@@ -90,8 +94,13 @@ impl RequestState {
 
     /// Marks the request failed with `error_type` (panic, cancellation, service or body error).
     pub(crate) fn fail(&mut self, error_type: &'static str, message: &'static str) {
-        self.op.record_error(error_type, Cow::Borrowed(message));
-        self.series.error_type = Some(Cow::Borrowed(error_type));
+        self.fail_with(Cow::Borrowed(error_type), Cow::Borrowed(message));
+    }
+
+    /// [`Self::fail`] with computed values (a service error's classification).
+    fn fail_with(&mut self, error_type: Cow<'static, str>, message: Cow<'static, str>) {
+        self.op.record_error(error_type.clone(), message);
+        self.series.error_type = Some(error_type);
     }
 
     /// Ends the span and records the duration and the active-request decrement.
@@ -167,10 +176,10 @@ pin_project! {
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn traced(inner: F, state: RequestState) -> Self {
+    pub(crate) fn new(inner: F, state: Option<RequestState>) -> Self {
         Self {
             inner,
-            state: Some(state),
+            state,
             polling: false,
         }
     }
@@ -187,6 +196,7 @@ impl<F> ResponseFuture<F> {
 impl<F, B, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
+    E: std::fmt::Debug + 'static,
     B: http_body::Body,
 {
     type Output = Result<Response<ResponseBody<B>>, E>;
@@ -212,11 +222,10 @@ where
                 Poll::Ready(Ok(res.map(|body| ResponseBody::traced(body, state))))
             }
             Err(err) => {
-                let type_name = std::any::type_name::<E>();
-                state
-                    .op
-                    .record_error(type_name, Cow::Borrowed("the service returned an error"));
-                state.series.error_type = Some(Cow::Borrowed(type_name));
+                // As the client and gRPC layers do: `timeout`, an I/O error kind, `_OTHER`
+                // for another boxed error, or the error's type name.
+                let (error_type, message) = classify_error(&err);
+                state.fail_with(error_type, Cow::Owned(message));
                 state.finish();
                 Poll::Ready(Err(err))
             }

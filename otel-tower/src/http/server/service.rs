@@ -14,7 +14,7 @@ use super::body::ResponseBody;
 use super::future::{RequestState, ResponseFuture};
 use super::layer::{DurationKey, ServerShared};
 use crate::attributes::{
-    KnownMethod, cached_value, protocol_version, redact_query, split_host_port,
+    ERROR_PANIC, KnownMethod, cached_value, protocol_version, redact_query, split_host_port,
 };
 use crate::config::RequestView;
 use crate::telemetry::{Operation, ParentSampling};
@@ -127,6 +127,7 @@ impl<S> HttpServer<S> {
 impl<S, B, ResBody> Service<Request<B>> for HttpServer<S>
 where
     S: Service<Request<B>, Response = Response<ResBody>>,
+    S::Error: std::fmt::Debug + 'static,
     ResBody: http_body::Body,
 {
     type Response = Response<ResponseBody<ResBody>>;
@@ -147,61 +148,52 @@ where
             return ResponseFuture::untraced(self.inner.call(req));
         }
 
-        let method = KnownMethod::of(req.method());
+        let method = config.known_methods.of(req.method());
         let scheme = scheme_of(&req);
         let version = protocol_version(req.version());
         let route: Option<StringValue> = view.route().map(|r| self.route_value(r));
         let parent = config.propagation.extract(req.headers());
         let sampling = ParentSampling::of(&parent);
-        let op = if sampling == ParentSampling::Unsampled && config.skip_unsampled {
+        let mut op = if sampling == ParentSampling::Unsampled && config.skip_unsampled {
             Operation::without_span(parent)
         } else {
-            // With a sampled remote parent the span is all but certainly recorded: build
-            // its attributes and final name up front so the sampler sees them and the SDK
-            // takes them without a second pass. Otherwise build them only if recording.
-            let expect_recording = sampling == ParentSampling::Sampled;
-            let route_name = |route: &StringValue| {
-                Cow::Owned(format!("{} {}", method.span_name(), route.as_str()))
-            };
+            // The sampler is asked (no parent, a sampled parent, or an unsampled one with
+            // `skip_unsampled` off): it gets the request attributes and the final name, as
+            // the semantic conventions ask, so rules on `http.route`, `url.path` or the name
+            // can decide. A sampled request then needs no second pass either.
             let name = match (&config.span_name, &route) {
                 (Some(namer), _) => namer.span_name(&view),
-                (None, Some(route)) if expect_recording => route_name(route),
-                (None, _) => Cow::Borrowed(method.span_name()),
-            };
-            let attrs = if expect_recording {
-                request_attributes(&req, &view, shared, method, scheme, version, route.as_ref())
-            } else {
-                Vec::new()
-            };
-            let mut op = config
-                .instrumentation
-                .start(&parent, name, SpanKind::Server, attrs);
-            if op.is_recording() && !expect_recording {
-                op.set_attributes(request_attributes(
-                    &req,
-                    &view,
-                    shared,
-                    method,
-                    scheme,
-                    version,
-                    route.as_ref(),
-                ));
-                if let (None, Some(route)) = (&config.span_name, &route) {
-                    op.update_name(route_name(route).into_owned());
+                (None, Some(route)) => {
+                    Cow::Owned(format!("{} {}", method.span_name(), route.as_str()))
                 }
-            }
-            op
+                (None, None) => Cow::Borrowed(method.span_name()),
+            };
+            let attrs =
+                request_attributes(&req, &view, shared, method, scheme, version, route.as_ref());
+            config
+                .instrumentation
+                .start(&parent, name, SpanKind::Server, attrs)
         };
 
         shared.active(method, scheme).add(1);
-
         let future = {
-            let _guard = op.context().clone().attach();
-            self.inner.call(req)
+            // Finishes the request if `call` itself panics (not its future).
+            let in_call = InCall {
+                op: &mut op,
+                shared: &self.shared,
+                route: &route,
+                method: method.index,
+                https: scheme == "https",
+                version: req.version(),
+            };
+            let _guard = in_call.op.context().clone().attach();
+            let future = self.inner.call(req);
+            in_call.returned();
+            future
         };
-        ResponseFuture::traced(
+        ResponseFuture::new(
             future,
-            RequestState {
+            Some(RequestState {
                 op,
                 shared: Arc::clone(&self.shared),
                 series: DurationKey {
@@ -212,8 +204,61 @@ where
                     status: None,
                     error_type: None,
                 },
-            },
+            }),
         )
+    }
+}
+
+/// Watches a request while the inner service's `call` runs: if `call` panics, the request
+/// is finished as failed with `error.type` `panic` (span ended with its error, duration
+/// recorded, `http.server.active_requests` lowered again) as the stack unwinds, instead of
+/// leaking the active request and ending the span as merely dropped.
+///
+/// It only borrows what the request state is then built from, and is forgotten when `call`
+/// returns: the normal path builds the state as it would without it.
+struct InCall<'a> {
+    op: &'a mut Operation,
+    shared: &'a Arc<ServerShared>,
+    route: &'a Option<StringValue>,
+    /// The series' method, scheme and version, packed (fewer stores on the normal path).
+    method: u8,
+    https: bool,
+    version: http::Version,
+}
+
+impl InCall<'_> {
+    /// `call` returned: nothing to do.
+    fn returned(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for InCall<'_> {
+    fn drop(&mut self) {
+        // Only reached while unwinding from a panic in `call`: the operation is swapped for
+        // an empty one (dropped with the stack frame) and finished here.
+        let op = std::mem::replace(
+            self.op,
+            Operation::without_span(opentelemetry::Context::new()),
+        );
+        let mut state = RequestState {
+            op,
+            shared: Arc::clone(self.shared),
+            series: DurationKey {
+                method: self
+                    .shared
+                    .config
+                    .known_methods
+                    .by_index(usize::from(self.method)),
+                scheme: if self.https { "https" } else { "http" },
+                version: protocol_version(self.version),
+                route: self.route.clone(),
+                status: None,
+                error_type: None,
+            },
+        };
+        state.fail(ERROR_PANIC, "the service panicked in `call`");
+        state.finish();
     }
 }
 
