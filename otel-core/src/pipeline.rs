@@ -1381,86 +1381,87 @@ fn headers_map(settings: &OtlpSettings) -> std::collections::HashMap<String, Str
     settings.headers.iter().cloned().collect()
 }
 
+/// Builds an OTLP exporter for `settings`: with `http` over HTTP, or with `grpc` (given the
+/// headers as metadata) over gRPC, its channel made on the pipeline's own runtime.
+fn otlp_exporter<E>(
+    settings: &OtlpSettings,
+    runtime: &mut Option<ExportRuntime>,
+    component: &'static str,
+    http: impl FnOnce(&OtlpSettings) -> Result<E, opentelemetry_otlp::ExporterBuildError>,
+    grpc: impl FnOnce(
+        &OtlpSettings,
+        tonic::metadata::MetadataMap,
+    ) -> Result<E, opentelemetry_otlp::ExporterBuildError>,
+) -> Result<E, ConfigError> {
+    let built = match settings.protocol {
+        OtlpProtocol::HttpProtobuf => http(settings),
+        OtlpProtocol::Grpc => {
+            let metadata = grpc_metadata(settings)?;
+            export_runtime(runtime)?.enter(|| grpc(settings, metadata))
+        }
+    };
+    built.map_err(|e| ConfigError::Build {
+        component,
+        reason: e.to_string(),
+    })
+}
+
 fn otlp_span_exporter(
     settings: &OtlpSettings,
     runtime: &mut Option<ExportRuntime>,
 ) -> Result<opentelemetry_otlp::SpanExporter, ConfigError> {
-    if settings.protocol == OtlpProtocol::Grpc {
-        let metadata = grpc_metadata(settings)?;
-        return export_runtime(runtime)?
-            .enter(|| {
-                opentelemetry_otlp::SpanExporter::builder()
-                    .with_tonic()
-                    .with_endpoint(settings.endpoint.clone())
-                    .with_timeout(settings.timeout)
-                    .with_metadata(metadata)
-                    .build()
-            })
-            .map_err(|e| ConfigError::Build {
-                component: "OTLP span exporter",
-                reason: e.to_string(),
-            });
-    }
-    let built = match settings.protocol {
-        OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-            .with_endpoint(settings.endpoint.clone())
-            .with_timeout(settings.timeout)
-            .with_headers(headers_map(settings))
-            .build(),
-        OtlpProtocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(settings.endpoint.clone())
-            .with_timeout(settings.timeout)
-            .with_metadata(grpc_metadata(settings)?)
-            .build(),
-    };
-    built.map_err(|e| ConfigError::Build {
-        component: "OTLP span exporter",
-        reason: e.to_string(),
-    })
+    use opentelemetry_otlp::SpanExporter;
+    otlp_exporter(
+        settings,
+        runtime,
+        "OTLP span exporter",
+        |s| {
+            SpanExporter::builder()
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_endpoint(s.endpoint.clone())
+                .with_timeout(s.timeout)
+                .with_headers(headers_map(s))
+                .build()
+        },
+        |s, metadata| {
+            SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(s.endpoint.clone())
+                .with_timeout(s.timeout)
+                .with_metadata(metadata)
+                .build()
+        },
+    )
 }
 
 fn otlp_log_exporter(
     settings: &OtlpSettings,
     runtime: &mut Option<ExportRuntime>,
 ) -> Result<opentelemetry_otlp::LogExporter, ConfigError> {
-    if settings.protocol == OtlpProtocol::Grpc {
-        let metadata = grpc_metadata(settings)?;
-        return export_runtime(runtime)?
-            .enter(|| {
-                opentelemetry_otlp::LogExporter::builder()
-                    .with_tonic()
-                    .with_endpoint(settings.endpoint.clone())
-                    .with_timeout(settings.timeout)
-                    .with_metadata(metadata)
-                    .build()
-            })
-            .map_err(|e| ConfigError::Build {
-                component: "OTLP log exporter",
-                reason: e.to_string(),
-            });
-    }
-    let built = match settings.protocol {
-        OtlpProtocol::HttpProtobuf => opentelemetry_otlp::LogExporter::builder()
-            .with_http()
-            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-            .with_endpoint(settings.endpoint.clone())
-            .with_timeout(settings.timeout)
-            .with_headers(headers_map(settings))
-            .build(),
-        OtlpProtocol::Grpc => opentelemetry_otlp::LogExporter::builder()
-            .with_tonic()
-            .with_endpoint(settings.endpoint.clone())
-            .with_timeout(settings.timeout)
-            .with_metadata(grpc_metadata(settings)?)
-            .build(),
-    };
-    built.map_err(|e| ConfigError::Build {
-        component: "OTLP log exporter",
-        reason: e.to_string(),
-    })
+    use opentelemetry_otlp::LogExporter;
+    otlp_exporter(
+        settings,
+        runtime,
+        "OTLP log exporter",
+        |s| {
+            LogExporter::builder()
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_endpoint(s.endpoint.clone())
+                .with_timeout(s.timeout)
+                .with_headers(headers_map(s))
+                .build()
+        },
+        |s, metadata| {
+            LogExporter::builder()
+                .with_tonic()
+                .with_endpoint(s.endpoint.clone())
+                .with_timeout(s.timeout)
+                .with_metadata(metadata)
+                .build()
+        },
+    )
 }
 
 fn grpc_metadata(settings: &OtlpSettings) -> Result<tonic::metadata::MetadataMap, ConfigError> {

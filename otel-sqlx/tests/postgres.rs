@@ -53,31 +53,5 @@ async fn a_query_timed_out_mid_flight_is_measured_as_cancelled() {
     let sleep = sqlx::query("SELECT pg_sleep(1)").fetch_optional(&pool);
     assert!(tokio::time::timeout(wait, sleep).await.is_err());
 
-    let spans = h.spans_named("SELECT");
-    assert_eq!(
-        spans.len(),
-        2,
-        "the execute stream and the fetch_optional future"
-    );
-    for span in &spans {
-        assert_attr(span, "db.query.text", "SELECT pg_sleep(?)");
-        let (attributes, exemplars) = assert_cancelled_and_measured(&h, span);
-        // One exemplar per bucket: it opens one of the two cancelled calls.
-        assert!(
-            exemplars
-                .iter()
-                .all(|id| spans.iter().any(|s| s.span_context.span_id() == *id))
-        );
-        assert!(has(&attributes, "db.system.name", "postgresql"));
-        assert!(has(&attributes, "db.operation.name", "SELECT"));
-    }
-    let points = cancelled_points(&h);
-    assert_eq!(points.len(), 1, "{points:#?}");
-    let data = &points[0].1;
-    assert_eq!(data.count, 2);
-    assert!(
-        data.sum >= 0.02 && data.sum < 1.0,
-        "until the drops: {}",
-        data.sum
-    );
+    assert_two_selects_cancelled_mid_flight(&h, "SELECT pg_sleep(?)", "postgresql");
 }

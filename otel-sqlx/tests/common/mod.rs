@@ -157,6 +157,40 @@ pub fn assert_cancelled_and_measured(
     (attributes.clone(), exemplar_spans)
 }
 
+/// After two `SELECT`s (an `execute` and a `fetch_optional`) given up on by a timeout while
+/// the server ran them: both spans cancelled and measured, one `cancelled` series of two
+/// points whose exemplars open those spans, timed until the drops.
+#[track_caller]
+pub fn assert_two_selects_cancelled_mid_flight(h: &Harness, query_text: &str, system: &str) {
+    let spans = h.spans_named("SELECT");
+    assert_eq!(
+        spans.len(),
+        2,
+        "the execute stream and the fetch_optional future"
+    );
+    for span in &spans {
+        otel_core::testing::assert_attr(span, "db.query.text", query_text.to_owned());
+        let (attributes, exemplars) = assert_cancelled_and_measured(h, span);
+        // One exemplar per bucket: it opens one of the two cancelled calls.
+        assert!(
+            exemplars
+                .iter()
+                .all(|id| spans.iter().any(|s| s.span_context.span_id() == *id))
+        );
+        assert!(has(&attributes, "db.system.name", system.to_owned()));
+        assert!(has(&attributes, "db.operation.name", "SELECT"));
+    }
+    let points = cancelled_points(h);
+    assert_eq!(points.len(), 1, "{points:#?}");
+    let data = &points[0].1;
+    assert_eq!(data.count, 2);
+    assert!(
+        data.sum >= 0.02 && data.sum < 1.0,
+        "until the drops: {}",
+        data.sum
+    );
+}
+
 /// True when `kvs` holds `key` = `value`.
 pub fn has(kvs: &[KeyValue], key: &str, value: impl Into<Value>) -> bool {
     let value = value.into();
