@@ -1215,9 +1215,8 @@ impl ConfigBuilder {
     /// asking. Turn it off when your sampler may sample a request whose caller did not,
     /// such as otel-core's [`RuleSampler`](otel_core::sampling::RuleSampler) with a rule
     /// like `/pay*` → always: the sampler is then asked, with the request's attributes and
-    /// final span name. (With `RuleSampler` and this on, the spans opened inside such a
-    /// request have the caller's remote span as parent and are decided by the rules as
-    /// entry spans.)
+    /// final span name. (With this on, the spans opened inside such a request have the
+    /// caller's remote span as parent and follow its decision, under `RuleSampler` too.)
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]

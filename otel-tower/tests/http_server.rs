@@ -680,6 +680,57 @@ async fn rule_sampler_keeps_unsampled_callers_payments_with_skip_unsampled_off()
     assert_eq!(spans[0].parent_span_id, remote_span_id());
 }
 
+/// With the default `skip_unsampled`, a request whose caller did not sample runs in the
+/// caller's context with no server span; the spans its handler opens (a database call here)
+/// follow the caller's decision under a `RuleSampler` too, instead of being exported as entry
+/// spans without their server span.
+#[tokio::test]
+async fn handler_spans_under_a_skipped_unsampled_request_follow_the_caller() {
+    use opentelemetry::trace::{Span as _, SpanKind, Tracer as _, TracerProvider as _};
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+    use otel_core::metrics::{Metrics, MetricsConfig};
+
+    let exporter = InMemorySpanExporter::default();
+    // Every entry span would be sampled.
+    let provider = SdkTracerProvider::builder()
+        .with_sampler(otel_core::sampling::RuleSampler::builder().build())
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let tracer = provider.tracer("db");
+    let app = Router::new()
+        .route(
+            "/pay/{id}",
+            get(move || {
+                tracer
+                    .span_builder("SELECT payments")
+                    .with_kind(SpanKind::Client)
+                    .start(&tracer)
+                    .end();
+                async { "paid" }
+            }),
+        )
+        .layer(HttpServerLayer::new(
+            otel_tower::Config::builder()
+                .with_tracer_provider(provider.clone())
+                .with_metrics(Metrics::new(MetricsConfig::default()))
+                .with_propagator(otel_core::propagation::TraceContextPropagator::new())
+                .build(),
+        ));
+
+    let unsampled = format!("00-{TRACE_ID}-{PARENT_SPAN_ID}-00");
+    send(&app, get_request("/pay/1", Some(&unsampled))).await;
+    assert!(exporter.get_finished_spans().unwrap().is_empty());
+
+    // A sampled caller: server span and its child, in the caller's trace.
+    let sampled = format!("00-{TRACE_ID}-{PARENT_SPAN_ID}-01");
+    send(&app, get_request("/pay/1", Some(&sampled))).await;
+    let spans = exporter.get_finished_spans().unwrap();
+    let server = spans.iter().find(|s| s.name == "GET /pay/{id}").unwrap();
+    let child = spans.iter().find(|s| s.name == "SELECT payments").unwrap();
+    assert_eq!(child.parent_span_id, server.span_context.span_id());
+    assert_eq!(server.span_context.trace_id(), remote_trace_id());
+}
+
 /// QUERY is a known method; `with_known_methods` replaces the list.
 #[tokio::test]
 async fn query_is_known_and_known_methods_can_be_replaced() {

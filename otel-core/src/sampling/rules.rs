@@ -176,10 +176,12 @@ fn pattern_matches(pattern: &str, value: &str) -> bool {
 
 /// Samples entry spans by the first matching rule, and every other span by its parent.
 ///
-/// Rules are tried in order on spans that enter this service: spans without a valid parent
-/// and spans whose parent is remote (came in a request). The first rule whose [`RuleMatch`]
-/// matches decides with its sampler; when none matches, the fallback decides (default: sample).
-/// Spans with a local parent follow the parent, so a local trace is kept or dropped whole.
+/// Rules are tried in order on spans that enter this service: spans without a valid parent,
+/// and SERVER and CONSUMER spans whose parent is remote (came in a request or a message). The
+/// first rule whose [`RuleMatch`] matches decides with its sampler; when none matches, the
+/// fallback decides (default: sample). Every other span follows its parent: spans with a local
+/// parent, so a local trace is kept or dropped whole, and spans of other kinds opened right
+/// under a caller's context (a client call made with no server span around it).
 ///
 /// Because rules decide entry spans even when a caller sent a sampling decision, a rule such as
 /// `/health` → never drops health checks an upstream service sampled, and `/pay` → always keeps
@@ -353,10 +355,15 @@ impl ShouldSample for RuleSampler {
         attributes: &[KeyValue],
         links: &[Link],
     ) -> SamplingResult {
-        let local_parent = parent_context
+        // Entry spans are those without a parent, and SERVER and CONSUMER spans whose parent
+        // came in a request or message. Any other span follows its parent: a span opened by a
+        // handler directly under a caller's remote context (no server span of ours, as with
+        // otel-tower's `skip_unsampled`) is part of the caller's decision, not a new entry.
+        let entry_kind = matches!(span_kind, SpanKind::Server | SpanKind::Consumer);
+        let followed_parent = parent_context
             .map(|cx| cx.span().span_context().clone())
-            .filter(|sc| sc.is_valid() && !sc.is_remote());
-        if let Some(sc) = local_parent {
+            .filter(|sc| sc.is_valid() && (!sc.is_remote() || !entry_kind));
+        if let Some(sc) = followed_parent {
             return SamplingResult {
                 decision: if sc.is_sampled() {
                     SamplingDecision::RecordAndSample
@@ -480,6 +487,50 @@ mod tests {
         );
         assert_eq!(decide(&s, "cron", &[]), SamplingDecision::Drop);
         assert_eq!(decide(&s, "GET", &route("/other")), SamplingDecision::Drop);
+    }
+
+    #[test]
+    fn only_server_and_consumer_spans_under_a_remote_parent_are_entries() {
+        use opentelemetry::trace::{SpanContext, TraceContextExt as _, TraceFlags, TraceState};
+
+        // Rules that would sample everything: only the parent can drop a span.
+        let s = parse_rules("*=always").unwrap();
+        let remote = |flags| {
+            Context::new().with_remote_span_context(SpanContext::new(
+                TraceId::from(7u128),
+                opentelemetry::trace::SpanId::from(9u64),
+                flags,
+                true,
+                TraceState::NONE,
+            ))
+        };
+        let decide_under = |cx: &Context, kind: SpanKind| {
+            s.should_sample(Some(cx), TraceId::from(7u128), "x", &kind, &[], &[])
+                .decision
+        };
+        let unsampled = remote(TraceFlags::default());
+        // Entries: the rules decide, whatever the caller did.
+        for kind in [SpanKind::Server, SpanKind::Consumer] {
+            assert_eq!(
+                decide_under(&unsampled, kind.clone()),
+                SamplingDecision::RecordAndSample,
+                "{kind:?}"
+            );
+        }
+        // Spans opened right under the caller's context follow it.
+        for kind in [SpanKind::Internal, SpanKind::Client, SpanKind::Producer] {
+            assert_eq!(
+                decide_under(&unsampled, kind.clone()),
+                SamplingDecision::Drop,
+                "{kind:?}"
+            );
+            assert_eq!(
+                decide_under(&remote(TraceFlags::SAMPLED), kind.clone()),
+                SamplingDecision::RecordAndSample,
+                "{kind:?}"
+            );
+        }
+        assert!(!unsampled.span().span_context().is_sampled());
     }
 
     #[test]
