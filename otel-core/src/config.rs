@@ -415,7 +415,7 @@ pub enum Signal {
 }
 
 impl Signal {
-    fn env_infix(self) -> &'static str {
+    pub(crate) fn env_infix(self) -> &'static str {
         match self {
             Self::Traces => "TRACES_",
             Self::Metrics => "METRICS_",

@@ -1406,23 +1406,133 @@ fn otlp_exporter<E>(
     })
 }
 
+/// The OTLP headers a pipeline resolved, put on each export request exactly.
+///
+/// opentelemetry-otlp adds the headers of `OTEL_EXPORTER_OTLP_{SIGNAL}_HEADERS` (else
+/// `OTEL_EXPORTER_OTLP_HEADERS`) from the process environment after the ones it is given
+/// (0.33: `exporter/http/mod.rs`, `exporter/tonic/mod.rs`), which would override
+/// `with_otlp_header` and the values of an [`EnvSource`]. Each request gets ours back and loses
+/// the process environment's headers that ours do not hold.
+#[derive(Debug, Clone)]
+struct ExactHeaders {
+    ours: http::HeaderMap,
+    foreign: Vec<http::HeaderName>,
+}
+
+impl ExactHeaders {
+    fn new(settings: &OtlpSettings, signal: Signal) -> Self {
+        let mut ours = http::HeaderMap::new();
+        for (k, v) in &settings.headers {
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(k.as_bytes()),
+                http::HeaderValue::from_str(v),
+            ) {
+                ours.insert(name, value);
+            }
+        }
+        let process = std::env::var(format!("OTEL_EXPORTER_OTLP_{}HEADERS", signal.env_infix()))
+            .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_HEADERS"))
+            .unwrap_or_default();
+        let foreign = process
+            .split(',')
+            .filter_map(|pair| pair.split_once('=').map(|(k, _)| k.trim()))
+            .filter_map(|k| http::HeaderName::from_bytes(k.as_bytes()).ok())
+            .filter(|k| !ours.contains_key(k) && k != http::header::CONTENT_TYPE)
+            .collect();
+        Self { ours, foreign }
+    }
+
+    fn apply(&self, headers: &mut http::HeaderMap) {
+        for name in &self.foreign {
+            headers.remove(name);
+        }
+        for (name, value) in &self.ours {
+            headers.insert(name, value.clone());
+        }
+    }
+}
+
+/// The blocking `reqwest` client opentelemetry-otlp would make, sending [`ExactHeaders`].
+#[derive(Debug)]
+struct ExactHeadersClient {
+    inner: reqwest::blocking::Client,
+    headers: ExactHeaders,
+}
+
+impl ExactHeadersClient {
+    fn new(settings: &OtlpSettings, signal: Signal) -> Result<Self, ConfigError> {
+        let timeout = settings.timeout;
+        // A blocking client must not be made on an async runtime's thread: make it on one of
+        // its own, as opentelemetry-otlp does.
+        let inner = std::thread::Builder::new()
+            .name("otel-core-http".into())
+            .spawn(move || {
+                reqwest::blocking::Client::builder()
+                    .timeout(timeout)
+                    .build()
+            })
+            .ok()
+            .and_then(|t| t.join().ok())
+            .and_then(Result::ok)
+            .ok_or_else(|| ConfigError::Build {
+                component: "OTLP HTTP client",
+                reason: "the blocking HTTP client could not be built".to_owned(),
+            })?;
+        Ok(Self {
+            inner,
+            headers: ExactHeaders::new(settings, signal),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl opentelemetry_http::HttpClient for ExactHeadersClient {
+    async fn send_bytes(
+        &self,
+        mut request: http::Request<bytes::Bytes>,
+    ) -> Result<http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
+        self.headers.apply(request.headers_mut());
+        self.inner.send_bytes(request).await
+    }
+}
+
+/// A tonic interceptor sending [`ExactHeaders`] as the request metadata.
+fn exact_metadata(
+    headers: ExactHeaders,
+) -> impl FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Clone {
+    move |mut request: tonic::Request<()>| {
+        let mut map = std::mem::take(request.metadata_mut()).into_headers();
+        headers.apply(&mut map);
+        *request.metadata_mut() = tonic::metadata::MetadataMap::from_headers(map);
+        Ok(request)
+    }
+}
+
 fn otlp_span_exporter(
     settings: &OtlpSettings,
     runtime: &mut Option<ExportRuntime>,
 ) -> Result<opentelemetry_otlp::SpanExporter, ConfigError> {
     use opentelemetry_otlp::SpanExporter;
+    let client = match settings.protocol {
+        OtlpProtocol::HttpProtobuf => Some(ExactHeadersClient::new(settings, Signal::Traces)?),
+        OtlpProtocol::Grpc => None,
+    };
+    let exact = ExactHeaders::new(settings, Signal::Traces);
     otlp_exporter(
         settings,
         runtime,
         "OTLP span exporter",
         |s| {
-            SpanExporter::builder()
+            let builder = SpanExporter::builder()
                 .with_http()
                 .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
                 .with_endpoint(s.endpoint.clone())
                 .with_timeout(s.timeout)
-                .with_headers(headers_map(s))
-                .build()
+                .with_headers(headers_map(s));
+            match client {
+                Some(client) => builder.with_http_client(client).build(),
+                None => builder.build(),
+            }
         },
         |s, metadata| {
             SpanExporter::builder()
@@ -1430,6 +1540,7 @@ fn otlp_span_exporter(
                 .with_endpoint(s.endpoint.clone())
                 .with_timeout(s.timeout)
                 .with_metadata(metadata)
+                .with_interceptor(exact_metadata(exact))
                 .build()
         },
     )
@@ -1440,18 +1551,26 @@ fn otlp_log_exporter(
     runtime: &mut Option<ExportRuntime>,
 ) -> Result<opentelemetry_otlp::LogExporter, ConfigError> {
     use opentelemetry_otlp::LogExporter;
+    let client = match settings.protocol {
+        OtlpProtocol::HttpProtobuf => Some(ExactHeadersClient::new(settings, Signal::Logs)?),
+        OtlpProtocol::Grpc => None,
+    };
+    let exact = ExactHeaders::new(settings, Signal::Logs);
     otlp_exporter(
         settings,
         runtime,
         "OTLP log exporter",
         |s| {
-            LogExporter::builder()
+            let builder = LogExporter::builder()
                 .with_http()
                 .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
                 .with_endpoint(s.endpoint.clone())
                 .with_timeout(s.timeout)
-                .with_headers(headers_map(s))
-                .build()
+                .with_headers(headers_map(s));
+            match client {
+                Some(client) => builder.with_http_client(client).build(),
+                None => builder.build(),
+            }
         },
         |s, metadata| {
             LogExporter::builder()
@@ -1459,6 +1578,7 @@ fn otlp_log_exporter(
                 .with_endpoint(s.endpoint.clone())
                 .with_timeout(s.timeout)
                 .with_metadata(metadata)
+                .with_interceptor(exact_metadata(exact))
                 .build()
         },
     )
