@@ -635,3 +635,66 @@ async fn response_ending_without_grpc_status_is_unknown() {
         assert!(point_has(p, semconv::ERROR_TYPE, "UNKNOWN"));
     }
 }
+
+/// Panics in its `call` itself, not in the future it would return.
+#[derive(Clone)]
+struct PanicsInCall;
+
+impl tower::Service<http::Request<String>> for PanicsInCall {
+    type Response = http::Response<http_body_util::Full<bytes::Bytes>>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, _cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _req: http::Request<String>) -> Self::Future {
+        panic!("call panicked on purpose")
+    }
+}
+
+/// A panic inside the inner service's `call` (not its future) still finishes the call, on
+/// the server and on the client: span ended with `error.type` `panic`, duration recorded.
+#[tokio::test]
+async fn synchronous_panic_in_call_is_recorded() {
+    use tower::{Layer as _, Service as _, ServiceExt as _};
+
+    let request = || {
+        http::Request::post("/a.B/Boom")
+            .header("content-type", "application/grpc")
+            .body(String::new())
+            .unwrap()
+    };
+    let t = Telemetry::new();
+    let mut server = GrpcServerLayer::new(t.config().build()).layer(PanicsInCall);
+    let mut client = GrpcClientLayer::new(t.config().build()).layer(PanicsInCall);
+    server.ready().await.unwrap();
+    client.ready().await.unwrap();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| server.call(request())));
+    assert!(caught.is_err());
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| client.call(request())));
+    assert!(caught.is_err());
+
+    for kind in [SpanKind::Server, SpanKind::Client] {
+        let span = t
+            .spans()
+            .into_iter()
+            .find(|s| s.span_kind == kind)
+            .unwrap_or_else(|| panic!("no {kind:?} span"));
+        assert_attr(&span, semconv::ERROR_TYPE, "panic");
+        assert_error_status(&span);
+    }
+    for name in [
+        metric::RPC_SERVER_CALL_DURATION,
+        metric::RPC_CLIENT_CALL_DURATION,
+    ] {
+        let points = t.histogram(name);
+        assert_eq!(points.len(), 1, "{name}");
+        assert!(
+            point_has(&points[0], semconv::ERROR_TYPE, "panic"),
+            "{name}"
+        );
+        assert_eq!(count(&points[0]), 1, "{name}");
+    }
+}

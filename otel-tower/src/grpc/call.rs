@@ -358,6 +358,28 @@ impl RpcCall {
         self.finish();
     }
 
+    /// Runs the inner service's `call` in this call's context. If that `call` itself panics
+    /// (not its future), the call is finished as it unwinds, with `error.type` `panic` and
+    /// its duration recorded, instead of its span ending as merely dropped.
+    pub(crate) fn run_inner<T>(self, inner: impl FnOnce() -> T) -> (T, Self) {
+        /// Finishes the call as panicked unless disarmed.
+        struct Armed(Option<RpcCall>);
+        impl Drop for Armed {
+            fn drop(&mut self) {
+                if let Some(call) = self.0.take() {
+                    call.abandon(true);
+                }
+            }
+        }
+        let mut armed = Armed(Some(self));
+        let result = {
+            let _cx = armed.0.as_ref().map(|c| c.op.context().clone().attach());
+            inner()
+        };
+        let call = armed.0.take().expect("armed until here");
+        (result, call)
+    }
+
     /// Whether the method is recorded as `rpc.method` (else `_OTHER`).
     ///
     /// A declared method (or a client's) always is; an undeclared one outside the declared

@@ -279,10 +279,8 @@ where
         config
             .propagation
             .inject(call.op.context(), req.headers_mut());
-        let future = {
-            let _guard = call.op.context().clone().attach();
-            self.inner.call(req)
-        };
+        let inner = &mut self.inner;
+        let (future, call) = call.run_inner(|| inner.call(req));
         ResponseFuture::new(future, Some(call))
     }
 }

@@ -348,10 +348,8 @@ where
         let parent = config.propagation.extract(req.headers());
         let call = RpcCall::start(Arc::clone(&self.shared), &parent, &view);
         drop(parent);
-        let future = {
-            let _guard = call.op.context().clone().attach();
-            self.inner.call(req)
-        };
+        let inner = &mut self.inner;
+        let (future, call) = call.run_inner(|| inner.call(req));
         ResponseFuture::new(future, Some(call))
     }
 }
