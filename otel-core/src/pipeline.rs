@@ -1035,6 +1035,7 @@ impl TelemetryBuilder {
                 .with_resource(resource.clone())
                 .with_exemplar_filter(filter),
         );
+        let mut metrics_exporter = None;
         if metrics_export {
             let settings = OtlpSettings::resolve(&env, Signal::Metrics, &self.otlp)?;
             let exporter = OtlpMetricsExporter::new(OtlpMetricsConfig {
@@ -1048,10 +1049,9 @@ impl TelemetryBuilder {
             // `OTEL_METRIC_EXPORT_TIMEOUT` caps one periodic export; the OTLP timeout caps
             // each request inside the exporter (the smaller wins).
             let periodic = PeriodicConfig::from_lookup(lookup).map_err(metrics_error)?;
-            guard.metrics_exporter = Some(
-                PeriodicMetricsExporter::start(guard.metrics.clone(), exporter, periodic)
-                    .map_err(metrics_error)?,
-            );
+            // Started last, once nothing can fail: a guard dropped on a configuration error
+            // must not push (or wait to push) anything.
+            metrics_exporter = Some((exporter, periodic));
         }
         let mut endpoint = None;
         let stats = Arc::new(ExportStats::default());
@@ -1173,6 +1173,12 @@ impl TelemetryBuilder {
                 )),
             };
             guard.logger_provider = Some(builder.build());
+        }
+        if let Some((exporter, periodic)) = metrics_exporter {
+            guard.metrics_exporter = Some(
+                PeriodicMetricsExporter::start(guard.metrics.clone(), exporter, periodic)
+                    .map_err(metrics_error)?,
+            );
         }
         guard.inner = Arc::new(GuardInner {
             stats: ExportStats::shared(stats),

@@ -249,6 +249,26 @@ fn malformed_variables_are_errors_naming_them() {
     }
 }
 
+/// A configuration error found after the metrics settings were read returns at once: no
+/// metrics exporter was started, so nothing is pushed to the collector on the way out.
+#[test]
+fn a_late_configuration_error_pushes_nothing() {
+    let rx = OtlpHttpReceiver::start().unwrap();
+    let started = Instant::now();
+    let err = Telemetry::builder()
+        .with_env(env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", rx.endpoint()),
+            ("OTEL_METRICS_EXPORTER", "otlp".into()),
+            ("OTEL_LOGS_EXPORTER", "syslog".into()),
+        ]))
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("OTEL_LOGS_EXPORTER"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // Anything pushed on the way out was pushed before `build` returned.
+    assert!(rx.requests().is_empty(), "{:?}", rx.requests());
+}
+
 #[test]
 fn sdk_disabled_installs_no_provider() {
     let guard = Telemetry::builder()
