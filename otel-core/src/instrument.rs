@@ -213,6 +213,29 @@ impl Instrumentation {
         &self.inner.metrics
     }
 
+    /// Whether spans go to an OpenTelemetry SDK tracer provider, whose sampler decides
+    /// with the attributes given at [`start`](Self::start). `false` for the global provider
+    /// when no SDK provider was given or installed by [`Telemetry`](crate::Telemetry)
+    /// (usually the API's no-op one): adapters then build no attributes before they know
+    /// the span records, so instrumentation costs next to nothing with telemetry off.
+    ///
+    /// ```
+    /// use opentelemetry_sdk::trace::SdkTracerProvider;
+    /// use otel_core::instrument::Instrumentation;
+    ///
+    /// let sdk = Instrumentation::builder("my-adapter", "0.1.0")
+    ///     .with_tracer_provider(SdkTracerProvider::builder().build())
+    ///     .build();
+    /// assert!(sdk.is_sdk());
+    /// let noop = Instrumentation::builder("my-adapter", "0.1.0")
+    ///     .with_tracer_provider(opentelemetry::trace::noop::NoopTracerProvider::new())
+    ///     .build();
+    /// assert!(!noop.is_sdk());
+    /// ```
+    pub fn is_sdk(&self) -> bool {
+        matches!(self.inner.tracer, AnyTracer::Sdk(_))
+    }
+
     /// Starts a span named `name` of `kind`, child of the span in `parent` (usually
     /// [`Context::current`]), with `attributes` known at the start (samplers see them).
     ///

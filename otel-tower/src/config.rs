@@ -1015,7 +1015,8 @@ impl ConfigBuilder {
         self
     }
 
-    /// Adds attributes of your own to each span (see [`RequestAttributes`]; samplers see them).
+    /// Adds attributes of your own to each span (see [`RequestAttributes`]; added once the
+    /// span is known to record, so samplers of entry spans do not see them).
     ///
     /// ```
     /// use opentelemetry::KeyValue;

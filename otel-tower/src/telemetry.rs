@@ -42,6 +42,12 @@ impl Instrumentation {
         self.0.metrics()
     }
 
+    /// Whether the sampler is an SDK's, which decides with the attributes given at start
+    /// (else building them before the span is known to record is wasted work).
+    pub(crate) fn is_sdk(&self) -> bool {
+        self.0.is_sdk()
+    }
+
     /// Starts a span named `name` of `kind` as a child of `parent`, with `attributes`
     /// (visible to the sampler).
     ///

@@ -157,22 +157,55 @@ where
         let mut op = if sampling == ParentSampling::Unsampled && config.skip_unsampled {
             Operation::without_span(parent)
         } else {
-            // The sampler is asked (no parent, a sampled parent, or an unsampled one with
-            // `skip_unsampled` off): it gets the request attributes and the final name, as
-            // the semantic conventions ask, so rules on `http.route`, `url.path` or the name
-            // can decide. A sampled request then needs no second pass either.
-            let name = match (&config.span_name, &route) {
+            let final_name = || match (&config.span_name, &route) {
                 (Some(namer), _) => namer.span_name(&view),
                 (None, Some(route)) => {
                     Cow::Owned(format!("{} {}", method.span_name(), route.as_str()))
                 }
                 (None, None) => Cow::Borrowed(method.span_name()),
             };
-            let attrs =
-                request_attributes(&req, &view, shared, method, scheme, version, route.as_ref());
-            config
-                .instrumentation
-                .start(&parent, name, SpanKind::Server, attrs)
+            let instrumentation = &config.instrumentation;
+            if sampling == ParentSampling::Sampled {
+                // The span is all but certainly recorded: everything up front, so the SDK
+                // takes it in one pass.
+                let mut attrs = Vec::with_capacity(12);
+                sampling_attributes(&req, &view, method, scheme, route.as_ref(), &mut attrs);
+                more_attributes(&req, &view, shared, version, &mut attrs);
+                instrumentation.start(&parent, final_name(), SpanKind::Server, attrs)
+            } else if instrumentation.is_sdk() {
+                // The sampler decides (no parent, or an unsampled one with `skip_unsampled`
+                // off): it gets the final name and the attributes samplers look at (method,
+                // scheme, path, route; the semantic conventions ask for them at span
+                // creation), so rules on the route, path or name can decide. The rest only
+                // if it records: a dropped request builds no more.
+                let mut attrs = Vec::with_capacity(12);
+                sampling_attributes(&req, &view, method, scheme, route.as_ref(), &mut attrs);
+                let op = instrumentation.start(&parent, final_name(), SpanKind::Server, attrs);
+                if op.is_recording() {
+                    let mut more = Vec::with_capacity(8);
+                    more_attributes(&req, &view, shared, version, &mut more);
+                    op.set_attributes(more);
+                }
+                op
+            } else {
+                // No SDK behind the tracer (telemetry off, or a provider of another kind):
+                // no attribute work before the span is known to record.
+                let name = match &config.span_name {
+                    Some(namer) => namer.span_name(&view),
+                    None => Cow::Borrowed(method.span_name()),
+                };
+                let mut op = instrumentation.start(&parent, name, SpanKind::Server, Vec::new());
+                if op.is_recording() {
+                    let mut attrs = Vec::with_capacity(12);
+                    sampling_attributes(&req, &view, method, scheme, route.as_ref(), &mut attrs);
+                    more_attributes(&req, &view, shared, version, &mut attrs);
+                    op.set_attributes(attrs);
+                    if config.span_name.is_none() && route.is_some() {
+                        op.update_name(final_name().into_owned());
+                    }
+                }
+                op
+            }
         };
 
         shared.active(method, scheme).add(1);
@@ -296,19 +329,16 @@ impl<'a> SpanHeaders<'a> {
     }
 }
 
-/// The request attributes of a SERVER span (see the module documentation).
-fn request_attributes<B>(
+/// The request attributes samplers look at, which the semantic conventions ask for at span
+/// creation: method, scheme, path and route (only the path is copied).
+fn sampling_attributes<B>(
     req: &Request<B>,
     view: &RequestView<'_>,
-    shared: &ServerShared,
     method: KnownMethod,
     scheme: &'static str,
-    version: &'static str,
     route: Option<&StringValue>,
-) -> Vec<KeyValue> {
-    let config = &shared.config;
-    let headers = SpanHeaders::of(req.headers());
-    let mut attrs = Vec::with_capacity(12);
+    attrs: &mut Vec<KeyValue>,
+) {
     attrs.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, method.name));
     if method.is_other {
         attrs.push(KeyValue::new(
@@ -317,13 +347,28 @@ fn request_attributes<B>(
         ));
     }
     attrs.push(KeyValue::new(semconv::URL_PATH, view.path().to_owned()));
+    attrs.push(KeyValue::new(semconv::URL_SCHEME, scheme));
+    if let Some(route) = route {
+        attrs.push(KeyValue::new(semconv::HTTP_ROUTE, route.clone()));
+    }
+}
+
+/// The rest of a SERVER span's request attributes (see the module documentation).
+fn more_attributes<B>(
+    req: &Request<B>,
+    view: &RequestView<'_>,
+    shared: &ServerShared,
+    version: &'static str,
+    attrs: &mut Vec<KeyValue>,
+) {
+    let config = &shared.config;
+    let headers = SpanHeaders::of(req.headers());
     if let Some(query) = req.uri().query() {
         attrs.push(KeyValue::new(
             semconv::URL_QUERY,
             redact_query(query, config).into_owned(),
         ));
     }
-    attrs.push(KeyValue::new(semconv::URL_SCHEME, scheme));
     attrs.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
     let host = headers
         .host
@@ -349,14 +394,10 @@ fn request_attributes<B>(
             agent.to_owned(),
         ));
     }
-    if let Some(route) = route {
-        attrs.push(KeyValue::new(semconv::HTTP_ROUTE, route.clone()));
-    }
-    config.request_headers.capture(req.headers(), &mut attrs);
+    config.request_headers.capture(req.headers(), attrs);
     if let Some(extra) = &config.request_attributes {
-        extra.attributes(view, &mut attrs);
+        extra.attributes(view, attrs);
     }
-    attrs
 }
 
 /// `url.scheme`: the request URI's scheme when it has one (HTTP/2, absolute-form), else
