@@ -911,6 +911,69 @@ async fn an_unsampled_publish_records_nothing_but_still_propagates() {
     assert_eq!(sent.iter().map(|p| p.value()).sum::<u64>(), 1);
 }
 
+/// A pushed message's `receive` span is an entry span for otel-core's `RuleSampler`: its
+/// rules decide it (and its `process` child follows), whatever the producer sampled.
+#[tokio::test]
+async fn rule_sampler_rules_decide_pushed_messages() {
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider};
+    use otel_core::sampling::{RuleMatch, RuleSampler};
+
+    let queue = unique_name("rules");
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_sampler(
+            RuleSampler::builder()
+                .rule(RuleMatch::name("receive*"), Sampler::AlwaysOff)
+                .fallback(Sampler::AlwaysOn)
+                .build(),
+        )
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let connection = connect().await;
+    let channel = InstrumentedChannel::builder(connection.create_channel().await.unwrap())
+        .with_tracer_provider(provider.clone())
+        .with_server("127.0.0.1", 5672)
+        .build();
+    declare(channel.get_ref(), &queue).await;
+    let mut consumer = channel
+        .basic_consume(
+            queue.as_str().into(),
+            "worker".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    // The producer samples its trace.
+    let (producer_telemetry, producer, _producer_connection) =
+        separate_producer(test_telemetry()).await;
+    publish(&producer, &queue, b"x").await;
+    let delivery = next(&mut consumer).await;
+    assert!(
+        delivery
+            .creation_context()
+            .span()
+            .span_context()
+            .is_sampled()
+    );
+    delivery.ack(BasicAckOptions::default()).await.unwrap();
+
+    assert_eq!(producer_telemetry.spans().len(), 1);
+    let names: Vec<String> = exporter
+        .get_finished_spans()
+        .unwrap()
+        .iter()
+        .map(|s| s.name.to_string())
+        .collect();
+    // The rule dropped `receive`, and `process` followed it; `settle` (ack) follows too.
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.starts_with("receive") && !n.starts_with("process")),
+        "{names:?}"
+    );
+}
+
 /// Every attribute value of every metric point `telemetry` exported that names a
 /// broker-generated queue, as `instrument: key=value`.
 fn generated_names_in_metrics(telemetry: &TestTelemetry) -> Vec<String> {

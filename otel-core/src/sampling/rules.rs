@@ -28,7 +28,9 @@ use std::fmt;
 use opentelemetry::trace::{Link, SpanKind, TraceContextExt, TraceId};
 use opentelemetry::{Context, KeyValue, Value};
 use opentelemetry_sdk::trace::{Sampler, SamplingDecision, SamplingResult, ShouldSample};
-use opentelemetry_semantic_conventions::attribute::{HTTP_ROUTE, URL_PATH};
+use opentelemetry_semantic_conventions::attribute::{
+    HTTP_ROUTE, MESSAGING_OPERATION_TYPE, URL_PATH,
+};
 
 use super::RateLimitingSampler;
 
@@ -177,7 +179,8 @@ fn pattern_matches(pattern: &str, value: &str) -> bool {
 /// Samples entry spans by the first matching rule, and every other span by its parent.
 ///
 /// Rules are tried in order on spans that enter this service: spans without a valid parent,
-/// and SERVER and CONSUMER spans whose parent is remote (came in a request or a message). The
+/// and SERVER, CONSUMER and messaging `receive` spans (`messaging.operation.type` `receive`)
+/// whose parent is remote (came in a request or a message). The
 /// first rule whose [`RuleMatch`] matches decides with its sampler; when none matches, the
 /// fallback decides (default: sample). Every other span follows its parent: spans with a local
 /// parent, so a local trace is kept or dropped whole, and spans of other kinds opened right
@@ -355,11 +358,17 @@ impl ShouldSample for RuleSampler {
         attributes: &[KeyValue],
         links: &[Link],
     ) -> SamplingResult {
-        // Entry spans are those without a parent, and SERVER and CONSUMER spans whose parent
-        // came in a request or message. Any other span follows its parent: a span opened by a
-        // handler directly under a caller's remote context (no server span of ours, as with
-        // otel-tower's `skip_unsampled`) is part of the caller's decision, not a new entry.
-        let entry_kind = matches!(span_kind, SpanKind::Server | SpanKind::Consumer);
+        // Entry spans are those without a parent, and, under a parent that came in a request
+        // or message, SERVER and CONSUMER spans and messaging `receive` spans (CLIENT in the
+        // messaging conventions, as when a broker pushes a message). Any other span follows
+        // its parent: a span opened by a handler directly under a caller's remote context (no
+        // server span of ours, as with otel-tower's `skip_unsampled`) is part of the caller's
+        // decision, not a new entry.
+        let entry_kind = matches!(span_kind, SpanKind::Server | SpanKind::Consumer)
+            || attributes.iter().any(|kv| {
+                kv.key.as_str() == MESSAGING_OPERATION_TYPE
+                    && matches!(&kv.value, Value::String(s) if s.as_str() == "receive")
+            });
         let followed_parent = parent_context
             .map(|cx| cx.span().span_context().clone())
             .filter(|sc| sc.is_valid() && (!sc.is_remote() || !entry_kind));
@@ -490,7 +499,7 @@ mod tests {
     }
 
     #[test]
-    fn only_server_and_consumer_spans_under_a_remote_parent_are_entries() {
+    fn entries_under_a_remote_parent_are_server_consumer_and_receive_spans() {
         use opentelemetry::trace::{SpanContext, TraceContextExt as _, TraceFlags, TraceState};
 
         // Rules that would sample everything: only the parent can drop a span.
@@ -517,6 +526,20 @@ mod tests {
                 "{kind:?}"
             );
         }
+        // A message's `receive` span (CLIENT) is an entry too.
+        let receive = [KeyValue::new(MESSAGING_OPERATION_TYPE, "receive")];
+        assert_eq!(
+            s.should_sample(
+                Some(&unsampled),
+                TraceId::from(7u128),
+                "receive orders",
+                &SpanKind::Client,
+                &receive,
+                &[],
+            )
+            .decision,
+            SamplingDecision::RecordAndSample
+        );
         // Spans opened right under the caller's context follow it.
         for kind in [SpanKind::Internal, SpanKind::Client, SpanKind::Producer] {
             assert_eq!(
