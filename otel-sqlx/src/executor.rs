@@ -127,7 +127,8 @@ pub(crate) struct InstrumentedStream<'e, DB: SupportedDatabase> {
     telemetry: Arc<Telemetry<DB>>,
     rows: u64,
     affected: Option<u64>,
-    /// The last poll returned `Pending`: the database has not answered it yet.
+    /// Not polled yet, or the last poll returned `Pending`: the caller is still waiting for
+    /// the database.
     waiting: bool,
 }
 
@@ -144,7 +145,8 @@ impl<'e, DB: SupportedDatabase> InstrumentedStream<'e, DB> {
             telemetry,
             rows: 0,
             affected: None,
-            waiting: false,
+            // Not polled yet: dropped now, the query never ran, which is a cancellation.
+            waiting: true,
         }
     }
 

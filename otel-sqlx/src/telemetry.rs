@@ -39,7 +39,8 @@ pub(crate) struct OpMeta {
     collection: Option<StringValue>,
     query_summary: Option<StringValue>,
     /// The statement changes rows (`INSERT`, `UPDATE`, `DELETE`, `MERGE`, `REPLACE`,
-    /// `UPSERT`): only then is the server's affected-row count meaningful.
+    /// `UPSERT`), or there is no single statement (a batch): only then is the server's
+    /// affected-row count recorded.
     modifies_rows: bool,
 }
 
@@ -200,7 +201,9 @@ impl<DB: SupportedDatabase> Telemetry<DB> {
                 operation: summary.operation,
                 collection,
                 query_summary,
-                modifies_rows: summary.statement.is_some_and(modifies_rows),
+                // No single statement (a batch `a; b`, or text not understood): the server's
+                // count is all there is, kept as it reports it.
+                modifies_rows: summary.statement.is_none_or(modifies_rows),
             },
         )
     }

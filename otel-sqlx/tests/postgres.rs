@@ -42,11 +42,7 @@ async fn a_query_timed_out_mid_flight_is_measured_as_cancelled() {
     let h = Harness::new();
     let pool = pool(&h, QueryTextMode::Obfuscated).await;
     // Two idle connections, so the queries below start at once rather than while connecting.
-    let warm = (
-        pool.get_ref().acquire().await.unwrap(),
-        pool.get_ref().acquire().await.unwrap(),
-    );
-    drop(warm);
+    two_idle_connections(pool.get_ref()).await;
     let wait = std::time::Duration::from_millis(10);
     let sleep = sqlx::query("SELECT pg_sleep(1)").execute(&pool);
     assert!(tokio::time::timeout(wait, sleep).await.is_err());

@@ -191,6 +191,22 @@ pub fn assert_two_selects_cancelled_mid_flight(h: &Harness, query_text: &str, sy
     );
 }
 
+/// Opens two connections of `pool` and waits until both are back in it, idle (sqlx checks a
+/// returned connection before it is idle again), so that the next two queries start on them
+/// at once instead of while connecting.
+pub async fn two_idle_connections<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) {
+    let warm = (pool.acquire().await.unwrap(), pool.acquire().await.unwrap());
+    drop(warm);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while pool.num_idle() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the connections did not come back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 /// True when `kvs` holds `key` = `value`.
 pub fn has(kvs: &[KeyValue], key: &str, value: impl Into<Value>) -> bool {
     let value = value.into();

@@ -492,6 +492,32 @@ macro_rules! db_scenarios {
             let copied = h.span(&format!("INSERT {copy} SELECT {t}"));
             assert_attr(&copied, "db.response.affected_rows", 2_i64);
             assert_attr(&h.span(&format!("DELETE {copy}")), "db.response.affected_rows", 1_i64);
+
+            // A batch of statements: the server's counts, summed.
+            let sql = format!("DELETE FROM {t} WHERE id = 1; DELETE FROM {t} WHERE id = 2");
+            let mut conn = pool.acquire().await.unwrap();
+            sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
+            drop(conn);
+            let batch = h
+                .spans()
+                .into_iter()
+                .find(|s| {
+                    otel_core::testing::attr(s, "db.query.text")
+                        .is_some_and(|v| v.as_str().contains("; DELETE"))
+                })
+                .expect("the batch's span");
+            assert_attr(&batch, "db.response.affected_rows", 2_i64);
+        }
+
+        /// A stream dropped before it was ever polled ran no query: cancelled, like a
+        /// future dropped mid-flight.
+        #[tokio::test]
+        async fn a_stream_dropped_before_its_first_poll_is_cancelled() {
+            let h = Harness::new();
+            let pool = $pool(&h, QueryTextMode::Obfuscated).await;
+            drop(sqlx::query("SELECT 1").fetch(&pool));
+            let span = h.span("SELECT");
+            assert_cancelled_and_measured(&h, &span);
         }
 
         #[tokio::test]
