@@ -39,6 +39,22 @@ print(hashlib.sha256(data + f"\n{sys.executable} {sys.version}".encode()).hexdig
 ' "$requirements")"
 stamp="$venv/.requirements.sha256"
 
+# Debian's python3 ships without ensurepip: install python3-venv with apt when allowed
+# (root, or sudo without a password).
+install_venv_module() {
+    command -v apt-get >/dev/null 2>&1 || return 1
+    local sudo=()
+    if [[ "$(id -u)" != 0 ]]; then
+        command -v sudo >/dev/null 2>&1 || return 1
+        sudo=(sudo -n)
+    fi
+    say "installing python3-venv with apt (no ensurepip for $python)"
+    local apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get)
+    "${apt[@]}" install -y -qq python3-venv >/dev/null 2>&1 \
+        || { "${apt[@]}" update -qq >/dev/null 2>&1 \
+            && "${apt[@]}" install -y -qq python3-venv >/dev/null 2>&1; }
+}
+
 up_to_date() {
     [[ -f "$stamp" && "$(cat "$stamp")" == "$stamp_value" ]] \
         && "$venv/bin/python" -c '' >/dev/null 2>&1
@@ -55,6 +71,8 @@ if ! up_to_date; then
         say "setting up $venv from $requirements (first run or requirements changed)"
         rm -rf "$venv"
         if "$python" -m venv "$venv" >/dev/null 2>&1; then
+            pip=("$venv/bin/python" -m pip)
+        elif rm -rf "$venv" && install_venv_module && "$python" -m venv "$venv" >/dev/null 2>&1; then
             pip=("$venv/bin/python" -m pip)
         else
             # No ensurepip (Debian without python3-venv): an empty venv, filled by the
