@@ -34,6 +34,21 @@ macro_rules! wrapping_span_processor {
     };
 }
 
+/// `value`'s `Debug` text. Where `format!` panics when an implementation returns an error,
+/// this keeps what was written up to the error.
+pub(crate) fn debug_text<T: std::fmt::Debug + ?Sized>(value: &T) -> String {
+    let mut out = String::new();
+    let _ = std::fmt::Write::write_fmt(&mut out, format_args!("{value:?}"));
+    out
+}
+
+/// `value`'s `Display` text, as [`debug_text`]: never panics.
+pub(crate) fn display_text<T: std::fmt::Display + ?Sized>(value: &T) -> String {
+    let mut out = String::new();
+    let _ = std::fmt::Write::write_fmt(&mut out, format_args!("{value}"));
+    out
+}
+
 pub mod config;
 pub mod console;
 pub mod context;

@@ -419,7 +419,7 @@ impl RedactingTextVisitor<'_, '_> {
 
 impl Visit for RedactingTextVisitor<'_, '_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        let s = format!("{value:?}");
+        let s = crate::debug_text(value);
         self.write(field, &s, false);
     }
     fn record_str(&mut self, field: &Field, value: &str) {

@@ -818,13 +818,13 @@ pub mod __private {
         /// Records the error `e` (type name as `error.type`, Display text as the message).
         #[doc(hidden)]
         pub fn fail_display<E: fmt::Display + ?Sized>(&mut self, e: &E) {
-            self.fail(std::any::type_name::<E>(), || e.to_string());
+            self.fail(std::any::type_name::<E>(), || crate::display_text(e));
         }
 
         /// Records the error `e` (type name as `error.type`, Debug text as the message).
         #[doc(hidden)]
         pub fn fail_debug<E: fmt::Debug + ?Sized>(&mut self, e: &E) {
-            self.fail(std::any::type_name::<E>(), || format!("{e:?}"));
+            self.fail(std::any::type_name::<E>(), || crate::debug_text(e));
         }
 
         fn fail(&mut self, error_type: &'static str, message: impl FnOnce() -> String) {
@@ -931,7 +931,7 @@ pub mod __private {
 
     impl<T: fmt::Debug + ?Sized> RecordDebug for T {
         fn debug_value(&self) -> Value {
-            Value::String(format!("{self:?}").into())
+            Value::String(crate::debug_text(self).into())
         }
     }
 
@@ -949,7 +949,7 @@ pub mod __private {
 
     impl<T: fmt::Display + ?Sized> RecordDisplay for T {
         fn display_value(&self) -> Value {
-            Value::String(self.to_string().into())
+            Value::String(crate::display_text(self).into())
         }
     }
 

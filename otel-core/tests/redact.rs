@@ -126,6 +126,29 @@ fn text_lines_mask_fields_and_message() {
     );
 }
 
+/// A `Debug` that writes part of its text, then fails.
+struct FailingDebug;
+
+impl std::fmt::Debug for FailingDebug {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("partial")?;
+        Err(std::fmt::Error)
+    }
+}
+
+/// A field whose `Debug` fails does not panic the logging thread (as `format!` would): the
+/// line is printed with what the field wrote, in both formats.
+#[test]
+fn a_failing_debug_field_is_printed_not_a_panic() {
+    for format in [LogFormat::Text, LogFormat::Json] {
+        let out = capture(format, || {
+            tracing::warn!(state = ?FailingDebug, "still logged");
+        });
+        assert!(out.contains("still logged"), "{out}");
+        assert!(out.contains("partial"), "{out}");
+    }
+}
+
 #[test]
 fn span_attributes_events_and_status_are_redacted_before_export() {
     let exporter = InMemorySpanExporter::default();
