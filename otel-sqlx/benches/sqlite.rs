@@ -7,14 +7,17 @@
 //!   registry (exemplar-tagged histograms);
 //! - `query/otel_sqlx_off`: the wrapper with nothing installed (global no-op tracer, no-op
 //!   metrics).
+//!
+//! Measured interleaved (`otel_core::testing::Interleaved`), as the Redis and AMQP benchmarks
+//! are; at the end it prints each variant's per-call median over the whole run and its ratio
+//! to `query/bare`.
 #![allow(missing_docs, clippy::unwrap_used)]
-
-use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
 use otel_core::metrics::{Metrics, MetricsConfig};
+use otel_core::testing::Interleaved;
 use otel_sqlx::PoolBuilder;
 use sqlx::sqlite::SqlitePoolOptions;
 
@@ -28,17 +31,8 @@ impl SpanExporter for Discard {
     }
 }
 
-/// Time of `n` calls of `measured`, each preceded by an unmeasured call of `other`.
-fn interleaved(n: u64, measured: &dyn Fn(), other: &dyn Fn()) -> Duration {
-    let mut total = Duration::ZERO;
-    for _ in 0..n {
-        other();
-        let start = Instant::now();
-        measured();
-        total += start.elapsed();
-    }
-    total
-}
+/// The ids, in the order `call` numbers them.
+const VARIANTS: [&str; 3] = ["bare", "otel_sqlx", "otel_sqlx_off"];
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -64,37 +58,43 @@ fn bench(c: &mut Criterion) {
         .with_metrics(Metrics::noop())
         .build();
 
-    let bare = || {
+    // One `SELECT 1` through pool `variant` (numbered as `VARIANTS`).
+    let mut call = |variant: usize| {
         rt.block_on(async {
-            sqlx::query("SELECT 1").fetch_one(&pool).await.unwrap();
-        });
-    };
-    let otel = || {
-        rt.block_on(async {
-            sqlx::query("SELECT 1")
-                .fetch_one(&instrumented)
-                .await
-                .unwrap();
-        });
-    };
-    let otel_off = || {
-        rt.block_on(async {
-            sqlx::query("SELECT 1").fetch_one(&off).await.unwrap();
+            match variant {
+                0 => sqlx::query("SELECT 1").fetch_one(&pool).await,
+                1 => sqlx::query("SELECT 1").fetch_one(&instrumented).await,
+                _ => sqlx::query("SELECT 1").fetch_one(&off).await,
+            }
+            .unwrap();
         });
     };
 
-    // This machine is shared: load from elsewhere comes and goes during a run. Each
-    // measured call is therefore preceded by an unmeasured call of the variant it is compared
-    // with, so all variants run under the same mix and their medians can be compared.
+    // Each call crosses to SQLite's worker thread and back, and this 2-core machine is
+    // shared: per-call latency varies by tens of microseconds. The variants are therefore
+    // measured interleaved (every round calls each once, in rotating order) and compared by
+    // their per-call medians.
+    let mut interleaved = Interleaved::new(VARIANTS.len());
     let mut group = c.benchmark_group("query");
-    group.bench_function("bare", |b| b.iter_custom(|n| interleaved(n, &bare, &otel)));
-    group.bench_function("otel_sqlx", |b| {
-        b.iter_custom(|n| interleaved(n, &otel, &bare))
-    });
-    group.bench_function("otel_sqlx_off", |b| {
-        b.iter_custom(|n| interleaved(n, &otel_off, &bare))
-    });
+    for (variant, id) in VARIANTS.iter().enumerate() {
+        group.bench_function(*id, |b| {
+            b.iter_custom(|rounds| interleaved.run(rounds, variant, &mut call))
+        });
+    }
     group.finish();
+
+    let medians = interleaved.medians();
+    eprintln!(
+        "per-call medians over {} queries of each kind:",
+        interleaved.calls()
+    );
+    for (id, median) in VARIANTS.iter().zip(&medians) {
+        eprintln!(
+            "  query/{id:<16} {:7.2} µs  ratio to bare {:.3}",
+            median.as_secs_f64() * 1e6,
+            median.as_secs_f64() / medians[0].as_secs_f64()
+        );
+    }
     tracer_provider.shutdown().unwrap();
 }
 
