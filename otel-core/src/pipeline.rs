@@ -1514,41 +1514,57 @@ fn exact_metadata(
     }
 }
 
+/// Builds an OTLP exporter of type `$exporter` (`SpanExporter` or `LogExporter` of
+/// opentelemetry-otlp: builders of the same shape, with no trait in common) for `$signal`,
+/// sending exactly the resolved headers.
+macro_rules! otlp_signal_exporter {
+    ($exporter:ident, $signal:expr, $component:literal, $settings:expr, $runtime:expr) => {{
+        use opentelemetry_otlp::$exporter;
+        let settings: &OtlpSettings = $settings;
+        let client = match settings.protocol {
+            OtlpProtocol::HttpProtobuf => Some(ExactHeadersClient::new(settings, $signal)?),
+            OtlpProtocol::Grpc => None,
+        };
+        let exact = ExactHeaders::new(settings, $signal);
+        otlp_exporter(
+            settings,
+            $runtime,
+            $component,
+            |s| {
+                let builder = $exporter::builder()
+                    .with_http()
+                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                    .with_endpoint(s.endpoint.clone())
+                    .with_timeout(s.timeout)
+                    .with_headers(headers_map(s));
+                match client {
+                    Some(client) => builder.with_http_client(client).build(),
+                    None => builder.build(),
+                }
+            },
+            |s, metadata| {
+                $exporter::builder()
+                    .with_tonic()
+                    .with_endpoint(s.endpoint.clone())
+                    .with_timeout(s.timeout)
+                    .with_metadata(metadata)
+                    .with_interceptor(exact_metadata(exact))
+                    .build()
+            },
+        )
+    }};
+}
+
 fn otlp_span_exporter(
     settings: &OtlpSettings,
     runtime: &mut Option<ExportRuntime>,
 ) -> Result<opentelemetry_otlp::SpanExporter, ConfigError> {
-    use opentelemetry_otlp::SpanExporter;
-    let client = match settings.protocol {
-        OtlpProtocol::HttpProtobuf => Some(ExactHeadersClient::new(settings, Signal::Traces)?),
-        OtlpProtocol::Grpc => None,
-    };
-    let exact = ExactHeaders::new(settings, Signal::Traces);
-    otlp_exporter(
-        settings,
-        runtime,
+    otlp_signal_exporter!(
+        SpanExporter,
+        Signal::Traces,
         "OTLP span exporter",
-        |s| {
-            let builder = SpanExporter::builder()
-                .with_http()
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_endpoint(s.endpoint.clone())
-                .with_timeout(s.timeout)
-                .with_headers(headers_map(s));
-            match client {
-                Some(client) => builder.with_http_client(client).build(),
-                None => builder.build(),
-            }
-        },
-        |s, metadata| {
-            SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(s.endpoint.clone())
-                .with_timeout(s.timeout)
-                .with_metadata(metadata)
-                .with_interceptor(exact_metadata(exact))
-                .build()
-        },
+        settings,
+        runtime
     )
 }
 
@@ -1556,37 +1572,12 @@ fn otlp_log_exporter(
     settings: &OtlpSettings,
     runtime: &mut Option<ExportRuntime>,
 ) -> Result<opentelemetry_otlp::LogExporter, ConfigError> {
-    use opentelemetry_otlp::LogExporter;
-    let client = match settings.protocol {
-        OtlpProtocol::HttpProtobuf => Some(ExactHeadersClient::new(settings, Signal::Logs)?),
-        OtlpProtocol::Grpc => None,
-    };
-    let exact = ExactHeaders::new(settings, Signal::Logs);
-    otlp_exporter(
-        settings,
-        runtime,
+    otlp_signal_exporter!(
+        LogExporter,
+        Signal::Logs,
         "OTLP log exporter",
-        |s| {
-            let builder = LogExporter::builder()
-                .with_http()
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_endpoint(s.endpoint.clone())
-                .with_timeout(s.timeout)
-                .with_headers(headers_map(s));
-            match client {
-                Some(client) => builder.with_http_client(client).build(),
-                None => builder.build(),
-            }
-        },
-        |s, metadata| {
-            LogExporter::builder()
-                .with_tonic()
-                .with_endpoint(s.endpoint.clone())
-                .with_timeout(s.timeout)
-                .with_metadata(metadata)
-                .with_interceptor(exact_metadata(exact))
-                .build()
-        },
+        settings,
+        runtime
     )
 }
 
