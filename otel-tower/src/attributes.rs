@@ -209,6 +209,15 @@ pub(crate) fn protocol_version(version: Version) -> &'static str {
 
 /// `query` with the values of sensitive parameters replaced by `REDACTED`.
 pub(crate) fn redact_query<'a>(query: &'a str, config: &Config) -> Cow<'a, str> {
+    redact_query_noting(query, config, None)
+}
+
+/// [`redact_query`], also noting each redacted (non-empty) value in `secrets` when given.
+pub(crate) fn redact_query_noting<'a>(
+    query: &'a str,
+    config: &Config,
+    mut secrets: Option<&mut Secrets>,
+) -> Cow<'a, str> {
     if !query_pairs(query).any(|(name, _)| config.is_redacted_param(name)) {
         return Cow::Borrowed(query);
     }
@@ -219,7 +228,10 @@ pub(crate) fn redact_query<'a>(query: &'a str, config: &Config) -> Cow<'a, str> 
         }
         out.push_str(name);
         match value {
-            Some(_) if config.is_redacted_param(name) => {
+            Some(value) if config.is_redacted_param(name) => {
+                if let Some(secrets) = secrets.as_deref_mut() {
+                    secrets.note_pair(name, value);
+                }
                 out.push('=');
                 out.push_str(REDACTED);
             }
@@ -231,6 +243,55 @@ pub(crate) fn redact_query<'a>(query: &'a str, config: &Config) -> Cow<'a, str> 
         }
     }
     Cow::Owned(out)
+}
+
+/// What a URL's redaction hid (credentials, sensitive query pairs), kept to scrub them from
+/// error messages, which may quote the raw URL. Each is kept in context (`name=value`,
+/// `user:password@`), so a short value does not make every occurrence of its characters
+/// disappear from the message. Empty (no allocation) for a URL with nothing to hide.
+#[derive(Debug, Default)]
+pub(crate) struct Secrets(Vec<(Box<str>, Box<str>)>);
+
+impl Secrets {
+    /// Keeps `raw`, to be replaced by `redacted`.
+    fn note(&mut self, raw: &str, redacted: &str) {
+        if !self.0.iter().any(|(r, _)| &**r == raw) {
+            self.0.push((raw.into(), redacted.into()));
+        }
+    }
+
+    /// Keeps the query pair `name=value` (not when `value` is empty: nothing to hide).
+    pub(crate) fn note_pair(&mut self, name: &str, value: &str) {
+        if !value.is_empty() {
+            self.note(&format!("{name}={value}"), &format!("{name}={REDACTED}"));
+        }
+    }
+
+    /// Keeps the user information of a URL (`user` or `user:password`, without the `@`).
+    pub(crate) fn note_userinfo(&mut self, userinfo: &str) {
+        let redacted = if userinfo.contains(':') {
+            "REDACTED:REDACTED@"
+        } else {
+            "REDACTED@"
+        };
+        self.note(&format!("{userinfo}@"), redacted);
+    }
+
+    /// `message` with every kept piece replaced by its redacted form.
+    pub(crate) fn scrub(&self, message: String) -> String {
+        // Longest first: a piece that contains another is replaced whole.
+        let mut pieces: Vec<&(Box<str>, Box<str>)> = self.0.iter().collect();
+        pieces.sort_by_key(|(raw, _)| std::cmp::Reverse(raw.len()));
+        pieces
+            .into_iter()
+            .fold(message, |message, (raw, redacted)| {
+                if message.contains(&**raw) {
+                    message.replace(&**raw, redacted)
+                } else {
+                    message
+                }
+            })
+    }
 }
 
 /// The `name` and optional `value` of each `&`-separated pair of `query`, split on bytes
@@ -256,8 +317,9 @@ fn query_pairs(query: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
 }
 
 /// `url.full` for a client request: credentials replaced by `REDACTED:REDACTED`, sensitive
-/// query values redacted, fragment dropped (an `http::Uri` never holds one).
-pub(crate) fn url_full(uri: &Uri, config: &Config) -> String {
+/// query values redacted, fragment dropped (an `http::Uri` never holds one). What was
+/// hidden is noted in `secrets`.
+pub(crate) fn url_full(uri: &Uri, config: &Config, secrets: &mut Secrets) -> String {
     let mut out = String::with_capacity(uri.path().len() + 32);
     if let Some(scheme) = uri.scheme_str() {
         out.push_str(scheme);
@@ -267,6 +329,7 @@ pub(crate) fn url_full(uri: &Uri, config: &Config) -> String {
         let authority = authority.as_str();
         match authority.rsplit_once('@') {
             Some((userinfo, host)) => {
+                secrets.note_userinfo(userinfo);
                 if userinfo.contains(':') {
                     out.push_str("REDACTED:REDACTED@");
                 } else {
@@ -280,7 +343,7 @@ pub(crate) fn url_full(uri: &Uri, config: &Config) -> String {
     out.push_str(uri.path());
     if let Some(query) = uri.query() {
         out.push('?');
-        out.push_str(&redact_query(query, config));
+        out.push_str(&redact_query_noting(query, config, Some(secrets)));
     }
     out
 }
@@ -455,12 +518,32 @@ mod tests {
         let uri: Uri = "https://user:pw@example.com:8443/p/a?x=1&token=s"
             .parse()
             .unwrap();
+        let mut secrets = Secrets::default();
         assert_eq!(
-            url_full(&uri, &c),
+            url_full(&uri, &c, &mut secrets),
             "https://REDACTED:REDACTED@example.com:8443/p/a?x=1&token=REDACTED"
         );
+        assert_eq!(
+            secrets.scrub(format!("error for url ({uri})")),
+            "error for url (https://REDACTED:REDACTED@example.com:8443/p/a?x=1&token=REDACTED)"
+        );
         let uri: Uri = "http://example.com/".parse().unwrap();
-        assert_eq!(url_full(&uri, &c), "http://example.com/");
+        let mut secrets = Secrets::default();
+        assert_eq!(url_full(&uri, &c, &mut secrets), "http://example.com/");
+        assert_eq!(secrets.scrub("unchanged".into()), "unchanged");
+    }
+
+    #[test]
+    fn scrub_replaces_pairs_in_context_longest_first() {
+        let mut secrets = Secrets::default();
+        secrets.note_pair("sig", "");
+        secrets.note_pair("sig", "1");
+        secrets.note_pair("sig", "12");
+        secrets.note_userinfo("u");
+        assert_eq!(
+            secrets.scrub("GET http://u@h/?sig=12&x=1 then ?sig=1 (sig=)".into()),
+            "GET http://REDACTED@h/?sig=REDACTED&x=1 then ?sig=REDACTED (sig=)"
+        );
     }
 
     #[test]

@@ -15,19 +15,65 @@
 //! The span ends when the response head has arrived or the request failed; a reqwest
 //! timeout is recorded as `error.type` `timeout`, a connection failure as `connect`, a
 //! request future dropped before completion as `cancelled`. Attributes are those listed in
-//! [`crate::http::client`].
+//! [`crate::http::client`], taken from reqwest's URL itself: `url.full` keeps the fragment
+//! and has no length limit. Error messages (the `exception` event and the span status)
+//! never quote the raw URL: reqwest's " for url (…)" shows the redacted one.
+//!
+//! # Retries
+//!
+//! Put `OtelMiddleware` *after* a retry middleware (`.with(retry).with(OtelMiddleware::…)`)
+//! and every attempt is its own CLIENT span; each resend carries
+//! `http.request.resend_count` (1 for the first resend, 2 for the second, …), counted in
+//! the request's extensions, which reqwest-middleware hands to every attempt. Put it
+//! *before* the retry middleware and one span covers all attempts, without the attribute.
+//! Redirects that reqwest follows itself happen inside one attempt: no middleware sees
+//! them, they are not counted.
+//!
+//! ```
+//! use otel_tower::reqwest::OtelMiddleware;
+//! use reqwest_middleware::{Middleware, Next};
+//!
+//! /// Sends each request twice (stands for a retry middleware such as reqwest-retry's).
+//! struct Twice;
+//!
+//! #[async_trait::async_trait]
+//! impl Middleware for Twice {
+//!     async fn handle(
+//!         &self,
+//!         req: reqwest::Request,
+//!         extensions: &mut http::Extensions,
+//!         next: Next<'_>,
+//!     ) -> reqwest_middleware::Result<reqwest::Response> {
+//!         if let Some(copy) = req.try_clone() {
+//!             let _ = next.clone().run(copy, extensions).await;
+//!         }
+//!         next.run(req, extensions).await
+//!     }
+//! }
+//!
+//! let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+//!     .with(Twice) // outer: retries
+//!     .with(OtelMiddleware::default()) // inner: one span per attempt
+//!     .build();
+//! # let _ = client;
+//! ```
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
 use http::{Extensions, Uri};
+use opentelemetry::StringValue;
 use opentelemetry::context::FutureExt;
+use reqwest::Url;
 use reqwest_middleware::{Middleware, Next};
 
-use crate::attributes::{ERROR_CANCELLED, ERROR_OTHER, ERROR_TIMEOUT};
+use crate::attributes::{
+    ERROR_CANCELLED, ERROR_OTHER, ERROR_TIMEOUT, REDACTED, Secrets, default_port,
+    redact_query_noting,
+};
 use crate::config::{Config, RequestView};
 use crate::http::client::ClientShared;
-use crate::http::client::service::ClientRequest;
+use crate::http::client::service::{ClientRequest, Target};
 
 /// reqwest-middleware middleware that instruments every request of a
 /// `reqwest_middleware::ClientWithMiddleware`.
@@ -115,6 +161,121 @@ fn classify(error: &reqwest_middleware::Error) -> Cow<'static, str> {
     }
 }
 
+/// The error's message with the URL reqwest appends (" for url (…)", possibly a redirect
+/// target rather than the request's URL) in its redacted form. [`ClientRequest::fail`]
+/// then scrubs what the request's own URL hides, for messages of other middlewares.
+fn message(error: &reqwest_middleware::Error, config: &Config) -> String {
+    let message = error.to_string();
+    match error.url() {
+        Some(url) => {
+            let mut secrets = Secrets::default();
+            let redacted = url_full(url, config, &mut secrets);
+            let message = message.replace(url.as_str(), &redacted);
+            secrets.scrub(message)
+        }
+        None => message,
+    }
+}
+
+/// How many times the request in these extensions has been sent through the middleware:
+/// reqwest-middleware hands the same extensions to every attempt of a retry middleware
+/// placed before this one.
+#[derive(Debug, Clone, Copy)]
+struct Attempts(u32);
+
+/// Counts this attempt; the resend ordinal (`None` for the first send).
+fn count_attempt(extensions: &mut Extensions) -> Option<u32> {
+    match extensions.get_mut::<Attempts>() {
+        Some(attempts) => {
+            attempts.0 = attempts.0.saturating_add(1);
+            Some(attempts.0)
+        }
+        None => {
+            extensions.insert(Attempts(0));
+            None
+        }
+    }
+}
+
+/// `url.scheme`, `server.address` (IPv6 without brackets) and `server.port` (defaulting
+/// from the scheme) of a reqwest URL.
+pub(crate) fn url_destination(url: &Url) -> (&'static str, Option<StringValue>, Option<u16>) {
+    let scheme = if url.scheme().eq_ignore_ascii_case("https") {
+        "https"
+    } else {
+        "http"
+    };
+    let address = url.host_str().map(|host| {
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        StringValue::from(host.to_owned())
+    });
+    let port = url.port().or_else(|| default_port(scheme));
+    (scheme, address, port)
+}
+
+/// `url.full` of a reqwest URL: credentials replaced by `REDACTED:REDACTED` (`REDACTED`
+/// for a user name alone), sensitive query values redacted, the fragment kept. What was
+/// hidden is noted in `secrets`.
+pub(crate) fn url_full(url: &Url, config: &Config, secrets: &mut Secrets) -> String {
+    let mut out = String::with_capacity(url.as_str().len());
+    out.push_str(url.scheme());
+    out.push(':');
+    if url.has_authority() {
+        out.push_str("//");
+        let user = url.username();
+        match url.password() {
+            Some(password) => {
+                secrets.note_userinfo(&format!("{user}:{password}"));
+                out.push_str(REDACTED);
+                out.push(':');
+                out.push_str(REDACTED);
+                out.push('@');
+            }
+            None if !user.is_empty() => {
+                secrets.note_userinfo(user);
+                out.push_str(REDACTED);
+                out.push('@');
+            }
+            None => {}
+        }
+        if let Some(host) = url.host_str() {
+            out.push_str(host);
+        }
+        if let Some(port) = url.port() {
+            out.push(':');
+            out.push_str(&port.to_string());
+        }
+    }
+    out.push_str(url.path());
+    if let Some(query) = url.query() {
+        out.push('?');
+        out.push_str(&redact_query_noting(query, config, Some(secrets)));
+    }
+    if let Some(fragment) = url.fragment() {
+        out.push('#');
+        out.push_str(fragment);
+    }
+    out
+}
+
+/// The URL as an `http::Uri` for the [`RequestView`] hooks. An `http::Uri` is limited to
+/// 65534 bytes and has no fragment: a longer URL is shown without its query, or as its
+/// origin alone (the recorded attributes come from the URL itself).
+fn view_uri(url: &Url) -> Uri {
+    let full = url.as_str();
+    if let Ok(uri) = full.parse() {
+        return uri;
+    }
+    let end = full.find(['?', '#']).unwrap_or(full.len());
+    full[..end]
+        .parse()
+        .or_else(|_| format!("{}/", url.origin().ascii_serialization()).parse())
+        .unwrap_or_default()
+}
+
 #[async_trait::async_trait]
 impl Middleware for OtelMiddleware {
     async fn handle(
@@ -123,7 +284,8 @@ impl Middleware for OtelMiddleware {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
-        let uri: Uri = req.url().as_str().parse().unwrap_or_default();
+        let resend_count = count_attempt(extensions);
+        let uri = view_uri(req.url());
         let config = &self.shared.config;
         let state = {
             let view = RequestView::from_parts(
@@ -142,9 +304,9 @@ impl Middleware for OtelMiddleware {
                     Arc::clone(&self.shared),
                     &view,
                     req.method(),
-                    &uri,
-                    req.version(),
+                    Target::Url(req.url()),
                     req.headers(),
+                    resend_count,
                 ))
             }
         };
@@ -160,10 +322,59 @@ impl Middleware for OtelMiddleware {
         if let Some(mut state) = in_flight.0.take() {
             match &result {
                 Ok(res) => state.on_response(res.status(), res.version(), res.headers()),
-                Err(err) => state.fail(classify(err), err.to_string()),
+                Err(err) => state.fail(classify(err), message(err, config)),
             }
             state.finish();
         }
         result
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn full(url: &str) -> String {
+        let config = Config::builder().with_redaction(["session"]).build();
+        url_full(&Url::parse(url).unwrap(), &config, &mut Secrets::default())
+    }
+
+    #[test]
+    fn url_full_from_reqwest_url() {
+        assert_eq!(
+            full("https://u:p@example.com:8443/a?sig=1&session=2&x=3#frag"),
+            "https://REDACTED:REDACTED@example.com:8443/a?sig=REDACTED&session=REDACTED&x=3#frag"
+        );
+        assert_eq!(full("http://u@[::1]/"), "http://REDACTED@[::1]/");
+        // The default port is not written by `Url`, nor here.
+        assert_eq!(full("https://example.com:443/"), "https://example.com/");
+    }
+
+    #[test]
+    fn destination_from_reqwest_url() {
+        let (scheme, address, port) = url_destination(&Url::parse("https://[::1]/x").unwrap());
+        assert_eq!(scheme, "https");
+        assert_eq!(address.unwrap().as_str(), "::1");
+        assert_eq!(port, Some(443));
+    }
+
+    #[test]
+    fn view_uri_of_a_url_too_long_for_http_uri() {
+        let long = format!("http://example.com/p?q={}", "a".repeat(70_000));
+        assert_eq!(
+            view_uri(&Url::parse(&long).unwrap()),
+            "http://example.com/p"
+        );
+        let long = format!("http://example.com/{}", "a".repeat(70_000));
+        assert_eq!(view_uri(&Url::parse(&long).unwrap()), "http://example.com/");
+    }
+
+    #[test]
+    fn attempts_are_counted_in_the_extensions() {
+        let mut extensions = Extensions::new();
+        assert_eq!(count_attempt(&mut extensions), None);
+        assert_eq!(count_attempt(&mut extensions), Some(1));
+        assert_eq!(count_attempt(&mut extensions), Some(2));
     }
 }

@@ -348,3 +348,347 @@ async fn sampler_sees_client_request_attributes_at_span_start() {
         .sum();
     assert_eq!(total, 2);
 }
+
+/// Fails if `needle` shows up in any attribute, event attribute or the status description
+/// of `span`.
+#[track_caller]
+fn assert_nowhere(span: &opentelemetry_sdk::trace::SpanData, needle: &str) {
+    for kv in &span.attributes {
+        assert!(!kv.value.to_string().contains(needle), "attribute {kv:?}");
+    }
+    for event in span.events.iter() {
+        for kv in &event.attributes {
+            assert!(
+                !kv.value.to_string().contains(needle),
+                "event {} attribute {kv:?}",
+                event.name
+            );
+        }
+    }
+    if let opentelemetry::trace::Status::Error { description } = &span.status {
+        assert!(!description.contains(needle), "status {description:?}");
+    }
+}
+
+fn exception_message(span: &opentelemetry_sdk::trace::SpanData) -> String {
+    span.events
+        .iter()
+        .find(|e| e.name == "exception")
+        .and_then(|e| {
+            e.attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == semconv::EXCEPTION_MESSAGE)
+        })
+        .map(|kv| kv.value.to_string())
+        .expect("an exception event with a message")
+}
+
+/// reqwest's error message ends with " for url (<the URL>)": the values `url.full` redacts
+/// must not come back through `exception.message` or the span status.
+#[tokio::test]
+async fn reqwest_error_message_does_not_leak_redacted_url_values() {
+    let t = Telemetry::new();
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(otel_tower::reqwest::OtelMiddleware::new(
+            t.config().with_redaction(["session"]).build(),
+        ))
+        .build();
+    // Nothing listens on port 1: connection refused.
+    let err = client
+        .get("http://127.0.0.1:1/u?sig=s3cr3t&session=t0k3n&page=2")
+        .send()
+        .await
+        .unwrap_err();
+    // The caller's error is untouched.
+    assert!(err.to_string().contains("s3cr3t"), "{err}");
+
+    let span = t.wait_span("GET", SpanKind::Client).await;
+    assert_attr(&span, semconv::ERROR_TYPE, "connect");
+    assert_attr(
+        &span,
+        semconv::URL_FULL,
+        "http://127.0.0.1:1/u?sig=REDACTED&session=REDACTED&page=2",
+    );
+    assert_error_status(&span);
+    assert_nowhere(&span, "s3cr3t");
+    assert_nowhere(&span, "t0k3n");
+    // The URL is still in the message, redacted.
+    let message = exception_message(&span);
+    assert!(
+        message.contains("for url (http://127.0.0.1:1/u?sig=REDACTED&session=REDACTED&page=2)"),
+        "{message}"
+    );
+}
+
+/// Stands for a middleware after the otel one whose error quotes the URL.
+#[derive(Debug)]
+struct Unreachable(String);
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "circuit open for {}", self.0)
+    }
+}
+
+impl std::error::Error for Unreachable {}
+
+struct CircuitOpen;
+
+#[async_trait::async_trait]
+impl reqwest_middleware::Middleware for CircuitOpen {
+    async fn handle(
+        &self,
+        req: reqwest::Request,
+        _extensions: &mut http::Extensions,
+        _next: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        Err(reqwest_middleware::Error::middleware(Unreachable(
+            req.url().to_string(),
+        )))
+    }
+}
+
+#[tokio::test]
+async fn reqwest_middleware_error_message_does_not_leak_redacted_url_values() {
+    let t = Telemetry::new();
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(otel_tower::reqwest::OtelMiddleware::new(t.config().build()))
+        .with(CircuitOpen)
+        .build();
+    let url =
+        reqwest::Url::parse("http://alice:hunter2@api.internal/u?X-Goog-Signature=s3cr3t").unwrap();
+    let err = client
+        .execute(reqwest::Request::new(reqwest::Method::GET, url))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("s3cr3t"), "{err}");
+    let span = t.wait_span("GET", SpanKind::Client).await;
+    assert_attr(&span, semconv::ERROR_TYPE, "_OTHER");
+    for secret in ["s3cr3t", "hunter2", "alice"] {
+        assert_nowhere(&span, secret);
+    }
+}
+
+/// The same for the tower client layer: an inner client whose error quotes the URL.
+#[tokio::test]
+async fn client_layer_error_message_does_not_leak_redacted_url_values() {
+    let t = Telemetry::new();
+    let upstream = tower::service_fn(|req: http::Request<Empty<Bytes>>| async move {
+        Err::<http::Response<Empty<Bytes>>, Box<dyn std::error::Error + Send + Sync>>(
+            format!("cannot reach {}", req.uri()).into(),
+        )
+    });
+    let client = ServiceBuilder::new()
+        .layer(HttpClientLayer::new(t.config().build()))
+        .service(upstream);
+    let err = client
+        .oneshot(request(
+            "http://bob:pa55@api.internal/u?AWSAccessKeyId=AKIAs3cr3t&page=1".into(),
+        ))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("AKIAs3cr3t"), "{err}");
+    let span = t.wait_span("GET", SpanKind::Client).await;
+    assert_attr(
+        &span,
+        semconv::URL_FULL,
+        "http://REDACTED:REDACTED@api.internal/u?AWSAccessKeyId=REDACTED&page=1",
+    );
+    for secret in ["AKIAs3cr3t", "pa55", "bob"] {
+        assert_nowhere(&span, secret);
+    }
+    assert!(exception_message(&span).contains("AWSAccessKeyId=REDACTED&page=1"));
+}
+
+/// Sends every request `times` times (stands for a retry middleware): each attempt after
+/// the first is a resend of the same request, with the same extensions.
+struct Resend {
+    times: usize,
+}
+
+#[async_trait::async_trait]
+impl reqwest_middleware::Middleware for Resend {
+    async fn handle(
+        &self,
+        req: reqwest::Request,
+        extensions: &mut http::Extensions,
+        next: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        for _ in 1..self.times {
+            let copy = req.try_clone().expect("a clonable request");
+            let _ = next.clone().run(copy, extensions).await?;
+        }
+        next.run(req, extensions).await
+    }
+}
+
+fn client_spans(t: &Telemetry) -> Vec<opentelemetry_sdk::trace::SpanData> {
+    let mut spans: Vec<_> = t
+        .spans()
+        .into_iter()
+        .filter(|s| s.span_kind == SpanKind::Client)
+        .collect();
+    spans.sort_by_key(|s| s.start_time);
+    spans
+}
+
+/// Semantic conventions: `http.request.resend_count` on each resent request's span.
+#[tokio::test]
+async fn reqwest_after_a_retry_middleware_counts_resends() {
+    let t = Telemetry::new();
+    let addr = serve(&t).await;
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(Resend { times: 3 })
+        .with(otel_tower::reqwest::OtelMiddleware::new(t.config().build()))
+        .build();
+    let res = client
+        .get(format!("http://{addr}/users/1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    t.wait_count(6).await;
+    let spans = client_spans(&t);
+    assert_eq!(spans.len(), 3, "{:?}", t.span_names());
+    assert_no_attr(&spans[0], semconv::HTTP_REQUEST_RESEND_COUNT);
+    assert_attr(&spans[1], semconv::HTTP_REQUEST_RESEND_COUNT, 1_i64);
+    assert_attr(&spans[2], semconv::HTTP_REQUEST_RESEND_COUNT, 2_i64);
+    // Each attempt is its own span: distinct ids, every one exported.
+    assert_ne!(
+        spans[0].span_context.span_id(),
+        spans[1].span_context.span_id()
+    );
+    t.reset_spans();
+
+    // A new request starts again from zero.
+    client
+        .get(format!("http://{addr}/users/2"))
+        .send()
+        .await
+        .unwrap();
+    t.wait_count(6).await;
+    let spans = client_spans(&t);
+    assert_no_attr(&spans[0], semconv::HTTP_REQUEST_RESEND_COUNT);
+    assert_attr(&spans[1], semconv::HTTP_REQUEST_RESEND_COUNT, 1_i64);
+}
+
+/// Before the retry middleware, one span covers every attempt: no resend count.
+#[tokio::test]
+async fn reqwest_before_a_retry_middleware_is_one_span() {
+    let t = Telemetry::new();
+    let addr = serve(&t).await;
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(otel_tower::reqwest::OtelMiddleware::new(t.config().build()))
+        .with(Resend { times: 2 })
+        .build();
+    client
+        .get(format!("http://{addr}/users/1"))
+        .send()
+        .await
+        .unwrap();
+    t.wait_count(3).await;
+    let spans = client_spans(&t);
+    assert_eq!(spans.len(), 1, "{:?}", t.span_names());
+    assert_no_attr(&spans[0], semconv::HTTP_REQUEST_RESEND_COUNT);
+}
+
+/// `url.full` from reqwest's URL itself: the fragment is kept, credentials (in a request
+/// built by hand they stay in the URL) are redacted.
+#[tokio::test]
+async fn reqwest_url_full_keeps_the_fragment_and_redacts_credentials() {
+    let t = Telemetry::new();
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(otel_tower::reqwest::OtelMiddleware::new(t.config().build()))
+        .with(CircuitOpen)
+        .build();
+    let url =
+        reqwest::Url::parse("https://alice:hunter2@api.internal/u?sig=abc&x=1#part-2").unwrap();
+    let _ = client
+        .execute(reqwest::Request::new(reqwest::Method::GET, url))
+        .await;
+    let span = t.wait_span("GET", SpanKind::Client).await;
+    assert_attr(
+        &span,
+        semconv::URL_FULL,
+        "https://REDACTED:REDACTED@api.internal/u?sig=REDACTED&x=1#part-2",
+    );
+    assert_attr(&span, semconv::URL_SCHEME, "https");
+    assert_attr(&span, semconv::SERVER_ADDRESS, "api.internal");
+    assert_attr(&span, semconv::SERVER_PORT, 443_i64);
+}
+
+/// A URL longer than `http::Uri` accepts (65534 bytes) keeps its attributes.
+#[tokio::test]
+async fn reqwest_very_long_url_keeps_its_attributes() {
+    let t = Telemetry::new();
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(otel_tower::reqwest::OtelMiddleware::new(t.config().build()))
+        .with(CircuitOpen)
+        .build();
+    let padding = "a".repeat(70_000);
+    let url = format!("http://[::1]:8080/search?q={padding}&sig=abc");
+    let _ = client.get(&url).send().await;
+    let span = t.wait_span("GET", SpanKind::Client).await;
+    assert_attr(
+        &span,
+        semconv::URL_FULL,
+        format!("http://[::1]:8080/search?q={padding}&sig=REDACTED"),
+    );
+    assert_attr(&span, semconv::URL_SCHEME, "http");
+    assert_attr(&span, semconv::SERVER_ADDRESS, "::1");
+    assert_attr(&span, semconv::SERVER_PORT, 8080_i64);
+}
+
+/// Semantic conventions: `network.protocol.version` only when known, that is from a
+/// response; the request's version is only what the caller asked for.
+#[tokio::test]
+async fn duration_has_no_protocol_version_without_a_response() {
+    let t = Telemetry::new();
+    let addr = serve(&t).await;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let hyper_client = ServiceBuilder::new()
+        .layer(HttpClientLayer::new(t.config().build()))
+        .service(Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>());
+    let _ = hyper_client
+        .clone()
+        .oneshot(request(format!("http://{closed}/")))
+        .await
+        .unwrap_err();
+    let reqwest_client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(otel_tower::reqwest::OtelMiddleware::new(t.config().build()))
+        .build();
+    let _ = reqwest_client
+        .get(format!("http://{closed}/r"))
+        .send()
+        .await
+        .unwrap_err();
+    // And one that got an answer, for contrast.
+    let res = hyper_client
+        .oneshot(request(format!("http://{addr}/users/1")))
+        .await
+        .unwrap();
+    let _ = res.into_body().collect().await.unwrap();
+
+    let points = t.histogram(metric::HTTP_CLIENT_REQUEST_DURATION);
+    let failed: Vec<_> = points
+        .iter()
+        .filter(|p| point_has(p, semconv::SERVER_PORT, i64::from(closed.port())))
+        .collect();
+    assert_eq!(failed.iter().map(|p| count(p)).sum::<u64>(), 2);
+    for p in failed {
+        assert!(point_attr(p, semconv::ERROR_TYPE).is_some());
+        assert_eq!(point_attr(p, semconv::NETWORK_PROTOCOL_VERSION), None);
+    }
+    assert!(points.iter().any(
+        |p| point_has(p, semconv::HTTP_RESPONSE_STATUS_CODE, 200_i64)
+            && point_has(p, semconv::NETWORK_PROTOCOL_VERSION, "1.1")
+    ));
+    for span in client_spans(&t) {
+        if attr(&span, semconv::ERROR_TYPE).is_some() {
+            assert_no_attr(&span, semconv::NETWORK_PROTOCOL_VERSION);
+        }
+    }
+}

@@ -13,7 +13,9 @@ use tower_service::Service;
 
 use super::future::ResponseFuture;
 use super::layer::ClientShared;
-use crate::attributes::{KnownMethod, default_port, protocol_version, split_host_port, url_full};
+use crate::attributes::{
+    KnownMethod, Secrets, default_port, protocol_version, split_host_port, url_full,
+};
 use crate::config::RequestView;
 use crate::telemetry::{Operation, ParentSampling};
 
@@ -133,9 +135,9 @@ where
             Arc::clone(&self.shared),
             &view,
             req.method(),
-            req.uri(),
-            req.version(),
+            Target::Uri(req.uri()),
             req.headers(),
+            None,
         );
         let shared = &self.shared;
         shared
@@ -150,6 +152,15 @@ where
     }
 }
 
+/// Where a request goes: the URI of an `http::Request`, or the URL of a reqwest request
+/// (kept whole: fragment, and no length limit).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target<'a> {
+    Uri(&'a Uri),
+    #[cfg(feature = "reqwest")]
+    Url(&'a reqwest::Url),
+}
+
 /// One outgoing request's telemetry, from start to response head or failure.
 #[derive(Debug)]
 pub(crate) struct ClientRequest {
@@ -159,50 +170,40 @@ pub(crate) struct ClientRequest {
     scheme: &'static str,
     server_address: Option<StringValue>,
     server_port: Option<u16>,
-    version: &'static str,
+    /// From the response only: the request's version is what the caller asked for, not
+    /// what was negotiated (semantic conventions: not set when not known).
+    version: Option<&'static str>,
     status: Option<u16>,
     error_type: Option<Cow<'static, str>>,
+    /// What `url.full` hides, scrubbed from error messages.
+    secrets: Secrets,
 }
 
 impl ClientRequest {
-    /// Starts the CLIENT span as a child of the current context.
+    /// Starts the CLIENT span as a child of the current context. `resend_count` is the
+    /// ordinal of this attempt when it is a resend of the same request (1 for the first
+    /// resend).
     pub(crate) fn start(
         shared: Arc<ClientShared>,
         view: &RequestView<'_>,
         method: &Method,
-        uri: &Uri,
-        version: Version,
+        target: Target<'_>,
         headers: &HeaderMap,
+        resend_count: Option<u32>,
     ) -> Self {
         let config = &shared.config;
         let known = config.known_methods.of(method);
-        let scheme = match uri.scheme_str() {
-            Some(s) if s.eq_ignore_ascii_case("https") => "https",
-            _ => "http",
-        };
-        let authority = uri
-            .authority()
-            .map(http::uri::Authority::as_str)
-            .or_else(|| {
-                headers
-                    .get(http::header::HOST)
-                    .and_then(|h| h.to_str().ok())
-            });
-        let (server_address, server_port) = match authority {
-            Some(authority) => {
-                let (host, port) = split_host_port(authority);
-                (
-                    Some(StringValue::from(host.to_owned())),
-                    port.or_else(|| default_port(scheme)),
-                )
-            }
-            None => (None, None),
+        let (scheme, server_address, server_port) = match target {
+            Target::Uri(uri) => uri_destination(uri, headers),
+            #[cfg(feature = "reqwest")]
+            Target::Url(url) => crate::reqwest::url_destination(url),
         };
         let name = match &config.span_name {
             Some(namer) => namer.span_name(view),
             None => Cow::Borrowed(known.span_name()),
         };
-        let attributes = || {
+        let mut secrets = Secrets::default();
+        let mut attributes = || {
             let mut attrs = Vec::with_capacity(12);
             attrs.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, known.name));
             if known.is_other {
@@ -217,8 +218,19 @@ impl ClientRequest {
             if let Some(port) = server_port {
                 attrs.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
             }
-            attrs.push(KeyValue::new(semconv::URL_FULL, url_full(uri, config)));
+            let full = match target {
+                Target::Uri(uri) => url_full(uri, config, &mut secrets),
+                #[cfg(feature = "reqwest")]
+                Target::Url(url) => crate::reqwest::url_full(url, config, &mut secrets),
+            };
+            attrs.push(KeyValue::new(semconv::URL_FULL, full));
             attrs.push(KeyValue::new(semconv::URL_SCHEME, scheme));
+            if let Some(count) = resend_count {
+                attrs.push(KeyValue::new(
+                    semconv::HTTP_REQUEST_RESEND_COUNT,
+                    i64::from(count),
+                ));
+            }
             config.request_headers.capture(headers, &mut attrs);
             if let Some(extra) = &config.request_attributes {
                 extra.attributes(view, &mut attrs);
@@ -250,9 +262,10 @@ impl ClientRequest {
             scheme,
             server_address,
             server_port,
-            version: protocol_version(version),
+            version: None,
             status: None,
             error_type: None,
+            secrets,
         }
     }
 
@@ -265,7 +278,8 @@ impl ClientRequest {
     ) {
         let code = status.as_u16();
         self.status = Some(code);
-        self.version = protocol_version(version);
+        let version = protocol_version(version);
+        self.version = Some(version);
         if code >= 400 {
             self.op.set_error_status(Cow::Borrowed(""));
             self.error_type = Some(Cow::Owned(code.to_string()));
@@ -276,10 +290,7 @@ impl ClientRequest {
                 semconv::HTTP_RESPONSE_STATUS_CODE,
                 i64::from(code),
             ));
-            attrs.push(KeyValue::new(
-                semconv::NETWORK_PROTOCOL_VERSION,
-                self.version,
-            ));
+            attrs.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
             if let Some(error_type) = &self.error_type {
                 attrs.push(KeyValue::new(semconv::ERROR_TYPE, error_type.clone()));
             }
@@ -291,8 +302,10 @@ impl ClientRequest {
         }
     }
 
-    /// Marks the request failed: `error.type`, status Error, `exception` event.
+    /// Marks the request failed: `error.type`, status Error, `exception` event. The values
+    /// `url.full` redacts are scrubbed from `message` (error messages may quote the URL).
     pub(crate) fn fail(&mut self, error_type: Cow<'static, str>, message: String) {
+        let message = self.secrets.scrub(message);
         self.op
             .record_error(error_type.clone(), Cow::Owned(message));
         self.error_type = Some(error_type);
@@ -303,13 +316,17 @@ impl ClientRequest {
         let mut attrs: [KeyValue; 7] = [
             KeyValue::new(semconv::HTTP_REQUEST_METHOD, self.method.name),
             KeyValue::new(semconv::URL_SCHEME, self.scheme),
-            KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, self.version),
+            KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, ""),
             KeyValue::new(semconv::SERVER_ADDRESS, ""),
             KeyValue::new(semconv::SERVER_PORT, 0_i64),
             KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, 0_i64),
             KeyValue::new(semconv::ERROR_TYPE, ""),
         ];
-        let mut n = 3;
+        let mut n = 2;
+        if let Some(version) = self.version {
+            attrs[n] = KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version);
+            n += 1;
+        }
         if let Some(address) = self.server_address {
             attrs[n] = KeyValue::new(semconv::SERVER_ADDRESS, address);
             n += 1;
@@ -328,5 +345,36 @@ impl ClientRequest {
         }
         self.op
             .end_with_duration(&self.shared.duration, &attrs[..n]);
+    }
+}
+
+/// `url.scheme`, `server.address` and `server.port` of an `http::Uri` (authority, else the
+/// `Host` header; the port defaults from the scheme).
+fn uri_destination(
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> (&'static str, Option<StringValue>, Option<u16>) {
+    let scheme = match uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("https") => "https",
+        _ => "http",
+    };
+    let authority = uri
+        .authority()
+        .map(http::uri::Authority::as_str)
+        .or_else(|| {
+            headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+        });
+    match authority {
+        Some(authority) => {
+            let (host, port) = split_host_port(authority);
+            (
+                scheme,
+                Some(StringValue::from(host.to_owned())),
+                port.or_else(|| default_port(scheme)),
+            )
+        }
+        None => (scheme, None, None),
     }
 }
