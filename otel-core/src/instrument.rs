@@ -91,6 +91,8 @@ pub struct Instrumentation {
 struct Inner {
     tracer: AnyTracer,
     metrics: Metrics,
+    /// Spans are known to go nowhere (see [`Instrumentation::is_noop`]).
+    noop: bool,
 }
 
 /// The SDK's tracer when the provider is the SDK's (the common case: spans are then boxed once,
@@ -144,6 +146,7 @@ pub struct InstrumentationBuilder {
     scope: InstrumentationScope,
     tracer: Option<AnyTracer>,
     metrics: Option<Metrics>,
+    noop: bool,
 }
 
 impl std::fmt::Debug for InstrumentationBuilder {
@@ -193,6 +196,7 @@ impl Instrumentation {
                 .build(),
             tracer: None,
             metrics: None,
+            noop: false,
         }
     }
 
@@ -213,11 +217,12 @@ impl Instrumentation {
         &self.inner.metrics
     }
 
-    /// Whether spans go to an OpenTelemetry SDK tracer provider, whose sampler decides
-    /// with the attributes given at [`start`](Self::start). `false` for the global provider
-    /// when no SDK provider was given or installed by [`Telemetry`](crate::Telemetry)
-    /// (usually the API's no-op one): adapters then build no attributes before they know
-    /// the span records, so instrumentation costs next to nothing with telemetry off.
+    /// Whether spans are known to go nowhere: the tracer is the API's no-op one, given
+    /// explicitly, or the global one after [`Telemetry::install`](crate::Telemetry) installed
+    /// no tracer provider (`OTEL_SDK_DISABLED=true`). Adapters then build no attributes
+    /// before they know a span records, so instrumentation costs next to nothing with
+    /// telemetry off. `false` whenever a real provider may be behind the tracer (an SDK's, or
+    /// a global provider set by other code), whose sampler should see the attributes.
     ///
     /// ```
     /// use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -226,14 +231,14 @@ impl Instrumentation {
     /// let sdk = Instrumentation::builder("my-adapter", "0.1.0")
     ///     .with_tracer_provider(SdkTracerProvider::builder().build())
     ///     .build();
-    /// assert!(sdk.is_sdk());
+    /// assert!(!sdk.is_noop());
     /// let noop = Instrumentation::builder("my-adapter", "0.1.0")
     ///     .with_tracer_provider(opentelemetry::trace::noop::NoopTracerProvider::new())
     ///     .build();
-    /// assert!(!noop.is_sdk());
+    /// assert!(noop.is_noop());
     /// ```
-    pub fn is_sdk(&self) -> bool {
-        matches!(self.inner.tracer, AnyTracer::Sdk(_))
+    pub fn is_noop(&self) -> bool {
+        self.inner.noop
     }
 
     /// Starts a span named `name` of `kind`, child of the span in `parent` (usually
@@ -355,6 +360,7 @@ impl InstrumentationBuilder {
         <P::Tracer as opentelemetry::trace::Tracer>::Span: Send + Sync + 'static,
     {
         let tracer = provider.tracer_with_scope(self.scope.clone());
+        self.noop = (&tracer as &dyn std::any::Any).is::<opentelemetry::trace::noop::NoopTracer>();
         self.tracer = Some(AnyTracer::from_tracer(tracer));
         self
     }
@@ -401,19 +407,27 @@ impl InstrumentationBuilder {
     /// op.end();
     /// ```
     pub fn build(self) -> Instrumentation {
-        let tracer =
-            self.tracer
-                .unwrap_or_else(|| match crate::pipeline::installed_tracer_provider() {
-                    Some(p) => AnyTracer::Sdk(p.tracer_with_scope(self.scope.clone())),
-                    None => AnyTracer::Boxed(
+        let (tracer, noop) = match self.tracer {
+            Some(tracer) => (tracer, self.noop),
+            None => match crate::pipeline::installed_tracer_provider() {
+                Some(p) => (
+                    AnyTracer::Sdk(p.tracer_with_scope(self.scope.clone())),
+                    false,
+                ),
+                None => (
+                    AnyTracer::Boxed(
                         opentelemetry::global::tracer_provider()
                             .tracer_with_scope(self.scope.clone()),
                     ),
-                });
+                    crate::pipeline::installed_without_traces(),
+                ),
+            },
+        };
         Instrumentation {
             inner: Arc::new(Inner {
                 tracer,
                 metrics: self.metrics.unwrap_or_else(Metrics::global),
+                noop,
             }),
         }
     }

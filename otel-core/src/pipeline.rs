@@ -1208,6 +1208,10 @@ impl TelemetryBuilder {
     /// ```
     pub fn install(self) -> Result<TelemetryGuard, ConfigError> {
         let mut guard = self.build()?;
+        INSTALLED_WITHOUT_TRACES.store(
+            guard.tracer_provider.is_none(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         if let Some(provider) = &guard.tracer_provider {
             opentelemetry::global::set_tracer_provider(provider.clone());
             if let Ok(mut installed) = INSTALLED.write() {
@@ -1371,6 +1375,16 @@ static INSTALLED: std::sync::RwLock<Option<SdkTracerProvider>> = std::sync::RwLo
 /// The tracer provider installed by [`TelemetryBuilder::install`], if any.
 pub(crate) fn installed_tracer_provider() -> Option<SdkTracerProvider> {
     INSTALLED.read().ok().and_then(|p| p.clone())
+}
+
+/// The last [`TelemetryBuilder::install`] installed no tracer provider (`OTEL_SDK_DISABLED`,
+/// or no traces): the global provider is then the API's no-op one.
+static INSTALLED_WITHOUT_TRACES: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the last [`TelemetryBuilder::install`] left tracing off.
+pub(crate) fn installed_without_traces() -> bool {
+    INSTALLED_WITHOUT_TRACES.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 fn metrics_error(e: MetricsError) -> ConfigError {

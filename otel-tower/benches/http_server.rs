@@ -31,6 +31,9 @@
 //! span name and the attributes samplers look at. The `remove` of the header is the only
 //! extra work of its iteration.
 //!
+//! `server/otel_tower_off`: the same request through the layer on the API's no-op tracer
+//! provider (telemetry off): the duration is still recorded.
+//!
 //! And `server/unsampled_floor`: the bare service plus what an unsampled request must cost
 //! through the `opentelemetry` API whatever the layer: a context holding the remote parent
 //! (parsed once, before the run, so no parsing is counted) attached around the call and
@@ -206,6 +209,24 @@ fn benches(c: &mut Criterion) {
             let mut req = request(SAMPLED);
             req.headers_mut().remove("traceparent");
             run(&mut root_dropped, req)
+        });
+    });
+
+    // Telemetry off: the layer on the API's no-op tracer provider (as after
+    // `Telemetry::install` with `OTEL_SDK_DISABLED=true`), a request without `traceparent`.
+    let mut off = HttpServerLayer::new(
+        Config::builder()
+            .with_tracer_provider(opentelemetry::trace::noop::NoopTracerProvider::new())
+            .with_metrics(metrics.clone())
+            .with_propagator(TraceContextPropagator::new())
+            .build(),
+    )
+    .layer(tower::service_fn(handler));
+    group.bench_function("otel_tower_off", |b| {
+        b.iter(|| {
+            let mut req = request(SAMPLED);
+            req.headers_mut().remove("traceparent");
+            run(&mut off, req)
         });
     });
 

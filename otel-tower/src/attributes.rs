@@ -249,15 +249,33 @@ pub(crate) fn redact_query_noting<'a>(
 /// error messages, which may quote the raw URL. Each is kept in context (`name=value`,
 /// `user:password@`), so a short value does not make every occurrence of its characters
 /// disappear from the message. Empty (no allocation) for a URL with nothing to hide.
+///
+/// At most [`MAX_SECRETS`] pieces are kept; a URL that hides more makes [`scrub`](Self::scrub)
+/// replace the whole message, so that no piece can escape and the work stays bounded.
 #[derive(Debug, Default)]
-pub(crate) struct Secrets(Vec<(Box<str>, Box<str>)>);
+pub(crate) struct Secrets {
+    pieces: Vec<(Box<str>, Box<str>)>,
+    overflow: bool,
+}
+
+/// The most pieces a [`Secrets`] keeps.
+const MAX_SECRETS: usize = 32;
+
+/// The message of a failure whose URL hid more than [`MAX_SECRETS`] pieces.
+const SCRUBBED_MESSAGE: &str =
+    "the request failed (message withheld: its URL holds redacted values)";
 
 impl Secrets {
     /// Keeps `raw`, to be replaced by `redacted`.
     fn note(&mut self, raw: &str, redacted: &str) {
-        if !self.0.iter().any(|(r, _)| &**r == raw) {
-            self.0.push((raw.into(), redacted.into()));
+        if self.pieces.iter().any(|(r, _)| &**r == raw) {
+            return;
         }
+        if self.pieces.len() == MAX_SECRETS {
+            self.overflow = true;
+            return;
+        }
+        self.pieces.push((raw.into(), redacted.into()));
     }
 
     /// Keeps the query pair `name=value` (not when `value` is empty: nothing to hide).
@@ -277,16 +295,25 @@ impl Secrets {
         self.note(&format!("{userinfo}@"), redacted);
     }
 
-    /// `message` with every kept piece replaced by its redacted form.
+    /// `message` with every kept piece replaced by its redacted form. Scrubbing an already
+    /// scrubbed message changes nothing: text already in a piece's redacted form is left as
+    /// it is (a value such as `R` would otherwise match again inside `REDACTED`).
     pub(crate) fn scrub(&self, message: String) -> String {
+        if self.overflow {
+            return SCRUBBED_MESSAGE.to_owned();
+        }
         // Longest first: a piece that contains another is replaced whole.
-        let mut pieces: Vec<&(Box<str>, Box<str>)> = self.0.iter().collect();
+        let mut pieces: Vec<&(Box<str>, Box<str>)> = self.pieces.iter().collect();
         pieces.sort_by_key(|(raw, _)| std::cmp::Reverse(raw.len()));
         pieces
             .into_iter()
             .fold(message, |message, (raw, redacted)| {
                 if message.contains(&**raw) {
-                    message.replace(&**raw, redacted)
+                    message
+                        .split(&**redacted)
+                        .map(|part| part.replace(&**raw, redacted))
+                        .collect::<Vec<_>>()
+                        .join(redacted)
                 } else {
                     message
                 }
@@ -544,6 +571,23 @@ mod tests {
             secrets.scrub("GET http://u@h/?sig=12&x=1 then ?sig=1 (sig=)".into()),
             "GET http://REDACTED@h/?sig=REDACTED&x=1 then ?sig=REDACTED (sig=)"
         );
+    }
+
+    #[test]
+    fn scrubbing_twice_changes_nothing_and_too_many_secrets_withhold_the_message() {
+        let mut secrets = Secrets::default();
+        secrets.note_pair("token", "R");
+        secrets.note_userinfo("ED");
+        let once = secrets.scrub("GET http://ED@h/?token=R failed".into());
+        assert_eq!(once, "GET http://REDACTED@h/?token=REDACTED failed");
+        assert_eq!(secrets.scrub(once.clone()), once);
+
+        let mut many = Secrets::default();
+        for i in 0..=MAX_SECRETS {
+            many.note_pair(&format!("k{i}"), "v");
+        }
+        assert_eq!(many.pieces.len(), MAX_SECRETS);
+        assert_eq!(many.scrub("k32=v leaked?".into()), SCRUBBED_MESSAGE);
     }
 
     #[test]

@@ -177,21 +177,24 @@ fn message(error: &reqwest_middleware::Error, config: &Config) -> String {
     }
 }
 
-/// How many times the request in these extensions has been sent through the middleware:
-/// reqwest-middleware hands the same extensions to every attempt of a retry middleware
-/// placed before this one.
-#[derive(Debug, Clone, Copy)]
-struct Attempts(u32);
+/// How many times the request in these extensions has been sent through each middleware
+/// (keyed by the middleware's shared state, so two `OtelMiddleware`s in one chain, one on
+/// each side of a retry middleware, count apart): reqwest-middleware hands the same
+/// extensions to every attempt of a retry middleware placed before one.
+#[derive(Debug, Clone, Default)]
+struct Attempts(Vec<(usize, u32)>);
 
-/// Counts this attempt; the resend ordinal (`None` for the first send).
-fn count_attempt(extensions: &mut Extensions) -> Option<u32> {
-    match extensions.get_mut::<Attempts>() {
-        Some(attempts) => {
-            attempts.0 = attempts.0.saturating_add(1);
-            Some(attempts.0)
+/// Counts this attempt through middleware `key`; the resend ordinal (`None` for the first
+/// send).
+fn count_attempt(extensions: &mut Extensions, key: usize) -> Option<u32> {
+    let attempts = extensions.get_or_insert_default::<Attempts>();
+    match attempts.0.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, n)) => {
+            *n = n.saturating_add(1);
+            Some(*n)
         }
         None => {
-            extensions.insert(Attempts(0));
+            attempts.0.push((key, 0));
             None
         }
     }
@@ -284,7 +287,7 @@ impl Middleware for OtelMiddleware {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
-        let resend_count = count_attempt(extensions);
+        let resend_count = count_attempt(extensions, Arc::as_ptr(&self.shared) as usize);
         let uri = view_uri(req.url());
         let config = &self.shared.config;
         let state = {
@@ -371,10 +374,13 @@ mod tests {
     }
 
     #[test]
-    fn attempts_are_counted_in_the_extensions() {
+    fn attempts_are_counted_in_the_extensions_per_middleware() {
         let mut extensions = Extensions::new();
-        assert_eq!(count_attempt(&mut extensions), None);
-        assert_eq!(count_attempt(&mut extensions), Some(1));
-        assert_eq!(count_attempt(&mut extensions), Some(2));
+        assert_eq!(count_attempt(&mut extensions, 1), None);
+        // Another middleware in the same chain counts its own attempts.
+        assert_eq!(count_attempt(&mut extensions, 2), None);
+        assert_eq!(count_attempt(&mut extensions, 1), Some(1));
+        assert_eq!(count_attempt(&mut extensions, 1), Some(2));
+        assert_eq!(count_attempt(&mut extensions, 2), Some(1));
     }
 }

@@ -42,10 +42,10 @@ impl Instrumentation {
         self.0.metrics()
     }
 
-    /// Whether the sampler is an SDK's, which decides with the attributes given at start
-    /// (else building them before the span is known to record is wasted work).
-    pub(crate) fn is_sdk(&self) -> bool {
-        self.0.is_sdk()
+    /// Whether spans are known to go nowhere (the API's no-op tracer): then nothing is built
+    /// before a span is known to record.
+    pub(crate) fn is_noop(&self) -> bool {
+        self.0.is_noop()
     }
 
     /// Starts a span named `name` of `kind` as a child of `parent`, with `attributes`

@@ -592,6 +592,39 @@ async fn reqwest_before_a_retry_middleware_is_one_span() {
     assert_no_attr(&spans[0], semconv::HTTP_REQUEST_RESEND_COUNT);
 }
 
+/// One middleware on each side of the retry middleware: each counts its own sends, so the
+/// inner one's first attempt is not a resend.
+#[tokio::test]
+async fn reqwest_middlewares_on_both_sides_of_a_retry_count_apart() {
+    let t = Telemetry::new();
+    let addr = serve(&t).await;
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(otel_tower::reqwest::OtelMiddleware::new(t.config().build()))
+        .with(Resend { times: 2 })
+        .with(otel_tower::reqwest::OtelMiddleware::new(t.config().build()))
+        .build();
+    client
+        .get(format!("http://{addr}/users/1"))
+        .send()
+        .await
+        .unwrap();
+    // The outer span, two attempt spans, two server spans.
+    t.wait_count(5).await;
+    let spans = client_spans(&t);
+    assert_eq!(spans.len(), 3, "{:?}", t.span_names());
+    let counts: Vec<Option<i64>> = spans
+        .iter()
+        .map(
+            |s| match otel_core::testing::attr(s, semconv::HTTP_REQUEST_RESEND_COUNT) {
+                Some(opentelemetry::Value::I64(n)) => Some(*n),
+                _ => None,
+            },
+        )
+        .collect();
+    // By start time: the outer span (no count), then the attempts: none, then 1.
+    assert_eq!(counts, [None, None, Some(1)], "{spans:#?}");
+}
+
 /// `url.full` from reqwest's URL itself: the fragment is kept, credentials (in a request
 /// built by hand they stay in the URL) are redacted.
 #[tokio::test]

@@ -165,31 +165,9 @@ where
                 (None, None) => Cow::Borrowed(method.span_name()),
             };
             let instrumentation = &config.instrumentation;
-            if sampling == ParentSampling::Sampled {
-                // The span is all but certainly recorded: everything up front, so the SDK
-                // takes it in one pass.
-                let mut attrs = Vec::with_capacity(12);
-                sampling_attributes(&req, &view, method, scheme, route.as_ref(), &mut attrs);
-                more_attributes(&req, &view, shared, version, &mut attrs);
-                instrumentation.start(&parent, final_name(), SpanKind::Server, attrs)
-            } else if instrumentation.is_sdk() {
-                // The sampler decides (no parent, or an unsampled one with `skip_unsampled`
-                // off): it gets the final name and the attributes samplers look at (method,
-                // scheme, path, route; the semantic conventions ask for them at span
-                // creation), so rules on the route, path or name can decide. The rest only
-                // if it records: a dropped request builds no more.
-                let mut attrs = Vec::with_capacity(12);
-                sampling_attributes(&req, &view, method, scheme, route.as_ref(), &mut attrs);
-                let op = instrumentation.start(&parent, final_name(), SpanKind::Server, attrs);
-                if op.is_recording() {
-                    let mut more = Vec::with_capacity(8);
-                    more_attributes(&req, &view, shared, version, &mut more);
-                    op.set_attributes(more);
-                }
-                op
-            } else {
-                // No SDK behind the tracer (telemetry off, or a provider of another kind):
-                // no attribute work before the span is known to record.
+            if instrumentation.is_noop() {
+                // Spans go nowhere (telemetry off): no attribute work before a span is known
+                // to record, which it then is not.
                 let name = match &config.span_name {
                     Some(namer) => namer.span_name(&view),
                     None => Cow::Borrowed(method.span_name()),
@@ -203,6 +181,28 @@ where
                     if config.span_name.is_none() && route.is_some() {
                         op.update_name(final_name().into_owned());
                     }
+                }
+                op
+            } else if sampling == ParentSampling::Sampled {
+                // The span is all but certainly recorded: everything up front, so the SDK
+                // takes it in one pass.
+                let mut attrs = Vec::with_capacity(12);
+                sampling_attributes(&req, &view, method, scheme, route.as_ref(), &mut attrs);
+                more_attributes(&req, &view, shared, version, &mut attrs);
+                instrumentation.start(&parent, final_name(), SpanKind::Server, attrs)
+            } else {
+                // The sampler decides (no parent, or an unsampled one with `skip_unsampled`
+                // off): it gets the final name and the attributes samplers look at (method,
+                // scheme, path, route; the semantic conventions ask for them at span
+                // creation), so rules on the route, path or name can decide. The rest only
+                // if it records: a dropped request builds no more.
+                let mut attrs = Vec::with_capacity(12);
+                sampling_attributes(&req, &view, method, scheme, route.as_ref(), &mut attrs);
+                let op = instrumentation.start(&parent, final_name(), SpanKind::Server, attrs);
+                if op.is_recording() {
+                    let mut more = Vec::with_capacity(8);
+                    more_attributes(&req, &view, shared, version, &mut more);
+                    op.set_attributes(more);
                 }
                 op
             }
