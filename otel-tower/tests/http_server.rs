@@ -895,3 +895,38 @@ async fn trace_response_is_omitted_when_no_span_of_ours_exists() {
         .as_str()
     );
 }
+
+/// Telemetry off (the API's no-op tracer provider): no span, but the handler still runs in
+/// the caller's context (so it propagates onwards) and the duration is recorded.
+#[tokio::test]
+async fn with_the_noop_provider_the_request_runs_in_the_callers_context() {
+    let t = Telemetry::new();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let in_handler = seen.clone();
+    let app = Router::new()
+        .route(
+            "/pay/{id}",
+            get(move || {
+                let sc = opentelemetry::Context::current()
+                    .span()
+                    .span_context()
+                    .clone();
+                *in_handler.lock().unwrap() = Some(sc);
+                async { "paid" }
+            }),
+        )
+        .layer(HttpServerLayer::new(
+            t.config()
+                .with_tracer_provider(opentelemetry::trace::noop::NoopTracerProvider::new())
+                .build(),
+        ));
+    let response = send(&app, get_request("/pay/1", Some(&traceparent()))).await;
+    assert_eq!(response.status(), 200);
+    let sc = seen.lock().unwrap().clone().expect("the handler ran");
+    assert_eq!(sc.trace_id(), remote_trace_id());
+    assert_eq!(sc.span_id(), remote_span_id());
+    assert!(t.spans().is_empty());
+    let points = t.histogram(metric::HTTP_SERVER_REQUEST_DURATION);
+    assert_eq!(points.len(), 1);
+    assert!(point_has(&points[0], semconv::HTTP_ROUTE, "/pay/{id}"));
+}

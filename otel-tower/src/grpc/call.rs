@@ -259,9 +259,12 @@ impl RpcCall {
             }
             attrs
         };
-        let op = if side == Side::Server
-            && config.skip_unsampled
-            && ParentSampling::of(parent) == ParentSampling::Unsampled
+        // No span when spans go nowhere (the no-op provider: telemetry off), or, on a server
+        // with `skip_unsampled`, when the caller did not sample.
+        let op = if config.instrumentation.is_noop()
+            || (side == Side::Server
+                && config.skip_unsampled
+                && ParentSampling::of(parent) == ParentSampling::Unsampled)
         {
             Operation::without_span(parent.clone())
         } else if side == Side::Client && ParentSampling::unsampled_parent(parent) {

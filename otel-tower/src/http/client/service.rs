@@ -238,7 +238,11 @@ impl ClientRequest {
             attrs
         };
         let op = opentelemetry::Context::map_current(|parent| {
-            if ParentSampling::unsampled_parent(parent) {
+            if config.instrumentation.is_noop() {
+                // Spans go nowhere (telemetry off): the call runs in the caller's context,
+                // which is still injected, and records its duration.
+                Operation::without_span(parent.clone())
+            } else if ParentSampling::unsampled_parent(parent) {
                 // Samplers follow an unsampled parent: attributes only if it records anyway.
                 let op = config
                     .instrumentation

@@ -154,7 +154,12 @@ where
         let route: Option<StringValue> = view.route().map(|r| self.route_value(r));
         let parent = config.propagation.extract(req.headers());
         let sampling = ParentSampling::of(&parent);
-        let mut op = if sampling == ParentSampling::Unsampled && config.skip_unsampled {
+        // No span when the caller did not sample (with `skip_unsampled`), or when spans go
+        // nowhere (the no-op provider: telemetry off). The request still runs in the caller's
+        // context and records its duration.
+        let mut op = if (sampling == ParentSampling::Unsampled && config.skip_unsampled)
+            || config.instrumentation.is_noop()
+        {
             Operation::without_span(parent)
         } else {
             let final_name = || match (&config.span_name, &route) {
@@ -165,25 +170,7 @@ where
                 (None, None) => Cow::Borrowed(method.span_name()),
             };
             let instrumentation = &config.instrumentation;
-            if instrumentation.is_noop() {
-                // Spans go nowhere (telemetry off): no attribute work before a span is known
-                // to record, which it then is not.
-                let name = match &config.span_name {
-                    Some(namer) => namer.span_name(&view),
-                    None => Cow::Borrowed(method.span_name()),
-                };
-                let mut op = instrumentation.start(&parent, name, SpanKind::Server, Vec::new());
-                if op.is_recording() {
-                    let mut attrs = Vec::with_capacity(12);
-                    sampling_attributes(&req, &view, method, scheme, route.as_ref(), &mut attrs);
-                    more_attributes(&req, &view, shared, version, &mut attrs);
-                    op.set_attributes(attrs);
-                    if config.span_name.is_none() && route.is_some() {
-                        op.update_name(final_name().into_owned());
-                    }
-                }
-                op
-            } else if sampling == ParentSampling::Sampled {
+            if sampling == ParentSampling::Sampled {
                 // The span is all but certainly recorded: everything up front, so the SDK
                 // takes it in one pass.
                 let mut attrs = Vec::with_capacity(12);
