@@ -6,13 +6,12 @@ use std::sync::Arc;
 use futures_core::future::BoxFuture;
 use futures_core::stream::BoxStream;
 use sqlx::pool::PoolConnection;
-use sqlx::{Database, Describe, Execute, Executor, SqlStr, Transaction};
+use sqlx::{Database, Describe, Execute, Executor, SqlStr};
 
 use crate::database::SupportedDatabase;
-use crate::executor::{InFlight, ManyItem, fetch_many_on, fetch_optional_on};
-use crate::record::parent_context;
-use crate::telemetry::{Outcome, Telemetry};
-use crate::transaction::{BEGIN, InstrumentedTransaction};
+use crate::executor::{ManyItem, fetch_many_on, fetch_optional_on};
+use crate::telemetry::Telemetry;
+use crate::transaction::InstrumentedTransaction;
 
 /// A connection taken from an [`InstrumentedPool`](crate::InstrumentedPool) with
 /// [`acquire`](crate::InstrumentedPool::acquire).
@@ -162,17 +161,7 @@ impl<DB: SupportedDatabase> InstrumentedConnection<DB> {
     /// ```
     pub async fn begin(&mut self) -> Result<InstrumentedTransaction<'_, DB>, sqlx::Error>
 where {
-        let in_flight = InFlight::new(
-            Arc::clone(&self.telemetry),
-            self.telemetry.start_named(&parent_context(), BEGIN),
-        );
-        let result = Transaction::begin(&mut *self.inner, None).await;
-        in_flight.finish(Outcome {
-            error: result.as_ref().err(),
-            ..Outcome::default()
-        });
-        let telemetry = Arc::clone(&self.telemetry);
-        result.map(|tx| InstrumentedTransaction::from_parts(tx, telemetry))
+        crate::transaction::begin_on(&self.telemetry, &mut self.inner).await
     }
 }
 

@@ -264,17 +264,7 @@ impl<'c, DB: SupportedDatabase> InstrumentedTransaction<'c, DB> {
     /// # }
     /// ```
     pub async fn begin(&mut self) -> Result<InstrumentedTransaction<'_, DB>, sqlx::Error> {
-        let in_flight = InFlight::new(
-            Arc::clone(&self.telemetry),
-            self.telemetry.start_named(&parent_context(), BEGIN),
-        );
-        let result = Transaction::begin(&mut *self.inner, None).await;
-        in_flight.finish(Outcome {
-            error: result.as_ref().err(),
-            ..Outcome::default()
-        });
-        let telemetry = Arc::clone(&self.telemetry);
-        result.map(|tx| InstrumentedTransaction::from_parts(tx, telemetry))
+        crate::transaction::begin_on(&self.telemetry, &mut self.inner).await
     }
 }
 
@@ -329,4 +319,22 @@ where
     {
         DB::conn_describe(&mut self.inner, sql)
     }
+}
+
+/// `BEGIN` (a `SAVEPOINT` inside a transaction already) on `conn` as a traced operation:
+/// timed, and measured as cancelled if dropped before the server answered.
+pub(crate) async fn begin_on<'c, DB: SupportedDatabase>(
+    telemetry: &Arc<Telemetry<DB>>,
+    conn: &'c mut DB::Connection,
+) -> Result<InstrumentedTransaction<'c, DB>, sqlx::Error> {
+    let in_flight = InFlight::new(
+        Arc::clone(telemetry),
+        telemetry.start_named(&parent_context(), BEGIN),
+    );
+    let result = Transaction::begin(conn, None).await;
+    in_flight.finish(Outcome {
+        error: result.as_ref().err(),
+        ..Outcome::default()
+    });
+    result.map(|tx| InstrumentedTransaction::from_parts(tx, Arc::clone(telemetry)))
 }
