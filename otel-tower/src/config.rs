@@ -754,7 +754,8 @@ pub struct Config {
     pub(crate) redacted_query_params: Arc<[Box<str>]>,
     pub(crate) secret_names: otel_core::redact::Redactor,
     pub(crate) trace_response: bool,
-    pub(crate) skip_unsampled: bool,
+    /// `None`: skip unless tail mode is on (see [`Config::skips_unsampled`]).
+    pub(crate) skip_unsampled: Option<bool>,
     pub(crate) known_methods: KnownMethods,
 }
 
@@ -792,6 +793,14 @@ impl Config {
     /// ```
     pub fn builder() -> ConfigBuilder {
         ConfigBuilder::default()
+    }
+
+    /// Whether a server layer starts no span for a request whose caller did not sample the
+    /// trace: as set with [`ConfigBuilder::with_skip_unsampled`], else `true` unless tail
+    /// mode is on in this process.
+    pub(crate) fn skips_unsampled(&self) -> bool {
+        self.skip_unsampled
+            .unwrap_or_else(|| !otel_core::sampling::tail::is_active())
     }
 
     /// Whether `name` is a query parameter whose value is redacted: one of
@@ -852,7 +861,7 @@ pub struct ConfigBuilder {
     response_headers: Vec<HeaderName>,
     redacted_query_params: Vec<Box<str>>,
     trace_response: bool,
-    skip_unsampled: bool,
+    skip_unsampled: Option<bool>,
     known_methods: Option<KnownMethods>,
 }
 
@@ -868,7 +877,7 @@ impl Default for ConfigBuilder {
             response_headers: Vec::new(),
             redacted_query_params: Vec::new(),
             trace_response: false,
-            skip_unsampled: true,
+            skip_unsampled: None,
             known_methods: None,
         }
     }
@@ -1208,7 +1217,14 @@ impl ConfigBuilder {
     }
 
     /// Servers only: when the incoming context says the caller did **not** sample the
-    /// trace, start no span at all (default `true`).
+    /// trace, start no span at all (default `true`, unless tail mode is on: see below).
+    ///
+    /// By default the layer skips such requests unless a
+    /// [`TailSpanProcessor`](otel_core::sampling::tail::TailSpanProcessor) exists in the
+    /// process ([`otel_core::sampling::tail::is_active`], as with
+    /// `OTEL_CORE_TAIL_SAMPLING=true`): tail mode can keep the errors and slow calls of an
+    /// unsampled caller's request only if its server span exists. Setting it here decides
+    /// either way.
     ///
     /// The request still records its duration and runs in the caller's (unsampled)
     /// context, so everything below it is unsampled too. This is exactly what the
@@ -1262,7 +1278,7 @@ impl ConfigBuilder {
     /// # }
     /// ```
     pub fn with_skip_unsampled(mut self, enabled: bool) -> Self {
-        self.skip_unsampled = enabled;
+        self.skip_unsampled = Some(enabled);
         self
     }
 

@@ -141,7 +141,17 @@ pub struct HistogramP99<F> {
     histogram: crate::metrics::Histogram,
     series: F,
     min_count: u64,
+    /// Each series' p99 as last read, and when: reading it merges the series' HDR stripes
+    /// under their locks, too much for every span end, so it is read again at most every
+    /// [`P99_REFRESH`].
+    cache: std::sync::RwLock<HashMap<String, (Instant, Option<Duration>)>>,
 }
+
+/// How long a series' p99 read by [`HistogramP99`] is reused.
+const P99_REFRESH: Duration = Duration::from_secs(1);
+
+/// The most series whose p99 [`HistogramP99`] keeps (it starts afresh beyond).
+const P99_CACHED_SERIES: usize = 4096;
 
 impl<F> fmt::Debug for HistogramP99<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -185,6 +195,7 @@ where
             histogram,
             series,
             min_count: 100,
+            cache: std::sync::RwLock::default(),
         }
     }
     /// The fewest values a series needs before its p99 is trusted (default 100).
@@ -239,9 +250,25 @@ where
 {
     fn p99(&self, span: &SpanData) -> Option<Duration> {
         let attributes = (self.series)(span)?;
-        let p = self.histogram.percentiles(&attributes)?;
-        (p.count >= self.min_count && p.p99.is_finite() && p.p99 >= 0.0)
-            .then(|| Duration::from_secs_f64(p.p99))
+        let key = format!("{attributes:?}");
+        let now = Instant::now();
+        if let Ok(cache) = self.cache.read()
+            && let Some((read_at, p99)) = cache.get(&key)
+            && now.duration_since(*read_at) < P99_REFRESH
+        {
+            return *p99;
+        }
+        let p99 = self.histogram.percentiles(&attributes).and_then(|p| {
+            (p.count >= self.min_count && p.p99.is_finite() && p.p99 >= 0.0)
+                .then(|| Duration::from_secs_f64(p.p99))
+        });
+        if let Ok(mut cache) = self.cache.write() {
+            if cache.len() >= P99_CACHED_SERIES {
+                cache.clear();
+            }
+            cache.insert(key, (now, p99));
+        }
+        p99
     }
 }
 
@@ -569,6 +596,30 @@ struct Shard {
     last_sweep: Instant,
 }
 
+/// How many [`TailSpanProcessor`]s exist in this process (see [`is_active`]).
+static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether a [`TailSpanProcessor`] exists in this process (tail mode is on somewhere).
+///
+/// Adapters that start no span for a request whose caller did not sample the trace
+/// (otel-tower's `skip_unsampled`, by default) start one while this is true: tail mode can
+/// only keep the errors and slow calls of spans that exist.
+///
+/// ```
+/// use opentelemetry_sdk::trace::{InMemorySpanExporter, SimpleSpanProcessor};
+/// use otel_core::sampling::tail::{self, TailConfig, TailSpanProcessor};
+///
+/// let processor = TailSpanProcessor::new(
+///     SimpleSpanProcessor::new(InMemorySpanExporter::default()),
+///     TailConfig::new(),
+/// );
+/// assert!(tail::is_active());
+/// drop(processor);
+/// ```
+pub fn is_active() -> bool {
+    ACTIVE.load(Ordering::Relaxed) > 0
+}
+
 struct Shared {
     config: TailConfig,
     shards: Vec<Mutex<Shard>>,
@@ -581,6 +632,12 @@ struct Shared {
     /// When the last eviction warning was printed (ms since `epoch`, 0 = never).
     last_warning: AtomicU64,
     epoch: Instant,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        ACTIVE.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// At most one eviction warning per this interval.
@@ -899,6 +956,7 @@ impl<P: SpanProcessor> TailSpanProcessor<P> {
     /// ```
     pub fn new(inner: P, config: TailConfig) -> Self {
         let now = Instant::now();
+        ACTIVE.fetch_add(1, Ordering::Relaxed);
         Self {
             inner,
             shared: Arc::new(Shared {
@@ -997,13 +1055,17 @@ impl<P: SpanProcessor> TailSpanProcessor<P> {
                 return true;
             }
             s.buffered.fetch_sub(t.spans.len(), Ordering::Relaxed);
-            if t.keep {
+            if t.keep && !t.spans.is_empty() {
                 out.push(std::mem::take(&mut t.spans));
             } else {
                 s.evicted(t.spans.len() as u64);
             }
             false
         });
+        // A burst leaves a large table behind: give the memory back once it is mostly empty.
+        if shard.traces.capacity() > 64 && shard.traces.len() < shard.traces.capacity() / 4 {
+            shard.traces.shrink_to(shard.traces.len() * 2);
+        }
         shard.last_sweep = now;
     }
 
@@ -1069,17 +1131,31 @@ impl<P: SpanProcessor> SpanProcessor for TailSpanProcessor<P> {
                 t.spans.push(span);
                 Some(t)
             } else {
-                let t = shard.traces.entry(trace_id).or_insert_with(|| LocalTrace {
-                    spans: Vec::new(),
-                    keep: false,
-                    opened: now,
-                });
-                t.keep |= notable;
-                if s.buffered.load(Ordering::Relaxed) >= s.config.max_spans {
-                    s.evicted(1);
-                } else {
-                    s.buffered.fetch_add(1, Ordering::Relaxed);
-                    t.spans.push(span);
+                let full = s.buffered.load(Ordering::Relaxed) >= s.config.max_spans;
+                match shard.traces.get_mut(&trace_id) {
+                    Some(t) => {
+                        t.keep |= notable;
+                        if full {
+                            s.evicted(1);
+                        } else {
+                            s.buffered.fetch_add(1, Ordering::Relaxed);
+                            t.spans.push(span);
+                        }
+                    }
+                    // With the buffer full, no entry is opened either: memory stays bounded
+                    // by `max_spans` whatever number of local traces are in flight.
+                    None if full => s.evicted(1),
+                    None => {
+                        s.buffered.fetch_add(1, Ordering::Relaxed);
+                        shard.traces.insert(
+                            trace_id,
+                            LocalTrace {
+                                spans: vec![span],
+                                keep: notable,
+                                opened: now,
+                            },
+                        );
+                    }
                 }
                 None
             }
@@ -1151,6 +1227,76 @@ impl SpanProcessor for FanOut {
     fn set_resource(&mut self, resource: &Resource) {
         for p in &mut self.0 {
             p.set_resource(resource);
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::{Span as _, TraceContextExt as _, Tracer as _, TracerProvider as _};
+    use opentelemetry_sdk::trace::{
+        InMemorySpanExporter, Sampler, SdkTracerProvider, SimpleSpanProcessor,
+    };
+
+    /// A series' p99 is read from the histogram at most once per refresh interval, not at
+    /// every span end (reading merges the series' stripes under their locks).
+    #[test]
+    fn histogram_p99_is_reused_within_the_refresh_interval() {
+        let metrics = crate::metrics::Metrics::default();
+        let duration = metrics.f64_histogram("op.duration").with_unit("s").build();
+        for _ in 0..100 {
+            duration.record(0.010, &[]);
+        }
+        let p99 = HistogramP99::new(duration.clone(), |_: &SpanData| Some(Vec::new()));
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        provider.tracer("t").start("op").end();
+        let span = exporter.get_finished_spans().unwrap().remove(0);
+        let first = p99.p99(&span).unwrap();
+        assert!((first.as_secs_f64() - 0.010).abs() < 0.001, "{first:?}");
+        // Much slower calls since: the cached value stands until the interval is over.
+        for _ in 0..10_000 {
+            duration.record(1.0, &[]);
+        }
+        assert_eq!(p99.p99(&span), Some(first));
+        let fresh = HistogramP99::new(duration, |_: &SpanData| Some(Vec::new()));
+        assert!(fresh.p99(&span).unwrap() > Duration::from_millis(900));
+    }
+
+    /// Local traces whose roots never end, each with one ended child: with the buffer full,
+    /// no entry is opened for them, so memory stays bounded by `max_spans`.
+    #[test]
+    fn a_full_buffer_opens_no_more_local_traces() {
+        let tail = TailSpanProcessor::new(
+            SimpleSpanProcessor::new(InMemorySpanExporter::default()),
+            TailConfig::new().with_max_spans(1),
+        );
+        let shared = Arc::clone(&tail.shared);
+        let provider = SdkTracerProvider::builder()
+            .with_sampler(TailSampler::new(Sampler::AlwaysOff))
+            .with_span_processor(tail)
+            .build();
+        let tracer = provider.tracer("t");
+        let mut roots = Vec::new();
+        for _ in 0..100 {
+            let cx = opentelemetry::Context::current_with_span(tracer.start("root"));
+            tracer.start_with_context("child", &cx).end();
+            roots.push(cx);
+        }
+        let entries: usize = shared
+            .shards
+            .iter()
+            .map(|s| s.lock().unwrap().traces.len())
+            .sum();
+        assert_eq!(entries, 1);
+        assert_eq!(shared.buffered.load(Ordering::Relaxed), 1);
+        assert_eq!(shared.spans_evicted.load(Ordering::Relaxed), 99);
+        for cx in roots {
+            cx.span().end();
         }
     }
 }

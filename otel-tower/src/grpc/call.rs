@@ -263,7 +263,7 @@ impl RpcCall {
         // with `skip_unsampled`, when the caller did not sample.
         let op = if config.instrumentation.is_noop()
             || (side == Side::Server
-                && config.skip_unsampled
+                && config.skips_unsampled()
                 && ParentSampling::of(parent) == ParentSampling::Unsampled)
         {
             Operation::without_span(parent.clone())

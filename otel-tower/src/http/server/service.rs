@@ -157,7 +157,7 @@ where
         // No span when the caller did not sample (with `skip_unsampled`), or when spans go
         // nowhere (the no-op provider: telemetry off). The request still runs in the caller's
         // context and records its duration.
-        let mut op = if (sampling == ParentSampling::Unsampled && config.skip_unsampled)
+        let mut op = if (sampling == ParentSampling::Unsampled && config.skips_unsampled())
             || config.instrumentation.is_noop()
         {
             Operation::without_span(parent)
