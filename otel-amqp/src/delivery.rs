@@ -108,7 +108,7 @@ impl InstrumentedDelivery {
         let creation_span = creation_context.span().span_context().clone();
         let use_creation =
             creation_span.is_valid() && shared.consumer_parent == ConsumerParent::CreationContext;
-        let mut links = Vec::with_capacity(2);
+        let mut links = Vec::with_capacity(3);
         if creation_span.is_valid() {
             links.push(Link::with_context(creation_span));
         }
@@ -137,7 +137,7 @@ impl InstrumentedDelivery {
             attributes.push(KeyValue::new(AMQP_REDELIVERED, delivery.redelivered));
         };
 
-        let (process_parent, message_count) = match kind {
+        let message_count = match kind {
             ReceiveKind::Pushed => {
                 let receive_metrics = shared.metric_attributes("receive", "receive", &destination);
                 let mut attributes = shared.span_attributes("receive", "receive", &destination, 6);
@@ -153,14 +153,23 @@ impl InstrumentedDelivery {
                     links.clone(),
                 );
                 shared.consumed_messages.add(1, &receive_metrics);
-                let receive_context = receive.context().clone();
+                let receive_span = receive.context().span().span_context().clone();
                 receive.end();
-                // The process span is the receive span's child; it carries the same links.
-                (receive_context, None)
+                // The process span is the receive span's sibling, not its child: it has the
+                // same parent, so that each is the local root of its own part of the trace.
+                // The receive span ends at once; a child process span would wait under a
+                // root that already ended, and otel-core's tail mode, which decides a local
+                // trace when its local root ends, would decide the receive span alone and
+                // leave the processing to its age sweep. The process span links to the
+                // receive span instead (as with `basic_get`).
+                if receive_span.is_valid() {
+                    links.push(Link::with_context(receive_span));
+                }
+                None
             }
             // The ambient context is the receive span: the process span is its child, or (with
             // the producer as parent) links to it.
-            ReceiveKind::Pulled { message_count, .. } => (parent.clone(), Some(message_count)),
+            ReceiveKind::Pulled { message_count, .. } => Some(message_count),
         };
 
         let metric_attributes = shared.metric_attributes("process", "process", &destination);
@@ -168,7 +177,7 @@ impl InstrumentedDelivery {
         message_attributes(&mut attributes);
         let operation = record::start(
             &shared.instrumentation,
-            &process_parent,
+            parent,
             names.process.clone(),
             SpanKind::Consumer,
             attributes,

@@ -240,8 +240,12 @@ async fn consumer_spans_join_the_publishers_trace() {
     assert_child_of(&receive, &publish);
     assert!(receive.parent_span_is_remote);
     assert!(links_to(&receive, &publish));
-    assert_child_of(&process, &receive);
+    // `process` is `receive`'s sibling (same remote parent), linked to it: each is a local
+    // root, so the zero-length `receive` span does not end a local trace `process` is in.
+    assert_child_of(&process, &publish);
+    assert!(process.parent_span_is_remote);
     assert!(links_to(&process, &publish));
+    assert!(links_to(&process, &receive));
     assert_child_of(&ack, &process);
     assert_eq!(handler_span.span_id(), process.span_context.span_id());
     assert_eq!(handler_span.trace_id(), request.span_context.trace_id());
@@ -473,8 +477,14 @@ async fn a_message_without_context_starts_a_new_trace() {
     let process = telemetry.span(&format!("process {queue}"));
     assert_root(&receive);
     assert!(receive.links.is_empty());
-    assert_child_of(&process, &receive);
-    assert!(process.links.is_empty());
+    // No parent for either: two roots, of two traces, the process span linked to the receive.
+    assert_root(&process);
+    assert_eq!(process.links.len(), 1);
+    assert!(links_to(&process, &receive));
+    assert_ne!(
+        process.span_context.trace_id(),
+        receive.span_context.trace_id()
+    );
     let reject = telemetry.span(&format!("reject {queue}"));
     assert_attr(&reject, otel_amqp::AMQP_REQUEUE, false);
 }
@@ -647,8 +657,9 @@ async fn ambient_parent_links_the_producer() {
     assert_child_of(&receive, &batch);
     assert!(links_to(&receive, &publish));
     let process = telemetry.span(&format!("process {queue}"));
-    assert_child_of(&process, &receive);
+    assert_child_of(&process, &batch);
     assert!(links_to(&process, &publish));
+    assert!(links_to(&process, &receive));
 }
 
 #[tokio::test]
@@ -675,6 +686,10 @@ async fn a_consumer_inside_a_span_links_it_when_joining_the_producer() {
     assert!(links_to(&receive, &publish));
     assert!(links_to(&receive, &consume_loop));
     let process = telemetry.span(&format!("process {queue}"));
+    assert_child_of(&process, &publish);
+    assert!(links_to(&process, &publish));
+    assert!(links_to(&process, &consume_loop));
+    assert!(links_to(&process, &receive));
     assert_eq!(process.status, Status::Unset, "a drop is not an error");
 }
 
@@ -718,6 +733,8 @@ async fn a_context_already_in_the_headers_is_kept_and_linked() {
     assert!(links_to(&publish, &create));
     let receive = consumer_telemetry.span(&format!("receive {queue}"));
     assert_child_of(&receive, &create);
+    let process = consumer_telemetry.span(&format!("process {queue}"));
+    assert_child_of(&process, &create);
 }
 
 #[tokio::test]
@@ -911,23 +928,104 @@ async fn an_unsampled_publish_records_nothing_but_still_propagates() {
     assert_eq!(sent.iter().map(|p| p.value()).sum::<u64>(), 1);
 }
 
-/// A pushed message's `receive` span is an entry span for otel-core's `RuleSampler`: its
-/// rules decide it (and its `process` child follows), whatever the producer sampled.
+/// A pushed message's `receive` and `process` spans are both entry spans for otel-core's
+/// `RuleSampler` (siblings under the producer's remote context): each is decided by its own
+/// rules, whatever the producer sampled, and the settle span follows `process`.
 #[tokio::test]
 async fn rule_sampler_rules_decide_pushed_messages() {
     use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider};
     use otel_core::sampling::{RuleMatch, RuleSampler};
 
-    let queue = unique_name("rules");
+    for (dropped, kept, gone) in [
+        ("receive*", &["process", "ack"][..], &["receive"][..]),
+        ("process*", &["receive"][..], &["process", "ack"][..]),
+    ] {
+        let queue = unique_name("rules");
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_sampler(
+                RuleSampler::builder()
+                    .rule(RuleMatch::name(dropped), Sampler::AlwaysOff)
+                    .fallback(Sampler::AlwaysOn)
+                    .build(),
+            )
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let connection = connect().await;
+        let channel = InstrumentedChannel::builder(connection.create_channel().await.unwrap())
+            .with_tracer_provider(provider.clone())
+            .with_server("127.0.0.1", 5672)
+            .build();
+        declare(channel.get_ref(), &queue).await;
+        let mut consumer = channel
+            .basic_consume(
+                queue.as_str().into(),
+                "worker".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        // The producer samples its trace.
+        let (producer_telemetry, producer, _producer_connection) =
+            separate_producer(test_telemetry()).await;
+        publish(&producer, &queue, b"x").await;
+        let delivery = next(&mut consumer).await;
+        assert!(
+            delivery
+                .creation_context()
+                .span()
+                .span_context()
+                .is_sampled()
+        );
+        delivery.ack(BasicAckOptions::default()).await.unwrap();
+
+        assert_eq!(producer_telemetry.spans().len(), 1);
+        let names: Vec<String> = exporter
+            .get_finished_spans()
+            .unwrap()
+            .iter()
+            .map(|s| s.name.to_string())
+            .collect();
+        for operation in kept {
+            assert!(
+                names.contains(&format!("{operation} {queue}")),
+                "rule {dropped}: {operation} missing from {names:?}"
+            );
+        }
+        for operation in gone {
+            assert!(
+                names.iter().all(|n| !n.starts_with(operation)),
+                "rule {dropped}: {operation} exported in {names:?}"
+            );
+        }
+    }
+}
+
+/// otel-core's tail mode decides a local trace when its local root ends. A pushed message's
+/// `process` span is a local root of its own (the zero-length `receive` span is not its
+/// parent), so a failed processing is exported, with its handler's and settle spans, as soon
+/// as the message is settled, not after the tail buffer's age sweep (30 s by default).
+#[tokio::test]
+async fn tail_mode_exports_a_failed_processing_when_it_is_settled() {
+    use opentelemetry::trace::{Span as _, TracerProvider as _};
+    use opentelemetry_sdk::trace::{
+        InMemorySpanExporter, Sampler, SdkTracerProvider, SimpleSpanProcessor,
+    };
+    use otel_core::sampling::tail::{TailConfig, TailSampler, TailSpanProcessor};
+
+    let queue = unique_name("tail");
     let exporter = InMemorySpanExporter::default();
+    // The default maximum age (30 s): the test asserts long before any sweep.
+    let tail = TailSpanProcessor::new(
+        SimpleSpanProcessor::new(exporter.clone()),
+        TailConfig::new(),
+    );
+    let stats = tail.stats();
+    // Head sampling keeps nothing: whatever is exported, tail mode kept.
     let provider = SdkTracerProvider::builder()
-        .with_sampler(
-            RuleSampler::builder()
-                .rule(RuleMatch::name("receive*"), Sampler::AlwaysOff)
-                .fallback(Sampler::AlwaysOn)
-                .build(),
-        )
-        .with_simple_exporter(exporter.clone())
+        .with_sampler(TailSampler::new(Sampler::AlwaysOff))
+        .with_span_processor(tail)
         .build();
     let connection = connect().await;
     let channel = InstrumentedChannel::builder(connection.create_channel().await.unwrap())
@@ -944,33 +1042,64 @@ async fn rule_sampler_rules_decide_pushed_messages() {
         )
         .await
         .unwrap();
-    // The producer samples its trace.
     let (producer_telemetry, producer, _producer_connection) =
         separate_producer(test_telemetry()).await;
-    publish(&producer, &queue, b"x").await;
-    let delivery = next(&mut consumer).await;
-    assert!(
-        delivery
-            .creation_context()
-            .span()
-            .span_context()
-            .is_sampled()
-    );
-    delivery.ack(BasicAckOptions::default()).await.unwrap();
+    publish(&producer, &queue, b"job").await;
 
-    assert_eq!(producer_telemetry.spans().len(), 1);
-    let names: Vec<String> = exporter
-        .get_finished_spans()
-        .unwrap()
-        .iter()
-        .map(|s| s.name.to_string())
-        .collect();
-    // The rule dropped `receive`, and `process` followed it; `settle` (ack) follows too.
-    assert!(
-        names
+    let started = std::time::Instant::now();
+    let mut delivery = next(&mut consumer).await;
+    let tracer = provider.tracer("handler");
+    let failed: Result<(), std::io::Error> = delivery
+        .process(|_| async {
+            // A span of the handler, under the process span.
+            let mut query = tracer.start("load account");
+            query.end();
+            Err(std::io::Error::other("account locked"))
+        })
+        .await;
+    assert!(failed.is_err());
+    delivery
+        .reject(BasicRejectOptions { requeue: false })
+        .await
+        .unwrap();
+
+    // Right after the settlement, with nothing waiting for a sweep.
+    let exported = exporter.get_finished_spans().unwrap();
+    let names: Vec<&str> = exported.iter().map(|s| s.name.as_ref()).collect();
+    let named = |name: String| {
+        exported
             .iter()
-            .all(|n| !n.starts_with("receive") && !n.starts_with("process")),
-        "{names:?}"
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("{name} not exported; exported: {names:?}"))
+    };
+    let publish = producer_telemetry.span(&format!("publish {queue}"));
+    let process = named(format!("process {queue}"));
+    let handler = named("load account".to_owned());
+    let reject = named(format!("reject {queue}"));
+    assert!(matches!(process.status, Status::Error { .. }));
+    assert_child_of(process, &publish);
+    assert!(process.parent_span_is_remote, "process is a local root");
+    assert_child_of(handler, process);
+    assert_child_of(reject, process);
+    for span in [process, handler, reject] {
+        assert!(span.span_context.is_sampled(), "tail mode's exported copy");
+    }
+    // The receive span is a local trace of its own, with nothing notable: discarded.
+    assert!(names.iter().all(|n| !n.starts_with("receive")), "{names:?}");
+    assert_eq!(exported.len(), 3, "{names:?}");
+    assert_eq!(stats.traces_kept(), 1);
+    assert_eq!(stats.spans_kept(), 3);
+    assert_eq!(stats.traces_discarded(), 1);
+    assert_eq!(stats.spans_discarded(), 1);
+    assert_eq!(
+        stats.spans_buffered(),
+        0,
+        "nothing left waiting for the sweep"
+    );
+    assert_eq!(stats.spans_evicted(), 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "decided well before the 30 s maximum age"
     );
 }
 
