@@ -81,7 +81,12 @@ pub(crate) fn of_cmd(cmd: &Cmd) -> (CommandName, usize) {
     (resolve(first, second), argc)
 }
 
-fn simple(arg: Option<Arg<&[u8]>>) -> Option<&[u8]> {
+/// The argument after a command's name, when it is a plain byte string.
+pub(crate) fn second_arg(cmd: &Cmd) -> Option<&[u8]> {
+    simple(cmd.args_iter().nth(1))
+}
+
+pub(crate) fn simple(arg: Option<Arg<&[u8]>>) -> Option<&[u8]> {
     match arg {
         Some(Arg::Simple(bytes)) => Some(bytes),
         _ => None,
@@ -308,9 +313,11 @@ pub(crate) fn obfuscated_packed(packed: &[u8]) -> String {
 
 /// One command read from packed RESP bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct PackedCommand {
+pub(crate) struct PackedCommand<'a> {
     pub(crate) name: CommandName,
     pub(crate) argc: usize,
+    /// The argument after the name (for a `SELECT`, the database index).
+    pub(crate) second: Option<&'a [u8]>,
 }
 
 /// Iterates over the commands in packed RESP bytes (`*N\r\n$L\r\n…\r\n`), as redis-rs encodes
@@ -325,7 +332,7 @@ impl<'a> PackedCommands<'a> {
     }
 
     /// Reads one command and advances; `None` at the end or on malformed input.
-    fn read_command(&mut self) -> Option<PackedCommand> {
+    fn read_command(&mut self) -> Option<PackedCommand<'a>> {
         let mut rest = self.rest;
         let argc = read_header(&mut rest, b'*')?;
         let mut first = None;
@@ -348,14 +355,15 @@ impl<'a> PackedCommands<'a> {
         Some(PackedCommand {
             name: resolve(first, second),
             argc,
+            second,
         })
     }
 }
 
-impl Iterator for PackedCommands<'_> {
-    type Item = PackedCommand;
+impl<'a> Iterator for PackedCommands<'a> {
+    type Item = PackedCommand<'a>;
 
-    fn next(&mut self) -> Option<PackedCommand> {
+    fn next(&mut self) -> Option<PackedCommand<'a>> {
         if self.rest.is_empty() {
             return None;
         }

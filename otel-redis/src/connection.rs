@@ -17,6 +17,7 @@ use crate::builder::{Builder, QueryTextMode, Shared};
 use crate::command::{self, CommandName, MULTI, PackedCommands};
 use crate::outcome::{self, Failure};
 use crate::record::Recorder;
+use crate::select::{self, PendingSelect, SelectBehaviour, SelectedDb, SwitchOutcome};
 
 /// `db.system.name` of every span and measurement.
 const REDIS: &str = "redis";
@@ -30,7 +31,8 @@ const REDIS: &str = "redis";
 /// [`Connection`](redis::Connection). So `redis::cmd(..).query_async(&mut con)`, the
 /// [`AsyncCommands`](redis::AsyncCommands) / [`Commands`](redis::Commands) helpers, pipelines
 /// and `MULTI`/`EXEC` transactions work on it unchanged. It is `Clone` when the wrapped
-/// connection is; clones record the same way.
+/// connection is; clones record the same way, and share the database a `SELECT` sent through
+/// any of them switched to (`db.namespace`; see the crate documentation for what is followed).
 ///
 /// Make one with [`Builder::from`], [`InstrumentedConnection::builder`] or
 /// [`RedisInstrumentation::wrap`](crate::RedisInstrumentation::wrap).
@@ -58,6 +60,8 @@ pub struct InstrumentedConnection<C> {
     inner: C,
     shared: Arc<Shared>,
     namespace: NamespaceCache,
+    /// The database selected through this wrapper, shared with its clones.
+    selected: SelectedDb,
     series: SeriesCache,
 }
 
@@ -67,6 +71,7 @@ impl<C> InstrumentedConnection<C> {
             inner,
             shared,
             namespace: NamespaceCache::default(),
+            selected: SelectedDb::new(SelectBehaviour::of::<C>()),
             series: SeriesCache::new(SERIES_CACHE),
         }
     }
@@ -206,6 +211,8 @@ impl<C: Clone> Clone for InstrumentedConnection<C> {
             inner: self.inner.clone(),
             shared: Arc::clone(&self.shared),
             namespace: self.namespace.clone(),
+            // Clones share the server connection, so the database selected on it.
+            selected: self.selected.clone(),
             series: self.series.clone(),
         }
     }
@@ -224,10 +231,30 @@ const DB_INDEXES: [&str; 16] = [
     "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15",
 ];
 
-/// `db.namespace` as a string, from the database index the connection reports; only an index
-/// above 15 needs a (cached) allocation.
+/// `db.namespace` as a string, from the database index; only an index above 15 needs a
+/// (cached) allocation.
 #[derive(Clone, Default)]
 struct NamespaceCache(Option<(i64, StringValue)>);
+
+/// `db.namespace` of a call on a connection that reports database `configured` (`get_db()`):
+/// the database selected through the wrapper, if any; `None` when it is not known.
+fn namespace_of(
+    cache: &mut NamespaceCache,
+    selected: &SelectedDb,
+    configured: i64,
+) -> Option<StringValue> {
+    selected.current(configured).map(|db| cache.get(db))
+}
+
+/// How the database switch in a call (a `SELECT`) went, from the call's failure: a single
+/// command refused by the server switched nothing; any other failure leaves it unknown.
+fn switch_outcome(failure: Option<&Failure>, single: bool) -> SwitchOutcome {
+    match failure {
+        None => SwitchOutcome::Applied,
+        Some(failure) if single && failure.status_code.is_some() => SwitchOutcome::Refused,
+        Some(_) => SwitchOutcome::Uncertain,
+    }
+}
 
 impl NamespaceCache {
     fn get(&mut self, db: i64) -> StringValue {
@@ -249,9 +276,9 @@ impl NamespaceCache {
 const SERIES_CACHE: usize = 16;
 
 /// The `db.client.operation.duration` series of the successful calls a connection made
-/// recently (by command name and `db.namespace`), bound, so that recording them does not
-/// hash and compare their attributes.
-type SeriesCache = RecentCache<(&'static str, StringValue), BoundHistogram>;
+/// recently (by command name and `db.namespace`, `None` when unknown), bound, so that
+/// recording them does not hash and compare their attributes.
+type SeriesCache = RecentCache<(&'static str, Option<StringValue>), BoundHistogram>;
 
 /// Metric attributes, on the stack: at most seven are ever recorded.
 type MetricAttributes = SmallVec<[KeyValue; 7]>;
@@ -261,16 +288,18 @@ impl Shared {
     fn start(
         &self,
         name: &'static str,
-        namespace: &StringValue,
+        namespace: Option<&StringValue>,
         batch: Option<usize>,
     ) -> Operation {
         let mut attributes = Vec::with_capacity(6);
         attributes.push(KeyValue::new(DB_SYSTEM_NAME, REDIS));
         attributes.push(KeyValue::new(DB_OPERATION_NAME, name));
-        attributes.push(KeyValue::new(
-            DB_NAMESPACE,
-            OtelValue::String(namespace.clone()),
-        ));
+        if let Some(namespace) = namespace {
+            attributes.push(KeyValue::new(
+                DB_NAMESPACE,
+                OtelValue::String(namespace.clone()),
+            ));
+        }
         if let Some(address) = &self.server_address {
             attributes.push(KeyValue::new(
                 SERVER_ADDRESS,
@@ -299,13 +328,17 @@ impl Shared {
         &self,
         operation: Operation,
         name: &'static str,
-        namespace: StringValue,
+        namespace: Option<StringValue>,
         failure: Option<Failure>,
         series: &mut SeriesCache,
     ) {
         let Some(failure) = failure else {
             let bound = series.get_or_insert_with(
-                |(n, ns)| *n == name && ns.as_str() == namespace.as_str(),
+                |(n, ns)| {
+                    *n == name
+                        && ns.as_ref().map(StringValue::as_str)
+                            == namespace.as_ref().map(StringValue::as_str)
+                },
                 || {
                     let attributes = self.metric_attributes(name, namespace.clone(), None);
                     ((name, namespace.clone()), self.recorder.bind(&attributes))
@@ -322,7 +355,7 @@ impl Shared {
         &self,
         mut operation: Operation,
         name: &'static str,
-        namespace: StringValue,
+        namespace: Option<StringValue>,
         failure: Failure,
     ) {
         let attributes = self.metric_attributes(name, namespace, Some(&failure));
@@ -334,13 +367,15 @@ impl Shared {
     fn metric_attributes(
         &self,
         name: &'static str,
-        namespace: StringValue,
+        namespace: Option<StringValue>,
         failure: Option<&Failure>,
     ) -> MetricAttributes {
         let mut attributes = MetricAttributes::new();
         attributes.push(KeyValue::new(DB_SYSTEM_NAME, REDIS));
         attributes.push(KeyValue::new(DB_OPERATION_NAME, name));
-        attributes.push(KeyValue::new(DB_NAMESPACE, OtelValue::String(namespace)));
+        if let Some(namespace) = namespace {
+            attributes.push(KeyValue::new(DB_NAMESPACE, OtelValue::String(namespace)));
+        }
         if let Some(address) = &self.server_address {
             attributes.push(KeyValue::new(
                 SERVER_ADDRESS,
@@ -375,9 +410,13 @@ const CANCELLED: &str = "cancelled";
 /// `cancelled` and records that in `db.client.operation.duration` too, so timed-out calls
 /// stay in the latency metric.
 struct InFlight<'a> {
-    active: Option<(Operation, StringValue)>,
+    active: Option<(Operation, Option<StringValue>)>,
     shared: &'a Shared,
     name: &'static str,
+    /// The database switch (`SELECT`) the call holds, settled with its outcome.
+    select: Option<PendingSelect>,
+    /// A single command (not a pipeline): an error reply means a `SELECT` was refused.
+    single: bool,
 }
 
 impl<'a> InFlight<'a> {
@@ -385,17 +424,24 @@ impl<'a> InFlight<'a> {
         shared: &'a Shared,
         operation: Operation,
         name: &'static str,
-        namespace: StringValue,
+        namespace: Option<StringValue>,
+        select: Option<PendingSelect>,
+        single: bool,
     ) -> Self {
         Self {
             active: Some((operation, namespace)),
             shared,
             name,
+            select,
+            single,
         }
     }
 
     /// Ends the call with its outcome.
     fn finish(mut self, failure: Option<Failure>, series: &mut SeriesCache) {
+        if let Some(select) = self.select.take() {
+            select.settle(switch_outcome(failure.as_ref(), self.single));
+        }
         if let Some((operation, namespace)) = self.active.take() {
             self.shared
                 .finish(operation, self.name, namespace, failure, series);
@@ -405,6 +451,10 @@ impl<'a> InFlight<'a> {
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
+        if let Some(select) = self.select.take() {
+            // Sent or not, answered or not: unknown.
+            select.settle(SwitchOutcome::Uncertain);
+        }
         if let Some((operation, namespace)) = self.active.take() {
             let failure = Failure {
                 error_type: StringValue::from(CANCELLED),
@@ -427,16 +477,19 @@ where
 {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         let (name, argc) = command::of_cmd(cmd);
-        let namespace = self.namespace.get(self.inner.get_db());
+        let configured = self.inner.get_db();
+        let namespace = namespace_of(&mut self.namespace, &self.selected, configured);
+        let select = select::target_of(name, || command::second_arg(cmd))
+            .and_then(|target| self.selected.switch(target, configured));
         let shared: &'a Shared = &self.shared;
-        let mut operation = shared.start(name.name, &namespace, None);
+        let mut operation = shared.start(name.name, namespace.as_ref(), None);
         if shared.wants_query_text(&operation) {
             operation.set_attribute(query_text(command::obfuscated_single(name, argc)));
         }
         let reply = self.inner.req_packed_command(cmd);
         let series = &mut self.series;
         // Made before the future: dropped unpolled, the call is still measured as cancelled.
-        let in_flight = InFlight::new(shared, operation, name.name, namespace);
+        let in_flight = InFlight::new(shared, operation, name.name, namespace, select, true);
         Box::pin(async move {
             let result = reply.await;
             in_flight.finish(outcome::of_single(&result), series);
@@ -452,15 +505,18 @@ where
     ) -> RedisFuture<'a, Vec<Value>> {
         let transaction = pipeline.is_transaction();
         let name = command::batch_name(transaction, command::pipeline_commands(pipeline));
-        let namespace = self.namespace.get(self.inner.get_db());
+        let configured = self.inner.get_db();
+        let namespace = namespace_of(&mut self.namespace, &self.selected, configured);
+        let select = select::target_of_pipeline(pipeline)
+            .and_then(|target| self.selected.switch(target, configured));
         let shared: &'a Shared = &self.shared;
-        let mut operation = shared.start(name, &namespace, Some(pipeline.len()));
+        let mut operation = shared.start(name, namespace.as_ref(), Some(pipeline.len()));
         if shared.wants_query_text(&operation) {
             operation.set_attribute(query_text(command::obfuscated_pipeline(pipeline)));
         }
         let reply = self.inner.req_packed_commands(pipeline, offset, count);
         let series = &mut self.series;
-        let in_flight = InFlight::new(shared, operation, name, namespace);
+        let in_flight = InFlight::new(shared, operation, name, namespace, select, false);
         Box::pin(async move {
             let result = reply.await;
             in_flight.finish(outcome::of_pipeline(&result, transaction), series);
@@ -475,17 +531,23 @@ where
 
 impl<C: redis::ConnectionLike> redis::ConnectionLike for InstrumentedConnection<C> {
     fn req_packed_command(&mut self, cmd: &[u8]) -> RedisResult<Value> {
-        let (name, argc) = match PackedCommands::new(cmd).next() {
-            Some(command) => (command.name, command.argc),
-            None => (CommandName::UNKNOWN, 0),
+        let (name, argc, second) = match PackedCommands::new(cmd).next() {
+            Some(command) => (command.name, command.argc, command.second),
+            None => (CommandName::UNKNOWN, 0, None),
         };
-        let namespace = self.namespace.get(self.inner.get_db());
-        let mut operation = self.shared.start(name.name, &namespace, None);
+        let configured = self.inner.get_db();
+        let namespace = namespace_of(&mut self.namespace, &self.selected, configured);
+        let select = select::target_of(name, || second)
+            .and_then(|target| self.selected.switch(target, configured));
+        let mut operation = self.shared.start(name.name, namespace.as_ref(), None);
         if self.shared.wants_query_text(&operation) {
             operation.set_attribute(query_text(command::obfuscated_single(name, argc)));
         }
         let result = self.inner.req_packed_command(cmd);
         let failure = outcome::of_single(&result);
+        if let Some(select) = select {
+            select.settle(switch_outcome(failure.as_ref(), true));
+        }
         self.shared
             .finish(operation, name.name, namespace, failure, &mut self.series);
         result
@@ -513,13 +575,19 @@ impl<C: redis::ConnectionLike> redis::ConnectionLike for InstrumentedConnection<
             .take(batch)
             .map(|command| command.name);
         let name = command::batch_name(transaction, commands);
-        let namespace = self.namespace.get(self.inner.get_db());
-        let mut operation = self.shared.start(name, &namespace, Some(batch));
+        let configured = self.inner.get_db();
+        let namespace = namespace_of(&mut self.namespace, &self.selected, configured);
+        let select = select::target_of_packed(cmd)
+            .and_then(|target| self.selected.switch(target, configured));
+        let mut operation = self.shared.start(name, namespace.as_ref(), Some(batch));
         if self.shared.wants_query_text(&operation) {
             operation.set_attribute(query_text(command::obfuscated_packed(cmd)));
         }
         let result = self.inner.req_packed_commands(cmd, offset, count);
         let failure = outcome::of_pipeline(&result, transaction);
+        if let Some(select) = select {
+            select.settle(switch_outcome(failure.as_ref(), false));
+        }
         self.shared
             .finish(operation, name, namespace, failure, &mut self.series);
         result
@@ -527,13 +595,19 @@ impl<C: redis::ConnectionLike> redis::ConnectionLike for InstrumentedConnection<
 
     fn req_command(&mut self, cmd: &Cmd) -> RedisResult<Value> {
         let (name, argc) = command::of_cmd(cmd);
-        let namespace = self.namespace.get(self.inner.get_db());
-        let mut operation = self.shared.start(name.name, &namespace, None);
+        let configured = self.inner.get_db();
+        let namespace = namespace_of(&mut self.namespace, &self.selected, configured);
+        let select = select::target_of(name, || command::second_arg(cmd))
+            .and_then(|target| self.selected.switch(target, configured));
+        let mut operation = self.shared.start(name.name, namespace.as_ref(), None);
         if self.shared.wants_query_text(&operation) {
             operation.set_attribute(query_text(command::obfuscated_single(name, argc)));
         }
         let result = self.inner.req_command(cmd);
         let failure = outcome::of_single(&result);
+        if let Some(select) = select {
+            select.settle(switch_outcome(failure.as_ref(), true));
+        }
         self.shared
             .finish(operation, name.name, namespace, failure, &mut self.series);
         result

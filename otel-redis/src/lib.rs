@@ -6,6 +6,7 @@ mod command_names;
 mod connection;
 mod outcome;
 mod record;
+mod select;
 
 pub use builder::{Builder, QueryTextMode, RedisInstrumentation, RedisInstrumentationBuilder};
 pub use connection::InstrumentedConnection;

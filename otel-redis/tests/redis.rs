@@ -769,3 +769,261 @@ fn sync_connection_commands_pipeline_and_transaction() {
     assert_eq!(gets.len(), 2);
     assert_eq!(attr(&gets[0], DB_QUERY_TEXT), Some(&Value::from("GET ?")));
 }
+
+/// The spans `telemetry` exported, in start order, as (name, `db.namespace`).
+fn names_and_namespaces(telemetry: &TestTelemetry) -> Vec<(String, Option<String>)> {
+    let mut spans = telemetry.spans();
+    spans.sort_by_key(|span| span.start_time);
+    spans
+        .iter()
+        .map(|span| {
+            (
+                span.name.to_string(),
+                attr(span, DB_NAMESPACE).map(|v| v.as_str().into_owned()),
+            )
+        })
+        .collect()
+}
+
+fn at(name: &str, namespace: Option<&str>) -> (String, Option<String>) {
+    (name.to_owned(), namespace.map(str::to_owned))
+}
+
+/// `db.namespace` follows a `SELECT` sent through the wrapper, on the wrapper and on its clones
+/// (they share the server connection); a refused `SELECT` changes nothing; a `SELECT` inside a
+/// pipeline counts once the pipeline succeeded.
+#[tokio::test]
+async fn select_through_a_multiplexed_wrapper_sets_db_namespace() {
+    let telemetry = TestTelemetry::new();
+    let client = client();
+    let mut con = multiplexed(&telemetry, &client, QueryTextMode::Off).await;
+    let mut clone = con.clone();
+    let key = format!("{}k", unique_prefix("select"));
+
+    let () = redis::cmd("SELECT")
+        .arg(3)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let () = clone.set(&key, "in three").await.unwrap();
+    let refused = redis::cmd("SELECT")
+        .arg(100_000)
+        .query_async::<()>(&mut con)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("ERR"));
+    let value: String = con.get(&key).await.unwrap();
+    assert_eq!(value, "in three");
+    // The key really is in database 3.
+    let mut direct = redis::Client::open("redis://127.0.0.1:6379/3")
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let there: Option<String> = direct.get(&key).await.unwrap();
+    assert_eq!(there.as_deref(), Some("in three"));
+    let () = redis::pipe()
+        .del(&key)
+        .ignore()
+        .cmd("SELECT")
+        .arg(5)
+        .ignore()
+        .query_async(&mut clone)
+        .await
+        .unwrap();
+    let gone: Option<String> = con.get(&key).await.unwrap();
+    assert_eq!(gone, None);
+    let () = redis::cmd("select")
+        .arg(0)
+        .query_async(&mut clone)
+        .await
+        .unwrap();
+    let _: bool = con.exists(&key).await.unwrap();
+
+    assert_eq!(
+        names_and_namespaces(&telemetry),
+        [
+            at("SELECT", Some("0")),
+            at("SET", Some("3")),
+            at("SELECT", Some("3")),
+            at("GET", Some("3")),
+            at("PIPELINE", Some("3")),
+            at("GET", Some("5")),
+            at("SELECT", Some("5")),
+            at("EXISTS", Some("0")),
+        ]
+    );
+    let metric = duration_metric(&telemetry);
+    let set = series_with(
+        &metric,
+        &[
+            KeyValue::new(DB_OPERATION_NAME, "SET"),
+            KeyValue::new(DB_NAMESPACE, "3"),
+        ],
+    );
+    assert_eq!(set.count, 1);
+    let gets: Vec<_> = metric
+        .series_matching(&[KeyValue::new(DB_OPERATION_NAME, "GET")])
+        .map(|s| s.attribute(DB_NAMESPACE).cloned())
+        .collect();
+    assert_eq!(gets.len(), 2, "one GET series per database");
+    assert!(gets.contains(&Some(Value::from("3"))) && gets.contains(&Some(Value::from("5"))));
+}
+
+/// A `SELECT` whose outcome is unknown (its future dropped before the reply) leaves
+/// `db.namespace` out until the next `SELECT` settles it.
+#[tokio::test]
+async fn a_select_with_an_unknown_outcome_leaves_db_namespace_out() {
+    let telemetry = TestTelemetry::new();
+    let client = client();
+    let mut con = multiplexed(&telemetry, &client, QueryTextMode::Off).await;
+    let key = format!("{}list", unique_prefix("select-unknown"));
+
+    // The pipeline blocks in BLPOP for 0.5 s; the caller gives up after 50 ms.
+    let mut pipe = redis::pipe();
+    pipe.cmd("SELECT").arg(3).ignore().blpop(&key, 0.5);
+    let timed_out = tokio::time::timeout(
+        Duration::from_millis(50),
+        pipe.query_async::<Option<(String, String)>>(&mut con),
+    )
+    .await;
+    assert!(timed_out.is_err());
+    let _: String = redis::cmd("PING").query_async(&mut con).await.unwrap();
+    let () = redis::cmd("SELECT")
+        .arg(0)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let _: String = redis::cmd("PING").query_async(&mut con).await.unwrap();
+
+    assert_eq!(
+        names_and_namespaces(&telemetry),
+        [
+            at("PIPELINE", Some("0")),
+            at("PING", None),
+            at("SELECT", None),
+            at("PING", Some("0")),
+        ]
+    );
+    let pings: Vec<_> = duration_metric(&telemetry)
+        .series_matching(&[KeyValue::new(DB_OPERATION_NAME, "PING")])
+        .map(|s| s.attribute(DB_NAMESPACE).cloned())
+        .collect();
+    assert_eq!(pings.len(), 2);
+    assert!(pings.contains(&None) && pings.contains(&Some(Value::from("0"))));
+}
+
+/// A connection manager reconnects (unseen by the wrapper) to the database it was configured
+/// with: after a `SELECT` of another database `db.namespace` is left out rather than guessed,
+/// and a `SELECT` of the configured one brings it back, for every clone.
+#[tokio::test]
+async fn connection_manager_select_of_another_database_leaves_db_namespace_out() {
+    let telemetry = TestTelemetry::new();
+    let client = client();
+    let manager = ConnectionManager::new(client.clone()).await.unwrap();
+    let instrumentation = RedisInstrumentation::builder()
+        .with_tracer_provider(telemetry.tracer_provider().clone())
+        .with_metrics(telemetry.metrics().clone())
+        .with_client(&client)
+        .build();
+    let mut con = instrumentation.wrap(manager);
+    let mut clone = con.clone();
+    let key = format!("{}k", unique_prefix("manager-select"));
+
+    let () = redis::cmd("SELECT")
+        .arg(2)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let () = clone.set(&key, "x").await.unwrap();
+    let _: i64 = con.del(&key).await.unwrap();
+    let () = redis::cmd("SELECT")
+        .arg(0)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let _: bool = clone.exists(&key).await.unwrap();
+
+    assert_eq!(
+        names_and_namespaces(&telemetry),
+        [
+            at("SELECT", Some("0")),
+            at("SET", None),
+            at("DEL", None),
+            at("SELECT", None),
+            at("EXISTS", Some("0")),
+        ]
+    );
+    let set: Vec<_> = duration_metric(&telemetry)
+        .series_matching(&[KeyValue::new(DB_OPERATION_NAME, "SET")])
+        .map(|s| s.attribute(DB_NAMESPACE).cloned())
+        .collect();
+    assert_eq!(set, [None]);
+}
+
+/// A sync connection follows `SELECT` (single, in a pipeline); a wrapped `redis::Client`, which
+/// opens a connection per call, does not carry a `SELECT` over, and neither does its
+/// `db.namespace`.
+#[test]
+fn sync_connection_follows_select_and_a_client_keeps_its_database() {
+    let telemetry = TestTelemetry::new();
+    let client = client();
+    let instrumentation = RedisInstrumentation::builder()
+        .with_tracer_provider(telemetry.tracer_provider().clone())
+        .with_metrics(telemetry.metrics().clone())
+        .with_client(&client)
+        .build();
+    let mut con = instrumentation.wrap(client.get_connection().unwrap());
+    let key = format!("{}k", unique_prefix("sync-select"));
+
+    let () = redis::cmd("SELECT").arg(4).query(&mut con).unwrap();
+    let () = con.set(&key, "in four").unwrap();
+    let (value,): (Option<String>,) = redis::pipe()
+        .get(&key)
+        .cmd("SELECT")
+        .arg(6)
+        .ignore()
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(value.as_deref(), Some("in four"));
+    let _: bool = con.exists(&key).unwrap();
+    let (deleted,): (i64,) = redis::pipe()
+        .atomic()
+        .cmd("SELECT")
+        .arg(4)
+        .ignore()
+        .del(&key)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(deleted, 1);
+    let _: bool = con.exists(&key).unwrap();
+    assert_eq!(
+        names_and_namespaces(&telemetry),
+        [
+            at("SELECT", Some("0")),
+            at("SET", Some("4")),
+            at("PIPELINE", Some("4")),
+            at("EXISTS", Some("6")),
+            at("MULTI", Some("6")),
+            at("EXISTS", Some("4")),
+        ]
+    );
+
+    let per_call = TestTelemetry::new();
+    let mut client_con = RedisInstrumentation::builder()
+        .with_tracer_provider(per_call.tracer_provider().clone())
+        .with_metrics(per_call.metrics().clone())
+        .build()
+        .wrap(client.clone());
+    let () = redis::cmd("SELECT").arg(7).query(&mut client_con).unwrap();
+    let () = client_con.set(&key, "in zero").unwrap();
+    // The key landed in database 0: the SELECT went to a connection closed since.
+    let mut plain = client.get_connection().unwrap();
+    let there: Option<String> = plain.get(&key).unwrap();
+    assert_eq!(there.as_deref(), Some("in zero"));
+    let _: i64 = plain.del(&key).unwrap();
+    assert_eq!(
+        names_and_namespaces(&per_call),
+        [at("SELECT", Some("0")), at("SET", Some("0"))]
+    );
+}
