@@ -879,11 +879,13 @@ async fn a_select_with_an_unknown_outcome_leaves_db_namespace_out() {
     let mut con = multiplexed(&telemetry, &client, QueryTextMode::Off).await;
     let key = format!("{}list", unique_prefix("select-unknown"));
 
-    // The pipeline blocks in BLPOP for 0.5 s; the caller gives up after 50 ms.
+    // The pipeline blocks in BLPOP for 0.1 s; the caller gives up after 20 ms. The PING
+    // that follows waits behind the BLPOP on the shared connection: 0.1 s stays well within
+    // the connection's response timeout.
     let mut pipe = redis::pipe();
-    pipe.cmd("SELECT").arg(3).ignore().blpop(&key, 0.5);
+    pipe.cmd("SELECT").arg(3).ignore().blpop(&key, 0.1);
     let timed_out = tokio::time::timeout(
-        Duration::from_millis(50),
+        Duration::from_millis(20),
         pipe.query_async::<Option<(String, String)>>(&mut con),
     )
     .await;
