@@ -94,6 +94,30 @@ async fn worker(queue: &str, parent: ConsumerParent) -> Worker {
     }
 }
 
+/// A consumer on its own connection, on a fresh auto-delete `queue`, its spans going to
+/// `provider`. Keep the connection bound for as long as the consumer is used.
+async fn consumer_on(
+    provider: &opentelemetry_sdk::trace::SdkTracerProvider,
+    queue: &str,
+) -> (lapin::Connection, InstrumentedConsumer) {
+    let connection = connect().await;
+    let channel = InstrumentedChannel::builder(connection.create_channel().await.unwrap())
+        .with_tracer_provider(provider.clone())
+        .with_server("127.0.0.1", 5672)
+        .build();
+    declare(channel.get_ref(), queue).await;
+    let consumer = channel
+        .basic_consume(
+            queue.into(),
+            "worker".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    (connection, consumer)
+}
+
 async fn declare(channel: &Channel, queue: &str) {
     channel
         .queue_declare(
@@ -951,21 +975,7 @@ async fn rule_sampler_rules_decide_pushed_messages() {
             )
             .with_simple_exporter(exporter.clone())
             .build();
-        let connection = connect().await;
-        let channel = InstrumentedChannel::builder(connection.create_channel().await.unwrap())
-            .with_tracer_provider(provider.clone())
-            .with_server("127.0.0.1", 5672)
-            .build();
-        declare(channel.get_ref(), &queue).await;
-        let mut consumer = channel
-            .basic_consume(
-                queue.as_str().into(),
-                "worker".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
+        let (_connection, mut consumer) = consumer_on(&provider, &queue).await;
         // The producer samples its trace.
         let (producer_telemetry, producer, _producer_connection) =
             separate_producer(test_telemetry()).await;
@@ -1027,21 +1037,7 @@ async fn tail_mode_exports_a_failed_processing_when_it_is_settled() {
         .with_sampler(TailSampler::new(Sampler::AlwaysOff))
         .with_span_processor(tail)
         .build();
-    let connection = connect().await;
-    let channel = InstrumentedChannel::builder(connection.create_channel().await.unwrap())
-        .with_tracer_provider(provider.clone())
-        .with_server("127.0.0.1", 5672)
-        .build();
-    declare(channel.get_ref(), &queue).await;
-    let mut consumer = channel
-        .basic_consume(
-            queue.as_str().into(),
-            "worker".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let (_connection, mut consumer) = consumer_on(&provider, &queue).await;
     let (producer_telemetry, producer, _producer_connection) =
         separate_producer(test_telemetry()).await;
     publish(&producer, &queue, b"job").await;
