@@ -45,6 +45,20 @@ async fn multiplexed(
         .build()
 }
 
+/// A `ConnectionManager` of `client`, wrapped through `RedisInstrumentation::wrap`.
+async fn managed(
+    telemetry: &TestTelemetry,
+    client: &redis::Client,
+) -> InstrumentedConnection<ConnectionManager> {
+    let manager = ConnectionManager::new(client.clone()).await.unwrap();
+    RedisInstrumentation::builder()
+        .with_tracer_provider(telemetry.tracer_provider().clone())
+        .with_metrics(telemetry.metrics().clone())
+        .with_client(client)
+        .build()
+        .wrap(manager)
+}
+
 /// A loopback port nobody listens on.
 fn closed_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -571,13 +585,7 @@ async fn obfuscated_query_text_and_subcommands() {
 async fn connection_manager_clones_record_alike() {
     let telemetry = TestTelemetry::new();
     let client = client();
-    let manager = ConnectionManager::new(client.clone()).await.unwrap();
-    let instrumentation = RedisInstrumentation::builder()
-        .with_tracer_provider(telemetry.tracer_provider().clone())
-        .with_metrics(telemetry.metrics().clone())
-        .with_client(&client)
-        .build();
-    let mut con = instrumentation.wrap(manager);
+    let mut con = managed(&telemetry, &client).await;
     let mut clone = con.clone();
     let key = format!("{}n", unique_prefix("manager"));
 
@@ -922,13 +930,7 @@ async fn a_select_with_an_unknown_outcome_leaves_db_namespace_out() {
 async fn connection_manager_select_of_another_database_leaves_db_namespace_out() {
     let telemetry = TestTelemetry::new();
     let client = client();
-    let manager = ConnectionManager::new(client.clone()).await.unwrap();
-    let instrumentation = RedisInstrumentation::builder()
-        .with_tracer_provider(telemetry.tracer_provider().clone())
-        .with_metrics(telemetry.metrics().clone())
-        .with_client(&client)
-        .build();
-    let mut con = instrumentation.wrap(manager);
+    let mut con = managed(&telemetry, &client).await;
     let mut clone = con.clone();
     let key = format!("{}k", unique_prefix("manager-select"));
 
