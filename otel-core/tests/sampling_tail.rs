@@ -271,3 +271,49 @@ impl std::io::Write for LogWriter {
         Ok(())
     }
 }
+
+/// Two local roots of one trace in flight at once (a caller's parallel requests to this
+/// service): each is decided with its own spans, whichever ends first.
+#[test]
+fn local_roots_of_one_trace_are_decided_apart() {
+    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceState};
+
+    let (provider, exporter, stats) = pipeline_with_ratio(TailConfig::new(), 0.0);
+    let tracer = provider.tracer("svc");
+    // The caller's (remote, unsampled) span, parent of both requests.
+    let caller = opentelemetry::Context::new().with_remote_span_context(SpanContext::new(
+        TraceId::from(0x4bf9_u128),
+        SpanId::from(0x00f0_u64),
+        TraceFlags::default(),
+        true,
+        TraceState::NONE,
+    ));
+    let request = |name: &'static str| {
+        let root = tracer
+            .span_builder(name)
+            .with_kind(SpanKind::Server)
+            .start_with_context(&tracer, &caller);
+        opentelemetry::Context::new().with_span(root)
+    };
+    let a = request("GET /a");
+    let b = request("GET /b");
+    tracer.start_with_context("SELECT a", &a).end();
+    let mut failing = tracer.start_with_context("SELECT b", &b);
+    failing.set_status(Status::error("deadlock"));
+    failing.end();
+    // A ends first, with nothing notable: it must not take B's spans with it.
+    a.span().end();
+    b.span().end();
+
+    let mut names: Vec<String> = exporter
+        .get_finished_spans()
+        .unwrap()
+        .iter()
+        .map(|s| s.name.to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["GET /b", "SELECT b"]);
+    assert_eq!(stats.traces_kept(), 1);
+    assert_eq!(stats.traces_discarded(), 1);
+    assert_eq!(stats.spans_buffered(), 0);
+}

@@ -7,8 +7,9 @@
 //!   records its attributes, events, status and timing, but stays *not sampled* (the W3C
 //!   `sampled` flag sent downstream is still the head sampler's decision);
 //! * [`TailSpanProcessor`] wraps the exporting processor. Sampled spans pass straight through.
-//!   Recorded-only spans are buffered per trace id until the **local root** (the span of the
-//!   trace that started in this process: no parent, or a remote parent) ends. Then the whole
+//!   Recorded-only spans are buffered per local trace (trace id and local root, which each
+//!   span's start records) until the **local root** (the span of the trace that started in
+//!   this process: no parent, or a remote parent) ends. Then the whole
 //!   local part is exported if any of its spans ended with status `Error` or ran longer than
 //!   its threshold — a fixed [`TailConfig::with_slow_threshold`], or the operation's p99 from a
 //!   [`P99Source`] — and discarded otherwise.
@@ -592,7 +593,13 @@ struct LocalTrace {
 }
 
 struct Shard {
-    traces: HashMap<TraceId, LocalTrace>,
+    /// Open local traces, by trace id and local root span id: two local roots of one trace
+    /// in flight at once (parallel requests of one caller, messages of one producer) are
+    /// decided apart.
+    traces: HashMap<(TraceId, SpanId), LocalTrace>,
+    /// The local root of each recording span in flight that has a local parent, recorded
+    /// at its start (a span learns only its parent, not its root).
+    roots: HashMap<SpanId, (SpanId, Instant)>,
     last_sweep: Instant,
 }
 
@@ -965,6 +972,7 @@ impl<P: SpanProcessor> TailSpanProcessor<P> {
                     .map(|_| {
                         Mutex::new(Shard {
                             traces: HashMap::new(),
+                            roots: HashMap::new(),
                             last_sweep: now,
                         })
                     })
@@ -1062,9 +1070,16 @@ impl<P: SpanProcessor> TailSpanProcessor<P> {
             }
             false
         });
+        // Spans started and never ended.
+        shard
+            .roots
+            .retain(|_, (_, started)| now.duration_since(*started) <= max_age);
         // A burst leaves a large table behind: give the memory back once it is mostly empty.
         if shard.traces.capacity() > 64 && shard.traces.len() < shard.traces.capacity() / 4 {
             shard.traces.shrink_to(shard.traces.len() * 2);
+        }
+        if shard.roots.capacity() > 64 && shard.roots.len() < shard.roots.capacity() / 4 {
+            shard.roots.shrink_to(shard.roots.len() * 2);
         }
         shard.last_sweep = now;
     }
@@ -1101,7 +1116,32 @@ impl<P: SpanProcessor> TailSpanProcessor<P> {
 
 impl<P: SpanProcessor> SpanProcessor for TailSpanProcessor<P> {
     fn on_start(&self, span: &mut Span, cx: &Context) {
+        use opentelemetry::trace::{Span as _, TraceContextExt as _};
         self.inner.on_start(span, cx);
+        let (trace_id, span_id) = {
+            let sc = span.span_context();
+            if sc.is_sampled() || !span.is_recording() {
+                return;
+            }
+            (sc.trace_id(), sc.span_id())
+        };
+        let parent = cx.span();
+        let parent = parent.span_context();
+        if !parent.is_valid() || parent.is_remote() {
+            // A local root: its own id keys its local trace.
+            return;
+        }
+        let parent_id = parent.span_id();
+        let mut shard = self.shard(trace_id);
+        // The parent's root, or the parent itself when it is a root (roots are not listed).
+        let root = shard
+            .roots
+            .get(&parent_id)
+            .map_or(parent_id, |(root, _)| *root);
+        // Bounded like the buffer: past it, the span's root falls back to its parent.
+        if shard.roots.len() < self.shared.config.max_spans {
+            shard.roots.insert(span_id, (root, Instant::now()));
+        }
     }
 
     fn on_end(&self, span: SpanData) {
@@ -1120,8 +1160,17 @@ impl<P: SpanProcessor> SpanProcessor for TailSpanProcessor<P> {
             if now.duration_since(shard.last_sweep) > s.config.max_age / 2 {
                 self.sweep(&mut shard, now, &mut aged);
             }
+            let root = if local_root {
+                span.span_context.span_id()
+            } else {
+                shard
+                    .roots
+                    .remove(&span.span_context.span_id())
+                    .map_or(span.parent_span_id, |(root, _)| root)
+            };
+            let key = (trace_id, root);
             if local_root {
-                let mut t = shard.traces.remove(&trace_id).unwrap_or(LocalTrace {
+                let mut t = shard.traces.remove(&key).unwrap_or(LocalTrace {
                     spans: Vec::new(),
                     keep: false,
                     opened: now,
@@ -1132,7 +1181,7 @@ impl<P: SpanProcessor> SpanProcessor for TailSpanProcessor<P> {
                 Some(t)
             } else {
                 let full = s.buffered.load(Ordering::Relaxed) >= s.config.max_spans;
-                match shard.traces.get_mut(&trace_id) {
+                match shard.traces.get_mut(&key) {
                     Some(t) => {
                         t.keep |= notable;
                         if full {
@@ -1148,7 +1197,7 @@ impl<P: SpanProcessor> SpanProcessor for TailSpanProcessor<P> {
                     None => {
                         s.buffered.fetch_add(1, Ordering::Relaxed);
                         shard.traces.insert(
-                            trace_id,
+                            key,
                             LocalTrace {
                                 spans: vec![span],
                                 keep: notable,
