@@ -317,3 +317,66 @@ fn local_roots_of_one_trace_are_decided_apart() {
     assert_eq!(stats.traces_discarded(), 1);
     assert_eq!(stats.spans_buffered(), 0);
 }
+
+/// A span that starts after its parent ended (work the parent spawned and did not wait for)
+/// still belongs to the parent's local root.
+#[test]
+fn a_child_started_after_its_parent_ended_joins_the_local_trace() {
+    let (provider, exporter, stats) = pipeline_with_ratio(TailConfig::new(), 0.0);
+    let tracer = provider.tracer("svc");
+    let root = opentelemetry::Context::new().with_span(
+        tracer
+            .span_builder("GET /jobs")
+            .with_kind(SpanKind::Server)
+            .start(&tracer),
+    );
+    let child =
+        opentelemetry::Context::new().with_span(tracer.start_with_context("enqueue", &root));
+    child.span().end();
+    let mut late = tracer.start_with_context("run job", &child);
+    late.set_status(Status::error("failed"));
+    late.end();
+    root.span().end();
+
+    let mut names: Vec<String> = exporter
+        .get_finished_spans()
+        .unwrap()
+        .iter()
+        .map(|s| s.name.to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["GET /jobs", "enqueue", "run job"]);
+    assert_eq!(stats.spans_buffered(), 0);
+}
+
+/// Work a request spawned and did not wait for, starting after the request's span ended,
+/// is a local trace of its own: decided when it ends, not left waiting for a root that has
+/// ended.
+#[test]
+fn work_started_after_its_local_root_ended_is_decided_on_its_own() {
+    let (provider, exporter, stats) = pipeline_with_ratio(TailConfig::new(), 0.0);
+    let tracer = provider.tracer("svc");
+    let root = opentelemetry::Context::new().with_span(
+        tracer
+            .span_builder("POST /orders")
+            .with_kind(SpanKind::Server)
+            .start(&tracer),
+    );
+    root.span().end();
+    let spawned =
+        opentelemetry::Context::new().with_span(tracer.start_with_context("send mail", &root));
+    let mut smtp = tracer.start_with_context("SMTP", &spawned);
+    smtp.set_status(Status::error("refused"));
+    smtp.end();
+    spawned.span().end();
+
+    let mut names: Vec<String> = exporter
+        .get_finished_spans()
+        .unwrap()
+        .iter()
+        .map(|s| s.name.to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["SMTP", "send mail"]);
+    assert_eq!(stats.spans_buffered(), 0);
+}

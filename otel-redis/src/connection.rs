@@ -247,13 +247,22 @@ fn namespace_of(
 }
 
 /// How the database switch in a call (a `SELECT`) went, from the call's failure: a single
-/// command refused by the server switched nothing; any other failure leaves it unknown.
-fn switch_outcome(failure: Option<&Failure>, single: bool) -> SwitchOutcome {
+/// command refused by the server switched nothing; any other failure leaves it unknown, and
+/// so does a success that does not say the switch ran (`definite` false: a transaction,
+/// whose `EXEC` a `WATCH` may have aborted with a nil reply, or a command answered `QUEUED`
+/// inside a `MULTI` sent by hand).
+fn switch_outcome(failure: Option<&Failure>, single: bool, definite: bool) -> SwitchOutcome {
     match failure {
-        None => SwitchOutcome::Applied,
+        None if definite => SwitchOutcome::Applied,
+        None => SwitchOutcome::Uncertain,
         Some(failure) if single && failure.status_code.is_some() => SwitchOutcome::Refused,
         Some(_) => SwitchOutcome::Uncertain,
     }
+}
+
+/// A reply saying the command was only queued (inside `MULTI`), not run.
+fn queued(result: &RedisResult<Value>) -> bool {
+    matches!(result, Ok(Value::SimpleString(s)) if s == "QUEUED")
 }
 
 impl NamespaceCache {
@@ -437,10 +446,10 @@ impl<'a> InFlight<'a> {
         }
     }
 
-    /// Ends the call with its outcome.
-    fn finish(mut self, failure: Option<Failure>, series: &mut SeriesCache) {
+    /// Ends the call with its outcome (`definite`: see [`switch_outcome`]).
+    fn finish(mut self, failure: Option<Failure>, definite: bool, series: &mut SeriesCache) {
         if let Some(select) = self.select.take() {
-            select.settle(switch_outcome(failure.as_ref(), self.single));
+            select.settle(switch_outcome(failure.as_ref(), self.single, definite));
         }
         if let Some((operation, namespace)) = self.active.take() {
             self.shared
@@ -492,7 +501,7 @@ where
         let in_flight = InFlight::new(shared, operation, name.name, namespace, select, true);
         Box::pin(async move {
             let result = reply.await;
-            in_flight.finish(outcome::of_single(&result), series);
+            in_flight.finish(outcome::of_single(&result), !queued(&result), series);
             result
         })
     }
@@ -519,7 +528,11 @@ where
         let in_flight = InFlight::new(shared, operation, name, namespace, select, false);
         Box::pin(async move {
             let result = reply.await;
-            in_flight.finish(outcome::of_pipeline(&result, transaction), series);
+            in_flight.finish(
+                outcome::of_pipeline(&result, transaction),
+                !transaction,
+                series,
+            );
             result
         })
     }
@@ -546,7 +559,7 @@ impl<C: redis::ConnectionLike> redis::ConnectionLike for InstrumentedConnection<
         let result = self.inner.req_packed_command(cmd);
         let failure = outcome::of_single(&result);
         if let Some(select) = select {
-            select.settle(switch_outcome(failure.as_ref(), true));
+            select.settle(switch_outcome(failure.as_ref(), true, !queued(&result)));
         }
         self.shared
             .finish(operation, name.name, namespace, failure, &mut self.series);
@@ -586,7 +599,7 @@ impl<C: redis::ConnectionLike> redis::ConnectionLike for InstrumentedConnection<
         let result = self.inner.req_packed_commands(cmd, offset, count);
         let failure = outcome::of_pipeline(&result, transaction);
         if let Some(select) = select {
-            select.settle(switch_outcome(failure.as_ref(), false));
+            select.settle(switch_outcome(failure.as_ref(), false, !transaction));
         }
         self.shared
             .finish(operation, name, namespace, failure, &mut self.series);
@@ -606,7 +619,7 @@ impl<C: redis::ConnectionLike> redis::ConnectionLike for InstrumentedConnection<
         let result = self.inner.req_command(cmd);
         let failure = outcome::of_single(&result);
         if let Some(select) = select {
-            select.settle(switch_outcome(failure.as_ref(), true));
+            select.settle(switch_outcome(failure.as_ref(), true, !queued(&result)));
         }
         self.shared
             .finish(operation, name.name, namespace, failure, &mut self.series);

@@ -1031,3 +1031,51 @@ fn sync_connection_follows_select_and_a_client_keeps_its_database() {
         [at("SELECT", Some("0")), at("SET", Some("0"))]
     );
 }
+
+/// A `SELECT` that may not have run leaves `db.namespace` out: one inside a transaction
+/// (a `WATCH` can abort its `EXEC` with a nil reply), and one only `QUEUED` inside a `MULTI`
+/// sent by hand, then discarded.
+#[tokio::test]
+async fn a_select_inside_a_transaction_leaves_db_namespace_out() {
+    let telemetry = TestTelemetry::new();
+    let client = client();
+    let mut con = multiplexed(&telemetry, &client, QueryTextMode::Off).await;
+    let key = format!("{}k", unique_prefix("select-tx"));
+
+    let _: () = redis::pipe()
+        .atomic()
+        .cmd("SELECT")
+        .arg(3)
+        .ignore()
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let _: Option<String> = con.get(&key).await.unwrap();
+    let () = redis::cmd("SELECT")
+        .arg(0)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let () = redis::cmd("MULTI").query_async(&mut con).await.unwrap();
+    let queued: String = redis::cmd("SELECT")
+        .arg(3)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(queued, "QUEUED");
+    let () = redis::cmd("DISCARD").query_async(&mut con).await.unwrap();
+    let _: Option<String> = con.get(&key).await.unwrap();
+
+    assert_eq!(
+        names_and_namespaces(&telemetry),
+        [
+            at("MULTI SELECT", Some("0")),
+            at("GET", None),
+            at("SELECT", None),
+            at("MULTI", Some("0")),
+            at("SELECT", Some("0")),
+            at("DISCARD", None),
+            at("GET", None),
+        ]
+    );
+}

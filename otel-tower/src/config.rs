@@ -1223,8 +1223,9 @@ impl ConfigBuilder {
     /// [`TailSpanProcessor`](otel_core::sampling::tail::TailSpanProcessor) exists in the
     /// process ([`otel_core::sampling::tail::is_active`], as with
     /// `OTEL_CORE_TAIL_SAMPLING=true`): tail mode can keep the errors and slow calls of an
-    /// unsampled caller's request only if its server span exists. Setting it here decides
-    /// either way.
+    /// unsampled caller's request only if its server span exists. The check is process-wide:
+    /// a `TailSpanProcessor` on any provider (or a `TailStats` handle of one still held)
+    /// counts, so with several providers set it here. Setting it decides either way.
     ///
     /// The request still records its duration and runs in the caller's (unsampled)
     /// context, so everything below it is unsampled too. This is exactly what the

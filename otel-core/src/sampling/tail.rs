@@ -600,6 +600,10 @@ struct Shard {
     /// The local root of each recording span in flight that has a local parent, recorded
     /// at its start (a span learns only its parent, not its root).
     roots: HashMap<SpanId, (SpanId, Instant)>,
+    /// Local roots already decided, for a while: a span that starts under one (work the
+    /// request spawned and did not wait for) becomes a local root of its own instead of
+    /// waiting for a root that has ended.
+    decided: HashMap<SpanId, Instant>,
     last_sweep: Instant,
 }
 
@@ -973,6 +977,7 @@ impl<P: SpanProcessor> TailSpanProcessor<P> {
                         Mutex::new(Shard {
                             traces: HashMap::new(),
                             roots: HashMap::new(),
+                            decided: HashMap::new(),
                             last_sweep: now,
                         })
                     })
@@ -1070,10 +1075,13 @@ impl<P: SpanProcessor> TailSpanProcessor<P> {
             }
             false
         });
-        // Spans started and never ended.
+        // Spans started and never ended, and roots decided long ago.
         shard
             .roots
             .retain(|_, (_, started)| now.duration_since(*started) <= max_age);
+        shard
+            .decided
+            .retain(|_, at| now.duration_since(*at) <= max_age);
         // A burst leaves a large table behind: give the memory back once it is mostly empty.
         if shard.traces.capacity() > 64 && shard.traces.len() < shard.traces.capacity() / 4 {
             shard.traces.shrink_to(shard.traces.len() * 2);
@@ -1133,13 +1141,16 @@ impl<P: SpanProcessor> SpanProcessor for TailSpanProcessor<P> {
         }
         let parent_id = parent.span_id();
         let mut shard = self.shard(trace_id);
-        // The parent's root, or the parent itself when it is a root (roots are not listed).
-        let root = shard
-            .roots
-            .get(&parent_id)
-            .map_or(parent_id, |(root, _)| *root);
-        // Bounded like the buffer: past it, the span's root falls back to its parent.
-        if shard.roots.len() < self.shared.config.max_spans {
+        // The parent's root, or the parent itself when it is a root (roots are not listed);
+        // under a root already decided, the span is a root of its own.
+        let root = match shard.roots.get(&parent_id) {
+            Some((root, _)) => *root,
+            None if shard.decided.contains_key(&parent_id) => span_id,
+            None => parent_id,
+        };
+        // Bounded like the buffer (its share of `max_spans` per shard): past it, the span's
+        // root falls back to its parent.
+        if shard.roots.len() < (self.shared.config.max_spans / SHARDS).max(64) {
             shard.roots.insert(span_id, (root, Instant::now()));
         }
     }
@@ -1160,16 +1171,28 @@ impl<P: SpanProcessor> SpanProcessor for TailSpanProcessor<P> {
             if now.duration_since(shard.last_sweep) > s.config.max_age / 2 {
                 self.sweep(&mut shard, now, &mut aged);
             }
+            // A span's entry stays until its local root ends: children that start after it
+            // ended still find their root through it.
+            let span_id = span.span_context.span_id();
             let root = if local_root {
-                span.span_context.span_id()
+                span_id
             } else {
                 shard
                     .roots
-                    .remove(&span.span_context.span_id())
-                    .map_or(span.parent_span_id, |(root, _)| root)
+                    .get(&span_id)
+                    .map_or(span.parent_span_id, |(root, _)| *root)
             };
             let key = (trace_id, root);
-            if local_root {
+            // A span started under a decided root is its own local root (see `decided`).
+            if local_root || root == span_id {
+                if !shard.roots.is_empty() {
+                    shard.roots.retain(|_, (r, _)| *r != root);
+                }
+                // Bounded: when full, start afresh (spawned work starts soon after its root).
+                if shard.decided.len() >= (s.config.max_spans / SHARDS).max(64) {
+                    shard.decided.clear();
+                }
+                shard.decided.insert(root, now);
                 let mut t = shard.traces.remove(&key).unwrap_or(LocalTrace {
                     spans: Vec::new(),
                     keep: false,
