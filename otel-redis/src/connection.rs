@@ -248,8 +248,8 @@ fn namespace_of(
 
 /// How the database switch in a call (a `SELECT`) went, from the call's failure: a single
 /// command refused by the server switched nothing; any other failure leaves it unknown, and
-/// so does a success that does not say the switch ran (`definite` false: a transaction,
-/// whose `EXEC` a `WATCH` may have aborted with a nil reply, or a command answered `QUEUED`
+/// so does a success that does not say the switch ran (`definite` false: a transaction
+/// answered nil, as when a `WATCH` aborted its `EXEC`, or a command answered `QUEUED`
 /// inside a `MULTI` sent by hand).
 fn switch_outcome(failure: Option<&Failure>, single: bool, definite: bool) -> SwitchOutcome {
     match failure {
@@ -263,6 +263,13 @@ fn switch_outcome(failure: Option<&Failure>, single: bool, definite: bool) -> Sw
 /// A reply saying the command was only queued (inside `MULTI`), not run.
 fn queued(result: &RedisResult<Value>) -> bool {
     matches!(result, Ok(Value::SimpleString(s)) if s == "QUEUED")
+}
+
+/// Whether a pipeline's reply says its commands ran. A transaction whose `EXEC` a `WATCH`
+/// aborted answers nil, which redis-rs returns as one nil value; a transaction whose only
+/// kept reply is nil (a `GET` of a missing key) looks the same, and counts as unknown too.
+fn pipeline_ran(result: &RedisResult<Vec<Value>>, transaction: bool) -> bool {
+    !transaction || matches!(result, Ok(values) if !matches!(values.as_slice(), [Value::Nil]))
 }
 
 impl NamespaceCache {
@@ -530,7 +537,7 @@ where
             let result = reply.await;
             in_flight.finish(
                 outcome::of_pipeline(&result, transaction),
-                !transaction,
+                pipeline_ran(&result, transaction),
                 series,
             );
             result
@@ -599,7 +606,11 @@ impl<C: redis::ConnectionLike> redis::ConnectionLike for InstrumentedConnection<
         let result = self.inner.req_packed_commands(cmd, offset, count);
         let failure = outcome::of_pipeline(&result, transaction);
         if let Some(select) = select {
-            select.settle(switch_outcome(failure.as_ref(), false, !transaction));
+            select.settle(switch_outcome(
+                failure.as_ref(),
+                false,
+                pipeline_ran(&result, transaction),
+            ));
         }
         self.shared
             .finish(operation, name, namespace, failure, &mut self.series);

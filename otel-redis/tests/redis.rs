@@ -1032,17 +1032,30 @@ fn sync_connection_follows_select_and_a_client_keeps_its_database() {
     );
 }
 
-/// A `SELECT` that may not have run leaves `db.namespace` out: one inside a transaction
-/// (a `WATCH` can abort its `EXEC` with a nil reply), and one only `QUEUED` inside a `MULTI`
-/// sent by hand, then discarded.
+/// A `SELECT` that may not have run leaves `db.namespace` out: one inside a transaction a
+/// `WATCH` aborted (its `EXEC` answers nil), and one only `QUEUED` inside a `MULTI` sent by
+/// hand, then discarded. A transaction that ran applies its `SELECT`.
 #[tokio::test]
-async fn a_select_inside_a_transaction_leaves_db_namespace_out() {
+async fn a_select_inside_an_aborted_transaction_leaves_db_namespace_out() {
     let telemetry = TestTelemetry::new();
     let client = client();
     let mut con = multiplexed(&telemetry, &client, QueryTextMode::Off).await;
+    let mut other = client.get_multiplexed_async_connection().await.unwrap();
     let key = format!("{}k", unique_prefix("select-tx"));
 
-    let _: () = redis::pipe()
+    // WATCH, then the key changes elsewhere: the transaction is aborted.
+    let () = redis::cmd("WATCH")
+        .arg(&key)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let () = redis::cmd("SET")
+        .arg(&key)
+        .arg("changed")
+        .query_async(&mut other)
+        .await
+        .unwrap();
+    let aborted: Option<()> = redis::pipe()
         .atomic()
         .cmd("SELECT")
         .arg(3)
@@ -1050,6 +1063,7 @@ async fn a_select_inside_a_transaction_leaves_db_namespace_out() {
         .query_async(&mut con)
         .await
         .unwrap();
+    assert_eq!(aborted, None);
     let _: Option<String> = con.get(&key).await.unwrap();
     let () = redis::cmd("SELECT")
         .arg(0)
@@ -1066,9 +1080,16 @@ async fn a_select_inside_a_transaction_leaves_db_namespace_out() {
     let () = redis::cmd("DISCARD").query_async(&mut con).await.unwrap();
     let _: Option<String> = con.get(&key).await.unwrap();
 
+    let () = redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut other)
+        .await
+        .unwrap();
+
     assert_eq!(
         names_and_namespaces(&telemetry),
         [
+            at("WATCH", Some("0")),
             at("MULTI SELECT", Some("0")),
             at("GET", None),
             at("SELECT", None),
