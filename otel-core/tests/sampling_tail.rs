@@ -272,6 +272,18 @@ impl std::io::Write for LogWriter {
     }
 }
 
+/// The names of the spans `exporter` received, sorted.
+fn exported_names(exporter: &InMemorySpanExporter) -> Vec<String> {
+    let mut names: Vec<String> = exporter
+        .get_finished_spans()
+        .unwrap()
+        .iter()
+        .map(|s| s.name.to_string())
+        .collect();
+    names.sort();
+    names
+}
+
 /// Two local roots of one trace in flight at once (a caller's parallel requests to this
 /// service): each is decided with its own spans, whichever ends first.
 #[test]
@@ -305,13 +317,7 @@ fn local_roots_of_one_trace_are_decided_apart() {
     a.span().end();
     b.span().end();
 
-    let mut names: Vec<String> = exporter
-        .get_finished_spans()
-        .unwrap()
-        .iter()
-        .map(|s| s.name.to_string())
-        .collect();
-    names.sort();
+    let names = exported_names(&exporter);
     assert_eq!(names, ["GET /b", "SELECT b"]);
     assert_eq!(stats.traces_kept(), 1);
     assert_eq!(stats.traces_discarded(), 1);
@@ -338,13 +344,7 @@ fn a_child_started_after_its_parent_ended_joins_the_local_trace() {
     late.end();
     root.span().end();
 
-    let mut names: Vec<String> = exporter
-        .get_finished_spans()
-        .unwrap()
-        .iter()
-        .map(|s| s.name.to_string())
-        .collect();
-    names.sort();
+    let names = exported_names(&exporter);
     assert_eq!(names, ["GET /jobs", "enqueue", "run job"]);
     assert_eq!(stats.spans_buffered(), 0);
 }
@@ -370,13 +370,7 @@ fn work_started_after_its_local_root_ended_is_decided_on_its_own() {
     smtp.end();
     spawned.span().end();
 
-    let mut names: Vec<String> = exporter
-        .get_finished_spans()
-        .unwrap()
-        .iter()
-        .map(|s| s.name.to_string())
-        .collect();
-    names.sort();
+    let names = exported_names(&exporter);
     assert_eq!(names, ["SMTP", "send mail"]);
     assert_eq!(stats.spans_buffered(), 0);
 }
