@@ -118,6 +118,25 @@ async fn consumer_on(
     (connection, consumer)
 }
 
+/// Declares an exclusive, server-named queue (`amq.gen-…`); returns its name.
+async fn server_named_queue(channel: &Channel) -> String {
+    channel
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap()
+        .name()
+        .as_str()
+        .to_owned()
+}
+
 async fn declare(channel: &Channel, queue: &str) {
     channel
         .queue_declare(
@@ -1152,22 +1171,7 @@ async fn rpc_reply_queues_stay_out_of_metric_labels_and_span_names() {
         &client_telemetry,
     );
     declare(client.get_ref(), &request_queue).await;
-    let reply_queue = client
-        .get_ref()
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap()
-        .name()
-        .as_str()
-        .to_owned();
+    let reply_queue = server_named_queue(client.get_ref()).await;
     assert!(reply_queue.starts_with("amq.gen-"), "{reply_queue}");
     let mut replies = client
         .basic_consume(
@@ -1353,22 +1357,7 @@ async fn basic_get_on_a_server_named_queue_is_anonymous_not_the_default_exchange
     let telemetry = test_telemetry();
     let connection = connect().await;
     let channel = instrumented(connection.create_channel().await.unwrap(), &telemetry);
-    let queue = channel
-        .get_ref()
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap()
-        .name()
-        .as_str()
-        .to_owned();
+    let queue = server_named_queue(channel.get_ref()).await;
     assert!(queue.starts_with("amq.gen-"), "{queue}");
     for body in [b"one", b"two"] {
         channel

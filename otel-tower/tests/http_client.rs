@@ -448,13 +448,19 @@ impl reqwest_middleware::Middleware for CircuitOpen {
     }
 }
 
+/// A reqwest client whose every request goes through our middleware, then fails in
+/// [`CircuitOpen`] without reaching the network.
+fn circuit_open_client(t: &Telemetry) -> reqwest_middleware::ClientWithMiddleware {
+    reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(otel_tower::reqwest::OtelMiddleware::new(t.config().build()))
+        .with(CircuitOpen)
+        .build()
+}
+
 #[tokio::test]
 async fn reqwest_middleware_error_message_does_not_leak_redacted_url_values() {
     let t = Telemetry::new();
-    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(otel_tower::reqwest::OtelMiddleware::new(t.config().build()))
-        .with(CircuitOpen)
-        .build();
+    let client = circuit_open_client(&t);
     let url =
         reqwest::Url::parse("http://alice:hunter2@api.internal/u?X-Goog-Signature=s3cr3t").unwrap();
     let err = client
@@ -630,10 +636,7 @@ async fn reqwest_middlewares_on_both_sides_of_a_retry_count_apart() {
 #[tokio::test]
 async fn reqwest_url_full_keeps_the_fragment_and_redacts_credentials() {
     let t = Telemetry::new();
-    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(otel_tower::reqwest::OtelMiddleware::new(t.config().build()))
-        .with(CircuitOpen)
-        .build();
+    let client = circuit_open_client(&t);
     let url =
         reqwest::Url::parse("https://alice:hunter2@api.internal/u?sig=abc&x=1#part-2").unwrap();
     let _ = client
@@ -654,10 +657,7 @@ async fn reqwest_url_full_keeps_the_fragment_and_redacts_credentials() {
 #[tokio::test]
 async fn reqwest_very_long_url_keeps_its_attributes() {
     let t = Telemetry::new();
-    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(otel_tower::reqwest::OtelMiddleware::new(t.config().build()))
-        .with(CircuitOpen)
-        .build();
+    let client = circuit_open_client(&t);
     let padding = "a".repeat(70_000);
     let url = format!("http://[::1]:8080/search?q={padding}&sig=abc");
     let _ = client.get(&url).send().await;
