@@ -374,3 +374,131 @@ fn work_started_after_its_local_root_ended_is_decided_on_its_own() {
     assert_eq!(names, ["SMTP", "send mail"]);
     assert_eq!(stats.spans_buffered(), 0);
 }
+
+/// Work a request spawned before its span ended, and that outlives it, is decided as a
+/// local trace of its own when it ends, with the spans it opened after the request ended.
+#[test]
+fn work_spawned_before_its_local_root_ended_and_outliving_it_is_decided_on_its_own() {
+    let (provider, exporter, stats) = pipeline_with_ratio(TailConfig::new(), 0.0);
+    let tracer = provider.tracer("svc");
+    let root = opentelemetry::Context::new().with_span(
+        tracer
+            .span_builder("POST /orders")
+            .with_kind(SpanKind::Server)
+            .start(&tracer),
+    );
+    let spawned =
+        opentelemetry::Context::new().with_span(tracer.start_with_context("send mail", &root));
+    root.span().end();
+    let mut smtp = tracer.start_with_context("SMTP", &spawned);
+    smtp.set_status(Status::error("refused"));
+    smtp.end();
+    spawned.span().end();
+
+    assert_eq!(exported_names(&exporter), ["SMTP", "send mail"]);
+    assert_eq!(stats.spans_buffered(), 0);
+    assert_eq!(stats.traces_discarded(), 1); // the request alone
+    assert_eq!(stats.spans_evicted(), 0);
+}
+
+/// A local trace larger than the per-shard table of roots still finds the root of its deep
+/// spans: a grandchild's error keeps the whole local trace.
+#[test]
+fn a_deep_span_beyond_the_roots_table_still_joins_its_local_trace() {
+    let (provider, exporter, stats) =
+        pipeline_with_ratio(TailConfig::new().with_max_spans(1024), 0.0);
+    let tracer = provider.tracer("svc");
+    let root = opentelemetry::Context::new().with_span(
+        tracer
+            .span_builder("POST /import")
+            .with_kind(SpanKind::Server)
+            .start(&tracer),
+    );
+    let child = opentelemetry::Context::new().with_span(tracer.start_with_context("parse", &root));
+    // More spans than the table follows per shard (a quarter of the buffer): the last ones
+    // are not tracked, and neither is the grandchild.
+    for i in 0..300 {
+        tracer.start_with_context(format!("row {i}"), &root).end();
+    }
+    let mut grandchild = tracer.start_with_context("decode", &child);
+    grandchild.set_status(Status::error("bad row"));
+    grandchild.end();
+    child.span().end();
+    root.span().end();
+
+    assert_eq!(exporter.get_finished_spans().unwrap().len(), 303);
+    assert_eq!(stats.spans_buffered(), 0);
+    assert_eq!(stats.traces_kept(), 1);
+}
+
+/// With the buffer full, an error still marks its local trace: the root is exported.
+#[test]
+fn an_error_marks_its_trace_even_with_the_buffer_full() {
+    let (provider, exporter, stats) = pipeline_with_ratio(TailConfig::new().with_max_spans(1), 0.0);
+    let tracer = provider.tracer("svc");
+    let a = opentelemetry::Context::new().with_span(tracer.start("GET /a"));
+    tracer.start_with_context("a1", &a).end(); // fills the buffer
+    let b = opentelemetry::Context::new().with_span(tracer.start("GET /b"));
+    let mut failing = tracer.start_with_context("b1", &b);
+    failing.set_status(Status::error("deadlock"));
+    failing.end(); // evicted, but marks B
+    b.span().end();
+    a.span().end();
+
+    assert_eq!(exported_names(&exporter), ["GET /b"]);
+    assert_eq!(stats.traces_kept(), 1);
+    assert_eq!(stats.traces_discarded(), 1);
+    assert_eq!(stats.spans_evicted(), 1);
+    assert_eq!(stats.spans_buffered(), 0);
+}
+
+/// A marked local trace evicted by age stays marked: what ends after the eviction, its root
+/// included, is exported too, and it counts as one kept trace.
+#[test]
+fn a_marked_trace_evicted_by_age_stays_marked() {
+    let (provider, exporter, stats) = pipeline_with_ratio(
+        TailConfig::new().with_max_age(Duration::from_millis(50)),
+        0.0,
+    );
+    let tracer = provider.tracer("svc");
+    let root = opentelemetry::Context::new().with_span(tracer.start("GET /report"));
+    let mut failing = tracer.start_with_context("query", &root);
+    failing.set_status(Status::error("timeout"));
+    failing.end();
+    std::thread::sleep(Duration::from_millis(120));
+    tracer.start_with_context("render", &root).end(); // sweeps: "query" exported
+    root.span().end();
+
+    assert_eq!(
+        exported_names(&exporter),
+        ["GET /report", "query", "render"]
+    );
+    assert_eq!(stats.traces_kept(), 1);
+    assert_eq!(stats.traces_discarded(), 0);
+    assert_eq!(stats.spans_buffered(), 0);
+}
+
+/// A series whose values overflow a `Duration` has no p99 (instead of a panic inside
+/// `Span::end`).
+#[test]
+fn a_p99_too_large_for_a_duration_is_unknown() {
+    use opentelemetry::KeyValue;
+    use otel_core::metrics::{Metrics, MetricsConfig};
+    use otel_core::sampling::tail::{HistogramP99, P99Source as _};
+
+    let metrics = Metrics::new(MetricsConfig::default());
+    let hist = metrics.f64_histogram("app.duration").with_unit("s").build();
+    for _ in 0..100 {
+        hist.record(1e20, &[KeyValue::new("call", "huge")]);
+    }
+    let p99 = HistogramP99::new(hist, |_: &SpanData| {
+        Some(vec![KeyValue::new("call", "huge")])
+    });
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    provider.tracer("t").start("huge").end();
+    let span = exporter.get_finished_spans().unwrap().remove(0);
+    assert_eq!(p99.p99(&span), None);
+}

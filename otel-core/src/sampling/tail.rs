@@ -21,9 +21,15 @@
 //! Memory is bounded: at most [`TailConfig::with_max_spans`] spans are buffered (further spans
 //! are dropped, counted in [`TailStats::spans_evicted`], though an error or slow call among
 //! them still marks its trace for export), and a local trace open longer than
-//! [`TailConfig::with_max_age`] is evicted (exported if already marked, otherwise dropped and
-//! counted). Spans that end after their local root are treated as a new local trace. Evictions
+//! [`TailConfig::with_max_age`] is evicted: exported so far if already marked (it stays
+//! marked, so what ends in it later is exported too), otherwise dropped and counted. Evictions
 //! also print a warning (target `otel_core::sampling::tail`) at most once every 10 seconds.
+//!
+//! Work that outlives its local root (spawned by a request and not awaited) is a local trace
+//! of its own: a span still running when its root ends, or one that starts after, is decided
+//! with the spans under it when it ends. Up to a quarter of `max_spans` spans per shard are
+//! followed to their root; in a larger local trace, the children of a span beyond that are
+//! local traces of their own.
 //!
 //! Every exporting processor must be inside the [`TailSpanProcessor`]: the SDK's batch
 //! processor exports whatever it is given, recorded-only spans included.
@@ -261,7 +267,8 @@ where
         }
         let p99 = self.histogram.percentiles(&attributes).and_then(|p| {
             (p.count >= self.min_count && p.p99.is_finite() && p.p99 >= 0.0)
-                .then(|| Duration::from_secs_f64(p.p99))
+                .then(|| Duration::try_from_secs_f64(p.p99).ok())
+                .flatten()
         });
         if let Ok(mut cache) = self.cache.write() {
             if cache.len() >= P99_CACHED_SERIES {
@@ -589,7 +596,32 @@ const SHARDS: usize = 16;
 struct LocalTrace {
     spans: Vec<SpanData>,
     keep: bool,
+    /// Some of its spans were already exported (evicted by age while marked): it is not
+    /// counted again as a kept trace.
+    exported: bool,
     opened: Instant,
+}
+
+impl LocalTrace {
+    fn new(now: Instant) -> Self {
+        Self {
+            spans: Vec::new(),
+            keep: false,
+            exported: false,
+            opened: now,
+        }
+    }
+}
+
+/// What the processor knows of a recording span whose local trace is still open.
+struct Entry {
+    /// The local root its spans are buffered under: the span itself for a local root, and
+    /// for work that outlived its root (see [`Shard::decide`]).
+    root: SpanId,
+    /// Its local parent (`SpanId::INVALID` for a local root).
+    parent: SpanId,
+    started: Instant,
+    ended: bool,
 }
 
 struct Shard {
@@ -597,14 +629,63 @@ struct Shard {
     /// in flight at once (parallel requests of one caller, messages of one producer) are
     /// decided apart.
     traces: HashMap<(TraceId, SpanId), LocalTrace>,
-    /// The local root of each recording span in flight that has a local parent, recorded
-    /// at its start (a span learns only its parent, not its root).
-    roots: HashMap<SpanId, (SpanId, Instant)>,
-    /// Local roots already decided, for a while: a span that starts under one (work the
-    /// request spawned and did not wait for) becomes a local root of its own instead of
-    /// waiting for a root that has ended.
-    decided: HashMap<SpanId, Instant>,
+    /// Every recording span of an open local trace, recorded at its start (a span learns
+    /// only its parent, not its root) and kept until its root is decided: a child that
+    /// starts after its parent ended still finds its root. A span whose parent is not here
+    /// (its local trace was decided) is a local root of its own.
+    roots: HashMap<SpanId, Entry>,
+    /// The spans recorded under each local root, to settle them when it is decided.
+    members: HashMap<SpanId, Vec<SpanId>>,
     last_sweep: Instant,
+}
+
+impl Shard {
+    /// Settles the spans of the local root `root`, which is being decided: those that ended
+    /// are forgotten, and those still running (work that outlives its root) become local
+    /// traces of their own, one per topmost running span, decided when that span ends.
+    fn decide(&mut self, root: SpanId) {
+        self.roots.remove(&root);
+        let Some(members) = self.members.remove(&root) else {
+            return;
+        };
+        let mut running = Vec::new();
+        for id in members {
+            match self.roots.get(&id) {
+                Some(e) if e.root == root && e.ended => {
+                    self.roots.remove(&id);
+                }
+                Some(e) if e.root == root => running.push(id),
+                _ => {}
+            }
+        }
+        if running.is_empty() {
+            return;
+        }
+        let running_set: std::collections::HashSet<SpanId> = running.iter().copied().collect();
+        for id in running {
+            // The topmost running ancestor (within this local trace) roots the new one.
+            let mut top = id;
+            for _ in 0..running_set.len() {
+                match self.roots.get(&top) {
+                    Some(e) if running_set.contains(&e.parent) => top = e.parent,
+                    _ => break,
+                }
+            }
+            if let Some(e) = self.roots.get_mut(&id) {
+                e.root = top;
+            }
+            if top != id {
+                self.members.entry(top).or_default().push(id);
+            }
+        }
+    }
+
+    /// The local root of a span that started under `parent` (`None`: no local parent).
+    fn root_under(&self, span: SpanId, parent: Option<SpanId>) -> SpanId {
+        parent
+            .and_then(|parent| self.roots.get(&parent))
+            .map_or(span, |e| e.root)
+    }
 }
 
 /// How many [`TailSpanProcessor`]s exist in this process (see [`is_active`]).
@@ -645,7 +726,7 @@ struct Shared {
     epoch: Instant,
 }
 
-impl Drop for Shared {
+impl<P> Drop for TailSpanProcessor<P> {
     fn drop(&mut self) {
         ACTIVE.fetch_sub(1, Ordering::Relaxed);
     }
@@ -655,24 +736,30 @@ impl Drop for Shared {
 const WARNING_INTERVAL: Duration = Duration::from_secs(10);
 
 impl Shared {
-    fn evicted(&self, n: u64) {
-        let total = self.spans_evicted.fetch_add(n, Ordering::Relaxed) + n;
+    /// Counts `n` spans dropped without a decision; `true` when a warning is due (printed by
+    /// [`Shared::warn`] once the shard's lock is released: a slow log writer must not hold up
+    /// other requests).
+    fn evicted(&self, n: u64) -> bool {
+        self.spans_evicted.fetch_add(n, Ordering::Relaxed);
         let now = self.epoch.elapsed().as_millis() as u64 + 1;
         let last = self.last_warning.load(Ordering::Relaxed);
-        if (last == 0 || now.saturating_sub(last) >= WARNING_INTERVAL.as_millis() as u64)
+        (last == 0 || now.saturating_sub(last) >= WARNING_INTERVAL.as_millis() as u64)
             && self
                 .last_warning
                 .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
-        {
-            tracing::warn!(
-                target: "otel_core::sampling::tail",
-                spans_evicted_total = total,
-                max_spans = self.config.max_spans,
-                max_age_ms = self.config.max_age.as_millis() as u64,
-                "tail sampling dropped spans without a decision (buffer full or local trace too old)"
-            );
-        }
+    }
+
+    /// The eviction warning (see [`Shared::evicted`]).
+    fn warn(&self) {
+        let total = self.spans_evicted.load(Ordering::Relaxed);
+        tracing::warn!(
+            target: "otel_core::sampling::tail",
+            spans_evicted_total = total,
+            max_spans = self.config.max_spans,
+            max_age_ms = self.config.max_age.as_millis() as u64,
+            "tail sampling dropped spans without a decision (buffer full or local trace too old)"
+        );
     }
 }
 
@@ -977,7 +1064,7 @@ impl<P: SpanProcessor> TailSpanProcessor<P> {
                         Mutex::new(Shard {
                             traces: HashMap::new(),
                             roots: HashMap::new(),
-                            decided: HashMap::new(),
+                            members: HashMap::new(),
                             last_sweep: now,
                         })
                     })
@@ -1041,9 +1128,13 @@ impl<P: SpanProcessor> TailSpanProcessor<P> {
                 .is_some_and(|p99| took > p99)
     }
 
-    fn export(&self, spans: Vec<SpanData>) {
+    /// Exports a local trace's spans; `new_trace`: counted as a kept trace (not when part of
+    /// it was already exported).
+    fn export(&self, spans: Vec<SpanData>, new_trace: bool) {
         let s = &self.shared;
-        s.traces_kept.fetch_add(1, Ordering::Relaxed);
+        if new_trace {
+            s.traces_kept.fetch_add(1, Ordering::Relaxed);
+        }
         s.spans_kept
             .fetch_add(spans.len() as u64, Ordering::Relaxed);
         for mut span in spans {
@@ -1059,8 +1150,22 @@ impl<P: SpanProcessor> TailSpanProcessor<P> {
         }
     }
 
-    /// Removes local traces older than the maximum age from `shard`; returns those to export.
-    fn sweep(&self, shard: &mut Shard, now: Instant, out: &mut Vec<Vec<SpanData>>) {
+    /// The most spans tracked per shard (their roots): a quarter of the buffer, so that one
+    /// local trace of up to that size is followed whole.
+    fn tracked_per_shard(&self) -> usize {
+        (self.shared.config.max_spans / 4).max(256)
+    }
+
+    /// Removes local traces older than the maximum age from `shard`: those marked for export
+    /// go to `out` (and stay marked, so what else ends in them is exported too), the rest are
+    /// dropped. `warn`: an eviction warning is due.
+    fn sweep(
+        &self,
+        shard: &mut Shard,
+        now: Instant,
+        out: &mut Vec<(Vec<SpanData>, bool)>,
+        warn: &mut bool,
+    ) {
         let s = &self.shared;
         let max_age = s.config.max_age;
         shard.traces.retain(|_, t| {
@@ -1068,26 +1173,37 @@ impl<P: SpanProcessor> TailSpanProcessor<P> {
                 return true;
             }
             s.buffered.fetch_sub(t.spans.len(), Ordering::Relaxed);
-            if t.keep && !t.spans.is_empty() {
-                out.push(std::mem::take(&mut t.spans));
+            if t.keep {
+                if t.spans.is_empty() {
+                    return false;
+                }
+                out.push((std::mem::take(&mut t.spans), !t.exported));
+                t.exported = true;
+                t.opened = now;
+                true
             } else {
-                s.evicted(t.spans.len() as u64);
+                *warn |= s.evicted(t.spans.len() as u64);
+                false
             }
-            false
         });
-        // Spans started and never ended, and roots decided long ago.
+        // Spans started and never ended, or whose root never ended.
         shard
             .roots
-            .retain(|_, (_, started)| now.duration_since(*started) <= max_age);
-        shard
-            .decided
-            .retain(|_, at| now.duration_since(*at) <= max_age);
-        // A burst leaves a large table behind: give the memory back once it is mostly empty.
+            .retain(|_, e| now.duration_since(e.started) <= max_age);
+        let roots = &shard.roots;
+        shard.members.retain(|root, ids| {
+            ids.retain(|id| roots.get(id).is_some_and(|e| e.root == *root));
+            !ids.is_empty() || roots.contains_key(root)
+        });
+        // A burst leaves large tables behind: give the memory back once they are mostly empty.
         if shard.traces.capacity() > 64 && shard.traces.len() < shard.traces.capacity() / 4 {
             shard.traces.shrink_to(shard.traces.len() * 2);
         }
         if shard.roots.capacity() > 64 && shard.roots.len() < shard.roots.capacity() / 4 {
             shard.roots.shrink_to(shard.roots.len() * 2);
+        }
+        if shard.members.capacity() > 64 && shard.members.len() < shard.members.capacity() / 4 {
+            shard.members.shrink_to(shard.members.len() * 2);
         }
         shard.last_sweep = now;
     }
@@ -1104,14 +1220,18 @@ impl<P: SpanProcessor> TailSpanProcessor<P> {
                     .buffered
                     .fetch_sub(t.spans.len(), Ordering::Relaxed);
                 if t.keep {
-                    ready.push(t.spans);
+                    if !t.spans.is_empty() {
+                        ready.push((t.spans, !t.exported));
+                    }
                 } else {
                     self.discard(t.spans.len());
                 }
             }
+            shard.roots.clear();
+            shard.members.clear();
         }
-        for spans in ready {
-            self.export(spans);
+        for (spans, new_trace) in ready {
+            self.export(spans, new_trace);
         }
     }
 
@@ -1135,23 +1255,26 @@ impl<P: SpanProcessor> SpanProcessor for TailSpanProcessor<P> {
         };
         let parent = cx.span();
         let parent = parent.span_context();
-        if !parent.is_valid() || parent.is_remote() {
-            // A local root: its own id keys its local trace.
+        // A local root (no parent, or a remote one) keys its own local trace.
+        let parent_id = (parent.is_valid() && !parent.is_remote()).then(|| parent.span_id());
+        let mut shard = self.shard(trace_id);
+        // Bounded (see `tracked_per_shard`): past it, a span is not tracked, and its children
+        // become local roots of their own.
+        if shard.roots.len() >= self.tracked_per_shard() {
             return;
         }
-        let parent_id = parent.span_id();
-        let mut shard = self.shard(trace_id);
-        // The parent's root, or the parent itself when it is a root (roots are not listed);
-        // under a root already decided, the span is a root of its own.
-        let root = match shard.roots.get(&parent_id) {
-            Some((root, _)) => *root,
-            None if shard.decided.contains_key(&parent_id) => span_id,
-            None => parent_id,
-        };
-        // Bounded like the buffer (its share of `max_spans` per shard): past it, the span's
-        // root falls back to its parent.
-        if shard.roots.len() < (self.shared.config.max_spans / SHARDS).max(64) {
-            shard.roots.insert(span_id, (root, Instant::now()));
+        let root = shard.root_under(span_id, parent_id);
+        shard.roots.insert(
+            span_id,
+            Entry {
+                root,
+                parent: parent_id.unwrap_or(SpanId::INVALID),
+                started: Instant::now(),
+                ended: false,
+            },
+        );
+        if root != span_id {
+            shard.members.entry(root).or_default().push(span_id);
         }
     }
 
@@ -1166,78 +1289,85 @@ impl<P: SpanProcessor> SpanProcessor for TailSpanProcessor<P> {
         let s = &self.shared;
         let now = Instant::now();
         let mut aged = Vec::new();
+        let mut warn = false;
         let decided = {
             let mut shard = self.shard(trace_id);
             if now.duration_since(shard.last_sweep) > s.config.max_age / 2 {
-                self.sweep(&mut shard, now, &mut aged);
+                self.sweep(&mut shard, now, &mut aged, &mut warn);
             }
-            // A span's entry stays until its local root ends: children that start after it
-            // ended still find their root through it.
             let span_id = span.span_context.span_id();
             let root = if local_root {
                 span_id
             } else {
-                shard
-                    .roots
-                    .get(&span_id)
-                    .map_or(span.parent_span_id, |(root, _)| *root)
+                match shard.roots.get_mut(&span_id) {
+                    // Its entry stays until its root is decided: children that start after
+                    // it ended still find their root through it.
+                    Some(e) => {
+                        e.ended = true;
+                        e.root
+                    }
+                    // Not tracked (the table was full, or it outlived the maximum age): its
+                    // parent's root, or its own.
+                    None => shard.root_under(span_id, Some(span.parent_span_id)),
+                }
             };
             let key = (trace_id, root);
-            // A span started under a decided root is its own local root (see `decided`).
-            if local_root || root == span_id {
-                if !shard.roots.is_empty() {
-                    shard.roots.retain(|_, (r, _)| *r != root);
-                }
-                // Bounded: when full, start afresh (spawned work starts soon after its root).
-                if shard.decided.len() >= (s.config.max_spans / SHARDS).max(64) {
-                    shard.decided.clear();
-                }
-                shard.decided.insert(root, now);
-                let mut t = shard.traces.remove(&key).unwrap_or(LocalTrace {
-                    spans: Vec::new(),
-                    keep: false,
-                    opened: now,
-                });
+            if root == span_id {
+                // A local root (or work that outlived its root): its local trace is decided.
+                shard.decide(root);
+                let mut t = shard
+                    .traces
+                    .remove(&key)
+                    .unwrap_or_else(|| LocalTrace::new(now));
                 s.buffered.fetch_sub(t.spans.len(), Ordering::Relaxed);
                 t.keep |= notable;
                 t.spans.push(span);
                 Some(t)
             } else {
                 let full = s.buffered.load(Ordering::Relaxed) >= s.config.max_spans;
+                let tracked = self.tracked_per_shard();
+                let open = shard.traces.len();
                 match shard.traces.get_mut(&key) {
                     Some(t) => {
                         t.keep |= notable;
                         if full {
-                            s.evicted(1);
+                            warn |= s.evicted(1);
                         } else {
                             s.buffered.fetch_add(1, Ordering::Relaxed);
                             t.spans.push(span);
                         }
                     }
-                    // With the buffer full, no entry is opened either: memory stays bounded
-                    // by `max_spans` whatever number of local traces are in flight.
-                    None if full => s.evicted(1),
+                    // With the buffer full, no entry is opened for the span, only a mark
+                    // when it is notable (and the table has room): memory stays bounded
+                    // whatever number of local traces are in flight.
+                    None if full => {
+                        warn |= s.evicted(1);
+                        if notable && open < tracked {
+                            let mut t = LocalTrace::new(now);
+                            t.keep = true;
+                            shard.traces.insert(key, t);
+                        }
+                    }
                     None => {
                         s.buffered.fetch_add(1, Ordering::Relaxed);
-                        shard.traces.insert(
-                            key,
-                            LocalTrace {
-                                spans: vec![span],
-                                keep: notable,
-                                opened: now,
-                            },
-                        );
+                        let mut t = LocalTrace::new(now);
+                        t.keep = notable;
+                        t.spans.push(span);
+                        shard.traces.insert(key, t);
                     }
                 }
                 None
             }
         };
-        for spans in aged {
-            self.export(spans);
+        if warn {
+            s.warn();
+        }
+        for (spans, new_trace) in aged {
+            self.export(spans, new_trace);
         }
         if let Some(t) = decided {
             if t.keep {
-                self.export(t.spans);
+                self.export(t.spans, !t.exported);
             } else {
                 self.discard(t.spans.len());
             }
@@ -1245,6 +1375,22 @@ impl<P: SpanProcessor> SpanProcessor for TailSpanProcessor<P> {
     }
 
     fn force_flush(&self) -> OTelSdkResult {
+        // Local traces past their maximum age are settled now rather than at the next span.
+        let now = Instant::now();
+        let mut aged = Vec::new();
+        let mut warn = false;
+        for shard in &self.shared.shards {
+            let mut shard = shard
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            self.sweep(&mut shard, now, &mut aged, &mut warn);
+        }
+        if warn {
+            self.shared.warn();
+        }
+        for (spans, new_trace) in aged {
+            self.export(spans, new_trace);
+        }
         self.inner.force_flush()
     }
 
