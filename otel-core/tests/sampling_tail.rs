@@ -502,3 +502,188 @@ fn a_p99_too_large_for_a_duration_is_unknown() {
     let span = exporter.get_finished_spans().unwrap().remove(0);
     assert_eq!(p99.p99(&span), None);
 }
+
+/// A marked local trace evicted by age stays marked for as long as its root runs: a span
+/// that starts after the eviction, and the root itself, are exported too, even after a
+/// quiet spell longer than the maximum age.
+#[test]
+fn a_marked_trace_stays_marked_across_sweeps_while_its_root_runs() {
+    let (provider, exporter, stats) = pipeline_with_ratio(
+        TailConfig::new().with_max_age(Duration::from_millis(50)),
+        0.0,
+    );
+    let tracer = provider.tracer("svc");
+    let root = opentelemetry::Context::new().with_span(tracer.start("GET /report"));
+    let mut failing = tracer.start_with_context("query", &root);
+    failing.set_status(Status::error("timeout"));
+    failing.end();
+    std::thread::sleep(Duration::from_millis(120));
+    provider.force_flush().unwrap(); // sweeps: "query" exported
+    tracer.start_with_context("render", &root).end();
+    std::thread::sleep(Duration::from_millis(120));
+    provider.force_flush().unwrap(); // sweeps: "render" exported
+    std::thread::sleep(Duration::from_millis(120));
+    provider.force_flush().unwrap(); // nothing new: the mark stays
+    root.span().end();
+
+    assert_eq!(
+        exported_names(&exporter),
+        ["GET /report", "query", "render"]
+    );
+    assert_eq!(stats.traces_kept(), 1);
+    assert_eq!(stats.traces_discarded(), 0);
+    assert_eq!(stats.spans_buffered(), 0);
+}
+
+/// The mark an error leaves with the buffer full outlives a sweep while its root runs.
+#[test]
+fn a_mark_left_with_the_buffer_full_outlives_a_sweep() {
+    let (provider, exporter, _stats) = pipeline_with_ratio(
+        TailConfig::new()
+            .with_max_spans(1)
+            .with_max_age(Duration::from_millis(50)),
+        0.0,
+    );
+    let tracer = provider.tracer("svc");
+    let a = opentelemetry::Context::new().with_span(tracer.start("GET /a"));
+    tracer.start_with_context("a1", &a).end(); // fills the buffer
+    let b = opentelemetry::Context::new().with_span(tracer.start("GET /b"));
+    let mut failing = tracer.start_with_context("b1", &b);
+    failing.set_status(Status::error("deadlock"));
+    failing.end();
+    std::thread::sleep(Duration::from_millis(120));
+    provider.force_flush().unwrap();
+    b.span().end();
+    a.span().end();
+
+    assert_eq!(exported_names(&exporter), ["GET /b"]);
+}
+
+/// One trace holding many spans in a shard does not split the small local traces of other
+/// traces there: a failing request's root is still exported with its failing child.
+#[test]
+fn a_busy_trace_does_not_split_other_local_traces() {
+    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceState};
+
+    let (provider, exporter, stats) =
+        pipeline_with_ratio(TailConfig::new().with_max_spans(1024), 0.0);
+    let tracer = provider.tracer("svc");
+    let remote = |trace: u128| {
+        opentelemetry::Context::new().with_remote_span_context(SpanContext::new(
+            TraceId::from(trace),
+            SpanId::from(0x00f0_u64),
+            TraceFlags::default(),
+            true,
+            TraceState::NONE,
+        ))
+    };
+    // A long-lived local root with many finished children (a worker loop).
+    let busy = remote(0x4bf9);
+    let worker = opentelemetry::Context::new().with_span(
+        tracer
+            .span_builder("worker loop")
+            .with_kind(SpanKind::Server)
+            .start_with_context(&tracer, &busy),
+    );
+    for i in 0..400 {
+        tracer.start_with_context(format!("job {i}"), &worker).end();
+    }
+    // Another trace in the same shard (trace ids 16 apart).
+    let other = remote(0x4bf9 + 16);
+    let request = opentelemetry::Context::new().with_span(
+        tracer
+            .span_builder("GET /x")
+            .with_kind(SpanKind::Server)
+            .start_with_context(&tracer, &other),
+    );
+    let mut query = tracer.start_with_context("SELECT", &request);
+    query.set_status(Status::error("deadlock"));
+    query.end();
+    request.span().end();
+
+    assert_eq!(exported_names(&exporter), ["GET /x", "SELECT"]);
+    assert_eq!(stats.traces_kept(), 1);
+    drop(worker);
+}
+
+/// Work that outlives its root takes along the spans under it that ended before the root
+/// did: they are decided with it.
+#[test]
+fn outliving_work_takes_its_finished_children_along() {
+    let (provider, exporter, _stats) = pipeline_with_ratio(TailConfig::new(), 0.0);
+    let tracer = provider.tracer("svc");
+    let root = opentelemetry::Context::new().with_span(tracer.start("POST /orders"));
+    let spawned =
+        opentelemetry::Context::new().with_span(tracer.start_with_context("send mail", &root));
+    tracer.start_with_context("render mail", &spawned).end();
+    root.span().end(); // nothing notable yet: the request alone is discarded
+    let span = spawned.span();
+    span.set_status(Status::error("refused"));
+    span.end();
+
+    assert_eq!(exported_names(&exporter), ["render mail", "send mail"]);
+}
+
+/// An error under outliving work, before its root ended, keeps the root, the work and the
+/// error: one local trace decided in two parts.
+#[test]
+fn an_error_under_outliving_work_keeps_the_work_too() {
+    let (provider, exporter, stats) = pipeline_with_ratio(TailConfig::new(), 0.0);
+    let tracer = provider.tracer("svc");
+    let root = opentelemetry::Context::new().with_span(tracer.start("POST /orders"));
+    let spawned =
+        opentelemetry::Context::new().with_span(tracer.start_with_context("send mail", &root));
+    let mut smtp = tracer.start_with_context("SMTP", &spawned);
+    smtp.set_status(Status::error("refused"));
+    smtp.end();
+    root.span().end();
+    spawned.span().end();
+
+    assert_eq!(
+        exported_names(&exporter),
+        ["POST /orders", "SMTP", "send mail"]
+    );
+    assert_eq!(stats.traces_kept(), 2); // decided in two parts
+    assert_eq!(stats.spans_buffered(), 0);
+}
+
+/// Running work under a span that ended, itself under running work, stays with the
+/// topmost running span when the root ends.
+#[test]
+fn running_work_below_a_finished_span_stays_with_the_topmost_running_one() {
+    let (provider, exporter, _stats) = pipeline_with_ratio(TailConfig::new(), 0.0);
+    let tracer = provider.tracer("svc");
+    let root = opentelemetry::Context::new().with_span(tracer.start("POST /import"));
+    let a = opentelemetry::Context::new().with_span(tracer.start_with_context("import", &root));
+    let b = opentelemetry::Context::new().with_span(tracer.start_with_context("batch", &a));
+    let c = opentelemetry::Context::new().with_span(tracer.start_with_context("row", &b));
+    b.span().end();
+    root.span().end();
+    let row = c.span();
+    row.set_status(Status::error("bad row"));
+    row.end();
+    a.span().end();
+
+    assert_eq!(exported_names(&exporter), ["batch", "import", "row"]);
+}
+
+/// Deep running chains that end from the outside in settle in reasonable time.
+#[test]
+fn a_deep_running_chain_ending_outside_in_settles() {
+    let (provider, exporter, stats) = pipeline_with_ratio(TailConfig::new(), 0.0);
+    let tracer = provider.tracer("svc");
+    let root = opentelemetry::Context::new().with_span(tracer.start("root"));
+    let mut chain = vec![root];
+    for i in 0..500 {
+        let parent = chain.last().unwrap();
+        let span = tracer.start_with_context(format!("level {i}"), parent);
+        chain.push(opentelemetry::Context::new().with_span(span));
+    }
+    for cx in &chain {
+        cx.span().end();
+    }
+    drop(chain);
+    assert!(exporter.get_finished_spans().unwrap().is_empty());
+    assert_eq!(stats.traces_discarded(), 501);
+    assert_eq!(stats.spans_buffered(), 0);
+}

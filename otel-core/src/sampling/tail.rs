@@ -22,14 +22,17 @@
 //! are dropped, counted in [`TailStats::spans_evicted`], though an error or slow call among
 //! them still marks its trace for export), and a local trace open longer than
 //! [`TailConfig::with_max_age`] is evicted: exported so far if already marked (it stays
-//! marked, so what ends in it later is exported too), otherwise dropped and counted. Evictions
-//! also print a warning (target `otel_core::sampling::tail`) at most once every 10 seconds.
+//! marked while its root runs, so what ends in it later is exported too), otherwise dropped
+//! and counted. Evictions also print a warning (target `otel_core::sampling::tail`) at most
+//! once every 10 seconds.
 //!
 //! Work that outlives its local root (spawned by a request and not awaited) is a local trace
 //! of its own: a span still running when its root ends, or one that starts after, is decided
-//! with the spans under it when it ends. Up to a quarter of `max_spans` spans per shard are
-//! followed to their root; in a larger local trace, the children of a span beyond that are
-//! local traces of their own.
+//! with the spans under it (those that ended before the root did included) when it ends; if
+//! the root's part was kept, so is the work. Up to a quarter of `max_spans` spans per shard
+//! (16 shards) are followed to their root, running spans first: when the table is full,
+//! spans that ended are forgotten, and a span that then starts under one of them, or any span
+//! past the limit, is a local root of its own.
 //!
 //! Every exporting processor must be inside the [`TailSpanProcessor`]: the SDK's batch
 //! processor exports whatever it is given, recorded-only spans included.
@@ -596,6 +599,9 @@ const SHARDS: usize = 16;
 struct LocalTrace {
     spans: Vec<SpanData>,
     keep: bool,
+    /// The buffered spans that are notable (an error, or slow), should they move to
+    /// another local trace (see [`Shard::settle`]).
+    notable: Vec<SpanId>,
     /// Some of its spans were already exported (evicted by age while marked): it is not
     /// counted again as a kept trace.
     exported: bool,
@@ -607,6 +613,7 @@ impl LocalTrace {
         Self {
             spans: Vec::new(),
             keep: false,
+            notable: Vec::new(),
             exported: false,
             opened: now,
         }
@@ -620,7 +627,8 @@ struct Entry {
     root: SpanId,
     /// Its local parent (`SpanId::INVALID` for a local root).
     parent: SpanId,
-    started: Instant,
+    /// When it started, or ended once it has.
+    since: Instant,
     ended: bool,
 }
 
@@ -636,46 +644,121 @@ struct Shard {
     roots: HashMap<SpanId, Entry>,
     /// The spans recorded under each local root, to settle them when it is decided.
     members: HashMap<SpanId, Vec<SpanId>>,
+    /// How many entries of `roots` are of spans that ended.
+    ended: usize,
     last_sweep: Instant,
 }
 
 impl Shard {
-    /// Settles the spans of the local root `root`, which is being decided: those that ended
-    /// are forgotten, and those still running (work that outlives its root) become local
-    /// traces of their own, one per topmost running span, decided when that span ends.
-    fn decide(&mut self, root: SpanId) {
+    /// Settles the spans tracked under the local root `root`, whose local trace `t` (the
+    /// root's own span included) is being decided.
+    ///
+    /// Spans still running (work that outlives its root) become the roots of local traces
+    /// of their own, one per topmost running span, with the running and ended spans under
+    /// it: their buffered spans move out of `t` into those local traces, which `t`'s mark
+    /// carries over to. The ended spans under no running one are forgotten.
+    ///
+    /// `buffered` counts spans buffered in the processor (`t`'s are already taken off).
+    fn settle(
+        &mut self,
+        trace_id: TraceId,
+        root: SpanId,
+        t: &mut LocalTrace,
+        now: Instant,
+        buffered: &AtomicUsize,
+    ) {
+        use std::collections::HashSet;
+
         self.roots.remove(&root);
         let Some(members) = self.members.remove(&root) else {
             return;
         };
-        let mut running = Vec::new();
-        for id in members {
-            match self.roots.get(&id) {
-                Some(e) if e.root == root && e.ended => {
-                    self.roots.remove(&id);
+        let members: HashSet<SpanId> = members
+            .into_iter()
+            .filter(|id| self.roots.get(id).is_some_and(|e| e.root == root))
+            .collect();
+        let running =
+            |id: &SpanId, roots: &HashMap<SpanId, Entry>| roots.get(id).is_some_and(|e| !e.ended);
+        if !members.iter().any(|id| running(id, &self.roots)) {
+            for id in &members {
+                if self.roots.remove(id).is_some_and(|e| e.ended) {
+                    self.ended -= 1;
                 }
-                Some(e) if e.root == root => running.push(id),
-                _ => {}
             }
-        }
-        if running.is_empty() {
             return;
         }
-        let running_set: std::collections::HashSet<SpanId> = running.iter().copied().collect();
-        for id in running {
-            // The topmost running ancestor (within this local trace) roots the new one.
-            let mut top = id;
-            for _ in 0..running_set.len() {
-                match self.roots.get(&top) {
-                    Some(e) if running_set.contains(&e.parent) => top = e.parent,
+        // The topmost running span on each member's path up to the root (itself included),
+        // `None` when the path holds none: computed once per span.
+        let mut top: HashMap<SpanId, Option<SpanId>> = HashMap::with_capacity(members.len());
+        for &id in &members {
+            let mut path = Vec::new();
+            let mut cur = id;
+            let mut above = None;
+            loop {
+                if let Some(known) = top.get(&cur) {
+                    above = *known;
+                    break;
+                }
+                path.push(cur);
+                match self.roots.get(&cur) {
+                    Some(e) if members.contains(&e.parent) && path.len() <= members.len() => {
+                        cur = e.parent;
+                    }
                     _ => break,
                 }
             }
-            if let Some(e) = self.roots.get_mut(&id) {
-                e.root = top;
+            // Resolve downwards: a running span is its own top unless one above it runs.
+            for &span in path.iter().rev() {
+                if above.is_none() && running(&span, &self.roots) {
+                    above = Some(span);
+                }
+                top.insert(span, above);
             }
-            if top != id {
-                self.members.entry(top).or_default().push(id);
+        }
+        for (&id, &new_root) in &top {
+            match new_root {
+                Some(new_root) => {
+                    if let Some(e) = self.roots.get_mut(&id) {
+                        e.root = new_root;
+                    }
+                    if new_root != id {
+                        self.members.entry(new_root).or_default().push(id);
+                    }
+                }
+                None => {
+                    if self.roots.remove(&id).is_some_and(|e| e.ended) {
+                        self.ended -= 1;
+                    }
+                }
+            }
+        }
+        // Spans already buffered under a running one follow it; the new local traces keep
+        // `t`'s mark (one local trace, decided in parts).
+        let spans = std::mem::take(&mut t.spans);
+        for span in spans {
+            let id = span.span_context.span_id();
+            match top.get(&id).copied().flatten() {
+                Some(new_root) => {
+                    let moved = self
+                        .traces
+                        .entry((trace_id, new_root))
+                        .or_insert_with(|| LocalTrace::new(now));
+                    if t.notable.contains(&id) {
+                        moved.keep = true;
+                        moved.notable.push(id);
+                    }
+                    moved.spans.push(span);
+                    buffered.fetch_add(1, Ordering::Relaxed);
+                }
+                None => t.spans.push(span),
+            }
+        }
+        if t.keep {
+            for new_root in top.values().flatten() {
+                self.traces
+                    .entry((trace_id, *new_root))
+                    .or_insert_with(|| LocalTrace::new(now))
+                    .keep = true;
             }
         }
     }
@@ -685,6 +768,13 @@ impl Shard {
         parent
             .and_then(|parent| self.roots.get(&parent))
             .map_or(span, |e| e.root)
+    }
+
+    /// Forgets the ended spans (kept only for children that start after them), to make room
+    /// for running ones.
+    fn forget_ended(&mut self) {
+        self.roots.retain(|_, e| !e.ended);
+        self.ended = 0;
     }
 }
 
@@ -1065,6 +1155,7 @@ impl<P: SpanProcessor> TailSpanProcessor<P> {
                             traces: HashMap::new(),
                             roots: HashMap::new(),
                             members: HashMap::new(),
+                            ended: 0,
                             last_sweep: now,
                         })
                     })
@@ -1168,30 +1259,43 @@ impl<P: SpanProcessor> TailSpanProcessor<P> {
     ) {
         let s = &self.shared;
         let max_age = s.config.max_age;
-        shard.traces.retain(|_, t| {
+        let Shard {
+            traces,
+            roots,
+            members,
+            ended,
+            ..
+        } = shard;
+        traces.retain(|(_, root), t| {
             if now.duration_since(t.opened) <= max_age {
                 return true;
             }
             s.buffered.fetch_sub(t.spans.len(), Ordering::Relaxed);
             if t.keep {
-                if t.spans.is_empty() {
-                    return false;
+                // Exported so far, and kept marked while its root runs: what ends in it
+                // later is exported too.
+                if !t.spans.is_empty() {
+                    out.push((std::mem::take(&mut t.spans), !t.exported));
+                    t.exported = true;
                 }
-                out.push((std::mem::take(&mut t.spans), !t.exported));
-                t.exported = true;
                 t.opened = now;
-                true
+                roots.contains_key(root)
             } else {
                 *warn |= s.evicted(t.spans.len() as u64);
                 false
             }
         });
-        // Spans started and never ended, or whose root never ended.
-        shard
-            .roots
-            .retain(|_, e| now.duration_since(e.started) <= max_age);
-        let roots = &shard.roots;
-        shard.members.retain(|root, ids| {
+        // Spans that ended long ago (kept for children that start after them) under a root
+        // that still runs. Running spans stay: they are live, and bounded by the table's cap.
+        roots.retain(|_, e| {
+            let keep = !e.ended || now.duration_since(e.since) <= max_age;
+            if !keep {
+                *ended -= 1;
+            }
+            keep
+        });
+        let roots = &*roots;
+        members.retain(|root, ids| {
             ids.retain(|id| roots.get(id).is_some_and(|e| e.root == *root));
             !ids.is_empty() || roots.contains_key(root)
         });
@@ -1229,6 +1333,7 @@ impl<P: SpanProcessor> TailSpanProcessor<P> {
             }
             shard.roots.clear();
             shard.members.clear();
+            shard.ended = 0;
         }
         for (spans, new_trace) in ready {
             self.export(spans, new_trace);
@@ -1258,10 +1363,17 @@ impl<P: SpanProcessor> SpanProcessor for TailSpanProcessor<P> {
         // A local root (no parent, or a remote one) keys its own local trace.
         let parent_id = (parent.is_valid() && !parent.is_remote()).then(|| parent.span_id());
         let mut shard = self.shard(trace_id);
-        // Bounded (see `tracked_per_shard`): past it, a span is not tracked, and its children
-        // become local roots of their own.
-        if shard.roots.len() >= self.tracked_per_shard() {
-            return;
+        // Bounded (see `tracked_per_shard`): when full, the spans that ended are forgotten
+        // first (if they are a good part of it, so that this stays rare); past that, a span
+        // is not tracked, and its children become local roots of their own.
+        let cap = self.tracked_per_shard();
+        if shard.roots.len() >= cap {
+            if shard.ended >= cap / 4 {
+                shard.forget_ended();
+            }
+            if shard.roots.len() >= cap {
+                return;
+            }
         }
         let root = shard.root_under(span_id, parent_id);
         shard.roots.insert(
@@ -1269,7 +1381,7 @@ impl<P: SpanProcessor> SpanProcessor for TailSpanProcessor<P> {
             Entry {
                 root,
                 parent: parent_id.unwrap_or(SpanId::INVALID),
-                started: Instant::now(),
+                since: Instant::now(),
                 ended: false,
             },
         );
@@ -1291,9 +1403,10 @@ impl<P: SpanProcessor> SpanProcessor for TailSpanProcessor<P> {
         let mut aged = Vec::new();
         let mut warn = false;
         let decided = {
-            let mut shard = self.shard(trace_id);
+            let mut guard = self.shard(trace_id);
+            let shard = &mut *guard;
             if now.duration_since(shard.last_sweep) > s.config.max_age / 2 {
-                self.sweep(&mut shard, now, &mut aged, &mut warn);
+                self.sweep(shard, now, &mut aged, &mut warn);
             }
             let span_id = span.span_context.span_id();
             let root = if local_root {
@@ -1303,7 +1416,11 @@ impl<P: SpanProcessor> SpanProcessor for TailSpanProcessor<P> {
                     // Its entry stays until its root is decided: children that start after
                     // it ended still find their root through it.
                     Some(e) => {
-                        e.ended = true;
+                        if e.root != span_id {
+                            e.ended = true;
+                            e.since = now;
+                            shard.ended += 1;
+                        }
                         e.root
                     }
                     // Not tracked (the table was full, or it outlived the maximum age): its
@@ -1314,7 +1431,6 @@ impl<P: SpanProcessor> SpanProcessor for TailSpanProcessor<P> {
             let key = (trace_id, root);
             if root == span_id {
                 // A local root (or work that outlived its root): its local trace is decided.
-                shard.decide(root);
                 let mut t = shard
                     .traces
                     .remove(&key)
@@ -1322,6 +1438,7 @@ impl<P: SpanProcessor> SpanProcessor for TailSpanProcessor<P> {
                 s.buffered.fetch_sub(t.spans.len(), Ordering::Relaxed);
                 t.keep |= notable;
                 t.spans.push(span);
+                shard.settle(trace_id, root, &mut t, now, &s.buffered);
                 Some(t)
             } else {
                 let full = s.buffered.load(Ordering::Relaxed) >= s.config.max_spans;
@@ -1334,6 +1451,9 @@ impl<P: SpanProcessor> SpanProcessor for TailSpanProcessor<P> {
                             warn |= s.evicted(1);
                         } else {
                             s.buffered.fetch_add(1, Ordering::Relaxed);
+                            if notable {
+                                t.notable.push(span_id);
+                            }
                             t.spans.push(span);
                         }
                     }
@@ -1352,6 +1472,9 @@ impl<P: SpanProcessor> SpanProcessor for TailSpanProcessor<P> {
                         s.buffered.fetch_add(1, Ordering::Relaxed);
                         let mut t = LocalTrace::new(now);
                         t.keep = notable;
+                        if notable {
+                            t.notable.push(span_id);
+                        }
                         t.spans.push(span);
                         shard.traces.insert(key, t);
                     }
