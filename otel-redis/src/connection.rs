@@ -266,10 +266,17 @@ fn queued(result: &RedisResult<Value>) -> bool {
 }
 
 /// Whether a pipeline's reply says its commands ran. A transaction whose `EXEC` a `WATCH`
-/// aborted answers nil, which redis-rs returns as one nil value; a transaction whose only
-/// kept reply is nil (a `GET` of a missing key) looks the same, and counts as unknown too.
+/// aborted answers nil, which redis-rs returns as one nil value. A plain pipeline with a
+/// reply `QUEUED` holds a `MULTI` sent by hand: what it queued may never have run (a
+/// `DISCARD`, an `EXEC` refused).
 fn pipeline_ran(result: &RedisResult<Vec<Value>>, transaction: bool) -> bool {
-    !transaction || matches!(result, Ok(values) if !matches!(values.as_slice(), [Value::Nil]))
+    match result {
+        Ok(values) if transaction => !matches!(values.as_slice(), [Value::Nil]),
+        Ok(values) => !values
+            .iter()
+            .any(|v| matches!(v, Value::SimpleString(s) if s == "QUEUED")),
+        Err(_) => false,
+    }
 }
 
 impl NamespaceCache {
@@ -536,7 +543,7 @@ where
         Box::pin(async move {
             let result = reply.await;
             in_flight.finish(
-                outcome::of_pipeline(&result, transaction),
+                outcome::of_pipeline(&result),
                 pipeline_ran(&result, transaction),
                 series,
             );
@@ -604,7 +611,7 @@ impl<C: redis::ConnectionLike> redis::ConnectionLike for InstrumentedConnection<
             operation.set_attribute(query_text(command::obfuscated_packed(cmd)));
         }
         let result = self.inner.req_packed_commands(cmd, offset, count);
-        let failure = outcome::of_pipeline(&result, transaction);
+        let failure = outcome::of_pipeline(&result);
         if let Some(select) = select {
             select.settle(switch_outcome(
                 failure.as_ref(),

@@ -169,32 +169,62 @@ fn io_fallback_name(error: &RedisError) -> &'static str {
     }
 }
 
-/// The failure of a single-command call: an `Err`, or an error reply inside `Ok`.
+/// The failure of a single-command call: an `Err`, or an error reply inside `Ok`, at any depth
+/// (an `EXEC` sent by hand answers an array of replies): redis-rs hands the caller the first
+/// one as an `Err`.
 pub(crate) fn of_single(result: &RedisResult<Value>) -> Option<Failure> {
     match result {
-        Ok(Value::ServerError(error)) => Some(from_server_error(error)),
-        Ok(_) => None,
+        Ok(value) => error_in(value).map(from_server_error),
         Err(error) => Some(from_redis_error(error)),
     }
 }
 
-/// The failure of a pipeline: an `Err`, or the first error reply among the results (for a
-/// transaction, also inside the `EXEC` reply).
-pub(crate) fn of_pipeline(result: &RedisResult<Vec<Value>>, transaction: bool) -> Option<Failure> {
-    let values = match result {
-        Ok(values) => values,
-        Err(error) => return Some(from_redis_error(error)),
-    };
-    for value in values {
+/// The failure of a pipeline: an `Err`, or the first error reply among the results, at any
+/// depth (inside the `EXEC` reply of a transaction, or of a `MULTI` sent by hand).
+pub(crate) fn of_pipeline(result: &RedisResult<Vec<Value>>) -> Option<Failure> {
+    match result {
+        Ok(values) => first_error(values).map(from_server_error),
+        Err(error) => Some(from_redis_error(error)),
+    }
+}
+
+/// The first error reply in `values`, looking inside nested replies as redis-rs's
+/// `Value::extract_error` does.
+fn first_error(values: &[Value]) -> Option<&ServerError> {
+    values.iter().find_map(error_in)
+}
+
+/// The first error reply in `value` or inside it (without recursion: a reply nests as deep
+/// as the server sends).
+fn error_in(value: &Value) -> Option<&ServerError> {
+    match value {
+        Value::ServerError(error) => return Some(error),
+        Value::Array(_)
+        | Value::Set(_)
+        | Value::Map(_)
+        | Value::Push { .. }
+        | Value::Attribute { .. } => {}
+        _ => return None,
+    }
+    let mut stack = vec![value];
+    while let Some(value) = stack.pop() {
         match value {
-            Value::ServerError(error) => return Some(from_server_error(error)),
-            Value::Array(items) if transaction => {
-                if let Some(error) = items.iter().find_map(|item| match item {
-                    Value::ServerError(error) => Some(error),
-                    _ => None,
-                }) {
-                    return Some(from_server_error(error));
+            Value::ServerError(error) => return Some(error),
+            Value::Array(items) | Value::Set(items) | Value::Push { data: items, .. } => {
+                stack.extend(items.iter().rev());
+            }
+            Value::Map(pairs) => {
+                for (key, value) in pairs.iter().rev() {
+                    stack.push(value);
+                    stack.push(key);
                 }
+            }
+            Value::Attribute { data, attributes } => {
+                for (key, value) in attributes.iter().rev() {
+                    stack.push(value);
+                    stack.push(key);
+                }
+                stack.push(data);
             }
             _ => {}
         }
@@ -242,8 +272,8 @@ mod tests {
     #[test]
     fn ok_results() {
         assert!(of_single(&Ok(Value::Okay)).is_none());
-        assert!(of_pipeline(&Ok(vec![Value::Okay, Value::Nil]), false).is_none());
+        assert!(of_pipeline(&Ok(vec![Value::Okay, Value::Nil])).is_none());
         // WATCH made EXEC return nil: not a failure.
-        assert!(of_pipeline(&Ok(vec![Value::Nil]), true).is_none());
+        assert!(of_pipeline(&Ok(vec![Value::Nil])).is_none());
     }
 }

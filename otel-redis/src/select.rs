@@ -9,7 +9,7 @@
 //! left out rather than reported wrong.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use redis::{Cmd, Pipeline};
 
@@ -36,7 +36,8 @@ pub(crate) enum SelectBehaviour {
     /// to the next call.
     NotKept,
     /// Any other type (a pooled connection, a cluster connection, a user's type): unknown
-    /// after a `SELECT`.
+    /// after any `SELECT`, even of the configured database (it may have reached another
+    /// server connection than the one that switched).
     Unknown,
 }
 
@@ -77,17 +78,35 @@ impl SelectBehaviour {
 /// The database selected through one wrapped connection, shared by its clones.
 #[derive(Clone, Debug)]
 pub(crate) struct SelectedDb {
-    state: Arc<AtomicI64>,
+    state: Arc<State>,
     behaviour: SelectBehaviour,
 }
 
+#[derive(Debug)]
+struct State {
+    /// The database index, `CONFIGURED` or `UNKNOWN`.
+    db: AtomicI64,
+    /// Switches in flight (sent, not yet settled), in the low 32 bits, and switches settled
+    /// so far, in the high 32 bits (wrapping): two switches that overlap leave the database
+    /// unknown, as the order the server ran them in is.
+    switches: AtomicU64,
+}
+
+/// One switch in flight, in [`State::switches`].
+const IN_FLIGHT: u64 = 1;
+/// One switch settled, in [`State::switches`].
+const SETTLED: u64 = 1 << 32;
+
 /// A call that switches the database (it holds a `SELECT` or `RESET`): settled with the call's
-/// outcome.
+/// outcome (dropped unsettled: unknown).
 #[derive(Debug)]
 pub(crate) struct PendingSelect {
-    state: Arc<AtomicI64>,
+    state: Arc<State>,
     /// The state once the switch took effect.
     after: i64,
+    /// [`State::switches`] when it was sent (with itself counted in flight).
+    sent: u64,
+    settled: bool,
 }
 
 /// Whether the database switch of a call took effect.
@@ -105,7 +124,10 @@ pub(crate) enum SwitchOutcome {
 impl SelectedDb {
     pub(crate) fn new(behaviour: SelectBehaviour) -> Self {
         Self {
-            state: Arc::new(AtomicI64::new(CONFIGURED)),
+            state: Arc::new(State {
+                db: AtomicI64::new(CONFIGURED),
+                switches: AtomicU64::new(0),
+            }),
             behaviour,
         }
     }
@@ -113,7 +135,7 @@ impl SelectedDb {
     /// The database index for `db.namespace`: `configured` (the connection's `get_db()`) unless
     /// a switch was seen; `None` when it is not known.
     pub(crate) fn current(&self, configured: i64) -> Option<i64> {
-        match self.state.load(Ordering::Relaxed) {
+        match self.state.db.load(Ordering::Relaxed) {
             CONFIGURED => Some(configured),
             UNKNOWN => None,
             db => Some(db),
@@ -125,31 +147,54 @@ impl SelectedDb {
     pub(crate) fn switch(&self, target: Option<i64>, configured: i64) -> Option<PendingSelect> {
         let after = match (self.behaviour, target) {
             (SelectBehaviour::NotKept, _) => return None,
-            // Back to the configured database: right whatever the kind (a reconnect returns
-            // there too).
+            (SelectBehaviour::Unknown, _) => UNKNOWN,
+            // Back to the configured database: right for one server connection, kept or
+            // reconnected (a reconnect returns there too).
             (_, Some(db)) if db == configured => CONFIGURED,
             (SelectBehaviour::Kept, Some(db)) => db,
             _ => UNKNOWN,
         };
+        let sent = self.state.switches.fetch_add(IN_FLIGHT, Ordering::SeqCst) + IN_FLIGHT;
         Some(PendingSelect {
             state: Arc::clone(&self.state),
             after,
+            sent,
+            settled: false,
         })
     }
 }
 
 impl PendingSelect {
-    pub(crate) fn settle(self, outcome: SwitchOutcome) {
+    pub(crate) fn settle(mut self, outcome: SwitchOutcome) {
+        self.settled = true;
+        let db = &self.state.db;
+        let now = self.state.switches.load(Ordering::SeqCst);
+        // Another switch sent before this one was answered, or settled meanwhile: which ran
+        // last on the server is unknown.
+        let overlapped = now & 0xffff_ffff != IN_FLIGHT || now >> 32 != self.sent >> 32;
         match outcome {
-            SwitchOutcome::Applied => self.state.store(self.after, Ordering::Relaxed),
+            SwitchOutcome::Applied if overlapped => db.store(UNKNOWN, Ordering::SeqCst),
+            SwitchOutcome::Applied => db.store(self.after, Ordering::SeqCst),
             SwitchOutcome::Refused => {}
             SwitchOutcome::Uncertain => {
                 // Unknown, unless the switch would not change anything anyway.
-                if self.state.load(Ordering::Relaxed) != self.after {
-                    self.state.store(UNKNOWN, Ordering::Relaxed);
+                if db.load(Ordering::SeqCst) != self.after {
+                    db.store(UNKNOWN, Ordering::SeqCst);
                 }
             }
         }
+    }
+}
+
+impl Drop for PendingSelect {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.state.db.store(UNKNOWN, Ordering::SeqCst);
+        }
+        // Settled, and no longer in flight.
+        self.state
+            .switches
+            .fetch_add(SETTLED.wrapping_sub(IN_FLIGHT), Ordering::SeqCst);
     }
 }
 
@@ -303,11 +348,31 @@ mod tests {
             .unwrap()
             .settle(SwitchOutcome::Applied);
         assert_eq!(other.current(0), None);
+        // Even back to the configured database: another server connection may still be on 3.
         other
             .switch(Some(0), 0)
             .unwrap()
             .settle(SwitchOutcome::Applied);
-        assert_eq!(other.current(0), Some(0));
+        assert_eq!(other.current(0), None);
+    }
+
+    #[test]
+    fn overlapping_switches_leave_the_database_unknown() {
+        let db = SelectedDb::new(SelectBehaviour::Kept);
+        let three = db.switch(Some(3), 0).unwrap();
+        let five = db.switch(Some(5), 0).unwrap();
+        five.settle(SwitchOutcome::Applied);
+        assert_eq!(db.current(0), None);
+        three.settle(SwitchOutcome::Applied);
+        assert_eq!(db.current(0), None);
+        // One at a time again: known.
+        db.switch(Some(4), 0)
+            .unwrap()
+            .settle(SwitchOutcome::Applied);
+        assert_eq!(db.current(0), Some(4));
+        // A switch dropped unsettled leaves it unknown.
+        drop(db.switch(Some(6), 0).unwrap());
+        assert_eq!(db.current(0), None);
     }
 
     #[test]

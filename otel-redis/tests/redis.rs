@@ -1100,3 +1100,232 @@ async fn a_select_inside_an_aborted_transaction_leaves_db_namespace_out() {
         ]
     );
 }
+
+/// A `SELECT` that a hand-sent `MULTI` inside a plain pipeline only queued (then discarded,
+/// or refused by `EXEC`) leaves `db.namespace` out instead of claiming its database.
+#[tokio::test]
+async fn a_select_queued_inside_a_plain_pipeline_leaves_db_namespace_out() {
+    let telemetry = TestTelemetry::new();
+    let client = client();
+    let mut con = multiplexed(&telemetry, &client, QueryTextMode::Off).await;
+
+    let () = redis::pipe()
+        .cmd("MULTI")
+        .ignore()
+        .cmd("SELECT")
+        .arg(3)
+        .ignore()
+        .cmd("DISCARD")
+        .ignore()
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let info: String = redis::cmd("CLIENT")
+        .arg("INFO")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(info.contains(" db=0 "), "{info}");
+    // Back to a known database, then a SELECT that EXEC refuses.
+    let () = redis::cmd("SELECT")
+        .arg(0)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let refused = redis::pipe()
+        .cmd("MULTI")
+        .cmd("SELECT")
+        .arg(100_000)
+        .cmd("EXEC")
+        .query_async::<redis::Value>(&mut con)
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    let _: String = redis::cmd("CLIENT")
+        .arg("INFO")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        names_and_namespaces(&telemetry),
+        [
+            at("PIPELINE", Some("0")),
+            at("CLIENT INFO", None),
+            at("SELECT", None),
+            at("PIPELINE", Some("0")),
+            at("CLIENT INFO", None),
+        ]
+    );
+    let refused = telemetry.spans();
+    let refused = refused
+        .iter()
+        .filter(|s| s.name == "PIPELINE")
+        .max_by_key(|s| s.start_time)
+        .unwrap();
+    assert!(
+        matches!(refused.status, Status::Error { .. }),
+        "{refused:?}"
+    );
+}
+
+/// Two `SELECT`s in flight at once on clones of one connection: which one the server ran
+/// last is unknown, so `db.namespace` is left out after both.
+#[tokio::test]
+async fn concurrent_selects_on_clones_leave_db_namespace_out() {
+    use std::future::Future as _;
+    use std::task::Poll;
+
+    let telemetry = TestTelemetry::new();
+    let client = client();
+    let mut con = multiplexed(&telemetry, &client, QueryTextMode::Off).await;
+    let (mut a, mut b) = (con.clone(), con.clone());
+    let (three, five) = (
+        redis::cmd("SELECT").arg(3).clone(),
+        redis::cmd("SELECT").arg(5).clone(),
+    );
+    let mut first = std::pin::pin!(three.query_async::<()>(&mut a));
+    let mut second = std::pin::pin!(five.query_async::<()>(&mut b));
+    // Both sent before either is answered.
+    std::future::poll_fn(|cx| {
+        let _ = first.as_mut().poll(cx);
+        let _ = second.as_mut().poll(cx);
+        Poll::Ready(())
+    })
+    .await;
+    second.await.unwrap();
+    first.await.unwrap();
+    let info: String = redis::cmd("CLIENT")
+        .arg("INFO")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(info.contains(" db=5 "), "{info}");
+    let () = redis::cmd("SELECT")
+        .arg(0)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+
+    let names = names_and_namespaces(&telemetry);
+    let info = names
+        .iter()
+        .find(|(name, _)| name == "CLIENT INFO")
+        .unwrap();
+    assert_eq!(info, &at("CLIENT INFO", None));
+}
+
+/// A connection type that spreads calls over two server connections (as a pool does).
+struct TwoConnections {
+    connections: [MultiplexedConnection; 2],
+    next: usize,
+}
+
+impl redis::aio::ConnectionLike for TwoConnections {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        let i = self.next;
+        self.next = 1 - i;
+        self.connections[i].req_packed_command(cmd)
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        let i = self.next;
+        self.next = 1 - i;
+        self.connections[i].req_packed_commands(pipeline, offset, count)
+    }
+
+    fn get_db(&self) -> i64 {
+        0
+    }
+}
+
+/// On a connection type the wrapper does not know, a `SELECT` leaves `db.namespace` out for
+/// good, even a `SELECT` of the configured database: it may have reached another server
+/// connection than the one that switched.
+#[tokio::test]
+async fn a_select_on_an_unknown_connection_type_leaves_db_namespace_out() {
+    let telemetry = TestTelemetry::new();
+    let client = client();
+    let pool = TwoConnections {
+        connections: [
+            client.get_multiplexed_async_connection().await.unwrap(),
+            client.get_multiplexed_async_connection().await.unwrap(),
+        ],
+        next: 0,
+    };
+    let mut con = Builder::from(pool)
+        .with_tracer_provider(telemetry.tracer_provider().clone())
+        .with_metrics(telemetry.metrics().clone())
+        .build();
+    let _: String = redis::cmd("PING").query_async(&mut con).await.unwrap(); // first
+    let () = redis::cmd("SELECT")
+        .arg(3)
+        .query_async(&mut con)
+        .await
+        .unwrap(); // second connection
+    let () = redis::cmd("SELECT")
+        .arg(0)
+        .query_async(&mut con)
+        .await
+        .unwrap(); // first
+    let info: String = redis::cmd("CLIENT")
+        .arg("INFO")
+        .query_async(&mut con)
+        .await
+        .unwrap(); // second: still in database 3
+    assert!(info.contains(" db=3 "), "{info}");
+
+    assert_eq!(
+        names_and_namespaces(&telemetry),
+        [
+            at("PING", Some("0")),
+            at("SELECT", Some("0")),
+            at("SELECT", None),
+            at("CLIENT INFO", None),
+        ]
+    );
+}
+
+/// A single command whose reply holds an error inside (an `EXEC` sent by hand) is an error,
+/// as redis-rs returns it to the caller.
+#[tokio::test]
+async fn an_error_inside_a_single_commands_reply_marks_the_span() {
+    let telemetry = TestTelemetry::new();
+    let client = client();
+    let mut con = multiplexed(&telemetry, &client, QueryTextMode::Off).await;
+    let key = format!("{}string", unique_prefix("nested-error"));
+    let () = con.set(&key, "text").await.unwrap();
+
+    let () = redis::cmd("MULTI").query_async(&mut con).await.unwrap();
+    let _: String = redis::cmd("LPUSH")
+        .arg(&key)
+        .arg("x")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let error = redis::cmd("EXEC")
+        .query_async::<redis::Value>(&mut con)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Some("WRONGTYPE"));
+    let _: i64 = con.del(&key).await.unwrap();
+
+    let exec = telemetry.span("EXEC");
+    assert!(matches!(exec.status, Status::Error { .. }), "{exec:?}");
+    assert_attr(&exec, ERROR_TYPE, "WRONGTYPE");
+    let series = series_with(
+        &duration_metric(&telemetry),
+        &[
+            KeyValue::new(DB_OPERATION_NAME, "EXEC"),
+            KeyValue::new(ERROR_TYPE, "WRONGTYPE"),
+        ],
+    );
+    assert_eq!(series.count, 1);
+}
