@@ -103,9 +103,14 @@ pub(crate) const DEFAULT_EXCHANGE: &str = "amq.default";
 /// Prefix of the queue names the broker generates for server-named queues.
 const GENERATED_QUEUE_PREFIX: &str = "amq.gen-";
 
-/// Whether `queue` was named by the broker (anonymous, high cardinality).
+/// Prefix of the reply addresses RabbitMQ's direct reply-to gives each RPC client (it
+/// rewrites `reply_to = "amq.rabbitmq.reply-to"` into one with a token per channel).
+const DIRECT_REPLY_TO_PREFIX: &str = "amq.rabbitmq.reply-to.";
+
+/// Whether `queue` was named by the broker (anonymous, high cardinality): a server-named
+/// queue, or a direct reply-to address.
 pub(crate) fn is_anonymous_queue(queue: &str) -> bool {
-    queue.starts_with(GENERATED_QUEUE_PREFIX)
+    queue.starts_with(GENERATED_QUEUE_PREFIX) || queue.starts_with(DIRECT_REPLY_TO_PREFIX)
 }
 
 /// The `{destination}` of a publish span name: the exchange, or for the default exchange the
@@ -360,6 +365,22 @@ mod tests {
         assert_eq!(
             producer("", "amq.gen-Xy1"),
             (Some("amq.gen-Xy1".to_owned()), None, true)
+        );
+        // Direct reply-to: a token per RPC client's channel.
+        assert_eq!(
+            producer("", "amq.rabbitmq.reply-to.g1h2AA5yZWJpdEBy"),
+            (
+                Some("amq.rabbitmq.reply-to.g1h2AA5yZWJpdEBy".to_owned()),
+                None,
+                true
+            )
+        );
+        assert_eq!(
+            span_name(
+                "publish",
+                publish_span_destination("", "amq.rabbitmq.reply-to.g1h2")
+            ),
+            "publish"
         );
         assert_eq!(
             producer("amq.direct", "amq.gen-Xy1"),

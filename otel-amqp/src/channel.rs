@@ -7,7 +7,6 @@ use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Consumer};
 use opentelemetry::trace::{Link, SpanKind, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_semantic_conventions::attribute as attr;
 use otel_core::metrics::Metrics;
 
 use crate::attributes::{Destination, error_type};
@@ -388,7 +387,7 @@ impl InstrumentedChannel {
 
         // Started with the attributes samplers may look at; those about the message are set once
         // the message is on its way, while the broker works on it.
-        let mut operation = record::start(
+        let operation = record::start(
             &shared.instrumentation,
             &Context::current(),
             target.span_name.clone(),
@@ -414,23 +413,25 @@ impl InstrumentedChannel {
             properties
         };
 
+        // Dropped while lapin sends it (a timeout), the publish is still measured, as
+        // cancelled.
+        let mut pending = PendingPublish::sending(operation, target, shared.clone());
         let sent = self
             .channel
             .basic_publish(exchange, routing_key, options, payload, properties)
             .await;
+        pending.sent();
         if let Some(attributes) = message_attributes {
-            operation.context().span().set_attributes(attributes);
+            pending.set_attributes(attributes);
         }
         match sent {
             Err(error) => {
                 let error_type = error_type(&error);
-                operation.record_error(error_type, error.to_string());
-                PendingPublish::new(operation, target, shared.clone())
-                    .finish(Some(error_type.into()));
+                pending.record_error(error_type.into(), error.to_string());
+                pending.finish(Some(error_type.into()));
                 Err(error)
             }
             Ok(confirm) => {
-                let pending = PendingPublish::new(operation, target, shared.clone());
                 if self.channel.status().confirm() {
                     Ok(InstrumentedPublisherConfirm::new(confirm, Some(pending)))
                 } else {
@@ -578,16 +579,12 @@ impl InstrumentedChannel {
                             .add_link(creation_span.clone(), Vec::new());
                     }
                     let mut message_attributes: Vec<KeyValue> = Vec::with_capacity(6);
-                    push_routing_key(&mut message_attributes, delivery.routing_key.as_str());
                     push_message_attributes(
                         &mut message_attributes,
                         &delivery.properties,
                         delivery.data.len(),
                     );
-                    message_attributes.push(KeyValue::new(
-                        attr::MESSAGING_RABBITMQ_MESSAGE_DELIVERY_TAG,
-                        i64::try_from(delivery.delivery_tag).unwrap_or(i64::MAX),
-                    ));
+                    crate::delivery::push_delivery_ids(&mut message_attributes, &delivery);
                     message_attributes.push(KeyValue::new(
                         crate::attributes::AMQP_REDELIVERED,
                         delivery.redelivered,
@@ -604,6 +601,7 @@ impl InstrumentedChannel {
                     creation,
                     ReceiveKind::Pulled {
                         receive: receive_context,
+                        ambient,
                         message_count,
                     },
                     names,

@@ -24,9 +24,11 @@ use crate::shared::{
 pub(crate) enum ReceiveKind {
     /// Pushed by the broker to a consumer (`basic.consume`).
     Pushed,
-    /// Fetched with `basic.get`; `receive` is the context of the receive span.
+    /// Fetched with `basic.get`; `receive` is the context of the receive span, `ambient` the
+    /// caller's context when it called `basic_get`.
     Pulled {
         receive: Context,
+        ambient: Context,
         message_count: MessageCount,
     },
 }
@@ -103,7 +105,7 @@ impl InstrumentedDelivery {
     ) -> Self {
         let ambient = match &kind {
             ReceiveKind::Pushed => Context::current(),
-            ReceiveKind::Pulled { receive, .. } => receive.clone(),
+            ReceiveKind::Pulled { ambient, .. } => ambient.clone(),
         };
         let creation_span = creation_context.span().span_context().clone();
         let use_creation =
@@ -128,12 +130,8 @@ impl InstrumentedDelivery {
             &names.queue,
         );
         let message_attributes = |attributes: &mut Vec<KeyValue>| {
-            push_routing_key(attributes, delivery.routing_key.as_str());
             push_message_attributes(attributes, &delivery.properties, delivery.data.len());
-            attributes.push(KeyValue::new(
-                attr::MESSAGING_RABBITMQ_MESSAGE_DELIVERY_TAG,
-                i64::try_from(delivery.delivery_tag).unwrap_or(i64::MAX),
-            ));
+            push_delivery_ids(attributes, &delivery);
             attributes.push(KeyValue::new(AMQP_REDELIVERED, delivery.redelivered));
         };
 
@@ -167,9 +165,19 @@ impl InstrumentedDelivery {
                 }
                 None
             }
-            // The ambient context is the receive span: the process span is its child, or (with
-            // the producer as parent) links to it.
-            ReceiveKind::Pulled { message_count, .. } => Some(message_count),
+            // The receive span ended when `basic_get` returned: the process span has the same
+            // parent choice as for a pushed message, and links to it.
+            ReceiveKind::Pulled {
+                receive,
+                message_count,
+                ..
+            } => {
+                let receive_span = receive.span().span_context().clone();
+                if receive_span.is_valid() {
+                    links.push(Link::with_context(receive_span));
+                }
+                Some(message_count)
+            }
         };
 
         let metric_attributes = shared.metric_attributes("process", "process", &destination);
@@ -397,10 +405,11 @@ impl InstrumentedDelivery {
     /// # Ok(()) }
     /// ```
     pub async fn ack(self, options: BasicAckOptions) -> lapin::Result<bool> {
-        let attributes = vec![KeyValue::new(AMQP_MULTIPLE, options.multiple)];
+        let mut attributes = vec![KeyValue::new(AMQP_MULTIPLE, options.multiple)];
         let Self {
             delivery, process, ..
         } = self;
+        push_delivery_ids(&mut attributes, &delivery);
         process
             .settle("ack", attributes, delivery.acker.ack(options))
             .await
@@ -424,13 +433,14 @@ impl InstrumentedDelivery {
     /// # Ok(()) }
     /// ```
     pub async fn nack(self, options: BasicNackOptions) -> lapin::Result<bool> {
-        let attributes = vec![
+        let mut attributes = vec![
             KeyValue::new(AMQP_REQUEUE, options.requeue),
             KeyValue::new(AMQP_MULTIPLE, options.multiple),
         ];
         let Self {
             delivery, process, ..
         } = self;
+        push_delivery_ids(&mut attributes, &delivery);
         process
             .settle("nack", attributes, delivery.acker.nack(options))
             .await
@@ -451,10 +461,11 @@ impl InstrumentedDelivery {
     /// # Ok(()) }
     /// ```
     pub async fn reject(self, options: BasicRejectOptions) -> lapin::Result<bool> {
-        let attributes = vec![KeyValue::new(AMQP_REQUEUE, options.requeue)];
+        let mut attributes = vec![KeyValue::new(AMQP_REQUEUE, options.requeue)];
         let Self {
             delivery, process, ..
         } = self;
+        push_delivery_ids(&mut attributes, &delivery);
         process
             .settle("reject", attributes, delivery.acker.reject(options))
             .await
@@ -480,6 +491,16 @@ impl InstrumentedDelivery {
         process.finish();
         delivery
     }
+}
+
+/// The message's routing key (when not empty) and delivery tag, which the RabbitMQ semantic
+/// conventions ask for on every span about the message, settlements included.
+pub(crate) fn push_delivery_ids(attributes: &mut Vec<KeyValue>, delivery: &Delivery) {
+    push_routing_key(attributes, delivery.routing_key.as_str());
+    attributes.push(KeyValue::new(
+        attr::MESSAGING_RABBITMQ_MESSAGE_DELIVERY_TAG,
+        i64::try_from(delivery.delivery_tag).unwrap_or(i64::MAX),
+    ));
 }
 
 /// The open process span of a delivery; ends it when dropped.

@@ -145,10 +145,14 @@ pub(crate) struct PendingPublish {
     operation: Option<Operation>,
     target: Arc<PublishTarget>,
     shared: Arc<Shared>,
+    /// lapin has not answered the publish yet: dropped now, it was cancelled (the message
+    /// may or may not have left).
+    sending: bool,
 }
 
 impl PendingPublish {
-    pub(crate) fn new(
+    /// A publish handed to lapin, not answered yet (see [`PendingPublish::sent`]).
+    pub(crate) fn sending(
         operation: Operation,
         target: Arc<PublishTarget>,
         shared: Arc<Shared>,
@@ -157,10 +161,24 @@ impl PendingPublish {
             operation: Some(operation),
             target,
             shared,
+            sending: true,
         }
     }
 
-    fn record_error(&mut self, error_type: Cow<'static, str>, message: String) {
+    /// lapin answered the publish.
+    pub(crate) fn sent(&mut self) {
+        self.sending = false;
+    }
+
+    /// Sets attributes on the span.
+    pub(crate) fn set_attributes(&self, attributes: Vec<KeyValue>) {
+        if let Some(operation) = &self.operation {
+            opentelemetry::trace::TraceContextExt::span(operation.context())
+                .set_attributes(attributes);
+        }
+    }
+
+    pub(crate) fn record_error(&mut self, error_type: Cow<'static, str>, message: String) {
         if let Some(operation) = self.operation.as_mut() {
             operation.record_error(error_type, message);
         }
@@ -199,8 +217,20 @@ impl PendingPublish {
 }
 
 impl Drop for PendingPublish {
-    /// Only reached with the span still open when the confirm is dropped before it resolves.
+    /// Only reached with the span still open when the publish is dropped before lapin answered
+    /// it (cancelled), or the confirm before it resolves (unknown).
     fn drop(&mut self) {
-        self.finish_unknown();
+        if self.sending {
+            self.record_error(
+                Cow::Borrowed(CANCELLED),
+                "the publish was dropped before it completed".to_owned(),
+            );
+            self.finish_inner(Some(Cow::Borrowed(CANCELLED)));
+        } else {
+            self.finish_unknown();
+        }
     }
 }
+
+/// `error.type` of a publish dropped before lapin answered it.
+const CANCELLED: &str = "cancelled";

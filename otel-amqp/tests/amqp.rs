@@ -1521,3 +1521,238 @@ async fn a_confirm_dropped_or_unwrapped_is_not_counted_as_a_success() {
     );
     assert!(exemplars >= 2, "{exemplars} exemplars");
 }
+
+/// A pulled message is processed as the consumer parent says, like a pushed one: with the
+/// ambient parent, or with no producer context in the message, the process span is a child
+/// of the caller's span (not of the ended receive span) and links to the receive span.
+#[tokio::test]
+async fn a_pulled_message_is_processed_under_the_callers_span() {
+    for (parent, with_context) in [
+        (ConsumerParent::Ambient, true),
+        (ConsumerParent::CreationContext, false),
+    ] {
+        let queue = unique_name("pull-parent");
+        let telemetry = test_telemetry();
+        let connection = connect().await;
+        let channel = InstrumentedChannel::builder(connection.create_channel().await.unwrap())
+            .with_tracer_provider(telemetry.tracer_provider().clone())
+            .with_metrics(telemetry.metrics().clone())
+            .with_consumer_parent(parent)
+            .build();
+        declare(channel.get_ref(), &queue).await;
+        let (producer_telemetry, producer, _producer_connection) =
+            separate_producer(test_telemetry()).await;
+        let _plain = if with_context {
+            producer
+                .get_ref()
+                .confirm_select(ConfirmSelectOptions::default())
+                .await
+                .unwrap();
+            publish(&producer, &queue, b"job").await.await.unwrap();
+            None
+        } else {
+            Some(publish_plain(&queue, None).await)
+        };
+
+        let job_cx = Context::current_with_span(telemetry.tracer().start("poll job"));
+        async {
+            let delivery = channel
+                .basic_get(queue.as_str().into(), BasicGetOptions::default())
+                .await
+                .unwrap()
+                .expect("a message");
+            delivery.ack(BasicAckOptions::default()).await.unwrap();
+        }
+        .with_context(job_cx.clone())
+        .await;
+        job_cx.span().end();
+
+        let job = telemetry.span("poll job");
+        let receive = telemetry.span(&format!("receive {queue}"));
+        let process = telemetry.span(&format!("process {queue}"));
+        assert_child_of(&receive, &job);
+        assert_child_of(&process, &job);
+        assert!(links_to(&process, &receive), "{:?}", process.links);
+        if with_context {
+            let publish = producer_telemetry.span(&format!("publish {queue}"));
+            assert!(links_to(&process, &publish));
+        }
+    }
+}
+
+/// Settlement spans carry the message's delivery tag and routing key, as the RabbitMQ
+/// conventions ask of every span about a message.
+#[tokio::test]
+async fn settle_spans_carry_the_delivery_tag_and_routing_key() {
+    let queue = unique_name("settle-ids");
+    let Worker {
+        telemetry,
+        mut consumer,
+        _connection,
+    } = worker(&queue, ConsumerParent::CreationContext).await;
+    let _plain = publish_plain(&queue, None).await;
+    let delivery = next(&mut consumer).await;
+    delivery.ack(BasicAckOptions::default()).await.unwrap();
+
+    let ack = telemetry.span(&format!("ack {queue}"));
+    assert_eq!(
+        attr(&ack, semattr::MESSAGING_RABBITMQ_MESSAGE_DELIVERY_TAG),
+        Some(&Value::I64(1))
+    );
+    assert_attr(
+        &ack,
+        semattr::MESSAGING_RABBITMQ_DESTINATION_ROUTING_KEY,
+        queue.clone(),
+    );
+}
+
+/// A publish dropped while lapin sends it (a timeout) is measured as cancelled: a sent-message
+/// point and a duration point with `error.type=cancelled`.
+#[tokio::test]
+async fn a_cancelled_publish_is_measured() {
+    use futures_util::FutureExt as _;
+
+    let queue = unique_name("cancelled-publish");
+    let telemetry = test_telemetry();
+    let connection = connect().await;
+    let channel = instrumented(connection.create_channel().await.unwrap(), &telemetry);
+    declare(channel.get_ref(), &queue).await;
+    let mut cancelled = false;
+    for _ in 0..20 {
+        let publish = channel.basic_publish(
+            "".into(),
+            queue.as_str().into(),
+            BasicPublishOptions::default(),
+            b"maybe",
+            BasicProperties::default(),
+        );
+        if publish.now_or_never().is_none() {
+            cancelled = true;
+            break;
+        }
+    }
+    assert!(cancelled, "every publish completed at its first poll");
+
+    let span = telemetry
+        .spans_named(&format!("publish {queue}"))
+        .into_iter()
+        .find(|s| attr(s, semattr::ERROR_TYPE).is_some())
+        .expect("a cancelled publish span");
+    assert_attr(&span, semattr::ERROR_TYPE, "cancelled");
+    for name in [
+        semmetric::MESSAGING_CLIENT_SENT_MESSAGES,
+        semmetric::MESSAGING_CLIENT_OPERATION_DURATION,
+    ] {
+        let points = series(&telemetry, name);
+        assert!(
+            points
+                .iter()
+                .any(|p| { point_attr(p, semattr::ERROR_TYPE) == Some(Value::from("cancelled")) }),
+            "{name}: {points:?}"
+        );
+    }
+}
+
+/// RabbitMQ's direct reply-to addresses (a token per RPC client's channel) stay off span names
+/// and metric points, like server-named queues.
+#[tokio::test]
+async fn direct_reply_to_addresses_stay_out_of_metric_labels_and_span_names() {
+    let queue = unique_name("direct-rpc");
+    let client_telemetry = test_telemetry();
+    let client_connection = connect().await;
+    let client = instrumented(
+        client_connection.create_channel().await.unwrap(),
+        &client_telemetry,
+    );
+    declare(client.get_ref(), &queue).await;
+    let mut replies = client
+        .basic_consume(
+            "amq.rabbitmq.reply-to".into(),
+            "rpc-client".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..BasicConsumeOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    client
+        .basic_publish(
+            "".into(),
+            queue.as_str().into(),
+            BasicPublishOptions::default(),
+            b"ping",
+            BasicProperties::default().with_reply_to("amq.rabbitmq.reply-to".into()),
+        )
+        .await
+        .unwrap();
+
+    let server_telemetry = test_telemetry();
+    let server_connection = connect().await;
+    let server = instrumented(
+        server_connection.create_channel().await.unwrap(),
+        &server_telemetry,
+    );
+    let request = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Some(request) = server
+                .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
+                .await
+                .unwrap()
+            {
+                break request;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the request arrives");
+    let reply_to = request
+        .delivery()
+        .properties
+        .reply_to()
+        .clone()
+        .expect("a reply address")
+        .to_string();
+    assert!(reply_to.starts_with("amq.rabbitmq.reply-to."), "{reply_to}");
+    server
+        .basic_publish(
+            "".into(),
+            reply_to.as_str().into(),
+            BasicPublishOptions::default(),
+            b"pong",
+            BasicProperties::default(),
+        )
+        .await
+        .unwrap();
+    drop(request);
+    let reply = tokio::time::timeout(WAIT, replies.next())
+        .await
+        .expect("the reply arrives")
+        .expect("a delivery")
+        .unwrap();
+    assert_eq!(reply.data(), b"pong");
+    drop(reply);
+
+    assert_eq!(server_telemetry.span("publish").name, "publish");
+    for telemetry in [&server_telemetry, &client_telemetry] {
+        let snapshot = telemetry.metrics().snapshot();
+        for metric in snapshot.iter() {
+            for series in &metric.series {
+                for kv in &series.attributes {
+                    assert!(
+                        !kv.value.as_str().contains("reply-to."),
+                        "{}: {}={}",
+                        metric.name,
+                        kv.key,
+                        kv.value.as_str()
+                    );
+                }
+            }
+        }
+        for span in telemetry.spans() {
+            assert!(!span.name.contains("reply-to."), "{}", span.name);
+        }
+    }
+}
