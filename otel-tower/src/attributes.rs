@@ -474,7 +474,12 @@ where
         };
         return (kind, message);
     }
-    if debug.contains("TimedOut") || debug.contains("Elapsed") || debug.contains("timed out") {
+    // tonic's channel deadline: `Error(Transport, TimeoutExpired(()))`.
+    if debug.contains("TimedOut")
+        || debug.contains("Elapsed")
+        || debug.contains("timed out")
+        || debug.contains("TimeoutExpired")
+    {
         return (Cow::Borrowed(ERROR_TIMEOUT), debug);
     }
     (Cow::Borrowed(std::any::type_name::<E>()), debug)
@@ -505,7 +510,10 @@ pub(crate) fn is_timeout(error: &(dyn StdError + 'static)) -> bool {
         // elapsed"), hyper and reqwest are not nameable here without depending on each of
         // them, so they are recognised by their messages. Error path only.
         let message = err.to_string();
-        if message.contains("timed out") || message.contains("deadline has elapsed") {
+        if message.contains("timed out")
+            || message.contains("deadline has elapsed")
+            || message.contains("Timeout expired")
+        {
             return true;
         }
         current = err.source();

@@ -633,7 +633,8 @@ pub const NEVER_CAPTURED_HEADERS: [HeaderName; 4] = [
     http::header::PROXY_AUTHORIZATION,
 ];
 
-/// Query parameters whose values are always redacted (the semantic conventions' list).
+/// Query parameters whose values are always redacted: the semantic conventions' list (as of
+/// the version this crate follows), and the names earlier versions listed.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -666,8 +667,16 @@ pub const NEVER_CAPTURED_HEADERS: [HeaderName; 4] = [
 /// );
 /// # }
 /// ```
-pub const DEFAULT_REDACTED_QUERY_PARAMS: [&str; 4] =
-    ["AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature"];
+pub const DEFAULT_REDACTED_QUERY_PARAMS: [&str; 7] = [
+    "X-Amz-Signature",
+    "X-Amz-Credential",
+    "X-Amz-Security-Token",
+    "sig",
+    "X-Goog-Signature",
+    // Listed by earlier versions of the conventions (AWS signature version 2).
+    "AWSAccessKeyId",
+    "Signature",
+];
 
 /// Header allowlist with the attribute keys computed once.
 #[derive(Clone, Default)]

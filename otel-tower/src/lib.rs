@@ -20,8 +20,9 @@
 //!
 //! Request and response bodies; headers that are not allowlisted; `Authorization`,
 //! `Cookie`, `Set-Cookie` and `Proxy-Authorization` even when allowlisted; URL credentials;
-//! values of sensitive query parameters (the semantic conventions' `AWSAccessKeyId`,
-//! `Signature`, `sig`, `X-Goog-Signature`, every name `otel_core::redact` treats as a secret
+//! values of sensitive query parameters (the semantic conventions' `X-Amz-Signature`,
+//! `X-Amz-Credential`, `X-Amz-Security-Token`, `sig`, `X-Goog-Signature`, and the earlier
+//! `AWSAccessKeyId` and `Signature`; every name `otel_core::redact` treats as a secret
 //! such as `token`, `password` or `api_key`, and the names given to
 //! [`ConfigBuilder::with_redaction`]); the raw path as `http.route`.
 //!

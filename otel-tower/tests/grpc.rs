@@ -86,6 +86,15 @@ impl tower::Service<http::Request<Body>> for EchoServer {
                     tonic::server::Grpc::new(ProstCodec::<EchoReply, EchoRequest>::default());
                 Ok(grpc.unary(svc, req).await)
             }),
+            "/test.Echo/Slow" => Box::pin(async move {
+                let svc = tower::service_fn(|_r: tonic::Request<EchoRequest>| async {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    Ok::<_, Status>(tonic::Response::new(EchoReply::default()))
+                });
+                let mut grpc =
+                    tonic::server::Grpc::new(ProstCodec::<EchoReply, EchoRequest>::default());
+                Ok(grpc.unary(svc, req).await)
+            }),
             "/test.Echo/Crash" => Box::pin(async move {
                 let svc = tower::service_fn(|_r: tonic::Request<EchoRequest>| async {
                     Err::<tonic::Response<EchoReply>, _>(Status::internal("database exploded"))
@@ -697,4 +706,135 @@ async fn synchronous_panic_in_call_is_recorded() {
         );
         assert_eq!(count(&points[0]), 1, "{name}");
     }
+}
+
+/// A streaming response runs in the call's context also when no span of ours records: the
+/// spans the stream opens follow an unsampled caller's decision.
+#[tokio::test]
+async fn a_stream_of_an_unsampled_caller_runs_in_the_callers_context() {
+    use bytes::Bytes;
+    use futures_util::StreamExt as _;
+    use http_body::Frame;
+    use http_body_util::{BodyExt, StreamBody};
+
+    // Every entry span would be sampled.
+    let t = Telemetry::with_sampler(opentelemetry_sdk::trace::Sampler::ParentBased(Box::new(
+        otel_core::sampling::RuleSampler::builder().build(),
+    )));
+    let tracer = t.tracer();
+    let layer = GrpcServerLayer::new(t.config().build());
+    let streaming = tower::service_fn(move |_req: http::Request<String>| {
+        let tracer = tracer.clone();
+        async move {
+            let frames = futures_util::stream::once(async move {
+                tracer.in_span("part", |_| ());
+                Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"\0\0\0\0\0")))
+            })
+            .chain(futures_util::stream::once(async {
+                let mut trailers = http::HeaderMap::new();
+                trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+                Ok(Frame::trailers(trailers))
+            }));
+            let body = StreamBody::new(frames);
+            Ok::<_, Infallible>(
+                http::Response::builder()
+                    .header("content-type", "application/grpc")
+                    .body(body)
+                    .unwrap(),
+            )
+        }
+    });
+    let request = http::Request::post("/test.Echo/Stream")
+        .header("content-type", "application/grpc")
+        .header("traceparent", format!("00-{TRACE_ID}-{PARENT_SPAN_ID}-00"))
+        .body(String::new())
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(tower::Layer::layer(&layer, streaming), request)
+        .await
+        .unwrap();
+    response.into_body().collect().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(t.spans().is_empty(), "{:?}", t.span_names());
+}
+
+/// A `grpc-status` that is not canonical decimal is UNKNOWN, as tonic reads it.
+#[tokio::test]
+async fn a_non_canonical_grpc_status_is_unknown_as_the_client_reads_it() {
+    let t = Telemetry::new();
+    let channel = tower::service_fn(|_: http::Request<Body>| async {
+        Ok::<_, Infallible>(
+            http::Response::builder()
+                .header("content-type", "application/grpc")
+                .header("grpc-status", "00")
+                .body(Body::default())
+                .unwrap(),
+        )
+    });
+    let mut grpc = tonic::client::Grpc::new(tower::Layer::layer(
+        &GrpcClientLayer::new(t.config().build()),
+        channel,
+    ));
+    grpc.ready().await.unwrap();
+    let status = grpc
+        .unary(
+            tonic::Request::new(EchoRequest::default()),
+            PathAndQuery::from_static("/test.Echo/Say"),
+            ProstCodec::<EchoRequest, EchoReply>::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unknown);
+    let span = t.wait_span("test.Echo/Say", SpanKind::Client).await;
+    assert_attr(&span, semconv::RPC_RESPONSE_STATUS_CODE, "UNKNOWN");
+    assert_error_status(&span);
+}
+
+/// A tonic deadline (`Request::set_timeout`) that expires is `error.type` `timeout`.
+#[tokio::test]
+async fn a_client_deadline_is_a_timeout() {
+    let t = Telemetry::new();
+    let addr = serve(&t).await;
+    let mut grpc = client(&t, addr).await;
+    grpc.ready().await.unwrap();
+    let mut request = tonic::Request::new(EchoRequest::default());
+    request.set_timeout(Duration::from_millis(20));
+    let status = grpc
+        .unary(
+            request,
+            PathAndQuery::from_static("/test.Echo/Slow"),
+            ProstCodec::<EchoRequest, EchoReply>::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Cancelled, "{status:?}");
+    let span = t.wait_span("test.Echo/Slow", SpanKind::Client).await;
+    assert_attr(&span, semconv::ERROR_TYPE, "timeout");
+}
+
+/// `rpc.method_original` is the path without its leading `/`, also when it is not shaped
+/// like a method.
+#[tokio::test]
+async fn the_original_method_has_no_leading_slash() {
+    let t = Telemetry::new();
+    let layer = GrpcServerLayer::new(t.config().build());
+    let unimplemented = tower::service_fn(|_req: http::Request<String>| async {
+        Ok::<_, Infallible>(
+            http::Response::builder()
+                .header("content-type", "application/grpc")
+                .header("grpc-status", "12")
+                .body(String::new())
+                .unwrap(),
+        )
+    });
+    let request = http::Request::post("/Svc")
+        .header("content-type", "application/grpc")
+        .body(String::new())
+        .unwrap();
+    drop(
+        tower::ServiceExt::oneshot(tower::Layer::layer(&layer, unimplemented), request)
+            .await
+            .unwrap(),
+    );
+    let span = t.wait_span("grpc", SpanKind::Server).await;
+    assert_attr(&span, semconv::RPC_METHOD_ORIGINAL, "Svc");
 }

@@ -930,3 +930,198 @@ async fn with_the_noop_provider_the_request_runs_in_the_callers_context() {
     assert_eq!(points.len(), 1);
     assert!(point_has(&points[0], semconv::HTTP_ROUTE, "/pay/{id}"));
 }
+
+/// A streaming body runs in the request's context also when no span of ours records: the
+/// work it does follows an unsampled caller's decision instead of starting new traces.
+#[tokio::test]
+async fn a_streaming_body_of_an_unsampled_caller_runs_in_the_callers_context() {
+    use opentelemetry::trace::{Span as _, SpanKind, Tracer as _, TracerProvider as _};
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+    use otel_core::metrics::{Metrics, MetricsConfig};
+
+    let exporter = InMemorySpanExporter::default();
+    // Every entry span would be sampled.
+    let provider = SdkTracerProvider::builder()
+        .with_sampler(otel_core::sampling::RuleSampler::builder().build())
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let tracer = provider.tracer("db");
+    let app = Router::new()
+        .route(
+            "/export",
+            get(move || {
+                let tracer = tracer.clone();
+                let chunks = futures_util::stream::once(async move {
+                    tracer
+                        .span_builder("SELECT rows")
+                        .with_kind(SpanKind::Client)
+                        .start(&tracer)
+                        .end();
+                    Ok::<_, std::convert::Infallible>(Bytes::from_static(b"rows"))
+                });
+                async move { Body::from_stream(chunks) }
+            }),
+        )
+        .layer(HttpServerLayer::new(
+            otel_tower::Config::builder()
+                .with_tracer_provider(provider.clone())
+                .with_metrics(Metrics::new(MetricsConfig::default()))
+                .with_propagator(otel_core::propagation::TraceContextPropagator::new())
+                .build(),
+        ));
+
+    let unsampled = format!("00-{TRACE_ID}-{PARENT_SPAN_ID}-00");
+    let response = send(&app, get_request("/export", Some(&unsampled))).await;
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"rows");
+    let spans = exporter.get_finished_spans().unwrap();
+    assert!(
+        spans.is_empty(),
+        "{:?}",
+        spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
+}
+
+/// Signed-URL parameters of the current conventions' list are redacted (AWS signature
+/// version 4).
+#[tokio::test]
+async fn aws_v4_signed_url_parameters_are_redacted() {
+    let t = Telemetry::new();
+    let app = payments_app(HttpServerLayer::new(t.config().build()));
+    send(
+        &app,
+        get_request(
+            "/orders?X-Amz-Credential=AKIAX&X-Amz-Signature=abc&X-Amz-Security-Token=t&page=2",
+            None,
+        ),
+    )
+    .await;
+    let span = t.wait_count(1).await.remove(0);
+    assert_attr(
+        &span,
+        semconv::URL_QUERY,
+        "X-Amz-Credential=REDACTED&X-Amz-Signature=REDACTED&X-Amz-Security-Token=REDACTED&page=2",
+    );
+}
+
+/// Behind a proxy, `server.address` and `server.port` are the name the client used: the
+/// `Forwarded: host=` or `X-Forwarded-Host`, before `Host`.
+#[tokio::test]
+async fn server_address_comes_from_the_proxys_forwarded_host() {
+    let t = Telemetry::new();
+    let addr = serve(app(&t, HttpServerLayer::new(t.config().build()))).await;
+    get_with(
+        addr,
+        "GET",
+        "/nope",
+        &[
+            ("host", "backend:8080"),
+            ("x-forwarded-host", "shop.example"),
+        ],
+    )
+    .await;
+    get_with(
+        addr,
+        "GET",
+        "/nope",
+        &[
+            ("host", "backend:8080"),
+            (
+                "forwarded",
+                "for=203.0.113.7;host=\"api.example:8443\";proto=https",
+            ),
+            ("x-forwarded-host", "ignored.example"),
+        ],
+    )
+    .await;
+    let spans = t.wait_count(2).await;
+    let mut seen: Vec<(String, Option<opentelemetry::Value>)> = spans
+        .iter()
+        .map(|span| {
+            (
+                attr(span, semconv::SERVER_ADDRESS)
+                    .map(|v| v.as_str().into_owned())
+                    .unwrap(),
+                attr(span, semconv::SERVER_PORT).cloned(),
+            )
+        })
+        .collect();
+    seen.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        seen,
+        [
+            (
+                "api.example".to_owned(),
+                Some(opentelemetry::Value::I64(8443))
+            ),
+            ("shop.example".to_owned(), None),
+        ]
+    );
+}
+
+/// The attributes of `with_request_attributes` are given to the sampler at span start, also
+/// for a request without `traceparent`.
+#[tokio::test]
+async fn the_sampler_sees_the_request_attributes_you_add() {
+    use opentelemetry::KeyValue;
+    use opentelemetry::trace::{Link, SpanKind, TraceId};
+    use opentelemetry_sdk::trace::{SamplingDecision, SamplingResult, ShouldSample};
+
+    /// Drops the requests of the free tenant.
+    #[derive(Clone, Debug)]
+    struct ByTenant;
+    impl ShouldSample for ByTenant {
+        fn should_sample(
+            &self,
+            _: Option<&opentelemetry::Context>,
+            _: TraceId,
+            _: &str,
+            _: &SpanKind,
+            attributes: &[KeyValue],
+            _: &[Link],
+        ) -> SamplingResult {
+            let free = attributes
+                .iter()
+                .any(|kv| kv.key.as_str() == "tenant.id" && kv.value.as_str() == "free");
+            SamplingResult {
+                decision: if free {
+                    SamplingDecision::Drop
+                } else {
+                    SamplingDecision::RecordAndSample
+                },
+                attributes: Vec::new(),
+                trace_state: Default::default(),
+            }
+        }
+    }
+
+    let t = Telemetry::with_sampler(opentelemetry_sdk::trace::Sampler::ParentBased(Box::new(
+        ByTenant,
+    )));
+    let layer = HttpServerLayer::new(
+        t.config()
+            .with_request_attributes(
+                |request: &otel_tower::config::RequestView<'_>, attrs: &mut Vec<KeyValue>| {
+                    if let Some(tenant) = request
+                        .headers()
+                        .get("x-tenant")
+                        .and_then(|v| v.to_str().ok())
+                    {
+                        attrs.push(KeyValue::new("tenant.id", tenant.to_owned()));
+                    }
+                },
+            )
+            .build(),
+    );
+    let app = payments_app(layer);
+    for tenant in ["free", "paying"] {
+        let mut request = get_request("/orders", None);
+        request
+            .headers_mut()
+            .insert("x-tenant", tenant.parse().unwrap());
+        send(&app, request).await;
+    }
+    let spans = t.wait_count(1).await;
+    assert_eq!(spans.len(), 1);
+    assert_attr(&spans[0], "tenant.id", "paying");
+}

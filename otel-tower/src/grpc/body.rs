@@ -101,10 +101,9 @@ impl<B: Body> Body for GrpcBody<B> {
         let Some(call) = this.call.as_ref() else {
             return this.inner.poll_frame(cx);
         };
-        let guard = call
-            .op
-            .is_recording()
-            .then(|| call.op.context().clone().attach());
+        // Streaming handlers run here: keep the call's context current, also when no span
+        // records (an unsampled caller's context: work the stream does follows its decision).
+        let guard = call.op.context().clone().attach();
         *this.polling = true;
         let result = this.inner.as_mut().poll_frame(cx);
         *this.polling = false;

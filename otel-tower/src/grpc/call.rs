@@ -240,7 +240,9 @@ impl RpcCall {
                     attrs.push(KeyValue::new(semconv::RPC_METHOD, ERROR_OTHER));
                     attrs.push(KeyValue::new(
                         semconv::RPC_METHOD_ORIGINAL,
-                        shaped.unwrap_or(path).to_owned(),
+                        shaped
+                            .unwrap_or(path.strip_prefix('/').unwrap_or(path))
+                            .to_owned(),
                     ));
                 }
                 // Set when the answer has decided.
@@ -289,8 +291,11 @@ impl RpcCall {
                 .instrumentation
                 .start(parent, final_name(), kind, attributes())
         };
-        let path = (op.is_recording() && recognition == Recognition::Pending)
-            .then(|| shaped.unwrap_or(path).to_owned());
+        let path = (op.is_recording() && recognition == Recognition::Pending).then(|| {
+            shaped
+                .unwrap_or(path.strip_prefix('/').unwrap_or(path))
+                .to_owned()
+        });
         Self {
             op,
             shared,

@@ -32,13 +32,16 @@ impl Code {
     pub(crate) const UNKNOWN: Code = Code(2);
     pub(crate) const UNIMPLEMENTED: Code = Code(12);
 
-    /// Code from the numeric text of a `grpc-status` value.
+    /// Code from the numeric text of a `grpc-status` value, read as gRPC clients (tonic's
+    /// `Code::from_bytes`) read it: the canonical decimal only (`0` to `16`, no sign, space or
+    /// leading zero), anything else `UNKNOWN`.
     pub(crate) fn parse(value: &[u8]) -> Code {
-        std::str::from_utf8(value)
-            .ok()
-            .and_then(|s| s.trim().parse::<u8>().ok())
-            .filter(|c| usize::from(*c) < NAMES.len())
-            .map_or(Code::UNKNOWN, Code)
+        let code = match value {
+            [d @ b'0'..=b'9'] => d - b'0',
+            [b'1', d @ b'0'..=b'6'] => 10 + (d - b'0'),
+            _ => return Code::UNKNOWN,
+        };
+        Code(code)
     }
 
     /// The `grpc-status` in `headers` (trailers, or headers of a trailers-only response).
@@ -90,6 +93,10 @@ mod tests {
         assert_eq!(Code::parse(b"17"), Code::UNKNOWN);
         assert_eq!(Code::parse(b"x"), Code::UNKNOWN);
         assert_eq!(Code::parse(b"-1"), Code::UNKNOWN);
+        // Not canonical: tonic reads these as UNKNOWN too.
+        for loose in [&b"00"[..], b"+0", b" 5", b"013", b"5 ", b""] {
+            assert_eq!(Code::parse(loose), Code::UNKNOWN, "{loose:?}");
+        }
         assert!(Code::parse(b"13").is_server_error());
         assert!(!Code::parse(b"5").is_server_error());
         assert!(Code::parse(b"5").is_client_error());

@@ -99,11 +99,10 @@ where
         let Some(state) = this.state.as_ref() else {
             return this.inner.poll_frame(cx);
         };
-        // Streaming bodies run user code here: keep the request's context current.
-        let guard = state
-            .op
-            .is_recording()
-            .then(|| state.op.context().clone().attach());
+        // Streaming bodies run user code here: keep the request's context current, also when
+        // no span records (an unsampled caller's context: work the stream does follows its
+        // decision instead of starting new traces).
+        let guard = state.op.context().clone().attach();
         *this.polling = true;
         let result = this.inner.as_mut().poll_frame(cx);
         *this.polling = false;

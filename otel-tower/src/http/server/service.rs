@@ -13,6 +13,7 @@ use tower_service::Service;
 use super::body::ResponseBody;
 use super::future::{RequestState, ResponseFuture};
 use super::layer::{DurationKey, ServerShared};
+use crate::Config;
 use crate::attributes::{
     ERROR_PANIC, KnownMethod, cached_value, protocol_version, redact_query, split_host_port,
 };
@@ -174,8 +175,16 @@ where
                 // The span is all but certainly recorded: everything up front, so the SDK
                 // takes it in one pass.
                 let mut attrs = Vec::with_capacity(12);
-                sampling_attributes(&req, &view, method, scheme, route.as_ref(), &mut attrs);
-                more_attributes(&req, &view, shared, version, &mut attrs);
+                sampling_attributes(
+                    &req,
+                    &view,
+                    config,
+                    method,
+                    scheme,
+                    route.as_ref(),
+                    &mut attrs,
+                );
+                more_attributes(&req, shared, version, &mut attrs);
                 instrumentation.start(&parent, final_name(), SpanKind::Server, attrs)
             } else {
                 // The sampler decides (no parent, or an unsampled one with `skip_unsampled`
@@ -184,11 +193,19 @@ where
                 // creation), so rules on the route, path or name can decide. The rest only
                 // if it records: a dropped request builds no more.
                 let mut attrs = Vec::with_capacity(12);
-                sampling_attributes(&req, &view, method, scheme, route.as_ref(), &mut attrs);
+                sampling_attributes(
+                    &req,
+                    &view,
+                    config,
+                    method,
+                    scheme,
+                    route.as_ref(),
+                    &mut attrs,
+                );
                 let op = instrumentation.start(&parent, final_name(), SpanKind::Server, attrs);
                 if op.is_recording() {
                     let mut more = Vec::with_capacity(8);
-                    more_attributes(&req, &view, shared, version, &mut more);
+                    more_attributes(&req, shared, version, &mut more);
                     op.set_attributes(more);
                 }
                 op
@@ -290,6 +307,7 @@ struct SpanHeaders<'a> {
     user_agent: Option<&'a HeaderValue>,
     forwarded: Option<&'a HeaderValue>,
     x_forwarded_for: Option<&'a HeaderValue>,
+    x_forwarded_host: Option<&'a HeaderValue>,
 }
 
 impl<'a> SpanHeaders<'a> {
@@ -305,6 +323,8 @@ impl<'a> SpanHeaders<'a> {
                 &mut found.forwarded
             } else if name.as_str() == "x-forwarded-for" {
                 &mut found.x_forwarded_for
+            } else if name.as_str() == "x-forwarded-host" {
+                &mut found.x_forwarded_host
             } else {
                 continue;
             };
@@ -321,6 +341,7 @@ impl<'a> SpanHeaders<'a> {
 fn sampling_attributes<B>(
     req: &Request<B>,
     view: &RequestView<'_>,
+    config: &Config,
     method: KnownMethod,
     scheme: &'static str,
     route: Option<&StringValue>,
@@ -338,12 +359,15 @@ fn sampling_attributes<B>(
     if let Some(route) = route {
         attrs.push(KeyValue::new(semconv::HTTP_ROUTE, route.clone()));
     }
+    // Yours: the sampler sees them too (a rule on a tenant).
+    if let Some(extra) = &config.request_attributes {
+        extra.attributes(view, attrs);
+    }
 }
 
 /// The rest of a SERVER span's request attributes (see the module documentation).
 fn more_attributes<B>(
     req: &Request<B>,
-    view: &RequestView<'_>,
     shared: &ServerShared,
     version: &'static str,
     attrs: &mut Vec<KeyValue>,
@@ -357,10 +381,11 @@ fn more_attributes<B>(
         ));
     }
     attrs.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
-    let host = headers
-        .host
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(http::uri::Authority::as_str));
+    // The name the client used, as the conventions order it: a proxy's `Forwarded: host=` or
+    // `X-Forwarded-Host`, then the request's authority (HTTP/2, absolute-form), then `Host`.
+    let host = forwarded_host(headers.forwarded, headers.x_forwarded_host)
+        .or_else(|| req.uri().authority().map(http::uri::Authority::as_str))
+        .or_else(|| headers.host.and_then(|h| h.to_str().ok()));
     if let Some(host) = host {
         let (address, port) = split_host_port(host);
         // A server answers under one name or a few: the first one seen is kept shared.
@@ -382,9 +407,6 @@ fn more_attributes<B>(
         ));
     }
     config.request_headers.capture(req.headers(), attrs);
-    if let Some(extra) = &config.request_attributes {
-        extra.attributes(view, attrs);
-    }
 }
 
 /// `url.scheme`: the request URI's scheme when it has one (HTTP/2, absolute-form), else
@@ -412,6 +434,27 @@ fn client_address<B>(req: &Request<B>, headers: &SpanHeaders<'_>) -> Option<Stri
     req.extensions()
         .get::<std::net::SocketAddr>()
         .map(|addr| addr.ip().to_string())
+}
+
+/// The first `Forwarded: host=`, else the first `X-Forwarded-Host`.
+fn forwarded_host<'a>(
+    forwarded: Option<&'a HeaderValue>,
+    x_forwarded_host: Option<&'a HeaderValue>,
+) -> Option<&'a str> {
+    if let Some(forwarded) = forwarded.and_then(|h| h.to_str().ok()) {
+        let first = forwarded.split(',').next().unwrap_or_default();
+        for pair in first.split(';') {
+            let pair = pair.trim();
+            if pair.len() > 5 && pair[..5].eq_ignore_ascii_case("host=") {
+                let host = pair[5..].trim_matches('"');
+                if !host.is_empty() {
+                    return Some(host);
+                }
+            }
+        }
+    }
+    let host = x_forwarded_host?.to_str().ok()?.split(',').next()?.trim();
+    (!host.is_empty()).then_some(host)
 }
 
 /// The first address of `Forwarded: for=`, else of `X-Forwarded-For`.
