@@ -506,3 +506,27 @@ fn failed_periodic_exports_are_counted() {
     assert!(stats.last_error.unwrap().contains(&port.to_string()));
     assert!(periodic.shutdown(Duration::from_secs(2)).is_err());
 }
+
+/// The OTLP timeout caps each periodic export even when the periodic timeout is longer:
+/// a collector that never answers holds a flush for the smaller of the two.
+#[test]
+fn the_otlp_timeout_caps_a_periodic_export() {
+    let (metrics, _) = populated();
+    let base = black_hole();
+    let periodic = PeriodicMetricsExporter::start(
+        metrics,
+        OtlpMetricsExporter::new(OtlpMetricsConfig {
+            timeout: Duration::from_millis(200),
+            ..http_config(&base)
+        })
+        .unwrap(),
+        PeriodicConfig::default(), // 30 s per export
+    )
+    .unwrap();
+    let start = Instant::now();
+    let result = periodic.force_flush(Duration::from_secs(10));
+    let took = start.elapsed();
+    assert!(result.is_err(), "{result:?}");
+    assert!(took < Duration::from_secs(2), "the flush took {took:?}");
+    drop(periodic.shutdown(Duration::from_millis(300)));
+}

@@ -746,7 +746,8 @@ impl OtlpMetricsExporter {
         self.export_with_timeout(request, self.config.timeout)
     }
 
-    /// Sends `request`, waiting at most `timeout` (connection included).
+    /// Sends `request`, waiting at most `timeout` or the configured timeout, whichever is
+    /// smaller (connection included).
     ///
     /// # Errors
     ///
@@ -784,7 +785,10 @@ impl OtlpMetricsExporter {
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err(MetricsError::InsideAsyncRuntime);
         }
-        let timeout = timeout.max(Duration::from_millis(1));
+        // The configured (OTLP) timeout caps every request, as the periodic reader's docs say.
+        let timeout = timeout
+            .min(self.config.timeout)
+            .max(Duration::from_millis(1));
         let url = self.url.clone();
         let err = |reason: String| MetricsError::Export {
             endpoint: url.clone(),
