@@ -527,3 +527,17 @@ fn snapshot_lookups() {
     let h = metric.series[0].histogram().unwrap();
     assert_eq!(*h.cumulative_counts().last().unwrap(), h.count);
 }
+
+/// A huge cardinality limit is brought within bounds instead of overflowing (or allocating
+/// gigabytes up front).
+#[test]
+fn a_huge_cardinality_limit_is_bounded() {
+    for limit in [usize::MAX, 1 << 33] {
+        let metrics = Metrics::new(MetricsConfig::default().with_cardinality_limit(limit));
+        let counter = metrics.u64_counter("app.calls").build();
+        counter.add(1, &[KeyValue::new("k", "v")]);
+        let snapshot = metrics.snapshot();
+        let series = &snapshot.find("app.calls").unwrap().series;
+        assert_eq!(series.len(), 1);
+    }
+}

@@ -344,10 +344,18 @@ fn check_histogram(family: &Family) -> Result<(), String> {
             .iter()
             .find(|s| s.name.ends_with("_count"))
             .ok_or(format!("{key:?}: no _count"))?;
-        samples
-            .iter()
-            .find(|s| s.name.ends_with("_sum"))
-            .ok_or(format!("{key:?}: no _sum"))?;
+        // `_sum` is required, except with negative buckets, where it is forbidden.
+        let negative = buckets.iter().any(|b| {
+            b.labels
+                .iter()
+                .any(|(k, v)| k == "le" && v.parse::<f64>().is_ok_and(|le| le < 0.0))
+        });
+        let sum = samples.iter().find(|s| s.name.ends_with("_sum"));
+        match (negative, sum) {
+            (false, None) => return Err(format!("{key:?}: no _sum")),
+            (true, Some(_)) => return Err(format!("{key:?}: _sum with negative buckets")),
+            _ => {}
+        }
         let mut previous_le = f64::NEG_INFINITY;
         let mut previous_count = 0.0;
         for b in &buckets {
@@ -706,4 +714,21 @@ proptest! {
         prop_assert_eq!(family.samples[0].label(&label), Some(value.as_str()));
         prop_assert_eq!(family.samples[0].value, 7.0);
     }
+}
+
+/// A histogram with negative bucket bounds has no `_sum` (OpenMetrics), and the exposition
+/// still parses.
+#[test]
+fn negative_bounds_leave_the_sum_out() {
+    let metrics = Metrics::new(MetricsConfig::default());
+    let h = metrics
+        .f64_histogram("app.offset")
+        .with_unit("s")
+        .with_boundaries(vec![-1.0, 0.0, 1.0])
+        .build();
+    h.record(0.5, &[]);
+    let text = render(&metrics, Format::OpenMetrics);
+    assert!(text.contains("app_offset_seconds_count 1"), "{text}");
+    assert!(!text.contains("app_offset_seconds_sum"), "{text}");
+    parse_openmetrics(&text).unwrap();
 }

@@ -257,7 +257,8 @@ impl MetricsConfig {
         self
     }
 
-    /// Sets the cardinality limit per instrument (overflow series included).
+    /// Sets the cardinality limit per instrument (overflow series included; at least 1, at
+    /// most 1 048 576: values outside are brought within).
     ///
     /// ```
     /// use opentelemetry::KeyValue;

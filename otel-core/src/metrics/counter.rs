@@ -220,11 +220,25 @@ macro_rules! sum_cells {
             }
 
             fn read(&self) -> SeriesData {
-                $data(
+                // The stripes are read one after the other: an add and a matching subtract
+                // on two stripes in between (a request that moved threads) would show a
+                // value the series never held (-1 active requests). Read until two passes
+                // agree (a few tries; under constant change the last pass stands).
+                let pass = || {
                     self.stripes
                         .iter()
-                        .fold(0, |sum, s| sum.wrapping_add(s.0.load(Ordering::Relaxed))),
-                )
+                        .map(|s| s.0.load(Ordering::Acquire))
+                        .collect::<Vec<_>>()
+                };
+                let mut last = pass();
+                for _ in 0..4 {
+                    let again = pass();
+                    if again == last {
+                        break;
+                    }
+                    last = again;
+                }
+                $data(last.iter().fold(0, |sum, v| sum.wrapping_add(*v)))
             }
         }
     };
@@ -276,7 +290,8 @@ impl<C: SumCell> SumInstrument<C> {
         self.table.for_each(|series| {
             out.push(SeriesSnapshot {
                 attributes: sorted_attributes(&series.attributes),
-                start_time: series.start_time,
+                // A series created while the snapshot is taken starts no later than it.
+                start_time: series.start_time.min(now),
                 time: now,
                 data: series.data.read(),
             });

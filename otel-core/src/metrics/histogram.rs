@@ -598,7 +598,8 @@ impl HistogramInstrument {
                 .and_then(|hdr| self.percentiles_from(&merged, hdr));
             out.push(SeriesSnapshot {
                 attributes: sorted_attributes(&series.attributes),
-                start_time: series.start_time,
+                // A series created while the snapshot is taken starts no later than it.
+                start_time: series.start_time.min(now),
                 time: now,
                 data: SeriesData::Histogram(Box::new(HistogramData {
                     count: merged.count,

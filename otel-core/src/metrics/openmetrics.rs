@@ -365,8 +365,11 @@ fn write_histogram(
     }
     write_sample(out, family, "_count", labels, None);
     let _ = writeln!(out, " {}", h.count);
-    write_sample(out, family, "_sum", labels, None);
-    let _ = writeln!(out, " {}", format_float(h.sum));
+    // OpenMetrics: a histogram with negative bucket bounds has no `_sum`.
+    if !h.boundaries.iter().any(|b| *b < 0.0) {
+        write_sample(out, family, "_sum", labels, None);
+        let _ = writeln!(out, " {}", format_float(h.sum));
+    }
 }
 
 /// Writes `name{suffix}{labels[,le="…"]}` (no value).

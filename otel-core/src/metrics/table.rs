@@ -24,6 +24,10 @@ pub(crate) const OVERFLOW_KEY: &str = "otel.metric.overflow";
 /// Number of slots per lazily allocated chunk of the table.
 const CHUNK: usize = 64;
 
+/// The highest cardinality limit a table takes: larger ones are lowered to it (the slot
+/// index is sized up front).
+pub(crate) const MAX_CARDINALITY_LIMIT: usize = 1 << 20;
+
 /// The attributes of a bound series handle and the series, looked up on first use (so a
 /// handle made before the instrument records, or while it is disabled, costs no series).
 #[derive(Debug)]
@@ -90,9 +94,10 @@ pub(crate) struct SeriesTable<D> {
 }
 
 impl<D> SeriesTable<D> {
-    /// A table that holds at most `cardinality_limit` series, the overflow series included.
+    /// A table that holds at most `cardinality_limit` series (at most
+    /// [`MAX_CARDINALITY_LIMIT`]), the overflow series included.
     pub(crate) fn new(cardinality_limit: usize) -> Self {
-        let limit = cardinality_limit.max(1);
+        let limit = cardinality_limit.clamp(1, MAX_CARDINALITY_LIMIT);
         let capacity = (limit.saturating_mul(2)).max(CHUNK).next_power_of_two();
         let chunks = (0..capacity / CHUNK).map(|_| OnceLock::new()).collect();
         Self {
