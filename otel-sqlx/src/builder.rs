@@ -1,7 +1,5 @@
 //! [`PoolBuilder`] and its options.
 
-use std::sync::Arc;
-
 use opentelemetry::trace::{Tracer, TracerProvider};
 use sqlx::Pool;
 
@@ -240,7 +238,7 @@ impl<DB: SupportedDatabase> PoolBuilder<DB> {
                 pool_name: self.pool_name,
             },
         );
-        InstrumentedPool::from_parts(self.pool, Arc::new(telemetry))
+        InstrumentedPool::from_parts(self.pool, Telemetry::watched(telemetry))
     }
 }
 

@@ -343,6 +343,7 @@ impl<'a> Lexer<'a> {
     fn mysql_number(&mut self) -> Tok {
         let bytes = self.bytes();
         let start = self.pos;
+        let mut fraction_or_exponent = false;
         if bytes[start] == b'0'
             && matches!(bytes.get(start + 1), Some(b'x' | b'X' | b'b' | b'B'))
             && bytes.get(start + 2).is_some_and(u8::is_ascii_hexdigit)
@@ -354,19 +355,24 @@ impl<'a> Lexer<'a> {
             if self.peek(0) == Some(b'.') {
                 self.pos += 1;
                 self.skip_while(|b| b.is_ascii_digit());
+                fraction_or_exponent = true;
             }
             if matches!(self.peek(0), Some(b'e' | b'E')) {
                 let sign = usize::from(matches!(self.peek(1), Some(b'+' | b'-')));
                 if self.peek(1 + sign).is_some_and(|b| b.is_ascii_digit()) {
                     self.pos += 1 + sign;
                     self.skip_while(|b| b.is_ascii_digit());
+                    fraction_or_exponent = true;
                 }
             }
         }
+        // Only a run of digits that goes on with identifier characters is an identifier: a
+        // fraction or an exponent ends the number there (MariaDB reads `9.99AND` as `9.99 AND`).
         let dialect = self.dialect;
-        if self
-            .peek(0)
-            .is_some_and(|b| is_ident_char(b, dialect) && b != b'$')
+        if !fraction_or_exponent
+            && self
+                .peek(0)
+                .is_some_and(|b| is_ident_char(b, dialect) && b != b'$')
         {
             self.skip_while(|b| is_ident_char(b, dialect));
             return Tok::Word;
@@ -754,7 +760,8 @@ fn introduces_table(op: &str, word: &str) -> bool {
 /// and `db.query.summary` as the database semantic conventions define them (see [`Summary`]).
 ///
 /// Statements holding several `;`-separated statements report nothing. Only the first
-/// [`MAX_SUMMARY_SCAN_BYTES`] bytes are scanned.
+/// [`MAX_SUMMARY_SCAN_BYTES`] bytes are scanned; a longer text with a `;` past them (other
+/// than a final one) reports nothing either.
 ///
 /// ```
 /// use otel_sqlx::sql::{Dialect, summarize};
@@ -776,6 +783,13 @@ fn introduces_table(op: &str, word: &str) -> bool {
 /// ```
 pub fn summarize(sql: &str, dialect: Dialect) -> Summary<'_> {
     let scanned = &sql[..floor_char_boundary(sql, MAX_SUMMARY_SCAN_BYTES)];
+    // Past the scanned part, a `;` (other than a final one) may start another statement: a
+    // batch, which has no single summary. (One inside a string there counts too: nothing
+    // is reported rather than something wrong.)
+    let rest = sql[scanned.len()..].trim_end();
+    if rest.strip_suffix(';').unwrap_or(rest).contains(';') {
+        return Summary::default();
+    }
     let mut lexer = Lexer::new(scanned, dialect);
     let mut tokens = std::iter::from_fn(move || {
         loop {
@@ -1222,6 +1236,29 @@ mod tests {
         assert_eq!(my("SELECT 0x1F, 0b101, X'1F', 1.5e3"), "SELECT ?, ?, ?, ?");
         // In MySQL these are identifiers (a column named `1_000`), not numbers.
         assert_eq!(my("SELECT 1_000, 1abc FROM t"), "SELECT 1_000, 1abc FROM t");
+        // A fraction or an exponent ends the number: MariaDB reads `9.99AND` as `9.99 AND`.
+        assert_eq!(
+            my("SELECT id FROM t WHERE price = 9.99AND qty = 1"),
+            "SELECT id FROM t WHERE price = ?AND qty = ?"
+        );
+        assert_eq!(my("SELECT 1.5e3abc, .5abc"), "SELECT ?abc, ?abc");
+    }
+
+    #[test]
+    fn a_batch_whose_first_statement_is_longer_than_the_scan_has_no_summary() {
+        let columns = (0..400)
+            .map(|i| format!("c{i} text"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let batch = format!("CREATE TABLE users ({columns}); DROP TABLE sessions");
+        assert!(batch.len() > MAX_SUMMARY_SCAN_BYTES);
+        let summary = summarize(&batch, Dialect::Postgres);
+        assert_eq!(summary.operation, None);
+        assert_eq!(summary.query_summary, None);
+        // One long statement, with its final `;`, keeps its summary.
+        let single = format!("CREATE TABLE users ({columns});\n");
+        let summary = summarize(&single, Dialect::Postgres);
+        assert_eq!(summary.operation, Some("CREATE"));
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! and metric point are started and finished.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use opentelemetry::trace::SpanKind;
@@ -17,6 +17,7 @@ use opentelemetry_semantic_conventions::metric::{
     DB_CLIENT_CONNECTION_COUNT, DB_CLIENT_CONNECTION_TIMEOUTS, DB_CLIENT_CONNECTION_WAIT_TIME,
     DB_CLIENT_OPERATION_DURATION,
 };
+use otel_core::metrics::CollectHook;
 use sqlx::Pool;
 use sqlx::pool::PoolConnection;
 
@@ -76,6 +77,22 @@ pub(crate) struct Telemetry<DB: SupportedDatabase> {
     last_idle: AtomicI64,
     last_used: AtomicI64,
     pool: Pool<DB>,
+    /// Re-reads the pool's counts before every metrics collection (see [`Telemetry::watched`]).
+    collect_hook: OnceLock<CollectHook>,
+}
+
+impl<DB: SupportedDatabase> Drop for Telemetry<DB> {
+    /// A wrapper that is dropped takes its share of `db.client.connection.count` back.
+    fn drop(&mut self) {
+        let idle = *self.last_idle.get_mut();
+        let used = *self.last_used.get_mut();
+        if idle != 0 {
+            self.connection_count.add(-idle, &self.idle_attrs);
+        }
+        if used != 0 {
+            self.connection_count.add(-used, &self.used_attrs);
+        }
+    }
 }
 
 pub(crate) struct TelemetryConfig {
@@ -148,7 +165,24 @@ impl<DB: SupportedDatabase> Telemetry<DB> {
             last_idle: AtomicI64::new(0),
             last_used: AtomicI64::new(0),
             pool,
+            collect_hook: OnceLock::new(),
         }
+    }
+
+    /// Shares `telemetry`, with `db.client.connection.count` re-read from the pool before
+    /// every metrics collection: a connection goes back to the pool after the operation that
+    /// used it has ended (sqlx returns it from a task of its own), so the reading taken then
+    /// still counts it as used.
+    pub(crate) fn watched(telemetry: Self) -> Arc<Self> {
+        let telemetry = Arc::new(telemetry);
+        let weak = Arc::downgrade(&telemetry);
+        let hook = telemetry.inst.metrics().on_collect(move || {
+            if let Some(telemetry) = weak.upgrade() {
+                telemetry.sample_pool();
+            }
+        });
+        let _ = telemetry.collect_hook.set(hook);
+        telemetry
     }
 
     pub(crate) fn system_name(&self) -> &'static str {

@@ -175,7 +175,7 @@ pub use otlp::{
     OtlpMetricsConfig, OtlpMetricsExporter, OtlpProtocol, PeriodicConfig, PeriodicMetricsExporter,
 };
 pub use recent_cache::RecentCache;
-pub use registry::{CounterBuilder, HistogramBuilder, Metrics, UpDownCounterBuilder};
+pub use registry::{CollectHook, CounterBuilder, HistogramBuilder, Metrics, UpDownCounterBuilder};
 pub use snapshot::{
     Exemplar, HistogramData, InstrumentKind, MetricSnapshot, Percentiles, SeriesData,
     SeriesSnapshot, SnapshotExt,

@@ -87,6 +87,8 @@ impl Metrics {
             inner: MetricsInner::Registry(Arc::new(Registry {
                 config,
                 instruments: Mutex::new(Vec::new()),
+                hooks: Mutex::new(Vec::new()),
+                next_hook: std::sync::atomic::AtomicU64::new(0),
             })),
         }
     }
@@ -344,10 +346,67 @@ impl Metrics {
         self.collect(false)
     }
 
+    /// Runs `hook` before every collection of these metrics (a snapshot, an OTLP export, a
+    /// scrape), until the returned [`CollectHook`] is dropped: for values read from elsewhere
+    /// at that moment, such as a pool's connection counts recorded into an up-down counter.
+    /// The hook must not collect these metrics itself.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicI64, Ordering};
+    /// use otel_core::metrics::{Metrics, SnapshotExt};
+    ///
+    /// let metrics = Metrics::default();
+    /// let queue = metrics.i64_up_down_counter("app.queue.length").build();
+    /// let length = Arc::new(AtomicI64::new(0)); // kept by someone else
+    /// let seen = Arc::new(AtomicI64::new(0));
+    /// let hook = metrics.on_collect({
+    ///     let (queue, length, seen) = (queue.clone(), length.clone(), seen.clone());
+    ///     move || {
+    ///         let now = length.load(Ordering::Relaxed);
+    ///         queue.add(now - seen.swap(now, Ordering::Relaxed), &[]);
+    ///     }
+    /// });
+    /// length.store(7, Ordering::Relaxed);
+    /// let snapshot = metrics.snapshot();
+    /// let series = &snapshot.find("app.queue.length").expect("registered").series[0];
+    /// assert_eq!(series.up_down_counter(), Some(7));
+    /// drop(hook);
+    /// ```
+    pub fn on_collect(&self, hook: impl Fn() + Send + Sync + 'static) -> CollectHook {
+        let Some(registry) = self.registry() else {
+            return CollectHook {
+                registry: None,
+                id: 0,
+            };
+        };
+        let id = registry.next_hook.fetch_add(1, Ordering::Relaxed);
+        registry
+            .hooks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((id, Arc::new(hook)));
+        CollectHook {
+            registry: Some(Arc::downgrade(&registry)),
+            id,
+        }
+    }
+
     fn collect(&self, with_percentiles: bool) -> Vec<MetricSnapshot> {
         let Some(registry) = self.registry() else {
             return Vec::new();
         };
+        // The hooks run outside the lock: they record into these metrics.
+        let hooks: Vec<Hook> = registry
+            .hooks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(_, hook)| Arc::clone(hook))
+            .collect();
+        for hook in hooks {
+            hook();
+        }
         let instruments: Vec<Instrument> = registry
             .instruments
             .lock()
@@ -901,10 +960,58 @@ struct Entry {
     spec: Spec,
 }
 
-#[derive(Debug)]
 struct Registry {
     config: MetricsConfig,
     instruments: Mutex<Vec<Entry>>,
+    /// Run before each collection (see [`Metrics::on_collect`]), by id.
+    hooks: Mutex<Vec<(u64, Hook)>>,
+    next_hook: std::sync::atomic::AtomicU64,
+}
+
+/// A function run before each collection.
+type Hook = Arc<dyn Fn() + Send + Sync>;
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("config", &self.config)
+            .field("instruments", &self.instruments)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A function [`Metrics::on_collect`] runs before every collection; removed when dropped.
+///
+/// ```
+/// use otel_core::metrics::Metrics;
+///
+/// let metrics = Metrics::default();
+/// let hook = metrics.on_collect(|| ());
+/// drop(hook); // no longer run
+/// # let _ = metrics.snapshot();
+/// ```
+#[must_use = "the hook is removed when this is dropped"]
+pub struct CollectHook {
+    registry: Option<std::sync::Weak<Registry>>,
+    id: u64,
+}
+
+impl std::fmt::Debug for CollectHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CollectHook").field("id", &self.id).finish()
+    }
+}
+
+impl Drop for CollectHook {
+    fn drop(&mut self) {
+        if let Some(registry) = self.registry.as_ref().and_then(std::sync::Weak::upgrade) {
+            registry
+                .hooks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .retain(|(id, _)| *id != self.id);
+        }
+    }
 }
 
 impl Registry {

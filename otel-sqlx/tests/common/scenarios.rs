@@ -588,6 +588,34 @@ macro_rules! db_scenarios {
             drop(conn);
         }
 
+        /// Once the connection is back in the pool, the next collection counts it idle (sqlx
+        /// returns it after the operation ended); dropping the wrapper takes its counts back.
+        #[tokio::test]
+        async fn connection_counts_come_back_to_idle() {
+            let h = Harness::new();
+            let pool = $pool(&h, QueryTextMode::Obfuscated).await;
+            sqlx::query("SELECT 1").fetch_one(&pool).await.unwrap();
+            for _ in 0..500 {
+                let inner = pool.get_ref();
+                if inner.num_idle() == inner.size() as usize {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            let counts = h.sum("db.client.connection.count");
+            let of = |state: &'static str| {
+                counts
+                    .iter()
+                    .find(|(a, _)| has(a, "db.client.connection.state", state))
+                    .map_or(0, |(_, v)| *v)
+            };
+            assert_eq!(of("used"), 0, "{counts:?}");
+            assert_eq!(of("idle"), i64::from(pool.get_ref().size()), "{counts:?}");
+            drop(pool);
+            let counts = h.sum("db.client.connection.count");
+            assert!(counts.iter().all(|(_, v)| *v == 0), "{counts:?}");
+        }
+
         #[tokio::test]
         async fn generic_code_needs_no_bound_beyond_supported_database() {
             let h = Harness::new();
