@@ -14,9 +14,22 @@ fn instruments_built_before_set_global_bind_once_it_is_set() {
     counter.add(1, &[]);
     assert!(early.snapshot().is_empty());
     assert!(!histogram.is_enabled());
+    // A collect hook given to the proxy runs once a global registry is set.
+    let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let hook = early.on_collect({
+        let runs = runs.clone();
+        move || {
+            runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
 
     let registry = Metrics::new(MetricsConfig::default());
     Metrics::set_global(registry.clone());
+    let _ = registry.snapshot();
+    assert_eq!(runs.load(std::sync::atomic::Ordering::Relaxed), 1);
+    drop(hook);
+    let _ = registry.snapshot();
+    assert_eq!(runs.load(std::sync::atomic::Ordering::Relaxed), 1);
 
     // The old handles now record into the global registry…
     histogram.record(0.2, &[KeyValue::new("k", "v")]);

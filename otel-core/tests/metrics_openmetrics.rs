@@ -731,4 +731,7 @@ fn negative_bounds_leave_the_sum_out() {
     assert!(text.contains("app_offset_seconds_count 1"), "{text}");
     assert!(!text.contains("app_offset_seconds_sum"), "{text}");
     parse_openmetrics(&text).unwrap();
+    // The classic Prometheus format has no such rule.
+    let text = render(&metrics, Format::Prometheus);
+    assert!(text.contains("app_offset_seconds_sum 0.5"), "{text}");
 }

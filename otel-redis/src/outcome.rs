@@ -197,13 +197,28 @@ fn first_error(values: &[Value]) -> Option<&ServerError> {
 /// The first error reply in `value` or inside it (without recursion: a reply nests as deep
 /// as the server sends).
 fn error_in(value: &Value) -> Option<&ServerError> {
+    let is_nested = |v: &Value| {
+        matches!(
+            v,
+            Value::Array(_)
+                | Value::Set(_)
+                | Value::Map(_)
+                | Value::Push { .. }
+                | Value::Attribute { .. }
+        )
+    };
     match value {
         Value::ServerError(error) => return Some(error),
-        Value::Array(_)
-        | Value::Set(_)
-        | Value::Map(_)
-        | Value::Push { .. }
-        | Value::Attribute { .. } => {}
+        // A flat array (the usual multi-value reply): no stack needed.
+        Value::Array(items) | Value::Set(items) | Value::Push { data: items, .. }
+            if !items.iter().any(is_nested) =>
+        {
+            return items.iter().find_map(|item| match item {
+                Value::ServerError(error) => Some(error),
+                _ => None,
+            });
+        }
+        v if is_nested(v) => {}
         _ => return None,
     }
     let mut stack = vec![value];

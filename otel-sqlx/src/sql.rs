@@ -760,8 +760,8 @@ fn introduces_table(op: &str, word: &str) -> bool {
 /// and `db.query.summary` as the database semantic conventions define them (see [`Summary`]).
 ///
 /// Statements holding several `;`-separated statements report nothing. Only the first
-/// [`MAX_SUMMARY_SCAN_BYTES`] bytes are scanned; a longer text with a `;` past them (other
-/// than a final one) reports nothing either.
+/// [`MAX_SUMMARY_SCAN_BYTES`] bytes are scanned, so a batch whose first statement is longer
+/// than that reports its first statement.
 ///
 /// ```
 /// use otel_sqlx::sql::{Dialect, summarize};
@@ -783,13 +783,6 @@ fn introduces_table(op: &str, word: &str) -> bool {
 /// ```
 pub fn summarize(sql: &str, dialect: Dialect) -> Summary<'_> {
     let scanned = &sql[..floor_char_boundary(sql, MAX_SUMMARY_SCAN_BYTES)];
-    // Past the scanned part, a `;` (other than a final one) may start another statement: a
-    // batch, which has no single summary. (One inside a string there counts too: nothing
-    // is reported rather than something wrong.)
-    let rest = sql[scanned.len()..].trim_end();
-    if rest.strip_suffix(';').unwrap_or(rest).contains(';') {
-        return Summary::default();
-    }
     let mut lexer = Lexer::new(scanned, dialect);
     let mut tokens = std::iter::from_fn(move || {
         loop {
@@ -1243,24 +1236,6 @@ mod tests {
         );
         assert_eq!(my("SELECT 1.5e3abc, .5abc"), "SELECT ?abc, ?abc");
     }
-
-    #[test]
-    fn a_batch_whose_first_statement_is_longer_than_the_scan_has_no_summary() {
-        let columns = (0..400)
-            .map(|i| format!("c{i} text"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let batch = format!("CREATE TABLE users ({columns}); DROP TABLE sessions");
-        assert!(batch.len() > MAX_SUMMARY_SCAN_BYTES);
-        let summary = summarize(&batch, Dialect::Postgres);
-        assert_eq!(summary.operation, None);
-        assert_eq!(summary.query_summary, None);
-        // One long statement, with its final `;`, keeps its summary.
-        let single = format!("CREATE TABLE users ({columns});\n");
-        let summary = summarize(&single, Dialect::Postgres);
-        assert_eq!(summary.operation, Some("CREATE"));
-    }
-
     #[test]
     fn sqlite_double_quoted_strings_are_replaced_outside_name_positions() {
         // With no column of that name, SQLite reads these as strings.

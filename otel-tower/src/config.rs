@@ -1033,8 +1033,8 @@ impl ConfigBuilder {
         self
     }
 
-    /// Adds attributes of your own to each span (see [`RequestAttributes`]; added once the
-    /// span is known to record, so samplers of entry spans do not see them).
+    /// Adds attributes of your own to each span (see [`RequestAttributes`]; given to the
+    /// sampler with the span's other attributes at its start).
     ///
     /// ```
     /// use opentelemetry::KeyValue;

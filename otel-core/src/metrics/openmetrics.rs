@@ -365,8 +365,9 @@ fn write_histogram(
     }
     write_sample(out, family, "_count", labels, None);
     let _ = writeln!(out, " {}", h.count);
-    // OpenMetrics: a histogram with negative bucket bounds has no `_sum`.
-    if !h.boundaries.iter().any(|b| *b < 0.0) {
+    // OpenMetrics: a histogram with negative bucket bounds has no `_sum` (the classic
+    // Prometheus format has no such rule).
+    if format != Format::OpenMetrics || !h.boundaries.iter().any(|b| *b < 0.0) {
         write_sample(out, family, "_sum", labels, None);
         let _ = writeln!(out, " {}", format_float(h.sum));
     }

@@ -71,6 +71,11 @@ impl Default for Metrics {
 
 static GLOBAL: RwLock<Option<Metrics>> = RwLock::new(None);
 static GLOBAL_SET: AtomicBool = AtomicBool::new(false);
+/// Hooks given to the global proxy before a global registry was set: moved into it by
+/// [`Metrics::set_global`].
+static PENDING_HOOKS: Mutex<Vec<(u64, Hook)>> = Mutex::new(Vec::new());
+/// Ids of the hooks given to the global proxy (apart from the registries' own ids).
+static NEXT_GLOBAL_HOOK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1 << 63);
 
 impl Metrics {
     /// A new, empty registry.
@@ -170,8 +175,19 @@ impl Metrics {
         if matches!(metrics.inner, MetricsInner::GlobalProxy) {
             return;
         }
+        let registry = metrics.registry();
         *GLOBAL.write().unwrap_or_else(PoisonError::into_inner) = Some(metrics);
         GLOBAL_SET.store(true, Ordering::Release);
+        // Hooks given to the proxy before now run with the registry's collections.
+        let pending =
+            std::mem::take(&mut *PENDING_HOOKS.lock().unwrap_or_else(PoisonError::into_inner));
+        if let Some(registry) = registry {
+            registry
+                .hooks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend(pending);
+        }
     }
 
     /// The configuration of this registry (the global one's for the proxy; the default with
@@ -374,6 +390,16 @@ impl Metrics {
     /// drop(hook);
     /// ```
     pub fn on_collect(&self, hook: impl Fn() + Send + Sync + 'static) -> CollectHook {
+        if matches!(self.inner, MetricsInner::GlobalProxy) {
+            // Before a global registry is set, kept until [`Metrics::set_global`] (checked
+            // under the pending list's lock, which `set_global` takes after setting it).
+            let mut pending = PENDING_HOOKS.lock().unwrap_or_else(PoisonError::into_inner);
+            if !GLOBAL_SET.load(Ordering::Acquire) {
+                let id = NEXT_GLOBAL_HOOK.fetch_add(1, Ordering::Relaxed);
+                pending.push((id, Arc::new(hook)));
+                return CollectHook { registry: None, id };
+            }
+        }
         let Some(registry) = self.registry() else {
             return CollectHook {
                 registry: None,
@@ -1004,12 +1030,32 @@ impl std::fmt::Debug for CollectHook {
 
 impl Drop for CollectHook {
     fn drop(&mut self) {
-        if let Some(registry) = self.registry.as_ref().and_then(std::sync::Weak::upgrade) {
-            registry
-                .hooks
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .retain(|(id, _)| *id != self.id);
+        let registry = match &self.registry {
+            Some(registry) => registry.upgrade(),
+            // Given to the global proxy: still pending, or moved into the global registry.
+            None if self.id >= 1 << 63 => {
+                PENDING_HOOKS
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .retain(|(id, _)| *id != self.id);
+                Metrics::global().registry()
+            }
+            None => None,
+        };
+        if let Some(registry) = registry {
+            // Dropped after the lock is released: a hook's captures may own another hook.
+            let removed: Vec<(u64, Hook)> = {
+                let mut hooks = registry
+                    .hooks
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                let (removed, kept) = std::mem::take(&mut *hooks)
+                    .into_iter()
+                    .partition(|(id, _)| *id == self.id);
+                *hooks = kept;
+                removed
+            };
+            drop(removed);
         }
     }
 }

@@ -775,6 +775,11 @@ impl Shard {
     fn forget_ended(&mut self) {
         self.roots.retain(|_, e| !e.ended);
         self.ended = 0;
+        let roots = &self.roots;
+        self.members.retain(|root, ids| {
+            ids.retain(|id| roots.contains_key(id));
+            !ids.is_empty() || roots.contains_key(root)
+        });
     }
 }
 
