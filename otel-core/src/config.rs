@@ -313,6 +313,10 @@ pub(crate) fn percent_decode(s: &str) -> Option<String> {
     while i < bytes.len() {
         if bytes[i] == b'%' {
             let hex = bytes.get(i + 1..i + 3)?;
+            // Two hex digits exactly (`from_str_radix` would take a sign: `%+5`).
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
             let hex = std::str::from_utf8(hex).ok()?;
             out.push(u8::from_str_radix(hex, 16).ok()?);
             i += 3;
@@ -556,13 +560,35 @@ impl OtlpSettings {
             join_signal_path(protocol, signal, protocol.default_endpoint())
         };
 
-        let mut headers = match lookup("HEADERS") {
-            Some((name, v)) => parse_key_values(&name, &v)?,
-            None => Vec::new(),
+        let (headers_variable, mut headers) = match lookup("HEADERS") {
+            Some((name, v)) => {
+                let headers = parse_key_values(&name, &v)?;
+                (name, headers)
+            }
+            None => ("OTEL_EXPORTER_OTLP_HEADERS".to_owned(), Vec::new()),
         };
         for (k, v) in &overrides.headers {
             headers.retain(|(existing, _)| !existing.eq_ignore_ascii_case(k));
             headers.push((k.clone(), v.clone()));
+        }
+        // Every protocol sends them as HTTP headers: one that cannot be sent is an error
+        // here, whatever the protocol (instead of being dropped over HTTP).
+        for (k, v) in &headers {
+            if http::HeaderName::from_bytes(k.as_bytes()).is_err() {
+                return Err(ConfigError::invalid(
+                    &headers_variable,
+                    k,
+                    "not a valid header name",
+                ));
+            }
+            if http::HeaderValue::from_str(v).is_err() {
+                // The header is named, not its value (often a secret).
+                return Err(ConfigError::invalid(
+                    &headers_variable,
+                    k,
+                    "this header's value is not a valid HTTP header value",
+                ));
+            }
         }
 
         let timeout = match overrides.timeout {
@@ -631,6 +657,9 @@ mod tests {
         assert!(parse_key_values("V", "a=%zz").is_err());
         assert!(parse_key_values("V", "=v").is_err());
         assert!(parse_key_values("V", "a=%").is_err());
+        // Two hex digits, no sign.
+        assert!(parse_key_values("V", "a=%+5").is_err());
+        assert!(parse_key_values("V", "a=%-1").is_err());
     }
 
     #[test]
@@ -676,6 +705,29 @@ mod tests {
                     .unwrap_err();
             let msg = err.to_string();
             assert!(msg.contains(var) && msg.contains(val), "{msg}");
+        }
+    }
+
+    /// Headers no HTTP request can carry are an error for every protocol, naming the
+    /// variable and the header (never the value, often a secret).
+    #[test]
+    fn unsendable_headers_are_errors() {
+        for (val, named) in [
+            ("api-key=s3cret%0A", "api-key"),
+            ("bad%20name=1", "bad name"),
+        ] {
+            let err = OtlpSettings::resolve(
+                &env(&[("OTEL_EXPORTER_OTLP_HEADERS", val)]),
+                Signal::Traces,
+                &Default::default(),
+            )
+            .unwrap_err();
+            let msg = err.to_string();
+            assert!(
+                msg.contains("OTEL_EXPORTER_OTLP_HEADERS") && msg.contains(named),
+                "{msg}"
+            );
+            assert!(!msg.contains("s3cret"), "{msg}");
         }
     }
 

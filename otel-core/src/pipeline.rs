@@ -153,7 +153,13 @@ impl TracesExporter {
                 }
             }
         }
-        out.dedup();
+        // Each exporter once, wherever it repeats (`otlp,console,otlp`).
+        let mut seen = Vec::with_capacity(out.len());
+        out.retain(|e| {
+            let first = !seen.contains(e);
+            seen.push(*e);
+            first
+        });
         Ok(out)
     }
 }
@@ -2337,5 +2343,16 @@ impl Drop for TelemetryGuard {
                 }
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_traces_exporter_once_wherever_it_repeats() {
+        let list = TracesExporter::parse_list("OTEL_TRACES_EXPORTER", "otlp,console,otlp").unwrap();
+        assert_eq!(list, [TracesExporter::Otlp, TracesExporter::Console]);
     }
 }

@@ -484,8 +484,13 @@ impl Redactor {
                 if (t.starts_with('{') || t.starts_with('['))
                     && let Ok(mut inner) = serde_json::from_str::<serde_json::Value>(s)
                 {
+                    let before = inner.clone();
                     self.redact_json_depth(&mut inner, depth + 1);
-                    *s = inner.to_string();
+                    // Rewritten only when something was masked: re-serializing reorders
+                    // keys and rounds big numbers.
+                    if inner != before {
+                        *s = inner.to_string();
+                    }
                     return;
                 }
                 if let Cow::Owned(r) = self.redact_str(s) {
@@ -643,6 +648,10 @@ impl Redactor {
     pub fn redact_span(&self, span: &mut SpanData) {
         self.redact_attributes(&mut span.attributes);
         for event in span.events.events.iter_mut() {
+            // A `tracing` event's message becomes the span event's name.
+            if let Cow::Owned(r) = self.redact_str(&event.name) {
+                event.name = Cow::Owned(r);
+            }
             self.redact_attributes(&mut event.attributes);
         }
         for link in span.links.links.iter_mut() {

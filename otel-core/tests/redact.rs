@@ -173,6 +173,7 @@ fn span_attributes_events_and_status_are_redacted_before_export() {
             "bad card 4111111111111111",
         )],
     );
+    span.add_event("reset sent to ann@example.com", Vec::new());
     span.set_status(Status::error("no user 13812345678"));
     span.end();
     let spans = exporter.get_finished_spans().unwrap();
@@ -193,6 +194,18 @@ fn span_attributes_events_and_status_are_redacted_before_export() {
         "bad card [REDACTED]"
     );
     assert_eq!(s.status, Status::error("no user [REDACTED]"));
+    // A `tracing` event's message is the span event's name.
+    assert_eq!(s.events.events[1].name, "reset sent to [REDACTED]");
+}
+
+/// A JSON-looking value with nothing to mask is left as written (no reordered keys, no
+/// rounded numbers).
+#[test]
+fn json_values_with_nothing_secret_are_left_as_written() {
+    let written = r#"{"z":1,"a":18446744073709551616}"#;
+    let mut v = serde_json::json!({ "p": written });
+    Redactor::new().redact_json(&mut v);
+    assert_eq!(v, serde_json::json!({ "p": written }));
 }
 
 fn filler() -> impl Strategy<Value = String> {
