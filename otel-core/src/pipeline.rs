@@ -2347,6 +2347,7 @@ impl Drop for TelemetryGuard {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
