@@ -51,8 +51,8 @@ pub(crate) fn traced(args: TracedArgs, item: TokenStream) -> TokenStream {
                     item,
                 );
             }
-            if let Some(async_block) = async_trait_block(&func) {
-                return expand_async_trait(&args, &func, async_block)
+            if let Some((async_block, boxed)) = async_trait_block(&func) {
+                return expand_async_trait(&args, &func, async_block, boxed)
                     .unwrap_or_else(|e| with_error(e, item));
             }
             let (outer_attrs, inner_attrs): (Vec<_>, Vec<_>) = func
@@ -111,11 +111,17 @@ fn private() -> TokenStream {
     quote!(::otel_core::macro_support::__private)
 }
 
-/// `Box::pin(async move { .. })` as the last expression of a non-async function: the shape
-/// `async-trait` gives trait methods. The future, not the function returning it, is traced.
-fn async_trait_block(func: &ItemFn) -> Option<&ExprAsync> {
+/// `Box::pin(async move { .. })` (the shape `async-trait` gives trait methods) or
+/// `async move { .. }` (a `-> impl Future` function) as the last expression of a non-async
+/// function: the future, not the function returning it, is traced. `true` when boxed.
+fn async_trait_block(func: &ItemFn) -> Option<(&ExprAsync, bool)> {
     if func.sig.asyncness.is_some() {
         return None;
+    }
+    if let Some(Stmt::Expr(Expr::Async(block), None)) = func.block.stmts.last()
+        && block.capture.is_some()
+    {
+        return Some((block, false));
     }
     let Some(Stmt::Expr(
         Expr::Call(ExprCall {
@@ -139,7 +145,7 @@ fn async_trait_block(func: &ItemFn) -> Option<&ExprAsync> {
         return None;
     }
     match args.first() {
-        Some(Expr::Async(block)) if block.capture.is_some() => Some(block),
+        Some(Expr::Async(block)) if block.capture.is_some() => Some((block, true)),
         _ => None,
     }
 }
@@ -148,6 +154,7 @@ fn expand_async_trait(
     args: &TracedArgs,
     func: &ItemFn,
     async_block: &ExprAsync,
+    boxed: bool,
 ) -> syn::Result<TokenStream> {
     let plan = Plan::new(args, &func.sig, true)?;
     let items = plan.items();
@@ -158,12 +165,18 @@ fn expand_async_trait(
     let sig = &func.sig;
     let stmts = &func.block.stmts[..func.block.stmts.len() - 1];
     let async_attrs = &async_block.attrs;
+    let future = quote!(#(#async_attrs)* async move { #body });
+    let future = if boxed {
+        quote!(::std::boxed::Box::pin(#future))
+    } else {
+        future
+    };
     Ok(quote! {
         #(#attrs)*
         #vis #sig {
             #items
             #(#stmts)*
-            ::std::boxed::Box::pin(#(#async_attrs)* async move { #body })
+            #future
         }
     })
 }
@@ -203,6 +216,12 @@ fn expand_fn(args: &TracedArgs, input: &MaybeItemFn) -> syn::Result<TokenStream>
 /// closure or async block the body moves into is inferred from the signature (as
 /// `tracing-attributes` does; `?` in the body needs it).
 fn fake_return(sig: &Signature) -> TokenStream {
+    // `!` cannot be named in a `let` on stable Rust, and a diverging body needs no hint.
+    if let ReturnType::Type(_, ty) = &sig.output
+        && matches!(**ty, syn::Type::Never(_))
+    {
+        return TokenStream::new();
+    }
     let (ty, span) = match &sig.output {
         ReturnType::Type(_, ty) => (erase_impl_trait(ty), ty.span()),
         ReturnType::Default => (syn::parse_quote!(()), sig.ident.span()),

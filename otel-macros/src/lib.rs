@@ -11,7 +11,10 @@ use proc_macro::TokenStream;
 ///
 /// Works on sync and `async fn`s, free functions and methods (also in `#[async_trait]` impls),
 /// generic functions, `impl Trait` arguments and axum handlers (which stay valid handlers: the
-/// signature is not changed).
+/// signature is not changed). A function that returns `async move { .. }` or
+/// `Box::pin(async move { .. })` as its last expression (`-> impl Future`) is traced like an
+/// `async fn`: the span covers the future, from its first poll. A diverging `-> !` function
+/// records its panic.
 ///
 /// ```
 /// use otel_core::traced;

@@ -277,3 +277,33 @@ fn methods_of_async_trait_impls_are_traced() {
     assert_child_of(&tt.span("lookup"), &spans[0]);
     assert_eq!(spans[1].status, Status::error("no such account"));
 }
+
+/// A `-> impl Future` function whose body ends in `async move { .. }`: the future is traced
+/// (its spans are children, its duration covers the await), not the function returning it.
+#[traced(err)]
+fn load(id: u64) -> impl Future<Output = Result<u64, String>> + Send {
+    async move {
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        if id == 0 {
+            return Err("no such id".into());
+        }
+        Ok(lookup(id).await)
+    }
+}
+
+#[test]
+fn impl_future_functions_are_traced_as_futures() {
+    let tt = run(|| async {
+        assert_eq!(load(1).await, Ok(2));
+        assert!(load(0).await.is_err());
+    });
+    let loads = tt.spans_named("load");
+    assert_eq!(loads.len(), 2);
+    let took = loads[0]
+        .end_time
+        .duration_since(loads[0].start_time)
+        .unwrap();
+    assert!(took >= Duration::from_millis(15), "{took:?}");
+    assert_child_of(&tt.span("lookup"), &loads[0]);
+    assert_eq!(loads[1].status, Status::error("no such id"));
+}

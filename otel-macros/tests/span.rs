@@ -236,3 +236,17 @@ fn nests_under_a_users_tracing_span_and_parents_tracing_spans() {
 fn pair_second(p: Pair) -> u8 {
     p.1
 }
+
+/// A diverging function (`-> !`) compiles and records its panic.
+#[otel_core::traced]
+fn fatal(message: &str) -> ! {
+    panic!("{message}")
+}
+
+#[test]
+fn a_diverging_function_records_its_panic() {
+    let (tt, _guard) = capture();
+    let result = std::panic::catch_unwind(|| fatal("out of disk"));
+    assert!(result.is_err());
+    assert_attr(&tt.span("fatal"), "error.type", "panic");
+}
