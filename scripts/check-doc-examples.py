@@ -23,8 +23,35 @@ ITEM = re.compile(
 PROC_MACRO = re.compile(r"^\s*#\[proc_macro(_attribute|_derive)?")
 
 
+# Fences rustdoc compiles as Rust: no language, or `rust` and rustdoc's attributes (not
+# `text`, `ignore`, `sh`, ...): an example must be a doc test.
+RUST_FENCE = re.compile(
+    r"^```\s*((rust|no_run|should_panic|compile_fail|edition\d+)(\s*,\s*(rust|no_run|should_panic|compile_fail|edition\d+))*)?\s*$"
+)
+
+
+def is_rust_fence(line):
+    return RUST_FENCE.match(line.strip()) is not None
+
+
+def has_rust_block(lines):
+    """Whether the (doc comment or Markdown) lines open a code block rustdoc runs."""
+    inside = False
+    for line in lines:
+        line = line.strip()
+        if not line.startswith("```"):
+            continue
+        if inside:
+            inside = False  # the closing fence
+            continue
+        inside = True
+        if is_rust_fence(line):
+            return True
+    return False
+
+
 def has_fence(lines):
-    return any(l.lstrip().lstrip("/!").lstrip().startswith("```") for l in lines)
+    return has_rust_block(l.lstrip().lstrip("/!") for l in lines)
 
 
 def module_has_example(path: pathlib.Path) -> bool:
@@ -34,7 +61,7 @@ def module_has_example(path: pathlib.Path) -> bool:
         return True
     for m in re.finditer(r'#!\[doc\s*=\s*include_str!\("([^"]+)"\)\]', text):
         md = (path.parent / m.group(1)).resolve()
-        if md.exists() and "```" in md.read_text():
+        if md.exists() and has_rust_block(md.read_text().splitlines()):
             return True
     return False
 

@@ -15,6 +15,14 @@
 //! process (a client calling its own server) the whole trace still prints as one tree.
 //! Memory is bounded: at most [`MAX_PENDING_SPANS`] spans wait; the oldest trace is printed
 //! incomplete to make room.
+//!
+//! ```
+//! use otel_core::{Telemetry, TracesExporter};
+//!
+//! // Development: every finished trace printed as a waterfall, nothing sent anywhere.
+//! let builder = Telemetry::builder().with_traces_exporters([TracesExporter::Console]);
+//! # drop(builder);
+//! ```
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
