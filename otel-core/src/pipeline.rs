@@ -1092,9 +1092,11 @@ impl TelemetryBuilder {
                     processors.push(Box::new(
                         BatchSpanProcessor::builder(ConsoleExporter::stdout())
                             .with_batch_config(
-                                BatchConfigBuilder::default()
-                                    .with_scheduled_delay(Duration::from_millis(100))
-                                    .build(),
+                                BatchSettings {
+                                    scheduled_delay: Some(Duration::from_millis(100)),
+                                    ..batch.clone()
+                                }
+                                .config(),
                             )
                             .build(),
                     ));
@@ -1268,18 +1270,28 @@ impl BatchSettings {
         Ok(b)
     }
 
+    /// The batch configuration: every setting from the configured environment (or the SDK's
+    /// default), none from the process environment, which `BatchConfigBuilder::default` reads
+    /// (it would override an `EnvSource` of fixed pairs).
     fn config(&self) -> opentelemetry_sdk::trace::BatchConfig {
-        let mut b = BatchConfigBuilder::default();
-        if let Some(n) = self.max_queue_size {
-            b = b.with_max_queue_size(n);
-        }
-        if let Some(n) = self.max_export_batch_size {
-            b = b.with_max_export_batch_size(n);
-        }
-        if let Some(d) = self.scheduled_delay {
-            b = b.with_scheduled_delay(d);
-        }
-        b.build()
+        use opentelemetry_sdk::trace::{
+            OTEL_BSP_MAX_EXPORT_BATCH_SIZE_DEFAULT, OTEL_BSP_MAX_QUEUE_SIZE_DEFAULT,
+            OTEL_BSP_SCHEDULE_DELAY_DEFAULT,
+        };
+        BatchConfigBuilder::default()
+            .with_max_queue_size(
+                self.max_queue_size
+                    .unwrap_or(OTEL_BSP_MAX_QUEUE_SIZE_DEFAULT),
+            )
+            .with_max_export_batch_size(
+                self.max_export_batch_size
+                    .unwrap_or(OTEL_BSP_MAX_EXPORT_BATCH_SIZE_DEFAULT),
+            )
+            .with_scheduled_delay(
+                self.scheduled_delay
+                    .unwrap_or(OTEL_BSP_SCHEDULE_DELAY_DEFAULT),
+            )
+            .build()
     }
 }
 
@@ -2350,6 +2362,36 @@ impl Drop for TelemetryGuard {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// Marks the child run of `batch_settings_ignore_the_process_environment`.
+    const BSP_CHILD: &str = "OTEL_CORE_TEST_BSP_CHILD";
+
+    /// The batch settings come from the configured environment only: the process
+    /// environment's `OTEL_BSP_*` does not override an `EnvSource` of fixed pairs. Run in a
+    /// child process that has them set.
+    #[test]
+    fn batch_settings_ignore_the_process_environment() {
+        const NAME: &str = "pipeline::tests::batch_settings_ignore_the_process_environment";
+        if std::env::var_os(BSP_CHILD).is_none() {
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", NAME, "--nocapture"])
+                .env(BSP_CHILD, "1")
+                .env("OTEL_BSP_MAX_QUEUE_SIZE", "1")
+                .env("OTEL_BSP_SCHEDULE_DELAY", "1")
+                .output()
+                .unwrap();
+            let log = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "the child run failed:\n{log}");
+            assert!(log.contains("1 passed"), "the child ran no test:\n{log}");
+            return;
+        }
+        assert_eq!(std::env::var("OTEL_BSP_MAX_QUEUE_SIZE").as_deref(), Ok("1"));
+        let fixed = EnvSource::from_pairs([("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "64")]);
+        let config = format!("{:?}", BatchSettings::from_env(&fixed).unwrap().config());
+        assert!(config.contains("max_queue_size: 2048"), "{config}");
+        assert!(config.contains("scheduled_delay: 5s"), "{config}");
+        assert!(config.contains("max_export_batch_size: 64"), "{config}");
+    }
 
     #[test]
     fn each_traces_exporter_once_wherever_it_repeats() {
