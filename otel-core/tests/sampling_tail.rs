@@ -272,6 +272,28 @@ impl std::io::Write for LogWriter {
     }
 }
 
+/// A local root SERVER span `name`, in a context of its own.
+fn server_root(
+    tracer: &opentelemetry_sdk::trace::SdkTracer,
+    name: &'static str,
+) -> opentelemetry::Context {
+    opentelemetry::Context::new().with_span(
+        tracer
+            .span_builder(name)
+            .with_kind(SpanKind::Server)
+            .start(tracer),
+    )
+}
+
+/// A span `name` under `parent`, in a context of its own.
+fn child_of(
+    tracer: &opentelemetry_sdk::trace::SdkTracer,
+    name: &'static str,
+    parent: &opentelemetry::Context,
+) -> opentelemetry::Context {
+    opentelemetry::Context::new().with_span(tracer.start_with_context(name, parent))
+}
+
 /// The names of the spans `exporter` received, sorted.
 fn exported_names(exporter: &InMemorySpanExporter) -> Vec<String> {
     let mut names: Vec<String> = exporter
@@ -330,14 +352,8 @@ fn local_roots_of_one_trace_are_decided_apart() {
 fn a_child_started_after_its_parent_ended_joins_the_local_trace() {
     let (provider, exporter, stats) = pipeline_with_ratio(TailConfig::new(), 0.0);
     let tracer = provider.tracer("svc");
-    let root = opentelemetry::Context::new().with_span(
-        tracer
-            .span_builder("GET /jobs")
-            .with_kind(SpanKind::Server)
-            .start(&tracer),
-    );
-    let child =
-        opentelemetry::Context::new().with_span(tracer.start_with_context("enqueue", &root));
+    let root = server_root(&tracer, "GET /jobs");
+    let child = child_of(&tracer, "enqueue", &root);
     child.span().end();
     let mut late = tracer.start_with_context("run job", &child);
     late.set_status(Status::error("failed"));
@@ -356,15 +372,9 @@ fn a_child_started_after_its_parent_ended_joins_the_local_trace() {
 fn work_started_after_its_local_root_ended_is_decided_on_its_own() {
     let (provider, exporter, stats) = pipeline_with_ratio(TailConfig::new(), 0.0);
     let tracer = provider.tracer("svc");
-    let root = opentelemetry::Context::new().with_span(
-        tracer
-            .span_builder("POST /orders")
-            .with_kind(SpanKind::Server)
-            .start(&tracer),
-    );
+    let root = server_root(&tracer, "POST /orders");
     root.span().end();
-    let spawned =
-        opentelemetry::Context::new().with_span(tracer.start_with_context("send mail", &root));
+    let spawned = child_of(&tracer, "send mail", &root);
     let mut smtp = tracer.start_with_context("SMTP", &spawned);
     smtp.set_status(Status::error("refused"));
     smtp.end();
@@ -381,14 +391,8 @@ fn work_started_after_its_local_root_ended_is_decided_on_its_own() {
 fn work_spawned_before_its_local_root_ended_and_outliving_it_is_decided_on_its_own() {
     let (provider, exporter, stats) = pipeline_with_ratio(TailConfig::new(), 0.0);
     let tracer = provider.tracer("svc");
-    let root = opentelemetry::Context::new().with_span(
-        tracer
-            .span_builder("POST /orders")
-            .with_kind(SpanKind::Server)
-            .start(&tracer),
-    );
-    let spawned =
-        opentelemetry::Context::new().with_span(tracer.start_with_context("send mail", &root));
+    let root = server_root(&tracer, "POST /orders");
+    let spawned = child_of(&tracer, "send mail", &root);
     root.span().end();
     let mut smtp = tracer.start_with_context("SMTP", &spawned);
     smtp.set_status(Status::error("refused"));
@@ -408,13 +412,8 @@ fn a_deep_span_beyond_the_roots_table_still_joins_its_local_trace() {
     let (provider, exporter, stats) =
         pipeline_with_ratio(TailConfig::new().with_max_spans(1024), 0.0);
     let tracer = provider.tracer("svc");
-    let root = opentelemetry::Context::new().with_span(
-        tracer
-            .span_builder("POST /import")
-            .with_kind(SpanKind::Server)
-            .start(&tracer),
-    );
-    let child = opentelemetry::Context::new().with_span(tracer.start_with_context("parse", &root));
+    let root = server_root(&tracer, "POST /import");
+    let child = child_of(&tracer, "parse", &root);
     // More spans than the table follows per shard (a quarter of the buffer): the last ones
     // are not tracked, and neither is the grandchild.
     for i in 0..300 {
@@ -613,8 +612,7 @@ fn outliving_work_takes_its_finished_children_along() {
     let (provider, exporter, _stats) = pipeline_with_ratio(TailConfig::new(), 0.0);
     let tracer = provider.tracer("svc");
     let root = opentelemetry::Context::new().with_span(tracer.start("POST /orders"));
-    let spawned =
-        opentelemetry::Context::new().with_span(tracer.start_with_context("send mail", &root));
+    let spawned = child_of(&tracer, "send mail", &root);
     tracer.start_with_context("render mail", &spawned).end();
     root.span().end(); // nothing notable yet: the request alone is discarded
     let span = spawned.span();
@@ -631,8 +629,7 @@ fn an_error_under_outliving_work_keeps_the_work_too() {
     let (provider, exporter, stats) = pipeline_with_ratio(TailConfig::new(), 0.0);
     let tracer = provider.tracer("svc");
     let root = opentelemetry::Context::new().with_span(tracer.start("POST /orders"));
-    let spawned =
-        opentelemetry::Context::new().with_span(tracer.start_with_context("send mail", &root));
+    let spawned = child_of(&tracer, "send mail", &root);
     let mut smtp = tracer.start_with_context("SMTP", &spawned);
     smtp.set_status(Status::error("refused"));
     smtp.end();
@@ -654,9 +651,9 @@ fn running_work_below_a_finished_span_stays_with_the_topmost_running_one() {
     let (provider, exporter, _stats) = pipeline_with_ratio(TailConfig::new(), 0.0);
     let tracer = provider.tracer("svc");
     let root = opentelemetry::Context::new().with_span(tracer.start("POST /import"));
-    let a = opentelemetry::Context::new().with_span(tracer.start_with_context("import", &root));
-    let b = opentelemetry::Context::new().with_span(tracer.start_with_context("batch", &a));
-    let c = opentelemetry::Context::new().with_span(tracer.start_with_context("row", &b));
+    let a = child_of(&tracer, "import", &root);
+    let b = child_of(&tracer, "batch", &a);
+    let c = child_of(&tracer, "row", &b);
     b.span().end();
     root.span().end();
     let row = c.span();

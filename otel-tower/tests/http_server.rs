@@ -687,15 +687,9 @@ async fn rule_sampler_keeps_unsampled_callers_payments_with_skip_unsampled_off()
 #[tokio::test]
 async fn handler_spans_under_a_skipped_unsampled_request_follow_the_caller() {
     use opentelemetry::trace::{Span as _, SpanKind, Tracer as _, TracerProvider as _};
-    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
-    use otel_core::metrics::{Metrics, MetricsConfig};
 
-    let exporter = InMemorySpanExporter::default();
     // Every entry span would be sampled.
-    let provider = SdkTracerProvider::builder()
-        .with_sampler(otel_core::sampling::RuleSampler::builder().build())
-        .with_simple_exporter(exporter.clone())
-        .build();
+    let (provider, exporter) = entry_sampling_provider();
     let tracer = provider.tracer("db");
     let app = Router::new()
         .route(
@@ -709,13 +703,7 @@ async fn handler_spans_under_a_skipped_unsampled_request_follow_the_caller() {
                 async { "paid" }
             }),
         )
-        .layer(HttpServerLayer::new(
-            otel_tower::Config::builder()
-                .with_tracer_provider(provider.clone())
-                .with_metrics(Metrics::new(MetricsConfig::default()))
-                .with_propagator(otel_core::propagation::TraceContextPropagator::new())
-                .build(),
-        ));
+        .layer(w3c_layer(&provider));
 
     let unsampled = format!("00-{TRACE_ID}-{PARENT_SPAN_ID}-00");
     send(&app, get_request("/pay/1", Some(&unsampled))).await;
@@ -936,15 +924,9 @@ async fn with_the_noop_provider_the_request_runs_in_the_callers_context() {
 #[tokio::test]
 async fn a_streaming_body_of_an_unsampled_caller_runs_in_the_callers_context() {
     use opentelemetry::trace::{Span as _, SpanKind, Tracer as _, TracerProvider as _};
-    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
-    use otel_core::metrics::{Metrics, MetricsConfig};
 
-    let exporter = InMemorySpanExporter::default();
     // Every entry span would be sampled.
-    let provider = SdkTracerProvider::builder()
-        .with_sampler(otel_core::sampling::RuleSampler::builder().build())
-        .with_simple_exporter(exporter.clone())
-        .build();
+    let (provider, exporter) = entry_sampling_provider();
     let tracer = provider.tracer("db");
     let app = Router::new()
         .route(
@@ -962,13 +944,7 @@ async fn a_streaming_body_of_an_unsampled_caller_runs_in_the_callers_context() {
                 async move { Body::from_stream(chunks) }
             }),
         )
-        .layer(HttpServerLayer::new(
-            otel_tower::Config::builder()
-                .with_tracer_provider(provider.clone())
-                .with_metrics(Metrics::new(MetricsConfig::default()))
-                .with_propagator(otel_core::propagation::TraceContextPropagator::new())
-                .build(),
-        ));
+        .layer(w3c_layer(&provider));
 
     let unsampled = format!("00-{TRACE_ID}-{PARENT_SPAN_ID}-00");
     let response = send(&app, get_request("/export", Some(&unsampled))).await;
@@ -1124,4 +1100,31 @@ async fn the_sampler_sees_the_request_attributes_you_add() {
     let spans = t.wait_count(1).await;
     assert_eq!(spans.len(), 1);
     assert_attr(&spans[0], "tenant.id", "paying");
+}
+
+/// A provider whose sampler (otel-core's `RuleSampler` without rules) samples every entry
+/// span and follows the parent otherwise, exporting to memory.
+fn entry_sampling_provider() -> (
+    opentelemetry_sdk::trace::SdkTracerProvider,
+    opentelemetry_sdk::trace::InMemorySpanExporter,
+) {
+    let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_sampler(otel_core::sampling::RuleSampler::builder().build())
+        .with_simple_exporter(exporter.clone())
+        .build();
+    (provider, exporter)
+}
+
+/// The server layer on `provider`, with W3C trace-context propagation.
+fn w3c_layer(provider: &opentelemetry_sdk::trace::SdkTracerProvider) -> HttpServerLayer {
+    HttpServerLayer::new(
+        otel_tower::Config::builder()
+            .with_tracer_provider(provider.clone())
+            .with_metrics(otel_core::metrics::Metrics::new(
+                otel_core::metrics::MetricsConfig::default(),
+            ))
+            .with_propagator(otel_core::propagation::TraceContextPropagator::new())
+            .build(),
+    )
 }

@@ -171,37 +171,28 @@ where
                 (None, None) => Cow::Borrowed(method.span_name()),
             };
             let instrumentation = &config.instrumentation;
+            // What samplers look at, which the semantic conventions ask for at span creation
+            // (method, scheme, path, route, and yours).
+            let mut attrs = Vec::with_capacity(12);
+            sampling_attributes(
+                &req,
+                &view,
+                config,
+                method,
+                scheme,
+                route.as_ref(),
+                &mut attrs,
+            );
             if sampling == ParentSampling::Sampled {
                 // The span is all but certainly recorded: everything up front, so the SDK
                 // takes it in one pass.
-                let mut attrs = Vec::with_capacity(12);
-                sampling_attributes(
-                    &req,
-                    &view,
-                    config,
-                    method,
-                    scheme,
-                    route.as_ref(),
-                    &mut attrs,
-                );
                 more_attributes(&req, shared, version, &mut attrs);
                 instrumentation.start(&parent, final_name(), SpanKind::Server, attrs)
             } else {
                 // The sampler decides (no parent, or an unsampled one with `skip_unsampled`
-                // off): it gets the final name and the attributes samplers look at (method,
-                // scheme, path, route; the semantic conventions ask for them at span
-                // creation), so rules on the route, path or name can decide. The rest only
-                // if it records: a dropped request builds no more.
-                let mut attrs = Vec::with_capacity(12);
-                sampling_attributes(
-                    &req,
-                    &view,
-                    config,
-                    method,
-                    scheme,
-                    route.as_ref(),
-                    &mut attrs,
-                );
+                // off) with the final name and those attributes, so rules on the route, path
+                // or name can decide. The rest only if it records: a dropped request builds
+                // no more.
                 let op = instrumentation.start(&parent, final_name(), SpanKind::Server, attrs);
                 if op.is_recording() {
                     let mut more = Vec::with_capacity(8);
