@@ -1551,7 +1551,26 @@ async fn a_pulled_message_is_processed_under_the_callers_span() {
             publish(&producer, &queue, b"job").await.await.unwrap();
             None
         } else {
-            Some(publish_plain(&queue, None).await)
+            // A plain publisher, with confirms: the message is queued before `basic_get`.
+            let connection = connect().await;
+            let plain = connection.create_channel().await.unwrap();
+            plain
+                .confirm_select(ConfirmSelectOptions::default())
+                .await
+                .unwrap();
+            plain
+                .basic_publish(
+                    "".into(),
+                    queue.as_str().into(),
+                    BasicPublishOptions::default(),
+                    b"plain",
+                    BasicProperties::default(),
+                )
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+            Some(connection)
         };
 
         let job_cx = Context::current_with_span(telemetry.tracer().start("poll job"));
