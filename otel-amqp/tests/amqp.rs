@@ -479,6 +479,11 @@ async fn nack_with_requeue_and_the_redelivery_are_visible() {
 async fn publish_plain(queue: &str, headers: Option<FieldTable>) -> lapin::Connection {
     let connection = connect().await;
     let channel = connection.create_channel().await.unwrap();
+    // With confirms: the message is queued when this returns (a `basic_get` finds it).
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
     let mut properties = BasicProperties::default();
     if let Some(headers) = headers {
         properties = properties.with_headers(headers);
@@ -1551,26 +1556,7 @@ async fn a_pulled_message_is_processed_under_the_callers_span() {
             publish(&producer, &queue, b"job").await.await.unwrap();
             None
         } else {
-            // A plain publisher, with confirms: the message is queued before `basic_get`.
-            let connection = connect().await;
-            let plain = connection.create_channel().await.unwrap();
-            plain
-                .confirm_select(ConfirmSelectOptions::default())
-                .await
-                .unwrap();
-            plain
-                .basic_publish(
-                    "".into(),
-                    queue.as_str().into(),
-                    BasicPublishOptions::default(),
-                    b"plain",
-                    BasicProperties::default(),
-                )
-                .await
-                .unwrap()
-                .await
-                .unwrap();
-            Some(connection)
+            Some(publish_plain(&queue, None).await)
         };
 
         let job_cx = Context::current_with_span(telemetry.tracer().start("poll job"));

@@ -673,20 +673,27 @@ impl Shard {
         let Some(members) = self.members.remove(&root) else {
             return;
         };
-        let members: HashSet<SpanId> = members
-            .into_iter()
-            .filter(|id| self.roots.get(id).is_some_and(|e| e.root == root))
-            .collect();
+        let ours = |id: &SpanId, roots: &HashMap<SpanId, Entry>| {
+            roots.get(id).is_some_and(|e| e.root == root)
+        };
         let running =
             |id: &SpanId, roots: &HashMap<SpanId, Entry>| roots.get(id).is_some_and(|e| !e.ended);
-        if !members.iter().any(|id| running(id, &self.roots)) {
+        // Usually everything under the root has ended: forget it, with no more allocation.
+        if !members
+            .iter()
+            .any(|id| ours(id, &self.roots) && running(id, &self.roots))
+        {
             for id in &members {
-                if self.roots.remove(id).is_some_and(|e| e.ended) {
+                if ours(id, &self.roots) && self.roots.remove(id).is_some_and(|e| e.ended) {
                     self.ended -= 1;
                 }
             }
             return;
         }
+        let members: HashSet<SpanId> = members
+            .into_iter()
+            .filter(|id| ours(id, &self.roots))
+            .collect();
         // The topmost running span on each member's path up to the root (itself included),
         // `None` when the path holds none: computed once per span.
         let mut top: HashMap<SpanId, Option<SpanId>> = HashMap::with_capacity(members.len());
